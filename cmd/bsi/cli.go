@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/bsiframework/bsi/trust"
+)
+
+// Exit codes, documented in "bsi help".
+const (
+	exitOK        = 0
+	exitFailure   = 1
+	exitUsage     = 2
+	exitSecurity  = 3
+	exitFreshness = 4
+)
+
+// env is everything a command may touch outside its arguments, so that tests
+// run commands in-process with their own streams, environment and clock.
+type env struct {
+	stdin    io.Reader
+	stdout   io.Writer
+	stderr   io.Writer
+	getenv   func(string) string
+	now      func() time.Time
+	terminal bool // stdout is a terminal (colour, progress bars)
+	// stdinTerminal reports whether stdin is a terminal we may prompt on.
+	stdinTerminal bool
+	logger        *slog.Logger
+}
+
+func osEnv() *env {
+	return &env{
+		stdin:         os.Stdin,
+		stdout:        os.Stdout,
+		stderr:        os.Stderr,
+		getenv:        os.Getenv,
+		now:           time.Now,
+		terminal:      term.IsTerminal(int(os.Stdout.Fd())),
+		stdinTerminal: term.IsTerminal(int(os.Stdin.Fd())),
+		logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+}
+
+// command is one "bsi GROUP VERB" (or "bsi VERB") command.
+type command struct {
+	name    string // "keys generate", "demo"
+	args    string // synopsis after the name: "[--type T] --out PATH"
+	summary string // one line for "bsi help"
+	help    string // long help with examples, for "bsi CMD -h"
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+// groups lists the command groups in the order "bsi help" shows them.
+var groups = []struct{ name, title string }{
+	{"keys", "Publishers: keys"},
+	{"manifest", "Publishers: improvement manifests"},
+	{"repo", "Publishers: repository workspace"},
+	{"client", "Devices: check, install, roll back"},
+	{"tuf-client", "Auditors: TUF conformance client protocol"},
+	{"", "Other"},
+}
+
+// commands returns every command of the binary. Each command group lives in
+// a file of its own and contributes one function here.
+func commands() []*command {
+	return slices.Concat(
+		[]*command{versionCommand()},
+	)
+}
+
+// usageError is a mistake in the command line: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error {
+	return &usageError{fmt.Sprintf(format, a...)}
+}
+
+// hintError carries a suggestion printed as "bsi: hint: ..." after the error.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+func withHint(err error, format string, a ...any) error {
+	return &hintError{err: err, hint: fmt.Sprintf(format, a...)}
+}
+
+// exitCode maps an error to the documented exit codes.
+func exitCode(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, trust.ErrSecurity):
+		return exitSecurity
+	case errors.Is(err, trust.ErrFreshness):
+		return exitFreshness
+	default:
+		return exitFailure
+	}
+}
+
+// run executes one command line and returns the exit code.
+func run(ctx context.Context, args []string, e *env) int {
+	cmds := commands()
+	if len(args) == 0 {
+		printHelp(e.stderr, cmds)
+		return exitUsage
+	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		if len(args) > 1 {
+			if c := findCommand(cmds, args[1:]); c != nil {
+				printCommandHelp(e.stdout, c)
+				return exitOK
+			}
+			fmt.Fprintf(e.stderr, "bsi: error: unknown command %q\n", strings.Join(args[1:], " "))
+			return exitUsage
+		}
+		printHelp(e.stdout, cmds)
+		return exitOK
+	}
+	c, rest := lookup(cmds, args)
+	if c == nil {
+		fmt.Fprintf(e.stderr, "bsi: error: unknown command %q\n", strings.Join(args[:min(2, len(args))], " "))
+		if sub := groupCommands(cmds, args[0]); len(sub) > 0 {
+			fmt.Fprintf(e.stderr, "bsi: hint: %q has: %s\n", args[0], strings.Join(sub, ", "))
+		} else {
+			fmt.Fprintln(e.stderr, "bsi: hint: run \"bsi help\" for the list of commands")
+		}
+		return exitUsage
+	}
+	err := c.run(ctx, e, rest)
+	if errors.Is(err, flag.ErrHelp) {
+		printCommandHelp(e.stdout, c)
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "bsi: error: %s\n", err)
+		var he *hintError
+		if errors.As(err, &he) {
+			fmt.Fprintf(e.stderr, "bsi: hint: %s\n", he.hint)
+		}
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(e.stderr, "bsi: hint: usage: bsi %s %s (see \"bsi %s -h\")\n", c.name, c.args, c.name)
+		}
+	}
+	return exitCode(err)
+}
+
+// lookup finds the command named by the longest prefix of args.
+func lookup(cmds []*command, args []string) (*command, []string) {
+	if len(args) >= 2 {
+		if c := findCommand(cmds, args[:2]); c != nil {
+			return c, args[2:]
+		}
+	}
+	if c := findCommand(cmds, args[:1]); c != nil {
+		return c, args[1:]
+	}
+	return nil, nil
+}
+
+func findCommand(cmds []*command, words []string) *command {
+	name := strings.Join(words, " ")
+	for _, c := range cmds {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func groupCommands(cmds []*command, group string) []string {
+	var out []string
+	for _, c := range cmds {
+		if g, verb, ok := strings.Cut(c.name, " "); ok && g == group {
+			out = append(out, verb)
+		}
+	}
+	return out
+}
+
+func groupOf(c *command) string {
+	g, _, ok := strings.Cut(c.name, " ")
+	if !ok {
+		if c.name == "tuf-client" {
+			return c.name
+		}
+		return ""
+	}
+	return g
+}
+
+const helpIntro = `bsi delivers background security improvements: urgent patches for one
+component of a platform, signed and checked for freshness through a TUF role
+hierarchy (root, targets, per-component roles, snapshot, timestamp).
+
+Usage: bsi COMMAND [ARGS] [FLAGS]     (bsi COMMAND -h for details and examples)
+`
+
+const helpExit = `Exit codes:
+  0  success
+  1  failure (bad input, network, disk)
+  2  usage error (unknown command, bad flag)
+  3  security verification failure (signature, threshold, rollback, hash,
+     delegation, manifest/role mismatch): nothing was installed
+  4  freshness failure (expired metadata: a possible freeze attack)
+
+Environment:
+  BSI_KEY_PASSWORD  password for encrypted private keys (else a prompt on a
+                    terminal)
+
+Diagnostics go to stderr as "bsi: error: ..." and "bsi: hint: ..."; data
+goes to stdout; commands that report take --json.
+`
+
+func printHelp(w io.Writer, cmds []*command) {
+	fmt.Fprint(w, helpIntro)
+	for _, g := range groups {
+		var lines []string
+		for _, c := range cmds {
+			if groupOf(c) == g.name {
+				lines = append(lines, fmt.Sprintf("  bsi %-20s %s", c.name, c.summary))
+			}
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s:\n%s\n", g.title, strings.Join(lines, "\n"))
+	}
+	fmt.Fprint(w, "\n", helpExit)
+}
+
+func printCommandHelp(w io.Writer, c *command) {
+	fmt.Fprintf(w, "Usage: bsi %s %s\n\n%s\n", c.name, c.args, c.summary)
+	if c.help != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimRight(c.help, "\n"))
+	}
+}
+
+// newFlags returns a flag set that reports errors instead of exiting and
+// prints its defaults only on -h.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parseFlags parses args with flags and positional arguments in any order
+// ("bsi repo sign DIR --key K" and "bsi repo sign --key K DIR"), returning
+// the positional arguments. "--" ends flag parsing.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%s: %v", fs.Name(), err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(args) > 0 && len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// wantArgs checks the count of positional arguments.
+func wantArgs(pos []string, min, max int, what string) error {
+	switch {
+	case len(pos) < min:
+		return usagef("missing %s", what)
+	case max >= 0 && len(pos) > max:
+		return usagef("unexpected argument %q", pos[max])
+	}
+	return nil
+}
