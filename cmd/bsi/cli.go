@@ -76,6 +76,10 @@ var groups = []struct{ name, title string }{
 // a file of its own and contributes one function here.
 func commands() []*command {
 	return slices.Concat(
+		keysCommands(),
+		manifestCommands(),
+		repoCommands(),
+		tufClientCommands(),
 		[]*command{versionCommand()},
 	)
 }
