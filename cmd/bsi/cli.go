@@ -68,6 +68,7 @@ var groups = []struct{ name, title string }{
 	{"manifest", "Publishers: improvement manifests"},
 	{"repo", "Publishers: repository workspace"},
 	{"client", "Devices: check, install, roll back"},
+	{"serve", "Publishers: serving"},
 	{"tuf-client", "Auditors: TUF conformance client protocol"},
 	{"", "Other"},
 }
@@ -80,6 +81,7 @@ func commands() []*command {
 		manifestCommands(),
 		repoCommands(),
 		tufClientCommands(),
+		serveCommands(),
 		[]*command{versionCommand()},
 	)
 }
@@ -207,7 +209,7 @@ func groupCommands(cmds []*command, group string) []string {
 func groupOf(c *command) string {
 	g, _, ok := strings.Cut(c.name, " ")
 	if !ok {
-		if c.name == "tuf-client" {
+		if c.name == "tuf-client" || c.name == "serve" {
 			return c.name
 		}
 		return ""

@@ -1,0 +1,328 @@
+package serve
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configures a server. The zero timeouts take the defaults below.
+type Options struct {
+	Dir     string // the published tree
+	Addr    string // listen address; default 127.0.0.1:8080
+	TLSCert string // PEM certificate; with TLSKey, serve HTTPS
+	TLSKey  string
+	Logger  *slog.Logger // access log and errors; nil discards
+
+	ReadHeaderTimeout time.Duration // default 5s
+	ReadTimeout       time.Duration // default 30s
+	WriteTimeout      time.Duration // default 10m (large payloads on slow links)
+	IdleTimeout       time.Duration // default 60s
+	ShutdownTimeout   time.Duration // default 10s
+
+	// Ready, when set, is called with the address actually listened on
+	// (useful with port 0) once the server accepts connections.
+	Ready func(addr string)
+}
+
+// ListenAndServe serves opts.Dir until ctx is cancelled, then shuts down
+// gracefully: it stops accepting connections and waits up to
+// ShutdownTimeout for requests in flight.
+func ListenAndServe(ctx context.Context, opts Options) error {
+	if (opts.TLSCert == "") != (opts.TLSKey == "") {
+		return errors.New("serve: --tls-cert and --tls-key go together")
+	}
+	h, err := NewHandler(opts.Dir, opts.Logger)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: orDefault(opts.ReadHeaderTimeout, 5*time.Second),
+		ReadTimeout:       orDefault(opts.ReadTimeout, 30*time.Second),
+		WriteTimeout:      orDefault(opts.WriteTimeout, 10*time.Minute),
+		IdleTimeout:       orDefault(opts.IdleTimeout, 60*time.Second),
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
+	}
+	done := make(chan error, 1)
+	go func() {
+		if opts.TLSCert != "" {
+			done <- srv.ServeTLS(ln, opts.TLSCert, opts.TLSKey)
+		} else {
+			done <- srv.Serve(ln)
+		}
+	}()
+	if opts.Ready != nil {
+		opts.Ready(ln.Addr().String())
+	}
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), orDefault(opts.ShutdownTimeout, 10*time.Second))
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// Handler serves one published tree. Create it with NewHandler.
+type Handler struct {
+	root *os.Root
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	etags map[etagKey]string // content hashes of files, by identity
+}
+
+type etagKey struct {
+	name    string
+	size    int64
+	modTime time.Time
+}
+
+// maxETags bounds the ETag cache; it is emptied when full.
+const maxETags = 8192
+
+// NewHandler opens dir as the root of the served tree.
+func NewHandler(dir string, logger *slog.Logger) (*Handler, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("serve: %s is not a directory", dir)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	return &Handler{root: root, log: logger, etags: make(map[etagKey]string)}, nil
+}
+
+// Close releases the tree's directory handle.
+func (h *Handler) Close() error { return h.root.Close() }
+
+// statusWriter records the status and size of a response for the log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	h.serve(sw, r)
+	h.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", sw.status),
+		slog.Int64("bytes", sw.n),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("remote", r.RemoteAddr),
+	)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		hdr.Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if r.URL.Path == "/healthz" {
+		hdr.Set("Cache-Control", "no-store")
+		hdr.Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+		return
+	}
+	name, ok := cleanName(r.URL.Path)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	f, err := h.root.Open(name)
+	if err != nil {
+		h.notFound(w, r, name, err)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		http.NotFound(w, r)
+		return
+	}
+	etag, err := h.etag(name, f, fi)
+	if err != nil {
+		h.log.Warn("hashing file", "path", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	hdr.Set("ETag", etag)
+	hdr.Set("Cache-Control", cacheControl(name))
+	hdr.Set("Content-Type", contentType(name))
+	http.ServeContent(w, r, "", fi.ModTime(), f)
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, name string, err error) {
+	if !errors.Is(err, fs.ErrNotExist) {
+		// Escapes through links, permission problems: logged, never explained.
+		h.log.Warn("refused", "path", name, "err", err)
+	}
+	http.NotFound(w, r)
+}
+
+// cleanName turns a URL path into a name inside the tree, refusing empty
+// names, "." and ".." segments, dot-files, backslashes and NUL bytes.
+func cleanName(p string) (string, bool) {
+	p = strings.TrimPrefix(p, "/")
+	if p == "" || strings.ContainsAny(p, "\\\x00") || strings.HasSuffix(p, "/") {
+		return "", false
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || strings.HasPrefix(seg, ".") {
+			return "", false
+		}
+	}
+	if path.Clean(p) != p {
+		return "", false
+	}
+	return p, true
+}
+
+// etag returns the strong ETag of f: its SHA-256, cached by name, size and
+// modification time.
+func (h *Handler) etag(name string, f *os.File, fi fs.FileInfo) (string, error) {
+	k := etagKey{name, fi.Size(), fi.ModTime()}
+	h.mu.Lock()
+	e, ok := h.etags[k]
+	h.mu.Unlock()
+	if ok {
+		return e, nil
+	}
+	d := sha256.New()
+	if _, err := io.Copy(d, f); err != nil {
+		return "", err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	e = `"` + hex.EncodeToString(d.Sum(nil)) + `"`
+	h.mu.Lock()
+	if len(h.etags) >= maxETags {
+		clear(h.etags)
+	}
+	h.etags[k] = e
+	h.mu.Unlock()
+	return e, nil
+}
+
+// Immutable is the Cache-Control of files that never change once published.
+const Immutable = "public, max-age=31536000, immutable"
+
+// cacheControl says how long caches may keep name: versioned metadata
+// ("7.snapshot.json") and hashed payloads never change; everything else
+// (timestamp.json, root.json, unversioned names) must be revalidated.
+func cacheControl(name string) string {
+	base := path.Base(name)
+	if strings.HasPrefix(name, "targets/") && strings.Contains(name, "/") {
+		if h, _, ok := strings.Cut(base, "."); ok && isHex(h) && (len(h) == 64 || len(h) == 128) {
+			return Immutable
+		}
+	}
+	if v, rest, ok := strings.Cut(base, "."); ok && rest != "" && isDigits(v) && !strings.Contains(name, "/") {
+		return Immutable
+	}
+	return "no-cache"
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func contentType(name string) string {
+	switch {
+	case strings.HasSuffix(name, ".json"):
+		return "application/json"
+	case strings.HasSuffix(name, ".tar.gz"), strings.HasSuffix(name, ".tgz"):
+		return "application/gzip"
+	case strings.HasSuffix(name, ".tar"):
+		return "application/x-tar"
+	default:
+		return "application/octet-stream"
+	}
+}
