@@ -1,0 +1,279 @@
+package client
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// canonicalize appends the canonical JSON form (OLPC canonical JSON, as
+// securesystemslib and go-tuf sign it) of the JSON value in src to dst:
+// object keys sorted by their bytes, no insignificant whitespace, strings
+// with only '"' and '\' escaped, integers only. It rejects what could make
+// two parsers disagree about the signed content: duplicate keys, invalid
+// UTF-8, floats, trailing data.
+//
+// Publishers sign the canonical form; the bytes on the wire may be pretty
+// printed, so the verifier rebuilds the canonical form from what it
+// received and checks the signature over that.
+func canonicalize(dst, src []byte) ([]byte, error) {
+	c := canon{src: src, out: dst}
+	c.ws()
+	if err := c.value(0); err != nil {
+		return nil, err
+	}
+	c.ws()
+	if c.pos != len(c.src) {
+		return nil, fmt.Errorf("canonical json: trailing data at offset %d", c.pos)
+	}
+	return c.out, nil
+}
+
+const maxDepth = 64
+
+type canon struct {
+	src []byte
+	pos int
+	out []byte
+}
+
+func (c *canon) errf(format string, a ...any) error {
+	return fmt.Errorf("canonical json: offset %d: %s", c.pos, fmt.Sprintf(format, a...))
+}
+
+func (c *canon) ws() {
+	for c.pos < len(c.src) {
+		switch c.src[c.pos] {
+		case ' ', '\t', '\n', '\r':
+			c.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (c *canon) value(depth int) error {
+	if depth > maxDepth {
+		return c.errf("nested too deeply")
+	}
+	if c.pos >= len(c.src) {
+		return c.errf("unexpected end")
+	}
+	switch b := c.src[c.pos]; {
+	case b == '{':
+		return c.object(depth)
+	case b == '[':
+		return c.array(depth)
+	case b == '"':
+		s, err := c.str()
+		if err != nil {
+			return err
+		}
+		c.out = appendCanonicalString(c.out, s)
+		return nil
+	case b == '-' || (b >= '0' && b <= '9'):
+		return c.integer()
+	default:
+		for _, lit := range []string{"true", "false", "null"} {
+			if bytes.HasPrefix(c.src[c.pos:], []byte(lit)) {
+				c.pos += len(lit)
+				c.out = append(c.out, lit...)
+				return nil
+			}
+		}
+		return c.errf("unexpected byte %q", b)
+	}
+}
+
+func (c *canon) integer() error {
+	start := c.pos
+	if c.src[c.pos] == '-' {
+		c.pos++
+	}
+	digits := c.pos
+	for c.pos < len(c.src) && c.src[c.pos] >= '0' && c.src[c.pos] <= '9' {
+		c.pos++
+	}
+	n := c.src[digits:c.pos]
+	if len(n) == 0 || (len(n) > 1 && n[0] == '0') {
+		return c.errf("malformed number")
+	}
+	if c.pos < len(c.src) {
+		switch c.src[c.pos] {
+		case '.', 'e', 'E':
+			return c.errf("floats are not allowed")
+		}
+	}
+	c.out = append(c.out, c.src[start:c.pos]...)
+	return nil
+}
+
+// str reads a JSON string at pos and returns its decoded value.
+func (c *canon) str() (string, error) {
+	start := c.pos
+	c.pos++
+	escaped := false
+	for {
+		if c.pos >= len(c.src) {
+			return "", c.errf("unterminated string")
+		}
+		b := c.src[c.pos]
+		if b < 0x20 {
+			return "", c.errf("control character in string")
+		}
+		c.pos++
+		if b == '\\' {
+			escaped = true
+			c.pos++
+			continue
+		}
+		if b == '"' {
+			break
+		}
+	}
+	raw := c.src[start:c.pos]
+	if !utf8.Valid(raw) {
+		return "", c.errf("invalid UTF-8 in string")
+	}
+	if !escaped {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", c.errf("bad string: %v", err)
+	}
+	return s, nil
+}
+
+func appendCanonicalString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, s[i])
+	}
+	return append(dst, '"')
+}
+
+func (c *canon) array(depth int) error {
+	c.pos++
+	c.out = append(c.out, '[')
+	c.ws()
+	if c.pos < len(c.src) && c.src[c.pos] == ']' {
+		c.pos++
+		c.out = append(c.out, ']')
+		return nil
+	}
+	for {
+		c.ws()
+		if err := c.value(depth + 1); err != nil {
+			return err
+		}
+		c.ws()
+		if c.pos >= len(c.src) {
+			return c.errf("unterminated array")
+		}
+		switch c.src[c.pos] {
+		case ',':
+			c.pos++
+			c.out = append(c.out, ',')
+		case ']':
+			c.pos++
+			c.out = append(c.out, ']')
+			return nil
+		default:
+			return c.errf("expected , or ]")
+		}
+	}
+}
+
+// member is one "key":value of an object, as a span of c.out.
+type member struct {
+	key        string
+	start, end int
+}
+
+func (c *canon) object(depth int) error {
+	c.pos++
+	c.out = append(c.out, '{')
+	base := len(c.out)
+	var members []member
+	c.ws()
+	if c.pos < len(c.src) && c.src[c.pos] == '}' {
+		c.pos++
+		c.out = append(c.out, '}')
+		return nil
+	}
+	for {
+		c.ws()
+		if c.pos >= len(c.src) || c.src[c.pos] != '"' {
+			return c.errf("expected object key")
+		}
+		key, err := c.str()
+		if err != nil {
+			return err
+		}
+		c.ws()
+		if c.pos >= len(c.src) || c.src[c.pos] != ':' {
+			return c.errf("expected :")
+		}
+		c.pos++
+		c.ws()
+		if len(members) > 0 {
+			c.out = append(c.out, ',')
+		}
+		start := len(c.out)
+		c.out = appendCanonicalString(c.out, key)
+		c.out = append(c.out, ':')
+		if err := c.value(depth + 1); err != nil {
+			return err
+		}
+		members = append(members, member{key, start, len(c.out)})
+		c.ws()
+		if c.pos >= len(c.src) {
+			return c.errf("unterminated object")
+		}
+		if c.src[c.pos] == '}' {
+			c.pos++
+			break
+		}
+		if c.src[c.pos] != ',' {
+			return c.errf("expected , or }")
+		}
+		c.pos++
+	}
+	return c.sortMembers(base, members)
+}
+
+// sortMembers puts the members written from base on (comma-separated) in
+// key order and closes the object. Most signers already emit sorted keys,
+// so the common case only checks the order.
+func (c *canon) sortMembers(base int, members []member) error {
+	byKey := func(a, b member) int { return strings.Compare(a.key, b.key) }
+	sorted := slices.IsSortedFunc(members, byKey)
+	if !sorted {
+		slices.SortFunc(members, byKey)
+	}
+	for i := 1; i < len(members); i++ {
+		if members[i].key == members[i-1].key {
+			return fmt.Errorf("canonical json: duplicate key %q", members[i].key)
+		}
+	}
+	if sorted {
+		c.out = append(c.out, '}')
+		return nil
+	}
+	body := make([]byte, 0, len(c.out)-base+len(members))
+	for i, m := range members {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, c.out[m.start:m.end]...)
+	}
+	c.out = append(append(c.out[:base], body...), '}')
+	return nil
+}

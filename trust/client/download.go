@@ -1,0 +1,137 @@
+package client
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Download fetches target t and writes it atomically to path after
+// verifying its length and every listed hash while streaming (5.7.2): at
+// most t.Length+1 bytes are read. When the root enables consistent
+// snapshots the URL is TargetsURL/DIR/HASH.NAME (sha256 when listed, else
+// the first algorithm in name order). When path already holds bytes that
+// match t, Download makes no request. Nothing unverified is ever left at
+// path: bytes go to a temporary file next to it, removed on any failure.
+//
+// Errors: *LengthError, *HashError (security), *FetchError.
+func (c *Client) Download(ctx context.Context, t *Target, path string) error {
+	if err := checkHashes(t); err != nil {
+		return err
+	}
+	if f, err := os.Open(path); err == nil {
+		err := verifyStream(t, f, nil)
+		f.Close()
+		if err == nil {
+			return nil
+		}
+	}
+	c.mu.Lock()
+	consistent := c.trusted != nil && c.trusted.root.signed.ConsistentSnapshot
+	c.mu.Unlock()
+	url := joinURL(c.cfg.TargetsURL, targetName(t, consistent))
+	body, err := c.open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if tmp != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := verifyStream(t, body, tmp); err != nil {
+		var fe *FetchError
+		if errors.As(err, &fe) {
+			fe.URL = url
+		}
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	tmp = nil
+	return syncDir(filepath.Dir(path))
+}
+
+// targetName is the remote name of t, hash-prefixed for consistent
+// snapshots, percent-encoded per path segment.
+func targetName(t *Target, consistent bool) string {
+	p := t.Path
+	if consistent {
+		alg := "sha256"
+		if _, ok := t.Hashes[alg]; !ok {
+			alg = slices.Sorted(maps.Keys(t.Hashes))[0]
+		}
+		dir, base := "", p
+		if i := strings.LastIndexByte(p, '/'); i >= 0 {
+			dir, base = p[:i+1], p[i+1:]
+		}
+		p = dir + t.Hashes[alg] + "." + base
+	}
+	return escapePath(p)
+}
+
+func checkHashes(t *Target) error {
+	if len(t.Hashes) == 0 {
+		return &HashError{Name: t.Path, Algorithm: "(none)", Want: "(none listed)", Got: "-"}
+	}
+	for alg, want := range t.Hashes {
+		if _, ok := newHash(alg); !ok {
+			return &HashError{Name: t.Path, Algorithm: alg, Want: want, Got: "(unsupported algorithm)"}
+		}
+	}
+	return nil
+}
+
+// verifyStream reads r (at most t.Length+1 bytes), copying to w when not
+// nil, and checks length and every hash of t.
+func verifyStream(t *Target, r io.Reader, w io.Writer) error {
+	hs := map[string]hash.Hash{}
+	writers := []io.Writer{}
+	for alg := range t.Hashes {
+		h, _ := newHash(alg)
+		hs[alg] = h
+		writers = append(writers, h)
+	}
+	if w != nil {
+		writers = append(writers, w)
+	}
+	n, err := io.Copy(io.MultiWriter(writers...), io.LimitReader(r, t.Length+1))
+	if err != nil {
+		return &FetchError{URL: t.Path, Err: err}
+	}
+	if n > t.Length {
+		return &LengthError{Name: t.Path, Want: t.Length, Got: n, Exceeded: true}
+	}
+	if n != t.Length {
+		return &LengthError{Name: t.Path, Want: t.Length, Got: n}
+	}
+	for alg, h := range hs {
+		want, err := hex.DecodeString(t.Hashes[alg])
+		got := h.Sum(nil)
+		if err != nil || subtle.ConstantTimeCompare(want, got) != 1 {
+			return &HashError{Name: t.Path, Algorithm: alg, Want: t.Hashes[alg], Got: hex.EncodeToString(got)}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bsiframework/bsi/trust"
+)
+
+// Every error below carries the role (or target path), the versions and the
+// keys involved. Security failures wrap trust.ErrSecurity, expiry wraps
+// trust.ErrFreshness, and FetchError and NotFoundError wrap neither: they
+// are operational.
+
+// RollbackError reports metadata whose version went down (spec 5.3.4,
+// 5.4.3, 5.5.5): the repository, or someone between it and us, is replaying
+// older metadata. In names the role whose listing went down ("timestamp"
+// for the snapshot version a timestamp lists); it is empty when Role's own
+// version went down. Removed is set when a listing dropped Role entirely.
+type RollbackError struct {
+	Role    string
+	In      string
+	Trusted int64
+	Got     int64
+	Removed bool
+}
+
+func (e *RollbackError) Error() string {
+	switch {
+	case e.Removed:
+		return fmt.Sprintf("%s: %s (trusted version %d) was removed from the listing", e.In, e.Role, e.Trusted)
+	case e.In != "":
+		return fmt.Sprintf("%s: version of %s %d is lower than trusted %d", e.In, e.Role, e.Got, e.Trusted)
+	}
+	return fmt.Sprintf("%s: version %d is lower than trusted %d", e.Role, e.Got, e.Trusted)
+}
+
+func (e *RollbackError) Unwrap() error { return trust.ErrSecurity }
+
+// VersionError reports a version that is not the one the trusted chain
+// names: a root that is not N+1 (5.3.4), a snapshot or targets file whose
+// version differs from the listing (5.5.4, 5.6.4), or a version below 1.
+type VersionError struct {
+	Role string
+	Want int64
+	Got  int64
+}
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("%s: version %d, but the trusted metadata says %d", e.Role, e.Got, e.Want)
+}
+
+func (e *VersionError) Unwrap() error { return trust.ErrSecurity }
+
+// ExpiredError reports metadata whose expiry is not after the reference
+// time: a possible freeze attack (5.3.10, 5.4.4, 5.5.6, 5.6.5).
+type ExpiredError struct {
+	Role    string
+	Version int64
+	Expires time.Time
+	Now     time.Time
+}
+
+func (e *ExpiredError) Error() string {
+	return fmt.Sprintf("%s: version %d expired at %s (now %s)", e.Role, e.Version,
+		e.Expires.UTC().Format(time.RFC3339), e.Now.UTC().Format(time.RFC3339))
+}
+
+func (e *ExpiredError) Unwrap() error { return trust.ErrFreshness }
+
+// SignatureError reports metadata that lacks a threshold of valid
+// signatures from distinct keys of the role (5.3.3, 5.4.2, 5.5.3, 5.6.3).
+// Signer names the metadata whose keys were used ("root v3", "targets").
+// KeyIDs lists the keys that signed validly; Have counts distinct keys.
+type SignatureError struct {
+	Role      string
+	Version   int64
+	Signer    string
+	Have      int
+	Threshold int
+	KeyIDs    []string
+}
+
+func (e *SignatureError) Error() string {
+	keys := "none"
+	if len(e.KeyIDs) > 0 {
+		short := make([]string, len(e.KeyIDs))
+		for i, k := range e.KeyIDs {
+			short[i] = k[:min(len(k), 12)]
+		}
+		keys = strings.Join(short, ", ")
+	}
+	return fmt.Sprintf("%s: version %d has %d of %d required signatures by keys of %s (valid: %s)",
+		e.Role, e.Version, e.Have, e.Threshold, e.Signer, keys)
+}
+
+func (e *SignatureError) Unwrap() error { return trust.ErrSecurity }
+
+// HashError reports bytes whose hash differs from the one the trusted
+// metadata lists. Name is a metadata file ("snapshot.json") or a target
+// path.
+type HashError struct {
+	Name      string
+	Algorithm string
+	Want      string
+	Got       string
+}
+
+func (e *HashError) Error() string {
+	return fmt.Sprintf("%s: %s hash %s, but the trusted metadata says %s", e.Name, e.Algorithm, e.Got, e.Want)
+}
+
+func (e *HashError) Unwrap() error { return trust.ErrSecurity }
+
+// LengthError reports bytes whose length differs from the trusted length,
+// or a download that went past its limit (an endless-data attack); in that
+// case Exceeded is set and Got is a lower bound.
+type LengthError struct {
+	Name     string
+	Want     int64
+	Got      int64
+	Exceeded bool
+}
+
+func (e *LengthError) Error() string {
+	if e.Exceeded {
+		return fmt.Sprintf("%s: more than the %d bytes allowed", e.Name, e.Want)
+	}
+	return fmt.Sprintf("%s: %d bytes, but the trusted metadata says %d", e.Name, e.Got, e.Want)
+}
+
+func (e *LengthError) Unwrap() error { return trust.ErrSecurity }
+
+// DelegationError reports a delegation that cannot be followed: a role the
+// snapshot does not list, a delegation with a bad threshold or unknown
+// keys, a delegated role named like a top-level role, or a search that
+// visited more roles than allowed.
+type DelegationError struct {
+	Role      string
+	Delegator string
+	Reason    string
+}
+
+func (e *DelegationError) Error() string {
+	if e.Delegator == "" {
+		return fmt.Sprintf("delegation %s: %s", e.Role, e.Reason)
+	}
+	return fmt.Sprintf("delegation %s -> %s: %s", e.Delegator, e.Role, e.Reason)
+}
+
+func (e *DelegationError) Unwrap() error { return trust.ErrSecurity }
+
+// FormatError reports metadata that does not decode, is of the wrong type,
+// or is not canonical enough to verify. Nothing in it is trusted.
+type FormatError struct {
+	Role string
+	Err  error
+}
+
+func (e *FormatError) Error() string { return fmt.Sprintf("%s: malformed metadata: %v", e.Role, e.Err) }
+
+// Unwrap returns both the cause and trust.ErrSecurity.
+func (e *FormatError) Unwrap() []error { return []error{e.Err, trust.ErrSecurity} }
+
+// FetchError is an operational failure to fetch URL: a transport error or
+// an HTTP status other than 200.
+type FetchError struct {
+	URL        string
+	StatusCode int
+	Err        error
+}
+
+func (e *FetchError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("fetch %s: %v", e.URL, e.Err)
+	}
+	return fmt.Sprintf("fetch %s: HTTP status %d", e.URL, e.StatusCode)
+}
+
+func (e *FetchError) Unwrap() error { return e.Err }
+
+// NotFoundError reports a target path that no role reachable by the
+// delegation search lists.
+type NotFoundError struct {
+	Path string
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("target %q: not listed by any trusted role", e.Path)
+}
+
+// ErrNotRefreshed is returned by methods that need a completed Refresh.
+var ErrNotRefreshed = errors.New("client: no successful refresh yet")

@@ -1,0 +1,247 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+)
+
+// Target is a target file as the trusted metadata describes it.
+type Target struct {
+	Path   string
+	Length int64
+	Hashes map[string]string // algorithm -> lowercase hex
+	Custom json.RawMessage   // nil when absent
+	// Roles is the delegation chain that led to the role listing the
+	// target: ["targets"], ["targets", "webkit"], ["targets", "webkit", "webkit-3f"].
+	Roles []string
+}
+
+func (f *found) target() *Target {
+	t := &Target{Path: f.path, Length: f.entry.Length, Hashes: map[string]string{}, Roles: f.roles}
+	for alg, h := range f.entry.Hashes {
+		t.Hashes[alg] = toLowerHex(h)
+	}
+	if len(f.entry.Custom) > 0 {
+		t.Custom = slices.Clone(f.entry.Custom)
+	}
+	return t
+}
+
+func toLowerHex(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'F' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// Lookup returns what the trusted metadata says about target path: the
+// pre-order depth-first search of 5.6.7 through the delegations, with
+// path patterns, path hash prefixes, succinct hash bins and terminating
+// delegations. Delegated roles are fetched as needed, each checked against
+// the snapshot (version, length, hashes), its delegator's keys and its
+// expiry. Lookup refreshes first when no refresh succeeded yet.
+//
+// Errors: *NotFoundError when no role reached lists the path;
+// *DelegationError when the search visits more than Limits.MaxDelegations
+// roles; any error of Refresh.
+func (c *Client) Lookup(ctx context.Context, path string) (*Target, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.ensure(ctx); err != nil {
+		return nil, err
+	}
+	ts := c.trusted
+	f, err := search(ctx, path, c.limits.MaxDelegations, func(ctx context.Context, role, delegator string) (*targetsFile, error) {
+		return c.loadRole(ctx, ts, role, delegator)
+	})
+	if serr := c.saveRecord(); err == nil {
+		err = serr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if f == nil {
+		return nil, &NotFoundError{Path: path}
+	}
+	return f.target(), nil
+}
+
+// Targets returns every target the search of Lookup would return, sorted
+// by path: a target listed by a role that the search for its path would
+// not reach, or would reach only after another role listing that path, is
+// left out. It fetches every delegated role reachable from targets.
+func (c *Client) Targets(ctx context.Context) ([]*Target, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.ensure(ctx); err != nil {
+		return nil, err
+	}
+	ts := c.trusted
+	load := func(ctx context.Context, role, delegator string) (*targetsFile, error) {
+		return c.loadRole(ctx, ts, role, delegator)
+	}
+	paths, err := c.loadAll(ctx, ts, load)
+	if serr := c.saveRecord(); err == nil {
+		err = serr
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*Target
+	for _, p := range paths {
+		f, err := search(ctx, p, c.limits.MaxDelegations, load)
+		var de *DelegationError
+		if errors.As(err, &de) {
+			c.log.Warn("target left out", "path", p, "err", err)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			out = append(out, f.target())
+		}
+	}
+	return out, c.saveRecord()
+}
+
+// loadAll loads every role reachable from targets in pre-order, at most as
+// many as the snapshot lists, and returns the sorted union of the target
+// paths they list.
+func (c *Client) loadAll(ctx context.Context, ts *trustedSet, load loader) ([]string, error) {
+	type edge struct{ role, delegator string }
+	stack := []edge{{roleTargets, roleRoot}}
+	visited := map[string]bool{}
+	paths := map[string]bool{}
+	for len(stack) > 0 {
+		e := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if visited[e.role] {
+			continue
+		}
+		if len(visited) >= len(ts.snapshot.signed.Meta) {
+			return nil, &DelegationError{Role: e.role, Delegator: e.delegator, Reason: "more roles delegated than the snapshot lists"}
+		}
+		visited[e.role] = true
+		f, err := load(ctx, e.role, e.delegator)
+		if err != nil {
+			return nil, err
+		}
+		t, err := f.parsed()
+		if err != nil {
+			return nil, err
+		}
+		for p := range t.Targets {
+			paths[p] = true
+		}
+		kids := t.Delegations.allChildren()
+		for i := len(kids) - 1; i >= 0; i-- {
+			stack = append(stack, edge{kids[i], e.role})
+		}
+	}
+	return slices.Sorted(maps.Keys(paths)), nil
+}
+
+func (c *Client) ensure(ctx context.Context) error {
+	if c.trusted != nil {
+		return nil
+	}
+	return c.refresh(ctx)
+}
+
+// loadRole returns the verified metadata of role as delegated by
+// delegator: from memory, from the stored copy (trusted through the
+// verified-state record, or verified in full), or fetched (5.6.1 to 5.6.6
+// for targets, the same for delegated roles).
+func (c *Client) loadRole(ctx context.Context, ts *trustedSet, role, delegator string) (*targetsFile, error) {
+	rk, signerSum, err := c.keysFor(ts, role, delegator)
+	if err != nil {
+		return nil, err
+	}
+	if f := ts.roles[role]; f != nil {
+		if !f.verifiedBy[delegator] {
+			// Reached through another delegator: its keys must agree too.
+			var t targetsSigned
+			env, err := decode(role, roleTargets, f.raw, &t)
+			if err != nil {
+				return nil, err
+			}
+			if err := rk.verify(role, t.Version, env); err != nil {
+				return nil, err
+			}
+			f.verifiedBy[delegator] = true
+		}
+		return f, nil
+	}
+	meta, err := ts.targetsMeta(role, delegator)
+	if err != nil {
+		return nil, err
+	}
+	if local, err := c.store.read(role); err == nil {
+		sum := sha256.Sum256(local)
+		src, rec := fromCache, (*cachedFile)(nil)
+		if e := c.recorded(role, delegator, signerSum, meta.Version, sum); e != nil {
+			src, rec = fromRecord, &cachedFile{version: e.Version, expires: e.Expires}
+		}
+		f, err := ts.updateTargets(role, delegator, rk, local, sum, src, rec)
+		if err == nil {
+			if src == fromCache {
+				c.remember(role, delegator, signerSum, sum, f.version, f.expires)
+			}
+			return f, nil
+		}
+		c.log.Debug("stored role does not serve", "role", role, "err", err)
+	}
+	name := escapeName(role, true) + ".json"
+	if ts.root.signed.ConsistentSnapshot {
+		name = strconv.FormatInt(meta.Version, 10) + "." + name
+	}
+	max := meta.Length
+	if max == 0 {
+		max = c.limits.TargetsMax
+	}
+	raw, err := c.fetch(ctx, role, joinURL(c.cfg.MetadataURL, name), max) // 5.6.1
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(raw)
+	f, err := ts.updateTargets(role, delegator, rk, raw, sum, fromRemote, nil) // 5.6.2 to 5.6.5
+	if err != nil {
+		return nil, err
+	}
+	if err := c.store.write(role, raw); err != nil { // 5.6.6
+		return nil, err
+	}
+	c.remember(role, delegator, signerSum, sum, f.version, f.expires)
+	return f, nil
+}
+
+// keysFor returns the keys delegator gives role and the SHA-256 of the
+// delegator's file.
+func (c *Client) keysFor(ts *trustedSet, role, delegator string) (*roleKeys, [32]byte, error) {
+	if delegator == roleRoot {
+		if role != roleTargets {
+			return nil, [32]byte{}, fmt.Errorf("client: %s is not delegated by root", role)
+		}
+		return ts.root.keys[roleTargets], ts.root.sum, nil
+	}
+	d := ts.roles[delegator]
+	if d == nil {
+		return nil, [32]byte{}, fmt.Errorf("client: delegator %s not loaded", delegator)
+	}
+	t, err := d.parsed()
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	rk, err := t.Delegations.keysFor(delegator, role)
+	return rk, d.sum, err
+}

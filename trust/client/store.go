@@ -1,0 +1,160 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// recordFile is the verified-state record in the metadata directory. It
+// is not a .json file, so that the directory holds role files only.
+const recordFile = ".verified-state"
+
+// fileName returns the name under which role's metadata is stored:
+// top-level roles as "root.json" etc.; other names percent-encode every
+// byte outside [A-Za-z0-9_-], and a leading ".", so that no role name
+// can leave the directory or collide with another.
+func fileName(role string) string {
+	return escapeName(role, false) + ".json"
+}
+
+// escapeName percent-encodes s. For URLs (url true) every byte except
+// the unreserved ones of RFC 3986 is encoded, like Python's
+// urllib.parse.quote(s, safe=""). For file names "." and "~" are encoded
+// too when they could make a special name.
+func escapeName(s string, url bool) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			b.WriteByte(c)
+		case (c == '.' || c == '~') && (url || i > 0):
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// escapePath percent-encodes each "/"-separated segment of a target path
+// for a URL, keeping the separators.
+func escapePath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i] = escapeName(s, true)
+	}
+	return strings.Join(segs, "/")
+}
+
+// store is the metadata directory: the exact bytes of every verified role
+// file, written atomically, and the verified-state record.
+type store struct {
+	dir string
+}
+
+func (s store) read(role string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(s.dir, fileName(role)))
+}
+
+func (s store) write(role string, data []byte) error {
+	return writeAtomic(filepath.Join(s.dir, fileName(role)), data, 0o644)
+}
+
+func (s store) remove(role string) error {
+	err := os.Remove(filepath.Join(s.dir, fileName(role)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// writeAtomic writes data to a temporary file in the same directory,
+// syncs it, renames it over name and syncs the directory: a crash leaves
+// the old or the new content, never a mix.
+func writeAtomic(name string, data []byte, perm fs.FileMode) (err error) {
+	dir := filepath.Dir(name)
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(name)+"-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Chmod(perm); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), name); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// record is the verified-state record: for each targets-family file
+// (snapshot included) that the client verified in full, the SHA-256 of
+// its stored bytes, its version and expiry, and the SHA-256 of the file
+// whose keys verified it (root.json for snapshot and targets, the
+// delegator for delegated roles). A later run trusts a stored file
+// without decoding or verifying it again only when its bytes still hash
+// to the record, the chain it just verified lists that version (and
+// those hashes), and the signer file is unchanged; expiry is checked
+// against the reference time every time.
+type record struct {
+	Initialized time.Time               `json:"initialized,omitzero"`
+	Files       map[string]*recordEntry `json:"files"`
+}
+
+type recordEntry struct {
+	SHA256  string    `json:"sha256"`
+	Version int64     `json:"version"`
+	Expires time.Time `json:"expires"`
+	Signer  string    `json:"signer"` // role whose keys verified it
+	// SignerSHA256 is the SHA-256 of the signer's file at the time.
+	SignerSHA256 string `json:"signer_sha256"`
+}
+
+// readRecord returns the record, or an empty one when it is missing or
+// unreadable (the client then verifies everything in full).
+func (s store) readRecord() *record {
+	r := &record{}
+	data, err := os.ReadFile(filepath.Join(s.dir, recordFile))
+	if err != nil || json.Unmarshal(data, r) != nil || r.Files == nil {
+		return &record{Files: map[string]*recordEntry{}}
+	}
+	return r
+}
+
+func (s store) writeRecord(r *record) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(s.dir, recordFile), data, 0o644)
+}

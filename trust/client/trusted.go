@@ -1,0 +1,384 @@
+package client
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// trustedSet is the verifying core: bytes in, verified values out. It does
+// no I/O and reads no clock; its methods enforce the order of the TUF
+// client workflow (root, timestamp, snapshot, targets, delegated roles)
+// and every check of specification section 5. The I/O shell (Client)
+// decides where the bytes come from.
+type trustedSet struct {
+	now       time.Time
+	root      *rootFile
+	timestamp *timestampFile
+	snapshot  *snapshotFile
+	roles     map[string]*targetsFile
+}
+
+// source says where bytes handed to the set came from.
+type source int
+
+const (
+	fromRemote source = iota // just downloaded: every check
+	fromCache                // our own earlier verified copy: signatures, no listing hashes
+	fromRecord               // bytes whose hash matches a verified-state record: no signatures
+)
+
+type rootFile struct {
+	raw    []byte
+	sum    [32]byte
+	signed rootSigned
+	keys   map[string]*roleKeys // top-level role -> keys, threshold
+}
+
+type timestampFile struct {
+	raw      []byte
+	sum      [32]byte
+	signed   timestampSigned
+	snapshot *metaInfo // signed.Meta["snapshot.json"]
+}
+
+type snapshotFile struct {
+	raw    []byte
+	sum    [32]byte
+	signed snapshotSigned
+}
+
+// targetsFile is a verified targets or delegated targets role. signed is
+// decoded lazily for files trusted through the verified-state record.
+type targetsFile struct {
+	role    string
+	raw     []byte
+	sum     [32]byte
+	version int64
+	expires time.Time
+	signed  *targetsSigned
+	// verifiedBy holds the delegators whose keys verified this file.
+	verifiedBy map[string]bool
+}
+
+// parseRoot decodes and checks a root and resolves the keys of every
+// top-level role.
+func parseRoot(raw []byte) (*rootFile, *envelope, error) {
+	r := &rootFile{raw: raw, sum: sha256.Sum256(raw)}
+	env, err := decode(roleRoot, roleRoot, raw, &r.signed)
+	if err != nil {
+		return nil, nil, err
+	}
+	signer := "root v" + strconv.FormatInt(r.signed.Version, 10)
+	r.keys = map[string]*roleKeys{}
+	for _, name := range []string{roleRoot, roleTimestamp, roleSnapshot, roleTargets} {
+		role := r.signed.Roles[name]
+		if role == nil {
+			return nil, nil, &FormatError{Role: roleRoot, Err: fmt.Errorf("no %s role", name)}
+		}
+		rk, err := newRoleKeys(signer, name, role.KeyIDs, role.Threshold, r.signed.Keys)
+		if err != nil {
+			return nil, nil, err
+		}
+		r.keys[name] = rk
+	}
+	return r, env, nil
+}
+
+// newTrustedSet loads the trusted root (5.2): it must be signed by a
+// threshold of its own root keys. Its expiry does not matter yet.
+func newTrustedSet(rootRaw []byte, now time.Time) (*trustedSet, error) {
+	r, env, err := parseRoot(rootRaw)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.keys[roleRoot].verify(roleRoot, r.signed.Version, env); err != nil {
+		return nil, err
+	}
+	return &trustedSet{now: now, root: r, roles: map[string]*targetsFile{}}, nil
+}
+
+// updateRoot verifies raw as root version N+1 (5.3.3 to 5.3.6).
+func (s *trustedSet) updateRoot(raw []byte) error {
+	if s.timestamp != nil {
+		return fmt.Errorf("client: root update after timestamp")
+	}
+	r, env, err := parseRoot(raw)
+	if err != nil {
+		return err
+	}
+	// 5.3.3: a threshold of the trusted root's root keys ...
+	if err := s.root.keys[roleRoot].verify(roleRoot, r.signed.Version, env); err != nil {
+		return err
+	}
+	// 5.3.4: exactly version N+1 (a lower one is a rollback).
+	if want := s.root.signed.Version + 1; r.signed.Version != want {
+		if r.signed.Version < want {
+			return &RollbackError{Role: roleRoot, Trusted: s.root.signed.Version, Got: r.signed.Version}
+		}
+		return &VersionError{Role: roleRoot, Want: want, Got: r.signed.Version}
+	}
+	// 5.3.3: ... and a threshold of its own root keys.
+	if err := r.keys[roleRoot].verify(roleRoot, r.signed.Version, env); err != nil {
+		return err
+	}
+	// 5.3.5: the expiry of an intermediate root does not matter.
+	s.root = r // 5.3.6
+	return nil
+}
+
+// checkRoot is 5.3.10: the final root must not be expired.
+func (s *trustedSet) checkRoot() error {
+	return s.fresh(roleRoot, s.root.signed.Version, s.root.signed.Expires)
+}
+
+func (s *trustedSet) fresh(role string, version int64, expires time.Time) error {
+	if !s.now.Before(expires) {
+		return &ExpiredError{Role: role, Version: version, Expires: expires, Now: s.now}
+	}
+	return nil
+}
+
+// updateTimestamp verifies raw as the timestamp (5.4). A cached copy
+// (fromCache) is only checked for signatures: it serves as the trusted
+// version for the rollback checks of the downloaded one. It reports
+// whether the set keeps the timestamp it had (same version).
+func (s *trustedSet) updateTimestamp(raw []byte, src source) (kept bool, err error) {
+	if s.snapshot != nil {
+		return false, fmt.Errorf("client: timestamp update after snapshot")
+	}
+	if err := s.checkRoot(); err != nil {
+		return false, err
+	}
+	t := &timestampFile{raw: raw, sum: sha256.Sum256(raw)}
+	env, err := decode(roleTimestamp, roleTimestamp, raw, &t.signed)
+	if err != nil {
+		return false, err
+	}
+	t.snapshot = t.signed.Meta["snapshot.json"]
+	if err := checkMeta(roleTimestamp, "snapshot.json", t.snapshot); err != nil {
+		return false, err
+	}
+	// 5.4.2: signed by a threshold of the root's timestamp keys.
+	if err := s.root.keys[roleTimestamp].verify(roleTimestamp, t.signed.Version, env); err != nil {
+		return false, err
+	}
+	if old := s.timestamp; old != nil {
+		// 5.4.3.1: the timestamp version never goes down ...
+		if t.signed.Version < old.signed.Version {
+			return false, &RollbackError{Role: roleTimestamp, Trusted: old.signed.Version, Got: t.signed.Version}
+		}
+		if t.signed.Version == old.signed.Version {
+			return true, s.fresh(roleTimestamp, old.signed.Version, old.signed.Expires)
+		}
+		// 5.4.3.2: ... nor the snapshot version it lists.
+		if t.snapshot.Version < old.snapshot.Version {
+			return false, &RollbackError{Role: roleSnapshot, In: roleTimestamp, Trusted: old.snapshot.Version, Got: t.snapshot.Version}
+		}
+	}
+	if src == fromCache {
+		s.timestamp = t
+		return false, nil
+	}
+	// 5.4.4: a new timestamp that is expired is discarded.
+	if err := s.fresh(roleTimestamp, t.signed.Version, t.signed.Expires); err != nil {
+		return false, err
+	}
+	s.timestamp = t
+	return false, nil
+}
+
+// updateSnapshot verifies raw as the snapshot (5.5). A snapshot that
+// passes the signature and rollback checks becomes the trusted snapshot
+// even when the final checks (version listed by the timestamp, expiry)
+// fail, so that it still guards the rollback checks of a newer one; such
+// a failure is returned and blocks loading targets.
+func (s *trustedSet) updateSnapshot(raw []byte, sum [32]byte, src source) error {
+	if s.timestamp == nil {
+		return fmt.Errorf("client: snapshot update before timestamp")
+	}
+	if len(s.roles) > 0 {
+		return fmt.Errorf("client: snapshot update after targets")
+	}
+	if err := s.fresh(roleTimestamp, s.timestamp.signed.Version, s.timestamp.signed.Expires); err != nil {
+		return err
+	}
+	meta := s.timestamp.snapshot
+	// 5.5.2: length and hashes the timestamp lists, if any.
+	if src != fromCache {
+		if err := checkLengthHashes("snapshot.json", raw, sum, meta.Length, meta.Hashes); err != nil {
+			return err
+		}
+	}
+	n := &snapshotFile{raw: raw, sum: sum}
+	env, err := decode(roleSnapshot, roleSnapshot, raw, &n.signed)
+	if err != nil {
+		return err
+	}
+	for name, m := range n.signed.Meta {
+		if err := checkMeta(roleSnapshot, name, m); err != nil {
+			return err
+		}
+	}
+	// 5.5.3: signed by a threshold of the root's snapshot keys.
+	if src != fromRecord {
+		if err := s.root.keys[roleSnapshot].verify(roleSnapshot, n.signed.Version, env); err != nil {
+			return err
+		}
+	}
+	// 5.5.5: no targets-family file disappears or goes down.
+	if old := s.snapshot; old != nil {
+		for name, m := range old.signed.Meta {
+			role := roleFromFile(name)
+			got, ok := n.signed.Meta[name]
+			if !ok {
+				return &RollbackError{Role: role, In: roleSnapshot, Trusted: m.Version, Removed: true}
+			}
+			if got.Version < m.Version {
+				return &RollbackError{Role: role, In: roleSnapshot, Trusted: m.Version, Got: got.Version}
+			}
+		}
+	}
+	s.snapshot = n
+	return s.checkSnapshot()
+}
+
+// checkSnapshot holds the final snapshot checks: 5.5.4 the version the
+// timestamp lists, 5.5.6 not expired.
+func (s *trustedSet) checkSnapshot() error {
+	if s.snapshot == nil {
+		return fmt.Errorf("client: no trusted snapshot")
+	}
+	sn := s.snapshot.signed
+	if want := s.timestamp.snapshot.Version; sn.Version != want {
+		if sn.Version < want {
+			return &RollbackError{Role: roleSnapshot, Trusted: want, Got: sn.Version}
+		}
+		return &VersionError{Role: roleSnapshot, Want: want, Got: sn.Version}
+	}
+	return s.fresh(roleSnapshot, sn.Version, sn.Expires)
+}
+
+func roleFromFile(name string) string {
+	if len(name) > 5 && name[len(name)-5:] == ".json" {
+		return name[:len(name)-5]
+	}
+	return name
+}
+
+// parsed returns the decoded targets of a trusted role, decoding it on
+// first use when it was trusted through the verified-state record.
+func (f *targetsFile) parsed() (*targetsSigned, error) {
+	if f.signed == nil {
+		var t targetsSigned
+		if _, err := decode(f.role, roleTargets, f.raw, &t); err != nil {
+			return nil, err
+		}
+		if err := checkTargets(f.role, &t); err != nil {
+			return nil, err
+		}
+		f.signed = &t
+	}
+	return f.signed, nil
+}
+
+// targetsMeta returns what the trusted snapshot lists for role.
+func (s *trustedSet) targetsMeta(role, delegator string) (*metaInfo, error) {
+	if err := s.checkSnapshot(); err != nil {
+		return nil, err
+	}
+	m := s.snapshot.signed.Meta[role+".json"]
+	if m == nil {
+		return nil, &DelegationError{Role: role, Delegator: delegator, Reason: "the trusted snapshot does not list it"}
+	}
+	return m, nil
+}
+
+// cachedFile describes a file trusted through the verified-state record.
+type cachedFile struct {
+	version int64
+	expires time.Time
+}
+
+// updateTargets verifies raw as the metadata of role, delegated by
+// delegator ("root" for the top-level targets) with keys rk (5.6.1 to
+// 5.6.5 for targets, the same checks for delegated roles in 5.6.7).
+// For src fromRecord, rec carries the version and expiry verified before.
+func (s *trustedSet) updateTargets(role, delegator string, rk *roleKeys, raw []byte, sum [32]byte, src source, rec *cachedFile) (*targetsFile, error) {
+	meta, err := s.targetsMeta(role, delegator)
+	if err != nil {
+		return nil, err
+	}
+	name := role + ".json"
+	// 5.6.2: length and hashes the snapshot lists, if any.
+	if err := checkLengthHashes(name, raw, sum, meta.Length, meta.Hashes); err != nil {
+		return nil, err
+	}
+	f := &targetsFile{role: role, raw: raw, sum: sum, verifiedBy: map[string]bool{delegator: true}}
+	if src == fromRecord {
+		f.version, f.expires = rec.version, rec.expires
+	} else {
+		var t targetsSigned
+		env, err := decode(role, roleTargets, raw, &t)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkTargets(role, &t); err != nil {
+			return nil, err
+		}
+		// 5.6.3: signed by a threshold of the delegator's keys for role.
+		if err := rk.verify(role, t.Version, env); err != nil {
+			return nil, err
+		}
+		f.signed, f.version, f.expires = &t, t.Version, t.Expires
+	}
+	// 5.6.4: the version the snapshot lists.
+	if f.version != meta.Version {
+		if f.version < meta.Version {
+			return nil, &RollbackError{Role: role, Trusted: meta.Version, Got: f.version}
+		}
+		return nil, &VersionError{Role: role, Want: meta.Version, Got: f.version}
+	}
+	// 5.6.5: not expired.
+	if err := s.fresh(role, f.version, f.expires); err != nil {
+		return nil, err
+	}
+	s.roles[role] = f
+	return f, nil
+}
+
+// checkTargets checks the fields of a targets role the signature does not
+// vouch for being sensible.
+func checkTargets(role string, t *targetsSigned) error {
+	for p, e := range t.Targets {
+		if e == nil || e.Length < 0 || len(e.Hashes) == 0 {
+			return &FormatError{Role: role, Err: fmt.Errorf("target %q: needs a length and hashes", p)}
+		}
+		if len(e.Custom) > 0 && !json.Valid(e.Custom) {
+			return &FormatError{Role: role, Err: fmt.Errorf("target %q: bad custom", p)}
+		}
+	}
+	d := t.Delegations
+	if d == nil {
+		return nil
+	}
+	if d.SuccinctRoles != nil && len(d.Roles) > 0 {
+		return &FormatError{Role: role, Err: fmt.Errorf("delegations have both roles and succinct_roles")}
+	}
+	if sr := d.SuccinctRoles; sr != nil && (sr.BitLength < 1 || sr.BitLength > 32) {
+		return &FormatError{Role: role, Err: fmt.Errorf("succinct_roles bit_length %d is not in 1..32", sr.BitLength)}
+	}
+	seen := map[string]bool{}
+	for _, r := range d.Roles {
+		if r == nil || r.Name == "" || seen[r.Name] || isTopLevel(r.Name) {
+			return &FormatError{Role: role, Err: fmt.Errorf("bad or duplicate delegated role name")}
+		}
+		seen[r.Name] = true
+		if len(r.Paths) > 0 && len(r.PathHashPrefixes) > 0 {
+			return &FormatError{Role: role, Err: fmt.Errorf("role %q has both paths and path_hash_prefixes", r.Name)}
+		}
+	}
+	return nil
+}

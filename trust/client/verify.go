@@ -1,0 +1,182 @@
+package client
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// pubKey is a parsed public key of a role.
+type pubKey struct {
+	id          string
+	fingerprint [32]byte // SHA-256 of the PKIX encoding: one key, one vote
+	verify      func(msg, sig []byte) bool
+}
+
+// parseKey turns a key of the metadata into a verifier. Key types and
+// schemes are those of the TUF specification: ed25519, ecdsa-sha2-nistp256
+// and -nistp384 (keytype "ecdsa" or the scheme name), rsassa-pss-sha256.
+func parseKey(id string, k *wireKey) (*pubKey, error) {
+	if k == nil {
+		return nil, errors.New("null key")
+	}
+	var pub crypto.PublicKey
+	var verify func(msg, sig []byte) bool
+	switch {
+	case k.KeyType == "ed25519" && k.Scheme == "ed25519":
+		raw, err := hex.DecodeString(k.KeyVal.Public)
+		if err != nil || len(raw) != ed25519.PublicKeySize {
+			return nil, errors.New("bad ed25519 public key")
+		}
+		edk := ed25519.PublicKey(raw)
+		pub = edk
+		verify = func(msg, sig []byte) bool { return ed25519.Verify(edk, msg, sig) }
+	case (k.KeyType == "ecdsa" || k.KeyType == k.Scheme) &&
+		(k.Scheme == "ecdsa-sha2-nistp256" || k.Scheme == "ecdsa-sha2-nistp384"):
+		ek, err := parsePEM[*ecdsa.PublicKey](k.KeyVal.Public)
+		if err != nil {
+			return nil, err
+		}
+		curve, h := elliptic.P256(), crypto.SHA256
+		if k.Scheme == "ecdsa-sha2-nistp384" {
+			curve, h = elliptic.P384(), crypto.SHA384
+		}
+		if ek.Curve != curve {
+			return nil, fmt.Errorf("key curve does not match scheme %s", k.Scheme)
+		}
+		pub = ek
+		verify = func(msg, sig []byte) bool { return ecdsa.VerifyASN1(ek, digest(h, msg), sig) }
+	case k.KeyType == "rsa" && k.Scheme == "rsassa-pss-sha256":
+		rk, err := parsePEM[*rsa.PublicKey](k.KeyVal.Public)
+		if err != nil {
+			return nil, err
+		}
+		pub = rk
+		opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto, Hash: crypto.SHA256}
+		verify = func(msg, sig []byte) bool {
+			return rsa.VerifyPSS(rk, crypto.SHA256, digest(crypto.SHA256, msg), sig, opts) == nil
+		}
+	default:
+		return nil, fmt.Errorf("unsupported key type %q scheme %q", k.KeyType, k.Scheme)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	return &pubKey{id: id, fingerprint: sha256.Sum256(der), verify: verify}, nil
+}
+
+func parsePEM[K any](s string) (K, error) {
+	var zero K
+	block, _ := pem.Decode([]byte(s))
+	if block == nil {
+		return zero, errors.New("public key is not PEM")
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return zero, err
+	}
+	k, ok := pub.(K)
+	if !ok {
+		return zero, fmt.Errorf("public key is a %T", pub)
+	}
+	return k, nil
+}
+
+func digest(h crypto.Hash, msg []byte) []byte {
+	if h == crypto.SHA384 {
+		d := sha512.Sum384(msg)
+		return d[:]
+	}
+	d := sha256.Sum256(msg)
+	return d[:]
+}
+
+// roleKeys is what a delegator says about one role: its keys and threshold.
+type roleKeys struct {
+	signer    string // the delegating metadata, for errors: "root v3", "targets"
+	keys      []*pubKey
+	threshold int
+}
+
+// newRoleKeys resolves keyIDs against keys. Unknown or unsupported keys
+// simply cannot contribute a signature; a threshold below 1 is refused.
+func newRoleKeys(signer, role string, keyIDs []string, threshold int, keys map[string]*wireKey) (*roleKeys, error) {
+	if threshold < 1 {
+		return nil, &DelegationError{Role: role, Delegator: signer, Reason: fmt.Sprintf("threshold %d is below 1", threshold)}
+	}
+	rk := &roleKeys{signer: signer, threshold: threshold}
+	seen := map[string]bool{}
+	for _, id := range keyIDs {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		k, err := parseKey(id, keys[id])
+		if err != nil {
+			continue
+		}
+		rk.keys = append(rk.keys, k)
+	}
+	return rk, nil
+}
+
+// verify checks that env carries valid signatures by at least threshold
+// distinct keys over the canonical form of its signed part (5.3.3,
+// 5.4.2, 5.5.3, 5.6.3). Two key ids for the same public key, or two
+// signatures by one key, count once.
+func (rk *roleKeys) verify(role string, version int64, env *envelope) error {
+	msg, err := canonicalize(nil, env.Signed)
+	if err != nil {
+		return &FormatError{Role: role, Err: err}
+	}
+	sigs := map[string][][]byte{}
+	for _, s := range env.Signatures {
+		if b, err := hex.DecodeString(s.Sig); err == nil {
+			sigs[s.KeyID] = append(sigs[s.KeyID], b)
+		}
+	}
+	var valid []string
+	var seen [][32]byte
+	for _, k := range rk.keys {
+		if slices.Contains(seen, k.fingerprint) {
+			continue
+		}
+		for _, sig := range sigs[k.id] {
+			if k.verify(msg, sig) {
+				seen = append(seen, k.fingerprint)
+				valid = append(valid, k.id)
+				break
+			}
+		}
+	}
+	if len(seen) < rk.threshold {
+		return &SignatureError{Role: role, Version: version, Signer: rk.signer,
+			Have: len(seen), Threshold: rk.threshold, KeyIDs: valid}
+	}
+	return nil
+}
+
+// sameKeys reports whether two role definitions name the same keys and
+// threshold: used to detect a rotation of timestamp or snapshot keys.
+func sameKeys(a, b *roleKeys) bool {
+	if a.threshold != b.threshold || len(a.keys) != len(b.keys) {
+		return false
+	}
+	for _, k := range a.keys {
+		if !slices.ContainsFunc(b.keys, func(o *pubKey) bool { return o.fingerprint == k.fingerprint }) {
+			return false
+		}
+	}
+	return true
+}

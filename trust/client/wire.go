@@ -1,0 +1,197 @@
+package client
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"time"
+)
+
+// The wire types are lean copies of the TUF metadata formats: only the
+// fields the client acts on are decoded; unknown fields are ignored here
+// but covered by the signature, which is checked over the canonical form
+// of everything under "signed".
+
+const (
+	roleRoot      = "root"
+	roleTimestamp = "timestamp"
+	roleSnapshot  = "snapshot"
+	roleTargets   = "targets"
+)
+
+func isTopLevel(role string) bool {
+	switch role {
+	case roleRoot, roleTimestamp, roleSnapshot, roleTargets:
+		return true
+	}
+	return false
+}
+
+type envelope struct {
+	Signed     json.RawMessage `json:"signed"`
+	Signatures []wireSignature `json:"signatures"`
+}
+
+type wireSignature struct {
+	KeyID string `json:"keyid"`
+	Sig   string `json:"sig"`
+}
+
+type header struct {
+	Type        string    `json:"_type"`
+	SpecVersion string    `json:"spec_version"`
+	Version     int64     `json:"version"`
+	Expires     time.Time `json:"expires"`
+}
+
+func (h *header) head() *header { return h }
+
+// headed is a signed part: it has the header every role has.
+type headed interface{ head() *header }
+
+type wireKey struct {
+	KeyType string `json:"keytype"`
+	Scheme  string `json:"scheme"`
+	KeyVal  struct {
+		Public string `json:"public"`
+	} `json:"keyval"`
+}
+
+type wireRole struct {
+	KeyIDs    []string `json:"keyids"`
+	Threshold int      `json:"threshold"`
+}
+
+type rootSigned struct {
+	header
+	ConsistentSnapshot bool                 `json:"consistent_snapshot"`
+	Keys               map[string]*wireKey  `json:"keys"`
+	Roles              map[string]*wireRole `json:"roles"`
+}
+
+// metaInfo is one entry of the "meta" of a timestamp or snapshot.
+type metaInfo struct {
+	Version int64             `json:"version"`
+	Length  int64             `json:"length,omitempty"`
+	Hashes  map[string]string `json:"hashes,omitempty"`
+}
+
+type timestampSigned struct {
+	header
+	Meta map[string]*metaInfo `json:"meta"`
+}
+
+type snapshotSigned struct {
+	header
+	Meta map[string]*metaInfo `json:"meta"`
+}
+
+type targetEntry struct {
+	Length int64             `json:"length"`
+	Hashes map[string]string `json:"hashes"`
+	Custom json.RawMessage   `json:"custom,omitempty"`
+}
+
+type delegatedRole struct {
+	Name             string   `json:"name"`
+	KeyIDs           []string `json:"keyids"`
+	Threshold        int      `json:"threshold"`
+	Terminating      bool     `json:"terminating"`
+	Paths            []string `json:"paths,omitempty"`
+	PathHashPrefixes []string `json:"path_hash_prefixes,omitempty"`
+}
+
+type succinctRoles struct {
+	KeyIDs     []string `json:"keyids"`
+	Threshold  int      `json:"threshold"`
+	BitLength  int      `json:"bit_length"`
+	NamePrefix string   `json:"name_prefix"`
+}
+
+type delegations struct {
+	Keys          map[string]*wireKey `json:"keys"`
+	Roles         []*delegatedRole    `json:"roles,omitempty"`
+	SuccinctRoles *succinctRoles      `json:"succinct_roles,omitempty"`
+}
+
+type targetsSigned struct {
+	header
+	Targets     map[string]*targetEntry `json:"targets"`
+	Delegations *delegations            `json:"delegations,omitempty"`
+}
+
+// decode parses data as metadata of type typ into signed and returns the
+// envelope. It checks the type and the header fields every role has.
+func decode(role, typ string, data []byte, signed headed) (*envelope, error) {
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, &FormatError{Role: role, Err: err}
+	}
+	if len(env.Signed) == 0 || env.Signed[0] != '{' {
+		return nil, &FormatError{Role: role, Err: errors.New(`"signed" is missing or not an object`)}
+	}
+	if err := json.Unmarshal(env.Signed, signed); err != nil {
+		return nil, &FormatError{Role: role, Err: err}
+	}
+	h := signed.head()
+	if h.Type != typ {
+		return nil, &FormatError{Role: role, Err: fmt.Errorf("type %q, want %q", h.Type, typ)}
+	}
+	if h.Version < 1 {
+		return nil, &FormatError{Role: role, Err: fmt.Errorf("version %d is below 1", h.Version)}
+	}
+	if h.Expires.IsZero() {
+		return nil, &FormatError{Role: role, Err: errors.New("no expiry")}
+	}
+	return &env, nil
+}
+
+// checkMeta checks one meta entry's own fields.
+func checkMeta(role, name string, m *metaInfo) error {
+	if m == nil || m.Version < 1 || m.Length < 0 {
+		return &FormatError{Role: role, Err: fmt.Errorf("bad entry for %s", name)}
+	}
+	return nil
+}
+
+// newHash returns the hash function for a TUF hash algorithm name.
+func newHash(alg string) (hash.Hash, bool) {
+	switch alg {
+	case "sha256":
+		return sha256.New(), true
+	case "sha512":
+		return sha512.New(), true
+	}
+	return nil, false
+}
+
+// checkLengthHashes verifies data against a listed length (0: none) and
+// hashes (none: nothing to check). sum is data's SHA-256, known already.
+func checkLengthHashes(name string, data []byte, sum [32]byte, length int64, hashes map[string]string) error {
+	if length != 0 && int64(len(data)) != length {
+		return &LengthError{Name: name, Want: length, Got: int64(len(data))}
+	}
+	for alg, want := range hashes {
+		var got []byte
+		if alg == "sha256" {
+			got = sum[:]
+		} else {
+			h, ok := newHash(alg)
+			if !ok {
+				return &HashError{Name: name, Algorithm: alg, Want: want, Got: "(unsupported algorithm)"}
+			}
+			h.Write(data)
+			got = h.Sum(nil)
+		}
+		w, err := hex.DecodeString(want)
+		if err != nil || !bytes.Equal(w, got) {
+			return &HashError{Name: name, Algorithm: alg, Want: want, Got: hex.EncodeToString(got)}
+		}
+	}
+	return nil
+}
