@@ -39,6 +39,9 @@ func Decode(data []byte) (*Manifest, error) {
 		}
 		return nil, docError("invalid UTF-8 at byte %d", i)
 	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, docError("empty document")
+	}
 	m := new(Manifest)
 	dc := &decoder{d: json.NewDecoder(bytes.NewReader(data))}
 	dc.d.UseNumber()
@@ -139,8 +142,6 @@ func (dc *decoder) token(path string) (json.Token, *fatal) {
 	switch {
 	case errors.As(err, &se):
 		return nil, &fatal{path, fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se)}
-	case err == io.EOF && path == "":
-		return nil, &fatal{path, "empty document"}
 	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, &fatal{path, "unexpected end of JSON"}
 	}
@@ -313,7 +314,7 @@ func tokenKind(tok json.Token) string {
 // joinPath appends an object key to a JSON path: "applies_to.releases". Keys
 // that are not plain identifiers are quoted and shortened: `["a b"]`.
 func joinPath(path, key string) string {
-	plain := key != "" && !strings.ContainsFunc(key, func(r rune) bool { return !isLower(r) && !isDigit(r) && r != '_' })
+	plain := key != "" && len(key) <= 40 && !strings.ContainsFunc(key, func(r rune) bool { return !isLower(r) && !isDigit(r) && r != '_' })
 	if !plain {
 		if len(key) > 40 {
 			key = strings.ToValidUTF8(key[:40], "") + "..."
