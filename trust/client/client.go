@@ -92,6 +92,9 @@ type Client struct {
 	rec      *record
 	recDirty bool
 	verified time.Time
+	// used records where each role came from in the last refresh or
+	// lookup: tests check that the warm path decodes nothing.
+	used map[string]source
 }
 
 // Init creates dir (if needed) and stores rootJSON as dir/root.json, the
@@ -166,6 +169,7 @@ func (c *Client) refresh(ctx context.Context) error {
 		return fmt.Errorf("trusted root in %s: %w", c.cfg.MetadataDir, err)
 	}
 	c.rec = c.store.readRecord()
+	c.used = map[string]source{}
 	if err := c.updateRoot(ctx, ts); err != nil {
 		return err
 	}
@@ -256,6 +260,7 @@ func (c *Client) updateSnapshot(ctx context.Context, ts *trustedSet) error {
 		}
 		err := ts.updateSnapshot(local, sum, src)
 		if err == nil {
+			c.used[roleSnapshot] = src
 			if src == fromCache {
 				c.remember(roleSnapshot, roleRoot, ts.root.sum, sum, ts.snapshot.signed.Version, ts.snapshot.signed.Expires)
 			}
@@ -285,6 +290,7 @@ func (c *Client) updateSnapshot(ctx context.Context, ts *trustedSet) error {
 	if err := c.store.write(roleSnapshot, raw); err != nil { // 5.5.7
 		return err
 	}
+	c.used[roleSnapshot] = fromRemote
 	c.remember(roleSnapshot, roleRoot, ts.root.sum, sum, ts.snapshot.signed.Version, ts.snapshot.signed.Expires)
 	return nil
 }

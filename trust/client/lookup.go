@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -28,7 +29,10 @@ func (f *found) target() *Target {
 		t.Hashes[alg] = toLowerHex(h)
 	}
 	if len(f.entry.Custom) > 0 {
-		t.Custom = slices.Clone(f.entry.Custom)
+		var b bytes.Buffer
+		if json.Compact(&b, f.entry.Custom) == nil {
+			t.Custom = b.Bytes()
+		}
 	}
 	return t
 }
@@ -194,6 +198,7 @@ func (c *Client) loadRole(ctx context.Context, ts *trustedSet, role, delegator s
 		}
 		f, err := ts.updateTargets(role, delegator, rk, local, sum, src, rec)
 		if err == nil {
+			c.used[role] = src
 			if src == fromCache {
 				c.remember(role, delegator, signerSum, sum, f.version, f.expires)
 			}
@@ -221,6 +226,7 @@ func (c *Client) loadRole(ctx context.Context, ts *trustedSet, role, delegator s
 	if err := c.store.write(role, raw); err != nil { // 5.6.6
 		return nil, err
 	}
+	c.used[role] = fromRemote
 	c.remember(role, delegator, signerSum, sum, f.version, f.expires)
 	return f, nil
 }
