@@ -87,3 +87,20 @@ func removeTemps(dir string) {
 		}
 	}
 }
+
+// escapeName makes one safe file name of a target path: every byte except
+// ASCII letters, digits, '-', '_' and '.' is percent-encoded, and so is a
+// leading '.', so that no name is "..", hidden, or holds a separator.
+func escapeName(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		unreserved := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
+		if !unreserved || i == 0 && c == '.' {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}

@@ -228,7 +228,7 @@ func decide(d manifest.Device, comp string, in *Installed, cands []*Available) A
 			act.Reason = "no applicable improvement"
 			return act
 		}
-		act.Kind, act.Reason = Install, "desired "+desired.Label(d.Release)
+		act.Kind, act.Reason = Install, "desired "+desired.Manifest.Label(d.Release)
 		return act
 	}
 	var listed *Available
@@ -255,7 +255,7 @@ func decide(d manifest.Device, comp string, in *Installed, cands []*Available) A
 		act.Kind = Retire
 		act.Reason = fmt.Sprintf("%s no longer applies (%s); switching to %s", in.ID, app, orBaseline(desired))
 	case notLower && desired.Manifest.ID != in.ID:
-		act.Kind, act.Reason = Install, "desired "+desired.Label(d.Release)
+		act.Kind, act.Reason = Install, "desired "+desired.Manifest.Label(d.Release)
 	case listed == nil:
 		act.Kind = KeepAndWarn
 		act.Reason = in.ID + " disappeared from signed metadata without a withdrawal; kept"

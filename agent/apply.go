@@ -1,0 +1,301 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/bsiframework/bsi/install"
+	"github.com/bsiframework/bsi/manifest"
+)
+
+// Result says what Apply did.
+type Result struct {
+	Done   []Action
+	Failed []Failure
+}
+
+// Failure is an action that failed; what was installed before it stays.
+type Failure struct {
+	Action Action
+	Err    error
+}
+
+// Apply carries out the changing actions of rep.Plan (Install, RollBack,
+// Retire) for which want returns true (nil: all of them: converge).
+//
+// Nothing is installed when rep has a rejected target, or when any payload
+// fails to download or verify: every payload is fetched and checked (length
+// and hashes, by trust/client) before the first switch. Each action is then
+// applied as journaled steps; one that fails (a failed health check, a bad
+// archive) leaves its component as it was and the others go on. A failed
+// health check also declines the improvement, so it is not retried until
+// installed by name.
+func (a *Agent) Apply(ctx context.Context, rep *Report, want func(Action) bool) (*Result, error) {
+	if err := rep.Err(); err != nil {
+		return nil, a.failApply(err)
+	}
+	var todo []Action
+	for _, act := range rep.Plan {
+		if act.Kind.Changes() && (want == nil || want(act)) {
+			todo = append(todo, act)
+		}
+	}
+	payloads, err := a.download(ctx, rep, todo)
+	if err != nil {
+		return nil, a.failApply(err)
+	}
+	res := &Result{}
+	var errs []error
+	for _, act := range todo {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if act.To != nil {
+			a.j.undecline(act.Component, act.To.Manifest.ID)
+		}
+		if err := a.apply(ctx, act, payloads[act.Component]); err != nil {
+			res.Failed = append(res.Failed, Failure{Action: act, Err: err})
+			errs = append(errs, err)
+			continue
+		}
+		res.Done = append(res.Done, act)
+	}
+	if lc := a.j.LastCheck; lc != nil && len(res.Done) > 0 {
+		for _, act := range res.Done {
+			lc.Pending = slices.DeleteFunc(lc.Pending, func(s string) bool { return s == describe(act) })
+		}
+		errs = append(errs, a.save())
+	}
+	a.pruneCache()
+	return res, errors.Join(errs...)
+}
+
+// failApply records in the last check that nothing was installed, and why.
+func (a *Agent) failApply(err error) error {
+	err = fmt.Errorf("nothing installed: %w", err)
+	if lc := a.j.LastCheck; lc != nil {
+		lc.Error, lc.Class = err.Error(), errorClass(err)
+		if serr := a.save(); serr != nil {
+			return errors.Join(err, serr)
+		}
+	}
+	return err
+}
+
+// download fetches and verifies the payload of every action that switches
+// to an improvement, into the cache; it returns the paths by component.
+func (a *Agent) download(ctx context.Context, rep *Report, acts []Action) (map[string]string, error) {
+	c, err := a.client()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	if err := os.MkdirAll(a.path(cacheDir), 0o700); err != nil {
+		return nil, err
+	}
+	for _, act := range acts {
+		if act.To == nil {
+			continue
+		}
+		t := rep.targets[act.To.Path]
+		if t == nil {
+			return nil, fmt.Errorf("%s: target %s is not in the verified metadata", act.Component, act.To.Path)
+		}
+		p := a.cachePath(t.Path)
+		a.hook("download")
+		if err := c.Download(ctx, t, p); err != nil {
+			return nil, fmt.Errorf("download %s: %w", t.Path, err)
+		}
+		out[act.Component] = p
+	}
+	return out, nil
+}
+
+// apply makes one change as three journaled steps: intent, switch, result.
+func (a *Agent) apply(ctx context.Context, act Action, payload string) error {
+	now := a.opts.Now()
+	p := &Step{Kind: act.Kind, Component: act.Component, From: act.From, Payload: payload,
+		Reason: act.Reason, Started: now}
+	if act.To != nil {
+		m := act.To.Manifest
+		p.To = &Installed{Component: m.Component, ID: m.ID, Sequence: m.Sequence, Release: a.cfg.Release,
+			Path: act.To.Path, Manifest: m, At: now}
+	}
+	a.j.Pending = p
+	if err := a.save(); err != nil {
+		a.j.Pending = nil
+		return err
+	}
+	a.hook("intent")
+	var err error
+	if p.To != nil {
+		err = a.inst.Install(ctx, p.Component, p.To.ID, payload)
+	} else {
+		err = a.inst.Rollback(ctx, p.Component, "")
+	}
+	a.hook("switched")
+	if err != nil {
+		var he *install.HealthError
+		if errors.As(err, &he) {
+			a.j.decline(p.Component, p.To.ID, "health check failed: "+he.Err.Error(), a.opts.Now())
+		}
+		res, serr := a.settle(p, "after failure: "+err.Error())
+		a.log.WarnContext(ctx, "step failed", "component", p.Component, "kind", p.Kind, "result", res)
+		return errors.Join(fmt.Errorf("%s %s: %w", p.Kind, p.Component, err), serr, a.save())
+	}
+	a.finish(p, "done")
+	err = a.save()
+	a.hook("committed")
+	return err
+}
+
+// InstallRequest picks the actions that install the improvements named by
+// ids, as `bsi client install STATE ID...` does. An id may name the
+// improvement the plan already switches to, or any other active improvement
+// that applies to the device and whose sequence is not lower than the
+// installed one's (the user's choice among equals or higher). Naming an id
+// clears its decline. The error names the first id that cannot be
+// installed and why.
+func (a *Agent) InstallRequest(rep *Report, ids []string) (func(Action) bool, error) {
+	chosen := map[string]bool{}
+	for _, id := range ids {
+		act, err := a.requestOne(rep, id)
+		if err != nil {
+			return nil, err
+		}
+		if act != nil {
+			chosen[act.Component+"/"+act.To.Manifest.ID] = true
+			if !slices.ContainsFunc(rep.Plan, func(x Action) bool { return sameChange(x, *act) }) {
+				rep.Plan = append(rep.Plan, *act)
+			}
+		}
+	}
+	return func(x Action) bool {
+		return x.To != nil && chosen[x.Component+"/"+x.To.Manifest.ID]
+	}, nil
+}
+
+func sameChange(x, y Action) bool {
+	return x.Kind.Changes() && x.Component == y.Component && x.To != nil && y.To != nil &&
+		x.To.Manifest.ID == y.To.Manifest.ID
+}
+
+// requestOne finds (or makes) the action installing id; nil when id is
+// already installed.
+func (a *Agent) requestOne(rep *Report, id string) (*Action, error) {
+	for _, act := range rep.Plan {
+		if act.Kind.Changes() && act.To != nil && act.To.Manifest.ID == id {
+			return &act, nil
+		}
+		if act.Kind == Reject && act.Target.Manifest != nil && act.Target.Manifest.ID == id {
+			return nil, fmt.Errorf("%s: %w", id, act.Err)
+		}
+	}
+	var cand *Available
+	for i := range rep.Available {
+		if rep.Available[i].Manifest.ID == id {
+			cand = &rep.Available[i]
+		}
+	}
+	if cand == nil {
+		return nil, &RequestError{ID: id, Problem: "not listed by the verified metadata"}
+	}
+	if err := cand.Verify(); err != nil {
+		return nil, err
+	}
+	m := cand.Manifest
+	if app := m.Check(a.cfg.Device()); !app.Applies {
+		return nil, &RequestError{ID: id, Problem: "does not apply to this device: " + app.String()}
+	}
+	in := a.j.Installed[m.Component]
+	switch {
+	case in != nil && in.ID == id:
+		return nil, nil
+	case in != nil && m.Sequence < in.Sequence:
+		return nil, &RequestError{ID: id, Problem: fmt.Sprintf(
+			"sequence %d %s is lower than installed %s %s; a lower sequence is reached only by withdrawal or by rolling back",
+			m.Sequence, manifest.SequenceLabel(m.Sequence), in.ID, manifest.SequenceLabel(in.Sequence))}
+	}
+	return &Action{Kind: Install, Component: m.Component, From: in, To: cand, Reason: "requested by name"}, nil
+}
+
+// RequestError is an improvement that cannot be installed by name.
+type RequestError struct{ ID, Problem string }
+
+func (e *RequestError) Error() string { return e.ID + ": " + e.Problem }
+
+// Rollback removes the installed improvement id by the user's choice. With
+// baselineOnly it switches the component to the baseline without any
+// network access; otherwise it checks the repository and switches to the
+// highest active applicable improvement of lower sequence that the device
+// has not declined, or the baseline when there is none. The removed
+// improvement is declined: checks no longer offer it until it is installed
+// by name.
+func (a *Agent) Rollback(ctx context.Context, id string, baselineOnly bool) (*Action, error) {
+	var in *Installed
+	for _, x := range a.j.Installed {
+		if x.ID == id {
+			in = x
+		}
+	}
+	if in == nil {
+		var names []string
+		for _, x := range a.j.installedList() {
+			names = append(names, x.ID)
+		}
+		return nil, &RequestError{ID: id, Problem: "not installed (installed: " + orNone(names) + ")"}
+	}
+	act := Action{Kind: RollBack, Component: in.Component, From: in, Reason: "rolled back by the user"}
+	var payload string
+	if !baselineOnly {
+		rep, err := a.Check(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("nothing changed: %w", err)
+		}
+		act.To = lowerAlternative(a.cfg.Device(), in, slices.DeleteFunc(slices.Clone(rep.Available), func(v Available) bool {
+			return a.j.declined(v.Manifest.Component, v.Manifest.ID)
+		}))
+		if act.To != nil {
+			ps, err := a.download(ctx, rep, []Action{act})
+			if err != nil {
+				return nil, fmt.Errorf("nothing changed: %w", err)
+			}
+			payload = ps[act.Component]
+		}
+	}
+	a.j.decline(in.Component, id, "rolled back by the user", a.opts.Now())
+	if err := a.apply(ctx, act, payload); err != nil {
+		return nil, err
+	}
+	a.pruneCache()
+	return &act, nil
+}
+
+// lowerAlternative is the best improvement below in for the user's
+// rollback.
+func lowerAlternative(d manifest.Device, in *Installed, avail []Available) *Available {
+	var ms []*manifest.Manifest
+	var as []*Available
+	for i := range avail {
+		v := &avail[i]
+		if v.Manifest.Component == in.Component && v.Manifest.Sequence < in.Sequence && v.Verify() == nil {
+			ms, as = append(ms, v.Manifest), append(as, v)
+		}
+	}
+	if m := manifest.Select(d, ms); m != nil {
+		return as[slices.Index(ms, m)]
+	}
+	return nil
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,174 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bsiframework/bsi/manifest"
+	"github.com/bsiframework/bsi/trust"
+	"github.com/bsiframework/bsi/trust/client"
+)
+
+// Collect turns verified targets into improvements. Targets without a
+// manifest (no "bsi" key in custom) are not improvements and are skipped;
+// a target whose manifest is invalid gives an Ignore note. Role is the
+// first delegated role of the signing chain (Target.Roles[1]), or the
+// top-level "targets" when it listed the target itself.
+func Collect(targets []*client.Target) (avail []Available, notes []Action) {
+	for _, t := range targets {
+		role := "targets"
+		if len(t.Roles) > 1 {
+			role = t.Roles[1]
+		}
+		m, err := manifest.FromCustom(t.Custom)
+		switch {
+		case errors.Is(err, manifest.ErrNoManifest):
+			continue
+		case err != nil:
+			notes = append(notes, Action{Kind: Ignore, Component: role, Target: &Available{Path: t.Path, Role: role},
+				Reason: "invalid manifest: " + err.Error()})
+			continue
+		}
+		avail = append(avail, Available{Path: t.Path, Role: role, Manifest: m})
+	}
+	return avail, notes
+}
+
+// Report is the outcome of a check.
+type Report struct {
+	Device manifest.Device
+	At     time.Time
+	// Freshness of the metadata just verified.
+	Freshness Freshness
+	// Plan is what Plan decided, plus notes on invalid manifests.
+	Plan []Action
+	// Available lists every improvement the verified metadata lists
+	// (including those the device declined, which Plan did not see).
+	Available []Available
+	targets   map[string]*client.Target
+}
+
+// Err joins the security errors of rejected targets; nil when none.
+func (r *Report) Err() error {
+	var errs []error
+	for _, a := range r.Plan {
+		if a.Kind == Reject {
+			errs = append(errs, a.Err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Pending returns the actions that would change what is installed.
+func (r *Report) Pending() []Action {
+	var out []Action
+	for _, a := range r.Plan {
+		if a.Kind.Changes() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Check refreshes the trusted metadata (the whole TUF client workflow),
+// lists the improvements and plans. It records the outcome in the journal
+// for Status. A refresh failure is returned as it came from trust/client:
+// errors.Is(err, trust.ErrSecurity) for an attack, trust.ErrFreshness for
+// expired metadata, neither for network failures (a *client.FetchError
+// naming the URL). When a target is rejected, Check returns the report and
+// its Err.
+func (a *Agent) Check(ctx context.Context) (*Report, error) {
+	c, err := a.client()
+	if err != nil {
+		return nil, a.failCheck(err)
+	}
+	if err := c.Refresh(ctx); err != nil {
+		return nil, a.failCheck(fmt.Errorf("refresh: %w", err))
+	}
+	ts, err := c.Targets(ctx)
+	if err != nil {
+		return nil, a.failCheck(fmt.Errorf("list targets: %w", err))
+	}
+	all, notes := Collect(ts)
+	avail := slices.DeleteFunc(slices.Clone(all), func(v Available) bool {
+		in := a.j.Installed[v.Manifest.Component]
+		return a.j.declined(v.Manifest.Component, v.Manifest.ID) && (in == nil || in.ID != v.Manifest.ID)
+	})
+	plan := append(Plan(a.cfg.Device(), a.j.installedList(), avail), notes...)
+	rep := &Report{Device: a.cfg.Device(), At: a.opts.Now(), Freshness: freshnessOf(c.Freshness()),
+		Plan: plan, Available: all, targets: map[string]*client.Target{}}
+	for _, t := range ts {
+		rep.targets[t.Path] = t
+	}
+	rec := &CheckRecord{At: rep.At, Freshness: &rep.Freshness}
+	for _, act := range plan {
+		switch {
+		case act.Kind.Changes():
+			rec.Pending = append(rec.Pending, describe(act))
+		case act.Kind == KeepAndWarn, act.Kind == Reject:
+			rec.Attention = append(rec.Attention, act.Reason)
+		}
+	}
+	if err := rep.Err(); err != nil {
+		rec.Error, rec.Class = err.Error(), errorClass(err)
+	}
+	a.j.LastCheck = rec
+	if err := a.save(); err != nil {
+		return nil, err
+	}
+	return rep, rep.Err()
+}
+
+// failCheck records a failed check, keeping the last good freshness.
+func (a *Agent) failCheck(err error) error {
+	rec := &CheckRecord{At: a.opts.Now(), Error: err.Error(), Class: errorClass(err)}
+	if a.j.LastCheck != nil {
+		rec.Freshness = a.j.LastCheck.Freshness
+	}
+	a.j.LastCheck = rec
+	if serr := a.save(); serr != nil {
+		return errors.Join(err, serr)
+	}
+	return err
+}
+
+func errorClass(err error) string {
+	switch {
+	case errors.Is(err, trust.ErrSecurity):
+		return "security"
+	case errors.Is(err, trust.ErrFreshness):
+		return "freshness"
+	}
+	return "operational"
+}
+
+func freshnessOf(f client.Freshness) Freshness {
+	return Freshness{
+		Verified: f.Verified, TimestampExpires: f.TimestampExpires, SnapshotExpires: f.SnapshotExpires,
+		TargetsExpires: f.TargetsExpires, RootExpires: f.RootExpires,
+		TimestampVersion: f.TimestampVersion, SnapshotVersion: f.SnapshotVersion,
+	}
+}
+
+// describe is a one-line summary of a changing action:
+// "webkit: install webkit-26.3-b (26.3 (b)) replacing webkit-26.3-a".
+func describe(act Action) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s ", act.Component, act.Kind)
+	if act.To != nil {
+		fmt.Fprintf(&b, "to %s", act.To.Manifest.ID)
+	} else {
+		b.WriteString("to the baseline")
+	}
+	if act.From != nil {
+		fmt.Fprintf(&b, " from %s", act.From.ID)
+	}
+	if act.Reason != "" {
+		fmt.Fprintf(&b, " (%s)", act.Reason)
+	}
+	return b.String()
+}
