@@ -1,0 +1,108 @@
+package repo
+
+import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+)
+
+// Archive kinds, the extension of the target path.
+const (
+	extTar   = ".tar"
+	extTarGz = ".tar.gz"
+)
+
+// checkArchive reads a payload through and returns its kind. It accepts a
+// tar or gzip-compressed tar with at least one entry, whose entry names
+// (and link targets) are relative, clean of "..", and whose entries are
+// regular files, directories or links; it checks the gzip checksum. The
+// error is a *PayloadError.
+func checkArchive(name string, r io.Reader) (string, error) {
+	br := bufio.NewReader(r)
+	magic, _ := br.Peek(2)
+	kind := extTar
+	var src io.Reader = br
+	var gz *gzip.Reader
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		var err error
+		if gz, err = gzip.NewReader(br); err != nil {
+			return "", &PayloadError{Path: name, Reason: "bad gzip header: " + err.Error()}
+		}
+		gz.Multistream(false)
+		kind, src = extTarGz, gz
+	}
+	tr := tar.NewReader(src)
+	entries := 0
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", &PayloadError{Path: name, Reason: "not a well-formed tar archive: " + err.Error()}
+		}
+		if err := checkEntry(h); err != nil {
+			return "", &PayloadError{Path: name, Entry: h.Name, Reason: err.Error()}
+		}
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			return "", &PayloadError{Path: name, Entry: h.Name, Reason: "truncated: " + err.Error()}
+		}
+		entries++
+	}
+	if entries == 0 {
+		return "", &PayloadError{Path: name, Reason: "empty archive (no entries)"}
+	}
+	if gz != nil {
+		if _, err := io.Copy(io.Discard, gz); err != nil {
+			return "", &PayloadError{Path: name, Reason: "gzip stream: " + err.Error()}
+		}
+	}
+	return kind, nil
+}
+
+// checkEntry refuses entry names that could escape the directory the
+// archive is extracted into, and special files.
+func checkEntry(h *tar.Header) error {
+	if err := safeName(h.Name); err != nil {
+		return err
+	}
+	switch h.Typeflag {
+	case tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink:
+	default:
+		return fmt.Errorf("entry type %q is not allowed (only files, directories and links)", h.Typeflag)
+	}
+	if h.Typeflag == tar.TypeSymlink || h.Typeflag == tar.TypeLink {
+		target := h.Linkname
+		if h.Typeflag == tar.TypeSymlink && !strings.HasPrefix(target, "/") {
+			target = path.Join(path.Dir(strings.TrimSuffix(h.Name, "/")), target)
+		}
+		if err := safeName(target); err != nil {
+			return fmt.Errorf("link target %q: %v", h.Linkname, err)
+		}
+	}
+	return nil
+}
+
+func safeName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty name")
+	case strings.HasPrefix(name, "/"):
+		return errors.New("absolute path")
+	case strings.Contains(name, "\\"):
+		return errors.New("backslash in name")
+	case strings.ContainsRune(name, 0):
+		return errors.New("NUL in name")
+	}
+	for _, seg := range strings.Split(strings.TrimSuffix(name, "/"), "/") {
+		if seg == ".." {
+			return errors.New("path traversal (..)")
+		}
+	}
+	return nil
+}

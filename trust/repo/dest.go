@@ -1,0 +1,110 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Destination is where Publish writes the repository. Names are
+// slash-separated paths relative to the repository root ("3.root.json",
+// "targets/webkit/<hash>.x.tar.gz").
+type Destination interface {
+	// ReadFile returns the content of name, or an error wrapping
+	// fs.ErrNotExist when it is absent.
+	ReadFile(ctx context.Context, name string) ([]byte, error)
+	// Exists reports whether name is present.
+	Exists(ctx context.Context, name string) (bool, error)
+	// WriteFile replaces name with data so that readers see the old or the
+	// new content, never a part.
+	WriteFile(ctx context.Context, name string, data []byte) error
+}
+
+// OpenDestination opens a destination given on the command line. Only
+// directory paths are supported in this build: gocloud.dev/blob URLs
+// (s3://, gs://, azblob://, file://, mem://) need module requirements that
+// go.mod does not carry yet, and give an error.
+func OpenDestination(ctx context.Context, dest string) (Destination, func() error, error) {
+	if strings.Contains(dest, "://") {
+		return nil, nil, &DestinationError{Dest: dest, Err: errors.New("object-store URLs are not supported by this build; publish to a directory and sync it")}
+	}
+	d, err := DirDestination(dest)
+	return d, func() error { return nil }, err
+}
+
+// DirDestination returns a destination that writes files under dir with
+// atomic, durable writes. The directory is created if needed.
+func DirDestination(dir string) (Destination, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, &DestinationError{Dest: dir, Err: err}
+	}
+	return dirDest(dir), nil
+}
+
+type dirDest string
+
+func (d dirDest) path(name string) (string, error) {
+	if !fs.ValidPath(name) {
+		return "", fmt.Errorf("invalid name %q", name)
+	}
+	return filepath.Join(string(d), filepath.FromSlash(name)), nil
+}
+
+func (d dirDest) ReadFile(_ context.Context, name string) ([]byte, error) {
+	p, err := d.path(name)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(p)
+}
+
+func (d dirDest) Exists(_ context.Context, name string) (bool, error) {
+	p, err := d.path(name)
+	if err != nil {
+		return false, err
+	}
+	_, err = os.Stat(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (d dirDest) WriteFile(_ context.Context, name string, data []byte) error {
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return writeFileAtomic(p, data, 0o644)
+}
+
+func (d dirDest) String() string { return string(d) }
+
+// putFile writes data under name unless the same bytes are already there.
+// For immutable names (consistent snapshots) a different content is a
+// conflict: the destination was published from another workspace.
+func putFile(ctx context.Context, d Destination, name string, data []byte, mutable bool, res *PublishResult) error {
+	old, err := d.ReadFile(ctx, name)
+	switch {
+	case err == nil && bytes.Equal(old, data):
+		res.Skipped++
+		return nil
+	case err == nil && !mutable:
+		return &DestinationError{Dest: fmt.Sprint(d), Name: name, Err: errors.New("already holds different content (published from another workspace?)")}
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return &DestinationError{Dest: fmt.Sprint(d), Name: name, Err: err}
+	}
+	if err := d.WriteFile(ctx, name, data); err != nil {
+		return &DestinationError{Dest: fmt.Sprint(d), Name: name, Err: err}
+	}
+	res.Written = append(res.Written, name)
+	return nil
+}

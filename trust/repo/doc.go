@@ -1,0 +1,70 @@
+// Package repo is the publisher side of bsi: a workspace in which role
+// metadata is edited, signed by thresholds of offline keys, and published
+// as a static TUF repository with consistent snapshots, kept fresh by the
+// online snapshot and timestamp keys.
+//
+// # Trust model
+//
+// Root (offline, k of n keys) lists the keys of root, targets, snapshot and
+// timestamp. Targets (offline or team-held) delegates each component to its
+// own role with paths "<component>/*"; a very large component can delegate
+// further to 2^k succinct hash bins named "<component>.bin-<hex>", signed by
+// the component's keys. Every improvement is one target
+// "<component>/<id>.tar.gz" (or ".tar") with sha256 and sha512 hashes and
+// its manifest under custom.bsi, so that it travels inside signed metadata.
+// Snapshot and timestamp are signed by online keys, referenced (a key file
+// or a KMS URI) in the workspace configuration and resolved through
+// Options.LoadSigner; nothing else in the workspace is secret.
+//
+// Every change bumps the changed role's version once per editing session
+// (until the next publish) and clears its signatures; the role is then
+// pending until a threshold of its keys has signed it again. A new root
+// version must be signed by a threshold of the previous root's keys and of
+// its own. Publish refuses pending and expired roles.
+//
+// # Layout
+//
+//	DIR/workspace.json           configuration: online key references, expiry
+//	                             periods, components (bins, sequence index),
+//	                             roles changed since the last publish, and a
+//	                             read-only mirror of key ids per role
+//	DIR/metadata/<role>.json     each role as edited and signed (the exact
+//	                             bytes that are published)
+//	DIR/metadata/roots/N.root.json  every earlier published root
+//	DIR/content/<sha256>         payloads, by hash
+//	DIR/public/                  default publish destination
+//	DIR/.lock                    flock(2) held by the process using the
+//	                             workspace, with its pid and start time
+//
+// Every file is written atomically (temporary file, fsync, rename, fsync of
+// the directory), and a failed operation leaves the workspace as it was.
+//
+// # Published tree
+//
+//	1.root.json … N.root.json, root.json
+//	N.targets.json, N.<component>.json, N.<component>.bin-<hex>.json
+//	N.snapshot.json
+//	timestamp.json
+//	targets/<component>/<sha256>.<id>.tar.gz and .../<sha512>.<id>.tar.gz
+//
+// Publish writes payloads, then delegated roles, targets, root versions,
+// the snapshot and the timestamp last, so a client never sees a timestamp
+// that points at a file not yet there. Only the roles whose version differs
+// from the destination's current snapshot are written, and only the payloads
+// their previous published version did not list.
+//
+// # Worked example
+//
+//	ws, _ := repo.Init(ctx, "ws", opts, repo.InitOptions{
+//		RootKeys: []*metadata.Key{r1, r2, r3}, RootThreshold: 2,
+//		TargetsKeys: []*metadata.Key{t1},
+//		SnapshotKey: "snapshot.key", TimestampKey: "awskms:///alias/bsi-ts"})
+//	ws.Delegate(ctx, "webkit", repo.DelegateOptions{Keys: []*metadata.Key{w1}})
+//	ws.Add(ctx, repo.AddRequest{Manifest: m, Payload: "fix.tar.gz"})
+//	ws.Sign(ctx, root1Signer)   // root v1
+//	ws.Sign(ctx, root2Signer)   // root v1: 2 of 3
+//	ws.Sign(ctx, targetsSigner) // targets v1
+//	ws.Sign(ctx, webkitSigner)  // webkit v1
+//	ws.Publish(ctx, dest)       // snapshot v1, timestamp v1
+//	ws.Refresh(ctx, dest, repo.RefreshOptions{}) // timestamp v2, daily
+package repo

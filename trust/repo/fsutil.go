@@ -1,0 +1,132 @@
+package repo
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// writeFileAtomic writes data to path so that a crash leaves either the old
+// file or the new one: a temporary file in the same directory, fsync,
+// rename, fsync of the directory.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeAtomic(path, perm, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// copyFileAtomic copies src to dst atomically.
+func copyFileAtomic(dst, src string, perm os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return writeAtomic(dst, perm, func(f *os.File) error {
+		_, err := io.Copy(f, in)
+		return err
+	})
+}
+
+func writeAtomic(path string, perm os.FileMode, fill func(*os.File) error) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = fill(f); err != nil {
+		return err
+	}
+	if err = f.Chmod(perm); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// removeFileDurable removes path (absent is fine) and syncs its directory.
+func removeFileDurable(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// lockFile is an exclusive flock(2) on DIR/.lock held while a Workspace is
+// open. The holder writes its pid and start time into the file so that a
+// second process can say who holds it.
+type lockFile struct{ f *os.File }
+
+func acquireLock(path string, now time.Time) (*lockFile, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := io.ReadAll(io.LimitReader(f, 256))
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, parseLockHolder(path, string(holder))
+		}
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	info := fmt.Sprintf("%d %s\n", os.Getpid(), now.UTC().Format(time.RFC3339))
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(info), 0)
+		f.Sync()
+	}
+	return &lockFile{f: f}, nil
+}
+
+func parseLockHolder(path, s string) error {
+	e := &LockedError{Path: path}
+	fields := strings.Fields(s)
+	if len(fields) >= 2 {
+		e.PID, _ = strconv.Atoi(fields[0])
+		e.Since, _ = time.Parse(time.RFC3339, fields[1])
+	}
+	return e
+}
+
+func (l *lockFile) release() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	l.f.Truncate(0)
+	err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f = nil
+	return err
+}

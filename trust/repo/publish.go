@@ -1,0 +1,400 @@
+package repo
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// PublishResult says what Publish or Refresh did.
+type PublishResult struct {
+	Written          []string `json:"written"` // destination names, in write order
+	Skipped          int      `json:"skipped"` // files or roles already present
+	SnapshotVersion  int64    `json:"snapshot_version"`
+	TimestampVersion int64    `json:"timestamp_version"`
+}
+
+// Publish signs snapshot and timestamp with the online keys when anything
+// changed and writes the consistent-snapshot tree to dest, in an order that
+// keeps what clients already see valid: payloads, delegated roles, targets,
+// every root version, snapshot, and timestamp.json last. Files already
+// present with the same content are not written again.
+//
+// Roles below their signature threshold give a *PendingError; an expired
+// role a *ExpiredError; a failing destination a *DestinationError. On any
+// error the workspace is unchanged.
+func (w *Workspace) Publish(ctx context.Context, dest Destination) (*PublishResult, error) {
+	res := &PublishResult{}
+	err := w.mutate(func() error {
+		pend, err := w.pending()
+		if err != nil {
+			return err
+		}
+		if len(pend) > 0 {
+			return &PendingError{Roles: pend}
+		}
+		if err := w.checkExpired(); err != nil {
+			return err
+		}
+		meta, err := w.snapshotMeta()
+		if err != nil {
+			return err
+		}
+		first := !w.cfg.Published
+		req := onlineRequest{meta: meta, root: w.root,
+			snapshot:  w.cfg.Edited[metadata.SNAPSHOT] || w.cfg.Edited[metadata.ROOT] || first,
+			timestamp: w.cfg.Edited[metadata.TIMESTAMP] || first}
+		if err := w.resignOnline(ctx, req); err != nil {
+			return err
+		}
+		if err := w.writeTree(ctx, dest, res); err != nil {
+			return err
+		}
+		w.cfg.Edited = map[string]bool{}
+		w.cfg.Published = true
+		w.pruneOnline()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.SnapshotVersion, res.TimestampVersion = w.snapshot.Signed.Version, w.timestamp.Signed.Version
+	w.opts.Logger.Info("published", "dest", fmt.Sprint(dest), "written", len(res.Written), "skipped", res.Skipped,
+		"snapshot", res.SnapshotVersion, "timestamp", res.TimestampVersion)
+	return res, nil
+}
+
+// checkExpired refuses to publish a root or targets-family role that has
+// expired: clients would reject it.
+func (w *Workspace) checkExpired() error {
+	now := w.opts.Now()
+	if now.After(w.root.Signed.Expires) {
+		return &ExpiredError{Role: metadata.ROOT, Version: w.root.Signed.Version, Expires: w.root.Signed.Expires}
+	}
+	names, _ := w.roleNames()
+	for _, role := range names {
+		exp, ok := w.cfg.Expiries[role]
+		if !ok || !now.After(exp) {
+			continue
+		}
+		e := &ExpiredError{Role: role, Expires: exp}
+		if m, err := w.targetsRole(role); err == nil {
+			e.Version = m.Signed.Version
+		}
+		return e
+	}
+	return nil
+}
+
+// snapshotMeta computes the snapshot's meta: the version of every
+// targets-family role.
+func (w *Workspace) snapshotMeta() (map[string]*metadata.MetaFiles, error) {
+	names, err := w.roleNames()
+	if err != nil {
+		return nil, err
+	}
+	meta := map[string]*metadata.MetaFiles{}
+	for _, role := range names {
+		if !offline(role) || role == metadata.ROOT {
+			continue
+		}
+		old, ok := w.snapshot.Signed.Meta[role+".json"]
+		if ok && !w.cfg.Edited[role] && w.cfg.Published {
+			meta[role+".json"] = old
+			continue
+		}
+		m, err := w.targetsRole(role)
+		if err != nil {
+			return nil, err
+		}
+		meta[role+".json"] = &metadata.MetaFiles{Version: m.Signed.Version}
+	}
+	return meta, nil
+}
+
+func metaEqual(a, b map[string]*metadata.MetaFiles) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		o, ok := b[k]
+		if !ok || o.Version != v.Version || o.Length != v.Length || !o.Hashes.Equal(v.Hashes) {
+			return false
+		}
+	}
+	return true
+}
+
+// onlineRequest says what resignOnline must do.
+type onlineRequest struct {
+	meta      map[string]*metadata.MetaFiles // snapshot meta wanted
+	root      *rootMeta                      // root whose keys sign
+	snapshot  bool                           // re-sign snapshot even if meta is unchanged
+	timestamp bool                           // re-sign timestamp even if snapshot is unchanged
+}
+
+// resignOnline bumps and signs snapshot (when its meta changed or asked)
+// and timestamp (when snapshot changed or asked) with the online keys.
+func (w *Workspace) resignOnline(ctx context.Context, req onlineRequest) error {
+	now := w.now()
+	if req.snapshot || !metaEqual(req.meta, w.snapshot.Signed.Meta) {
+		if w.cfg.Published {
+			w.snapshot.Signed.Version++
+		}
+		w.snapshot.Signed.Meta = req.meta
+		w.snapshot.Signed.Expires = now.Add(w.expiry(kindSnapshot))
+		if err := w.signOnline(ctx, metadata.SNAPSHOT, req.root); err != nil {
+			return err
+		}
+		req.timestamp = true
+	}
+	if !req.timestamp {
+		return nil
+	}
+	snap, err := w.snapshot.ToBytes(false)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(snap)
+	if w.cfg.Published {
+		w.timestamp.Signed.Version++
+	}
+	w.timestamp.Signed.Meta = map[string]*metadata.MetaFiles{"snapshot.json": {
+		Version: w.snapshot.Signed.Version, Length: int64(len(snap)), Hashes: metadata.Hashes{"sha256": sum[:]}}}
+	w.timestamp.Signed.Expires = now.Add(w.expiry(kindTimestamp))
+	return w.signOnline(ctx, metadata.TIMESTAMP, req.root)
+}
+
+// signOnline replaces the signatures of an online role by those of its
+// configured keys that root authorises.
+func (w *Workspace) signOnline(ctx context.Context, role string, root *rootMeta) error {
+	if w.opts.LoadSigner == nil {
+		return fmt.Errorf("%s: no signer loader for the online keys", role)
+	}
+	rk := rootKeysFor(root, role)
+	payload, sigs, _, err := w.signable(role)
+	if err != nil {
+		return err
+	}
+	*sigs = []metadata.Signature{}
+	for _, ok := range w.cfg.Online[role] {
+		key := rk.keys[ok.KeyID]
+		if key == nil || !slices.Contains(rk.ids, ok.KeyID) {
+			continue
+		}
+		s, err := w.opts.LoadSigner(ctx, ok.Ref)
+		if err != nil {
+			return fmt.Errorf("%s: loading online key %s: %w", role, ok.Ref, err)
+		}
+		if _, err := w.signRole(ctx, role, s, []string{ok.KeyID}); err != nil {
+			return err
+		}
+	}
+	if have, missing := tally(rk, payload, *sigs); have < rk.threshold {
+		return &PendingError{Roles: []PendingRole{{Role: role, Version: w.versionOf(role), Have: have, Threshold: rk.threshold, Missing: missing}}}
+	}
+	w.dirty[role] = true
+	return nil
+}
+
+func (w *Workspace) versionOf(role string) int64 {
+	_, _, v, _ := w.signable(role)
+	return v
+}
+
+// pruneOnline forgets online key references that the current root no
+// longer lists.
+func (w *Workspace) pruneOnline() {
+	for role, refs := range w.cfg.Online {
+		ids := w.root.Signed.Roles[role].KeyIDs
+		w.cfg.Online[role] = slices.DeleteFunc(refs, func(k onlineKey) bool { return !slices.Contains(ids, k.KeyID) })
+	}
+}
+
+// writeTree writes the roles that dest does not have yet, in safe order.
+func (w *Workspace) writeTree(ctx context.Context, dest Destination, res *PublishResult) error {
+	destMeta := publishedMeta(ctx, dest)
+	var changed []string
+	for _, name := range sortedKeys(w.snapshot.Signed.Meta) {
+		if old, ok := destMeta[name]; ok && old.Version == w.snapshot.Signed.Meta[name].Version {
+			res.Skipped++
+			continue
+		}
+		changed = append(changed, strings.TrimSuffix(name, ".json"))
+	}
+	// Bins, then components, then targets: a delegator never points at a
+	// file that is not there yet.
+	slices.SortStableFunc(changed, func(a, b string) int { return depth(b) - depth(a) })
+	for _, role := range changed {
+		if err := w.publishPayloads(ctx, dest, role, destMeta, res); err != nil {
+			return err
+		}
+	}
+	for _, role := range changed {
+		data, err := w.fileBytes(role)
+		if err != nil {
+			return err
+		}
+		v := w.snapshot.Signed.Meta[role+".json"].Version
+		if err := putFile(ctx, dest, fmt.Sprintf("%d.%s.json", v, role), data, false, res); err != nil {
+			return err
+		}
+	}
+	if err := w.publishRoots(ctx, dest, res); err != nil {
+		return err
+	}
+	snap, err := w.snapshot.ToBytes(false)
+	if err != nil {
+		return err
+	}
+	if err := putFile(ctx, dest, fmt.Sprintf("%d.snapshot.json", w.snapshot.Signed.Version), snap, false, res); err != nil {
+		return err
+	}
+	ts, err := w.timestamp.ToBytes(false)
+	if err != nil {
+		return err
+	}
+	return putFile(ctx, dest, "timestamp.json", ts, true, res)
+}
+
+func depth(role string) int {
+	switch {
+	case role == metadata.TARGETS:
+		return 0
+	case strings.Contains(role, binInfix+"-"):
+		return 2
+	}
+	return 1
+}
+
+// publishedMeta reads the snapshot meta that dest currently serves, or nil.
+func publishedMeta(ctx context.Context, dest Destination) map[string]*metadata.MetaFiles {
+	data, err := dest.ReadFile(ctx, "timestamp.json")
+	if err != nil {
+		return nil
+	}
+	ts, err := new(timestampMeta).FromBytes(data)
+	if err != nil || ts.Signed.Meta["snapshot.json"] == nil {
+		return nil
+	}
+	data, err = dest.ReadFile(ctx, fmt.Sprintf("%d.snapshot.json", ts.Signed.Meta["snapshot.json"].Version))
+	if err != nil {
+		return nil
+	}
+	snap, err := new(snapshotMeta).FromBytes(data)
+	if err != nil {
+		return nil
+	}
+	return snap.Signed.Meta
+}
+
+// fileBytes returns the exact bytes of a role file of the workspace.
+func (w *Workspace) fileBytes(role string) ([]byte, error) {
+	if w.dirty[role] {
+		return w.roleBytes(role)
+	}
+	return os.ReadFile(w.rolePath(role))
+}
+
+// publishPayloads writes the payloads role lists that dest's published
+// version of role did not, under every hash (consistent snapshots).
+func (w *Workspace) publishPayloads(ctx context.Context, dest Destination, role string, destMeta map[string]*metadata.MetaFiles, res *PublishResult) error {
+	m, err := w.targetsRole(role)
+	if err != nil {
+		return err
+	}
+	var old map[string]*metadata.TargetFiles
+	if mf, ok := destMeta[role+".json"]; ok {
+		if data, err := dest.ReadFile(ctx, fmt.Sprintf("%d.%s.json", mf.Version, role)); err == nil {
+			if prev, err := new(targetsMeta).FromBytes(data); err == nil {
+				old = prev.Signed.Targets
+			}
+		}
+	}
+	for _, p := range sortedKeys(m.Signed.Targets) {
+		tf := m.Signed.Targets[p]
+		if o, ok := old[p]; ok && o.Length == tf.Length && o.Hashes.Equal(tf.Hashes) {
+			continue
+		}
+		if err := w.publishPayload(ctx, dest, p, tf, res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *Workspace) publishPayload(ctx context.Context, dest Destination, target string, tf *metadata.TargetFiles, res *PublishResult) error {
+	dir, base := path.Split(target)
+	var data []byte
+	for _, alg := range sortedKeys(tf.Hashes) {
+		name := fmt.Sprintf("targets/%s%x.%s", dir, []byte(tf.Hashes[alg]), base)
+		ok, err := dest.Exists(ctx, name)
+		if err != nil {
+			return &DestinationError{Dest: fmt.Sprint(dest), Name: name, Err: err}
+		}
+		if ok {
+			res.Skipped++
+			continue
+		}
+		if data == nil {
+			if data, err = w.content(tf); err != nil {
+				return fmt.Errorf("%s: %w", target, err)
+			}
+		}
+		if err := dest.WriteFile(ctx, name, data); err != nil {
+			return &DestinationError{Dest: fmt.Sprint(dest), Name: name, Err: err}
+		}
+		res.Written = append(res.Written, name)
+	}
+	return nil
+}
+
+// content reads a payload from the content store and checks it against
+// its target entry.
+func (w *Workspace) content(tf *metadata.TargetFiles) ([]byte, error) {
+	sum, ok := tf.Hashes["sha256"]
+	if !ok {
+		return nil, errors.New("no sha256 hash")
+	}
+	data, err := os.ReadFile(w.path("content", fmt.Sprintf("%x", []byte(sum))))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("payload missing from the content store: %w", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := tf.VerifyLengthHashes(data); err != nil {
+		return nil, fmt.Errorf("content store: %w", err)
+	}
+	return data, nil
+}
+
+// publishRoots writes every root version, N.root.json, and root.json.
+func (w *Workspace) publishRoots(ctx context.Context, dest Destination, res *PublishResult) error {
+	for v := int64(1); v < w.root.Signed.Version; v++ {
+		name := fmt.Sprintf("%d.root.json", v)
+		data, err := os.ReadFile(w.path("metadata", "roots", name))
+		if err != nil {
+			return fmt.Errorf("root history: %w", err)
+		}
+		if err := putFile(ctx, dest, name, data, false, res); err != nil {
+			return err
+		}
+	}
+	data, err := w.fileBytes(metadata.ROOT)
+	if err != nil {
+		return err
+	}
+	if err := putFile(ctx, dest, fmt.Sprintf("%d.root.json", w.root.Signed.Version), data, false, res); err != nil {
+		return err
+	}
+	return putFile(ctx, dest, "root.json", data, true, res)
+}

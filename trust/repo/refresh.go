@@ -1,0 +1,120 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// RefreshOptions tunes Refresh.
+type RefreshOptions struct {
+	// SnapshotWithin re-signs the snapshot too when it expires within this
+	// long; 0 means twice the timestamp period.
+	SnapshotWithin time.Duration
+}
+
+// Refresh re-signs the timestamp with a new version and expiry (and the
+// snapshot when it expires within opts.SnapshotWithin), with the online
+// keys of the published root, and writes them to dest, which must hold the
+// last publish. Unpublished changes stay pending and are not published.
+func (w *Workspace) Refresh(ctx context.Context, dest Destination, opts RefreshOptions) (*PublishResult, error) {
+	if !w.cfg.Published {
+		return nil, errors.New("refresh: nothing is published yet (run publish first)")
+	}
+	within := opts.SnapshotWithin
+	if within == 0 {
+		within = 2 * w.expiry(kindTimestamp)
+	}
+	res := &PublishResult{}
+	err := w.mutate(func() error {
+		root := w.root
+		if w.cfg.Edited[metadata.ROOT] {
+			prev, err := w.previousRoot()
+			if err != nil {
+				return err
+			}
+			root = prev
+		}
+		if now := w.opts.Now(); now.After(root.Signed.Expires) {
+			return &ExpiredError{Role: metadata.ROOT, Version: root.Signed.Version, Expires: root.Signed.Expires}
+		}
+		snapWasV := w.snapshot.Signed.Version
+		req := onlineRequest{meta: w.snapshot.Signed.Meta, root: root, timestamp: true,
+			snapshot: w.snapshot.Signed.Expires.Before(w.opts.Now().Add(within))}
+		if err := w.resignOnline(ctx, req); err != nil {
+			return err
+		}
+		if w.snapshot.Signed.Version != snapWasV {
+			snap, err := w.snapshot.ToBytes(false)
+			if err != nil {
+				return err
+			}
+			if err := putFile(ctx, dest, fmt.Sprintf("%d.snapshot.json", w.snapshot.Signed.Version), snap, false, res); err != nil {
+				return err
+			}
+		}
+		ts, err := w.timestamp.ToBytes(false)
+		if err != nil {
+			return err
+		}
+		return putFile(ctx, dest, "timestamp.json", ts, true, res)
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.SnapshotVersion, res.TimestampVersion = w.snapshot.Signed.Version, w.timestamp.Signed.Version
+	return res, nil
+}
+
+// KeepFresh refreshes the workspace in dir every interval until ctx is
+// cancelled, and returns nil then. Each round opens (locks) the workspace
+// only for the time of the refresh, so publishers can work in between; a
+// round that fails (a locked workspace, an unreachable destination) is
+// logged and retried at the next one. The interval must be shorter than
+// the timestamp period.
+func KeepFresh(ctx context.Context, dir string, dest Destination, interval time.Duration, opts Options, ro RefreshOptions) error {
+	opts.fill()
+	if interval <= 0 {
+		return fmt.Errorf("keep-fresh: interval %v must be positive", interval)
+	}
+	for {
+		if err := refreshOnce(ctx, dir, dest, interval, opts, ro); err != nil {
+			var ie *intervalError
+			if errors.As(err, &ie) {
+				return err
+			}
+			opts.Logger.Error("refresh failed", "dir", dir, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-opts.After(interval):
+		}
+	}
+}
+
+type intervalError struct{ interval, period time.Duration }
+
+func (e *intervalError) Error() string {
+	return fmt.Sprintf("keep-fresh: interval %v is not shorter than the timestamp period %v", e.interval, e.period)
+}
+
+func refreshOnce(ctx context.Context, dir string, dest Destination, interval time.Duration, opts Options, ro RefreshOptions) error {
+	w, err := Open(ctx, dir, opts)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if p := w.expiry(kindTimestamp); interval >= p {
+		return &intervalError{interval, p}
+	}
+	res, err := w.Refresh(ctx, dest, ro)
+	if err != nil {
+		return err
+	}
+	opts.Logger.Info("refreshed", "timestamp", res.TimestampVersion, "snapshot", res.SnapshotVersion)
+	return nil
+}

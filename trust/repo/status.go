@@ -1,0 +1,137 @@
+package repo
+
+import (
+	"context"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// RoleStatus is the state of one role in the workspace.
+type RoleStatus struct {
+	Role    string        `json:"role"`
+	Version int64         `json:"version"`
+	Expires time.Time     `json:"expires"`
+	Left    time.Duration `json:"time_left_ns"`
+	// Expiring is set when the role expires within twice its refresh
+	// interval (online roles: a quarter of their period; offline roles: an
+	// eighth), Expired when it has expired.
+	Expiring   bool     `json:"expiring"`
+	Expired    bool     `json:"expired"`
+	Signatures int      `json:"signatures"`
+	Threshold  int      `json:"threshold"`
+	KeyIDs     []string `json:"key_ids"`
+	Missing    []string `json:"missing_key_ids,omitempty"`
+	// Pending: changed since the last publish. Unsigned: below threshold
+	// (for root, of the new or of the previous root keys).
+	Pending  bool `json:"pending"`
+	Unsigned bool `json:"unsigned"`
+	// Previous is, for a changed root, the signatures of the previous
+	// root's keys it carries.
+	Previous *PendingRole `json:"previous_root,omitempty"`
+	Targets  int          `json:"targets,omitempty"`
+}
+
+// Status reports every role: root, targets, each component and its bins,
+// snapshot, timestamp.
+func (w *Workspace) Status(ctx context.Context) ([]RoleStatus, error) {
+	names, err := w.roleNames()
+	if err != nil {
+		return nil, err
+	}
+	var out []RoleStatus
+	for _, role := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		st, err := w.roleStatus(role)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func (w *Workspace) roleStatus(role string) (RoleStatus, error) {
+	payload, sigs, version, err := w.signable(role)
+	if err != nil {
+		return RoleStatus{}, err
+	}
+	rk, err := w.keysFor(role)
+	if err != nil {
+		return RoleStatus{}, err
+	}
+	have, missing := tally(rk, payload, *sigs)
+	st := RoleStatus{Role: role, Version: version, Expires: w.expires(role), Signatures: have,
+		Threshold: rk.threshold, KeyIDs: rk.ids, Missing: missing, Pending: w.cfg.Edited[role]}
+	now := w.opts.Now()
+	st.Left = st.Expires.Sub(now)
+	st.Expired = now.After(st.Expires)
+	st.Expiring = st.Left < 2*w.refreshInterval(role)
+	st.Unsigned = have < rk.threshold
+	if role == metadata.ROOT {
+		prev, err := w.previousRoot()
+		if err != nil {
+			return RoleStatus{}, err
+		}
+		if prev != nil {
+			prk := rootKeysFor(prev, metadata.ROOT)
+			ph, pm := tally(prk, payload, *sigs)
+			st.Previous = &PendingRole{Role: role, Version: prev.Signed.Version, Have: ph, Threshold: prk.threshold, Missing: pm, Previous: true}
+			st.Unsigned = st.Unsigned || ph < prk.threshold
+		}
+	}
+	if !offline(role) && !w.cfg.Published {
+		st.Unsigned = false // signed by Publish
+	}
+	if m, ok := w.targets[role]; ok {
+		st.Targets = len(m.Signed.Targets)
+	}
+	return st, nil
+}
+
+func (w *Workspace) expires(role string) time.Time {
+	switch role {
+	case metadata.ROOT:
+		return w.root.Signed.Expires
+	case metadata.SNAPSHOT:
+		return w.snapshot.Signed.Expires
+	case metadata.TIMESTAMP:
+		return w.timestamp.Signed.Expires
+	}
+	if m, ok := w.targets[role]; ok {
+		return m.Signed.Expires
+	}
+	return time.Time{}
+}
+
+// refreshInterval is how often a role is expected to be renewed: a quarter
+// of the period of online roles, an eighth of that of offline ones.
+func (w *Workspace) refreshInterval(role string) time.Duration {
+	if offline(role) {
+		return w.expiry(kindOf(role)) / 8
+	}
+	return w.expiry(kindOf(role)) / 4
+}
+
+// pending lists the changed offline roles below their threshold.
+func (w *Workspace) pending() ([]PendingRole, error) {
+	var out []PendingRole
+	for _, role := range sortedKeys(w.cfg.Edited) {
+		if !offline(role) || w.removed[role] {
+			continue
+		}
+		st, err := w.roleStatus(role)
+		if err != nil {
+			return nil, err
+		}
+		if st.Signatures < st.Threshold {
+			out = append(out, PendingRole{Role: role, Version: st.Version, Have: st.Signatures, Threshold: st.Threshold, Missing: st.Missing})
+		}
+		if p := st.Previous; p != nil && p.Have < p.Threshold {
+			out = append(out, *p)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,375 @@
+package repo
+
+import (
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// Format is the value of the "format" field of DIR/workspace.json.
+const Format = "bsi.workspace/v1"
+
+// Default expiry periods, per role kind (DESIGN.md).
+var defaultExpiry = map[string]time.Duration{
+	kindRoot:      365 * 24 * time.Hour,
+	kindTargets:   90 * 24 * time.Hour,
+	kindComponent: 90 * 24 * time.Hour,
+	kindSnapshot:  7 * 24 * time.Hour,
+	kindTimestamp: 24 * time.Hour,
+}
+
+// Role kinds, the keys of expiry overrides.
+const (
+	kindRoot      = "root"
+	kindTargets   = "targets"
+	kindComponent = "component" // component roles and their hash bins
+	kindSnapshot  = "snapshot"
+	kindTimestamp = "timestamp"
+)
+
+// SignerLoader resolves a key reference (a private key file or a KMS URI)
+// to a signer. The bsi command supplies one built on the keys package.
+type SignerLoader func(ctx context.Context, ref string) (signature.Signer, error)
+
+// Options are the workspace's collaborators. Now and LoadSigner are
+// required for operations that need them; Logger may be nil.
+type Options struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives progress at debug and info levels; nil discards.
+	Logger *slog.Logger
+	// LoadSigner resolves the online keys (snapshot, timestamp) recorded in
+	// the workspace. Required by Init, Publish, Refresh and Rotate of an
+	// online role.
+	LoadSigner SignerLoader
+	// TUFKey converts a public key to its TUF form; nil means
+	// metadata.KeyFromPublicKey.
+	TUFKey func(crypto.PublicKey) (*metadata.Key, error)
+	// After waits between KeepFresh rounds; nil means time.After.
+	After func(time.Duration) <-chan time.Time
+}
+
+func (o *Options) fill() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.TUFKey == nil {
+		o.TUFKey = metadata.KeyFromPublicKey
+	}
+	if o.After == nil {
+		o.After = time.After
+	}
+}
+
+// config is DIR/workspace.json.
+type config struct {
+	Format string `json:"format"`
+	// Expires holds the expiry period of each role kind.
+	Expires map[string]duration `json:"expires"`
+	// Online holds the key references of snapshot and timestamp.
+	Online map[string][]onlineKey `json:"online_keys"`
+	// Signers mirrors, for reading, which key ids sign which role and the
+	// threshold (derived from root and targets at every save).
+	Signers map[string]roleSigners `json:"signers"`
+	// Components holds per-component settings and the sequence index.
+	Components map[string]*componentConfig `json:"components"`
+	// Edited lists roles changed since the last publish: each has had its
+	// version bumped once for this editing session.
+	Edited map[string]bool `json:"edited"`
+	// Expiries records the expiry of every targets-family role, so that
+	// Publish checks them without reading every bin.
+	Expiries map[string]time.Time `json:"expiries"`
+	// Published is set once the first publish has signed snapshot and
+	// timestamp version 1.
+	Published bool `json:"published"`
+}
+
+type onlineKey struct {
+	Ref   string `json:"ref"`
+	KeyID string `json:"keyid"`
+}
+
+type roleSigners struct {
+	KeyIDs    []string `json:"keyids"`
+	Threshold int      `json:"threshold"`
+	Bins      int      `json:"bins,omitempty"`
+}
+
+type componentConfig struct {
+	Bins int `json:"bins,omitempty"`
+	// Sequences maps "platform release" to the highest sequence added.
+	Sequences map[string]int `json:"sequences"`
+}
+
+type duration time.Duration
+
+func (d duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = duration(v)
+	return err
+}
+
+type (
+	rootMeta      = metadata.Metadata[metadata.RootType]
+	targetsMeta   = metadata.Metadata[metadata.TargetsType]
+	snapshotMeta  = metadata.Metadata[metadata.SnapshotType]
+	timestampMeta = metadata.Metadata[metadata.TimestampType]
+)
+
+// Workspace is an open, locked publisher workspace. It is not safe for
+// concurrent use; the lock keeps other processes out until Close.
+type Workspace struct {
+	dir  string
+	opts Options
+	lock *lockFile
+
+	cfg       *config
+	root      *rootMeta
+	snapshot  *snapshotMeta
+	timestamp *timestampMeta
+	targets   map[string]*targetsMeta // loaded targets-family roles
+
+	// Changes not yet written by commit.
+	dirty       map[string]bool   // role files to write
+	removed     map[string]bool   // role files to delete
+	prevRoot    []byte            // root to archive under metadata/roots
+	prevRootVer int64             //
+	newContent  map[string]string // sha256 hex -> source file
+}
+
+// Dir returns the workspace directory.
+func (w *Workspace) Dir() string { return w.dir }
+
+func (w *Workspace) path(parts ...string) string {
+	return filepath.Join(append([]string{w.dir}, parts...)...)
+}
+
+func (w *Workspace) rolePath(role string) string { return w.path("metadata", role+".json") }
+
+// Open locks and loads the workspace in dir. A workspace locked by another
+// holder gives a *LockedError.
+func Open(ctx context.Context, dir string, opts Options) (*Workspace, error) {
+	opts.fill()
+	if _, err := os.Stat(filepath.Join(dir, "workspace.json")); err != nil {
+		return nil, fmt.Errorf("%s is not a bsi workspace: %w", dir, err)
+	}
+	lk, err := acquireLock(filepath.Join(dir, ".lock"), opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	w := &Workspace{dir: dir, opts: opts, lock: lk}
+	if err := w.load(); err != nil {
+		lk.release()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Close releases the lock. Unsaved changes do not exist: every operation
+// commits before it returns.
+func (w *Workspace) Close() error { return w.lock.release() }
+
+// load (re)reads config, root, snapshot and timestamp and drops caches.
+func (w *Workspace) load() error {
+	w.reset()
+	data, err := os.ReadFile(w.path("workspace.json"))
+	if err != nil {
+		return err
+	}
+	cfg := &config{}
+	if err := json.Unmarshal(data, cfg); err != nil {
+		return fmt.Errorf("workspace.json: %w", err)
+	}
+	if cfg.Format != Format {
+		return fmt.Errorf("workspace.json: format %q, want %q", cfg.Format, Format)
+	}
+	if cfg.Edited == nil {
+		cfg.Edited = map[string]bool{}
+	}
+	if cfg.Components == nil {
+		cfg.Components = map[string]*componentConfig{}
+	}
+	if cfg.Expiries == nil {
+		cfg.Expiries = map[string]time.Time{}
+	}
+	w.cfg = cfg
+	if w.root, err = readRole[metadata.RootType](w.rolePath("root")); err != nil {
+		return err
+	}
+	if w.snapshot, err = readRole[metadata.SnapshotType](w.rolePath("snapshot")); err != nil {
+		return err
+	}
+	w.timestamp, err = readRole[metadata.TimestampType](w.rolePath("timestamp"))
+	return err
+}
+
+func (w *Workspace) reset() {
+	w.cfg, w.root, w.snapshot, w.timestamp = nil, nil, nil, nil
+	w.targets = map[string]*targetsMeta{}
+	w.dirty = map[string]bool{}
+	w.removed = map[string]bool{}
+	w.prevRoot, w.prevRootVer = nil, 0
+	w.newContent = map[string]string{}
+}
+
+func readRole[T metadata.Roles](path string) (*metadata.Metadata[T], error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := new(metadata.Metadata[T]).FromBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	return m, nil
+}
+
+// targetsRole returns a loaded targets-family role (targets, a component
+// or a bin), reading it on first use.
+func (w *Workspace) targetsRole(name string) (*targetsMeta, error) {
+	if m, ok := w.targets[name]; ok {
+		return m, nil
+	}
+	if w.removed[name] {
+		return nil, &RoleError{Role: name, Reason: "does not exist"}
+	}
+	m, err := readRole[metadata.TargetsType](w.rolePath(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, &RoleError{Role: name, Reason: "does not exist"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	w.targets[name] = m
+	return m, nil
+}
+
+// mutate runs fn and commits its changes; on any error it drops every
+// in-memory change, so the workspace on disk and in memory is unchanged.
+func (w *Workspace) mutate(fn func() error) error {
+	if err := fn(); err != nil {
+		w.load()
+		return err
+	}
+	if err := w.commit(); err != nil {
+		w.load()
+		return err
+	}
+	return nil
+}
+
+// commit writes content first, then role files, then workspace.json, each
+// atomically.
+func (w *Workspace) commit() error {
+	for sum, src := range w.newContent {
+		dst := w.path("content", sum)
+		if _, err := os.Stat(dst); err == nil {
+			continue
+		}
+		if err := copyFileAtomic(dst, src, 0o644); err != nil {
+			return fmt.Errorf("content store: %w", err)
+		}
+	}
+	if w.prevRoot != nil {
+		p := w.path("metadata", "roots", fmt.Sprintf("%d.root.json", w.prevRootVer))
+		if err := writeFileAtomic(p, w.prevRoot, 0o644); err != nil {
+			return err
+		}
+	}
+	for _, role := range sortedKeys(w.dirty) {
+		data, err := w.roleBytes(role)
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(w.rolePath(role), data, 0o644); err != nil {
+			return err
+		}
+	}
+	for _, role := range sortedKeys(w.removed) {
+		if err := removeFileDurable(w.rolePath(role)); err != nil {
+			return err
+		}
+		delete(w.cfg.Expiries, role)
+	}
+	for role := range w.dirty {
+		if m, ok := w.targets[role]; ok {
+			w.cfg.Expiries[role] = m.Signed.Expires
+		}
+	}
+	if err := w.saveConfig(); err != nil {
+		return err
+	}
+	w.dirty, w.removed, w.newContent = map[string]bool{}, map[string]bool{}, map[string]string{}
+	w.prevRoot = nil
+	return nil
+}
+
+func (w *Workspace) roleBytes(role string) ([]byte, error) {
+	switch role {
+	case metadata.ROOT:
+		return w.root.ToBytes(false)
+	case metadata.SNAPSHOT:
+		return w.snapshot.ToBytes(false)
+	case metadata.TIMESTAMP:
+		return w.timestamp.ToBytes(false)
+	}
+	m, ok := w.targets[role]
+	if !ok {
+		return nil, &RoleError{Role: role, Reason: "not loaded"}
+	}
+	return m.ToBytes(false)
+}
+
+func (w *Workspace) saveConfig() error {
+	w.cfg.Signers = map[string]roleSigners{}
+	for name, r := range w.root.Signed.Roles {
+		w.cfg.Signers[name] = roleSigners{KeyIDs: r.KeyIDs, Threshold: r.Threshold}
+	}
+	if t, err := w.targetsRole(metadata.TARGETS); err == nil && t.Signed.Delegations != nil {
+		for _, d := range t.Signed.Delegations.Roles {
+			w.cfg.Signers[d.Name] = roleSigners{KeyIDs: d.KeyIDs, Threshold: d.Threshold, Bins: w.cfg.Components[d.Name].binsOrZero()}
+		}
+	}
+	data, err := json.MarshalIndent(w.cfg, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(w.path("workspace.json"), append(data, '\n'), 0o644)
+}
+
+func (c *componentConfig) binsOrZero() int {
+	if c == nil {
+		return 0
+	}
+	return c.Bins
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// now returns the clock's time truncated to seconds, in UTC, as TUF
+// metadata carries it.
+func (w *Workspace) now() time.Time { return w.opts.Now().UTC().Truncate(time.Second) }
+
+func (w *Workspace) expiry(kind string) time.Duration { return time.Duration(w.cfg.Expires[kind]) }
