@@ -1,4 +1,185 @@
 package main
 
-// tufClientCommands is filled by its own change; until then the group is empty.
-func tufClientCommands() []*command { return nil }
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bsiframework/bsi/trust/client"
+)
+
+func tufClientCommands() []*command {
+	return []*command{{
+		name:    "tuf-client",
+		args:    "--metadata-dir DIR [--metadata-url URL] [--target-name T]... [--target-dir DIR] [--target-base-url URL] init ROOTFILE|refresh|download",
+		summary: "the TUF conformance client protocol (exit 0 or 1)",
+		help: `Speaks the client CLI protocol of TUF conformance suites, so that the
+verifying core of bsi can be tested in isolation (and other clients with
+bsi's own conformance runner). Options may come in any order.
+
+  init ROOTFILE  verify ROOTFILE's self-signature and store it as
+                 DIR/root.json (no network)
+  refresh        run the client workflow against --metadata-url; every role
+                 file is stored in DIR as soon as it verifies, as the exact
+                 bytes received (root.json, timestamp.json, snapshot.json,
+                 targets.json, one percent-encoded file per delegated role)
+  download       refresh, then fetch and verify each --target-name from
+                 --target-base-url into --target-dir, stored under its
+                 percent-encoded path; a valid copy already there is kept
+                 without a request
+
+URLs are opaque prefixes. The exit code is 0 on success and 1 on any
+failure. Under libfaketime (FAKETIME set) the reference time comes from
+the system "date" command, which sees the faked clock.
+
+Examples:
+  bsi tuf-client --metadata-dir md init root.json
+  bsi tuf-client --metadata-url http://127.0.0.1:8080/metadata --metadata-dir md refresh
+  bsi tuf-client --metadata-url http://127.0.0.1:8080/metadata --metadata-dir md \
+      --target-name webkit/a.tar.gz --target-dir out \
+      --target-base-url http://127.0.0.1:8080/targets download`,
+		run: runTUFClient,
+	}}
+}
+
+// runTUFClient maps every failure, panics included, to a plain error:
+// exit 1, never the usage, security or freshness codes.
+func runTUFClient(ctx context.Context, e *env, args []string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("tuf-client: internal error: %v", r)
+		}
+		if err != nil && !errors.Is(err, flag.ErrHelp) {
+			err = errors.New(err.Error())
+		}
+	}()
+	o, verb, pos, err := parseTUFClientArgs(args)
+	if err != nil {
+		return err
+	}
+	now, err := tufClientNow(ctx, e)
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "init":
+		if len(pos) != 1 {
+			return errors.New("tuf-client init: want one ROOTFILE")
+		}
+		root, err := os.ReadFile(pos[0])
+		if err != nil {
+			return err
+		}
+		return client.Init(o.metadataDir, root, now)
+	case "refresh", "download":
+		if len(pos) != 0 {
+			return fmt.Errorf("tuf-client %s: unexpected argument %q", verb, pos[0])
+		}
+		return o.refreshAndDownload(ctx, e, verb == "download", now)
+	}
+	return fmt.Errorf("tuf-client: unknown command %q (want init, refresh or download)", verb)
+}
+
+type tufClientOptions struct {
+	metadataDir, metadataURL, targetDir, targetBaseURL string
+	targetNames                                        stringList
+}
+
+func parseTUFClientArgs(args []string) (*tufClientOptions, string, []string, error) {
+	var o tufClientOptions
+	fs := newFlags("tuf-client")
+	fs.StringVar(&o.metadataDir, "metadata-dir", "", "trusted metadata directory")
+	fs.StringVar(&o.metadataURL, "metadata-url", "", "metadata URL prefix")
+	fs.StringVar(&o.targetDir, "target-dir", "", "directory for downloaded targets")
+	fs.StringVar(&o.targetBaseURL, "target-base-url", "", "targets URL prefix")
+	fs.Var(&o.targetNames, "target-name", "target path to download (repeatable)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if len(pos) == 0 {
+		return nil, "", nil, errors.New("tuf-client: missing command (init, refresh or download)")
+	}
+	if o.metadataDir == "" {
+		return nil, "", nil, errors.New("tuf-client: --metadata-dir is required")
+	}
+	return &o, pos[0], pos[1:], nil
+}
+
+func (o *tufClientOptions) refreshAndDownload(ctx context.Context, e *env, download bool, now time.Time) error {
+	if o.metadataURL == "" {
+		return errors.New("tuf-client: --metadata-url is required")
+	}
+	if download && (o.targetDir == "" || o.targetBaseURL == "" || len(o.targetNames) == 0) {
+		return errors.New("tuf-client download: --target-name, --target-dir and --target-base-url are required")
+	}
+	c, err := client.New(client.Config{
+		MetadataDir: o.metadataDir, MetadataURL: o.metadataURL, TargetsURL: o.targetBaseURL,
+		Now: func() time.Time { return now }, Logger: e.logger,
+	})
+	if err != nil {
+		return err
+	}
+	if err := c.Refresh(ctx); err != nil {
+		return err
+	}
+	if !download {
+		return nil
+	}
+	if err := os.MkdirAll(o.targetDir, 0o755); err != nil {
+		return err
+	}
+	for _, name := range o.targetNames {
+		t, err := c.Lookup(ctx, name)
+		if err != nil {
+			return err
+		}
+		if err := c.Download(ctx, t, filepath.Join(o.targetDir, targetFileName(name))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// targetFileName is the one stable local name of a target path: every
+// byte outside [A-Za-z0-9_.~-] percent-encoded ("/" too), and a leading
+// "." as well, so that no path can name a special or outside file.
+func targetFileName(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			b.WriteByte(c)
+		case (c == '.' || c == '~') && i > 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// tufClientNow is the reference time: the process clock, or under
+// libfaketime (which Go programs do not see) the output of "date +%s".
+func tufClientNow(ctx context.Context, e *env) (time.Time, error) {
+	if e.getenv("FAKETIME") == "" {
+		return e.now(), nil
+	}
+	out, err := exec.CommandContext(ctx, "date", "+%s").Output()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("tuf-client: FAKETIME is set but date failed: %v", err)
+	}
+	sec, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("tuf-client: FAKETIME is set but date printed %q", out)
+	}
+	return time.Unix(sec, 0), nil
+}
