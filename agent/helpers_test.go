@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bsiframework/bsi/agent/internal/testrepo"
+	"github.com/bsiframework/bsi/agent/testrepo"
 	"github.com/bsiframework/bsi/manifest"
 )
 
