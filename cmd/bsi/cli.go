@@ -80,6 +80,7 @@ func commands() []*command {
 		keysCommands(),
 		manifestCommands(),
 		repoCommands(),
+		clientCommands(),
 		tufClientCommands(),
 		serveCommands(),
 		[]*command{versionCommand()},

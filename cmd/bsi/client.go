@@ -1,0 +1,378 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/bsiframework/bsi/agent"
+)
+
+func clientCommands() []*command {
+	return []*command{
+		{
+			name:    "client init",
+			args:    "STATE --root ROOT.json --url URL --platform P --release R [--build B] [--install-root DIR] [--targets-url URL]",
+			summary: "create a device's state directory, trusting ROOT.json",
+			help: `Creates STATE (absent or empty) for one device: config.json (device and
+repository), metadata/ (trusted metadata, starting with ROOT.json), cache/
+(verified payloads) and installed.json (the installed-state journal).
+ROOT.json must carry a threshold of signatures by its own root keys and
+not be expired: it is checked before anything is written. Improvements
+are applied under --install-root (default STATE/root).
+
+Example:
+  bsi client init /var/lib/bsi --root root.json --url https://updates.example.com/metadata \
+      --platform macos --release 26.3 --build 25D125`,
+			run: runClientInit,
+		},
+		{
+			name:    "client set-release",
+			args:    "STATE RELEASE [--build B]",
+			summary: "record that the device now runs RELEASE (after a full update)",
+			help: `Changes the device's release (and build) in STATE/config.json. The next
+check retires improvements of the old release: each component switches to
+the best improvement for the new release, or to its baseline.
+
+Example:
+  bsi client set-release /var/lib/bsi 26.4 --build 25E100`,
+			run: runClientSetRelease,
+		},
+		{
+			name:    "client check",
+			args:    "STATE [--json] [--release R]",
+			summary: "verify the repository and report what would change",
+			help: `Runs the TUF client workflow (root chain, timestamp, snapshot, targets,
+component roles), lists the improvements, and reports per component: the
+installed improvement, the desired one, and the action pending (install;
+rollback because withdrawn; retire because the release changed;
+keep-and-warn because an installed improvement disappeared without a
+withdrawal). It also reports when metadata was verified and when the
+timestamp expires. Nothing is installed. --release first records a new
+release, like set-release.
+
+Exit codes: 3 when a signature, hash, rollback or manifest/role check
+fails, 4 when metadata expired (a possible freeze), 1 on network errors.
+
+Examples:
+  bsi client check /var/lib/bsi
+  bsi client check /var/lib/bsi --json`,
+			run: runClientCheck,
+		},
+		{
+			name:    "client install",
+			args:    "STATE [ID...|--all] [--health-cmd CMD]",
+			summary: "download, verify and apply improvements (--all: converge)",
+			help: `Checks, then applies. With --all the device converges to its desired
+state: desired improvements installed, withdrawn ones rolled back, those of
+an old release retired. With IDs only those improvements are installed
+(an ID may be any active improvement for this device whose sequence is not
+lower than the installed one's; naming an ID also clears a decline).
+
+Every payload is downloaded and its length and hashes verified before the
+first change; after any security, freshness or network failure nothing is
+installed. Each change is journaled: a crash leaves the old or the new
+state, and the next command finishes or undoes it. --health-cmd runs after
+each switch (through sh -c, with BSI_COMPONENT, BSI_ID and BSI_DIR set);
+when it fails the switch is undone and the improvement declined.
+
+Examples:
+  bsi client install /var/lib/bsi --all
+  bsi client install /var/lib/bsi webkit-26.3-b --health-cmd 'test -f "$BSI_DIR/lib/WebKit"'`,
+			run: runClientInstall,
+		},
+		{
+			name:    "client rollback",
+			args:    "STATE ID [--baseline] [--health-cmd CMD]",
+			summary: "remove an installed improvement by choice",
+			help: `Removes the installed improvement ID: its component switches to the best
+lower improvement still offered (checked against the repository) or, with
+--baseline or when there is none, to the platform's own copy (no network
+needed). ID is then declined: later checks do not offer it again until it
+is installed by name.
+
+Examples:
+  bsi client rollback /var/lib/bsi webkit-26.3-b
+  bsi client rollback /var/lib/bsi webkit-26.3-b --baseline`,
+			run: runClientRollback,
+		},
+		{
+			name:    "client status",
+			args:    "STATE [--json]",
+			summary: "show installed improvements, last check, freshness, attention items",
+			help: `Prints, without network access and without waiting for a running agent,
+the installed improvements with their labels ("webkit 26.3 (a)
+webkit-26.3-a"), the last check and its outcome, the freshness of the
+trusted metadata, recent steps, and everything that needs attention.
+
+Example:
+  bsi client status /var/lib/bsi --json`,
+			run: runClientStatus,
+		},
+		{
+			name:    "client run",
+			args:    "STATE --interval D [--auto-install] [--jitter D] [--once] [--health-cmd CMD] [--release R] [--json]",
+			summary: "check on a schedule and, with --auto-install, converge",
+			help: `Checks every --interval (plus a random delay below --jitter) and prints
+one report per round. With --auto-install each round also converges the
+device, as "install --all" does; without it rounds only report. A failed
+round is reported and the loop goes on. SIGINT or SIGTERM stops the loop
+between steps. --once runs a single round and exits with its status.
+
+Examples:
+  bsi client run /var/lib/bsi --interval 1h --jitter 10m --auto-install
+  bsi client run /var/lib/bsi --once --json`,
+			run: runClientRun,
+		},
+	}
+}
+
+func runClientInit(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("client init")
+	root := fs.String("root", "", "trusted root metadata file")
+	var cfg agent.Config
+	fs.StringVar(&cfg.MetadataURL, "url", "", "repository metadata URL")
+	fs.StringVar(&cfg.TargetsURL, "targets-url", "", "payload base URL (default URL/targets)")
+	fs.StringVar(&cfg.Platform, "platform", "", "device platform")
+	fs.StringVar(&cfg.Release, "release", "", "device release")
+	fs.StringVar(&cfg.Build, "build", "", "device build")
+	fs.StringVar(&cfg.InstallRoot, "install-root", "", "where improvements are applied (default STATE/root)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, 1, "STATE"); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, v string }{{"root", *root}, {"url", cfg.MetadataURL}, {"platform", cfg.Platform}, {"release", cfg.Release}} {
+		if f.v == "" {
+			return usagef("missing --%s", f.name)
+		}
+	}
+	rootJSON, err := os.ReadFile(*root)
+	if err != nil {
+		return err
+	}
+	if err := agent.Init(pos[0], rootJSON, cfg, e.now()); err != nil {
+		var se *agent.StateExistsError
+		if errors.As(err, &se) {
+			return withHint(err, "choose a new directory; an existing state is never overwritten")
+		}
+		return err
+	}
+	fmt.Fprintf(e.stdout, "initialized %s for %s %s\n", pos[0], cfg.Platform, cfg.Release)
+	return nil
+}
+
+func runClientSetRelease(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("client set-release")
+	build := fs.String("build", "", "device build")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 2, 2, "STATE and RELEASE"); err != nil {
+		return err
+	}
+	a, err := openAgent(ctx, e, pos[0], "")
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	old := a.Config().Release
+	if err := a.SetRelease(pos[1], *build); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "release %s -> %s\n", old, pos[1])
+	return nil
+}
+
+// openAgent opens STATE, reports recovered steps on stderr, and records a
+// new release when one is given.
+func openAgent(ctx context.Context, e *env, state, release string, health ...string) (*agent.Agent, error) {
+	opts := agent.Options{State: state, Now: e.now, Logger: e.logger}
+	if len(health) > 0 && health[0] != "" {
+		opts.Health = healthCmd(e, health[0])
+	}
+	a, err := agent.Open(ctx, opts)
+	if err != nil {
+		var ns *agent.NotStateError
+		if errors.As(err, &ns) {
+			return nil, withHint(err, "create it with: bsi client init %s --root ROOT.json --url URL --platform P --release R", state)
+		}
+		return nil, err
+	}
+	for _, r := range a.Recovered() {
+		fmt.Fprintf(e.stderr, "bsi: recovered: %s\n", r)
+	}
+	if release != "" && release != a.Config().Release {
+		if err := a.SetRelease(release, ""); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func runClientCheck(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("client check")
+	asJSON := fs.Bool("json", false, "machine-readable report")
+	release := fs.String("release", "", "record a new device release first")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, 1, "STATE"); err != nil {
+		return err
+	}
+	a, err := openAgent(ctx, e, pos[0], *release)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	rep, err := a.Check(ctx)
+	if rep != nil {
+		if perr := printReport(e, a, rep, *asJSON); perr != nil {
+			return perr
+		}
+	}
+	return err
+}
+
+func runClientInstall(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("client install")
+	all := fs.Bool("all", false, "converge: install, roll back and retire as planned")
+	health := fs.String("health-cmd", "", "command run after each switch; failure undoes it")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, -1, "STATE"); err != nil {
+		return err
+	}
+	if *all == (len(pos) > 1) {
+		return usagef("give either IDs or --all")
+	}
+	a, err := openAgent(ctx, e, pos[0], "", *health)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	rep, err := a.Check(ctx)
+	if err != nil {
+		return fmt.Errorf("nothing installed: %w", err)
+	}
+	var want func(agent.Action) bool
+	if !*all {
+		if want, err = a.InstallRequest(rep, pos[1:]); err != nil {
+			return fmt.Errorf("nothing installed: %w", err)
+		}
+	}
+	res, err := a.Apply(ctx, rep, want)
+	if res != nil {
+		printResult(e, rep, res)
+	}
+	return err
+}
+
+func runClientRollback(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("client rollback")
+	baseline := fs.Bool("baseline", false, "switch to the baseline without network access")
+	health := fs.String("health-cmd", "", "command run after a switch to a lower improvement")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 2, 2, "STATE and ID"); err != nil {
+		return err
+	}
+	a, err := openAgent(ctx, e, pos[0], "", *health)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	act, err := a.Rollback(ctx, pos[1], *baseline)
+	if err != nil {
+		if !*baseline && !errors.As(err, new(*agent.RequestError)) {
+			return withHint(err, "--baseline removes it without network access")
+		}
+		return err
+	}
+	fmt.Fprintf(e.stdout, "rolled back %s: %s -> %s\n", act.Component, act.From.ID, target(act.To))
+	return nil
+}
+
+func runClientStatus(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("client status")
+	asJSON := fs.Bool("json", false, "machine-readable status")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, 1, "STATE"); err != nil {
+		return err
+	}
+	st, err := agent.ReadStatus(pos[0], e.now())
+	if err != nil {
+		return err
+	}
+	return printStatus(e, st, *asJSON)
+}
+
+func runClientRun(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("client run")
+	var ro agent.RunOptions
+	fs.DurationVar(&ro.Interval, "interval", 0, "time between checks")
+	fs.DurationVar(&ro.Jitter, "jitter", 0, "random extra delay below this")
+	fs.BoolVar(&ro.AutoInstall, "auto-install", false, "converge after each check")
+	fs.BoolVar(&ro.Once, "once", false, "run one round and exit")
+	health := fs.String("health-cmd", "", "command run after each switch; failure undoes it")
+	release := fs.String("release", "", "record a new device release first")
+	asJSON := fs.Bool("json", false, "one JSON report per round")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, 1, "STATE"); err != nil {
+		return err
+	}
+	if !ro.Once && ro.Interval <= 0 {
+		return usagef("--interval must be positive (or use --once)")
+	}
+	if ro.Jitter < 0 {
+		return usagef("--jitter must not be negative")
+	}
+	if *release != "" {
+		a, err := openAgent(ctx, e, pos[0], *release)
+		if err != nil {
+			return err
+		}
+		a.Close()
+	}
+	opts := agent.Options{State: pos[0], Now: e.now, Logger: e.logger}
+	if *health != "" {
+		opts.Health = healthCmd(e, *health)
+	}
+	ro.Round = func(rep *agent.Report, res *agent.Result, recovered []string, err error) {
+		printRound(e, rep, res, recovered, err, *asJSON, ro.Once)
+	}
+	return runLoop(ctx, opts, ro)
+}
+
+// runLoop runs the agent loop; it exists so that a clean stop on a signal
+// is not reported as an error.
+func runLoop(ctx context.Context, opts agent.Options, ro agent.RunOptions) error {
+	err := agent.Run(ctx, opts, ro)
+	if ro.Once && err != nil {
+		return err
+	}
+	return nil
+}
+
+func target(a *agent.Available) string {
+	if a == nil {
+		return "baseline"
+	}
+	return a.Manifest.ID
+}

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bsiframework/bsi/agent"
+)
+
+// healthCmd runs cmd through sh -c after a switch, with BSI_COMPONENT,
+// BSI_ID and BSI_DIR in its environment; its output goes to stderr.
+func healthCmd(e *env, cmd string) func(ctx context.Context, component, id, dir string) error {
+	return func(ctx context.Context, component, id, dir string) error {
+		c := exec.CommandContext(ctx, "sh", "-c", cmd)
+		c.Env = append(c.Environ(), "BSI_COMPONENT="+component, "BSI_ID="+id, "BSI_DIR="+dir)
+		var out bytes.Buffer
+		c.Stdout, c.Stderr = &out, &out
+		err := c.Run()
+		e.stderr.Write(out.Bytes())
+		if err != nil {
+			return fmt.Errorf("health command %q: %w", cmd, err)
+		}
+		return nil
+	}
+}
+
+// improvementJSON is one improvement in JSON reports.
+type improvementJSON struct {
+	ID       string `json:"id"`
+	Label    string `json:"label"`
+	Sequence int    `json:"sequence"`
+	Path     string `json:"path,omitempty"`
+	Status   string `json:"status,omitempty"`
+}
+
+type componentJSON struct {
+	Component string           `json:"component"`
+	Installed *improvementJSON `json:"installed"`
+	Desired   *improvementJSON `json:"desired"`
+	Action    agent.Kind       `json:"action"`
+	To        *improvementJSON `json:"to,omitempty"`
+	Reason    string           `json:"reason"`
+}
+
+type targetNoteJSON struct {
+	Path   string `json:"path"`
+	Role   string `json:"role"`
+	Reason string `json:"reason"`
+}
+
+type reportJSON struct {
+	Device     deviceJSON       `json:"device"`
+	Checked    time.Time        `json:"checked"`
+	Freshness  agent.Freshness  `json:"freshness"`
+	Components []componentJSON  `json:"components"`
+	Ignored    []targetNoteJSON `json:"ignored"`
+	Rejected   []targetNoteJSON `json:"rejected"`
+}
+
+type deviceJSON struct {
+	Platform string `json:"platform"`
+	Release  string `json:"release"`
+	Build    string `json:"build,omitempty"`
+}
+
+func installedJSON(in *agent.Installed) *improvementJSON {
+	if in == nil {
+		return nil
+	}
+	return &improvementJSON{ID: in.ID, Label: in.Manifest.Label(in.Release), Sequence: in.Sequence, Path: in.Path}
+}
+
+func availableJSON(a *agent.Available, release string) *improvementJSON {
+	if a == nil {
+		return nil
+	}
+	return &improvementJSON{ID: a.Manifest.ID, Label: a.Manifest.Label(release), Sequence: a.Manifest.Sequence,
+		Path: a.Path, Status: string(a.Manifest.Status)}
+}
+
+// desiredOf is the improvement the device should have after the action.
+func desiredOf(act agent.Action) *agent.Available {
+	if act.Kind == agent.None || act.Kind.Changes() {
+		return act.To
+	}
+	return nil
+}
+
+func toReportJSON(rep *agent.Report) reportJSON {
+	d := rep.Device
+	out := reportJSON{Device: deviceJSON{d.Platform, d.Release, d.Build}, Checked: rep.At, Freshness: rep.Freshness,
+		Components: []componentJSON{}, Ignored: []targetNoteJSON{}, Rejected: []targetNoteJSON{}}
+	for _, act := range rep.Plan {
+		switch act.Kind {
+		case agent.Ignore:
+			out.Ignored = append(out.Ignored, targetNoteJSON{act.Target.Path, act.Target.Role, act.Reason})
+		case agent.Reject:
+			out.Rejected = append(out.Rejected, targetNoteJSON{act.Target.Path, act.Target.Role, act.Reason})
+		default:
+			c := componentJSON{Component: act.Component, Installed: installedJSON(act.From),
+				Desired: availableJSON(desiredOf(act), d.Release), Action: act.Kind, Reason: act.Reason}
+			if act.Kind.Changes() {
+				c.To = availableJSON(act.To, d.Release)
+			}
+			out.Components = append(out.Components, c)
+		}
+	}
+	return out
+}
+
+// writeJSONTo prints v as JSON (indented unless compact), without
+// escaping "<", ">" and "&".
+func writeJSONTo(e *env, v any, compact ...bool) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetEscapeHTML(false)
+	if len(compact) == 0 || !compact[0] {
+		enc.SetIndent("", "  ")
+	}
+	return enc.Encode(v)
+}
+
+// printReport prints a check's report.
+func printReport(e *env, a *agent.Agent, rep *agent.Report, asJSON bool) error {
+	if asJSON {
+		return writeJSONTo(e, toReportJSON(rep))
+	}
+	r := toReportJSON(rep)
+	fmt.Fprintf(e.stdout, "device %s\n", deviceLine(r.Device))
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMPONENT\tINSTALLED\tDESIRED\tACTION")
+	for _, c := range r.Components {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Component, labelOf(c.Installed), labelOf(c.Desired), c.Action)
+	}
+	tw.Flush()
+	pending := 0
+	for _, c := range r.Components {
+		if c.Action != agent.None {
+			fmt.Fprintf(e.stdout, "  %s: %s\n", c.Component, c.Reason)
+		}
+		if c.Action.Changes() {
+			pending++
+		}
+	}
+	for _, n := range r.Ignored {
+		fmt.Fprintf(e.stdout, "ignored %s: %s\n", n.Path, n.Reason)
+	}
+	for _, n := range r.Rejected {
+		fmt.Fprintf(e.stdout, "REJECTED %s: %s\n", n.Path, n.Reason)
+	}
+	fmt.Fprintln(e.stdout, freshnessLine(rep.Freshness, e.now()))
+	if pending > 0 && len(r.Rejected) == 0 {
+		fmt.Fprintf(e.stdout, "%d change(s) pending: bsi client install STATE --all\n", pending)
+	}
+	return nil
+}
+
+func deviceLine(d deviceJSON) string {
+	s := d.Platform + " " + d.Release
+	if d.Build != "" {
+		s += " (build " + d.Build + ")"
+	}
+	return s
+}
+
+func labelOf(i *improvementJSON) string {
+	if i == nil {
+		return "-"
+	}
+	return i.ID + " " + i.Label
+}
+
+func freshnessLine(f agent.Freshness, now time.Time) string {
+	left := f.TimestampExpires.Sub(now).Round(time.Minute)
+	when := "in " + left.String()
+	if left <= 0 {
+		when = "EXPIRED"
+	}
+	return fmt.Sprintf("metadata verified %s; timestamp v%d expires %s (%s); snapshot v%d",
+		stampUTC(f.Verified), f.TimestampVersion, stampUTC(f.TimestampExpires), when, f.SnapshotVersion)
+}
+
+func stampUTC(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// printResult prints what an install did.
+func printResult(e *env, rep *agent.Report, res *agent.Result) {
+	for _, act := range res.Done {
+		fmt.Fprintln(e.stdout, doneLine(act, rep.Device.Release))
+	}
+	for _, f := range res.Failed {
+		fmt.Fprintf(e.stderr, "bsi: failed: %s %s: %v\n", f.Action.Kind, f.Action.Component, f.Err)
+	}
+	if len(res.Done) == 0 && len(res.Failed) == 0 {
+		fmt.Fprintln(e.stdout, "nothing to do")
+	}
+}
+
+func doneLine(act agent.Action, release string) string {
+	verb := map[agent.Kind]string{agent.Install: "installed", agent.RollBack: "rolled back", agent.Retire: "retired"}[act.Kind]
+	to := "baseline"
+	if act.To != nil {
+		to = act.To.Label(release)
+	}
+	from := "baseline"
+	if act.From != nil {
+		from = act.From.ID
+	}
+	return fmt.Sprintf("%s %s: %s -> %s", verb, act.Component, from, to)
+}
+
+type statusJSON struct {
+	Device      deviceJSON                 `json:"device"`
+	InstallRoot string                     `json:"install_root"`
+	Installed   []installedStatusJSON      `json:"installed"`
+	LastCheck   *agent.CheckRecord         `json:"last_check"`
+	Declined    map[string][]agent.Decline `json:"declined,omitempty"`
+	History     []agent.Event              `json:"history"`
+	Interrupted *agent.Step                `json:"interrupted,omitempty"`
+	Attention   []string                   `json:"attention"`
+}
+
+type installedStatusJSON struct {
+	Component       string    `json:"component"`
+	ID              string    `json:"id"`
+	Label           string    `json:"label"`
+	Sequence        int       `json:"sequence"`
+	Release         string    `json:"release"`
+	Severity        string    `json:"severity"`
+	Advisories      []string  `json:"advisories,omitempty"`
+	RequiresRestart bool      `json:"requires_restart"`
+	Installed       time.Time `json:"installed"`
+}
+
+func printStatus(e *env, st *agent.Status, asJSON bool) error {
+	d := st.Device
+	out := statusJSON{Device: deviceJSON{d.Platform, d.Release, d.Build}, InstallRoot: st.Config.InstallRoot,
+		Installed: []installedStatusJSON{}, LastCheck: st.LastCheck, Declined: st.Declined,
+		History: st.History, Interrupted: st.Interrupted, Attention: st.Attention}
+	if out.History == nil {
+		out.History = []agent.Event{}
+	}
+	if out.Attention == nil {
+		out.Attention = []string{}
+	}
+	for _, in := range st.Installed {
+		m := in.Manifest
+		out.Installed = append(out.Installed, installedStatusJSON{Component: in.Component, ID: in.ID,
+			Label: m.Label(in.Release), Sequence: in.Sequence, Release: in.Release, Severity: string(m.Severity),
+			Advisories: m.Advisories, RequiresRestart: m.RequiresRestart, Installed: in.At})
+	}
+	if asJSON {
+		return writeJSONTo(e, out)
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "device %s, install root %s\n", deviceLine(out.Device), out.InstallRoot)
+	fmt.Fprintln(w, "installed:")
+	if len(st.Installed) == 0 {
+		fmt.Fprintln(w, "  none (every component at its baseline)")
+	}
+	for _, in := range st.Installed {
+		fmt.Fprintf(w, "  %s  (installed %s)\n", in.Label(), stampUTC(in.At))
+	}
+	switch lc := st.LastCheck; {
+	case lc == nil:
+		fmt.Fprintln(w, "last check: never")
+	case lc.Error != "":
+		fmt.Fprintf(w, "last check: %s, failed (%s)\n", stampUTC(lc.At), lc.Class)
+	default:
+		fmt.Fprintf(w, "last check: %s, ok\n", stampUTC(lc.At))
+	}
+	if lc := st.LastCheck; lc != nil && lc.Freshness != nil {
+		fmt.Fprintln(w, freshnessLine(*lc.Freshness, e.now()))
+	}
+	if len(st.Attention) > 0 {
+		fmt.Fprintln(w, "attention:")
+		for _, s := range st.Attention {
+			fmt.Fprintf(w, "  - %s\n", s)
+		}
+	}
+	return nil
+}
+
+// printRound prints one round of "client run".
+func printRound(e *env, rep *agent.Report, res *agent.Result, recovered []string, err error, asJSON, once bool) {
+	for _, r := range recovered {
+		fmt.Fprintf(e.stderr, "bsi: recovered: %s\n", r)
+	}
+	if asJSON {
+		type roundJSON struct {
+			At     time.Time   `json:"at"`
+			Report *reportJSON `json:"report,omitempty"`
+			Done   []string    `json:"done,omitempty"`
+			Failed []string    `json:"failed,omitempty"`
+			Error  string      `json:"error,omitempty"`
+		}
+		r := roundJSON{At: e.now()}
+		if rep != nil {
+			rj := toReportJSON(rep)
+			r.Report = &rj
+		}
+		if res != nil {
+			for _, act := range res.Done {
+				r.Done = append(r.Done, doneLine(act, rep.Device.Release))
+			}
+			for _, f := range res.Failed {
+				r.Failed = append(r.Failed, f.Err.Error())
+			}
+		}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		writeJSONTo(e, r, true)
+	} else {
+		printRoundText(e, rep, res)
+	}
+	if err != nil && !once {
+		fmt.Fprintf(e.stderr, "bsi: round failed (exit class %d): %v\n", exitCode(err), err)
+	}
+}
+
+func printRoundText(e *env, rep *agent.Report, res *agent.Result) {
+	now := stampUTC(e.now())
+	if rep == nil {
+		fmt.Fprintf(e.stdout, "%s check failed\n", now)
+		return
+	}
+	var pending []string
+	for _, act := range rep.Pending() {
+		pending = append(pending, act.Component+" "+act.Kind.String()+" to "+target(act.To))
+	}
+	if res == nil {
+		if len(pending) == 0 {
+			fmt.Fprintf(e.stdout, "%s up to date\n", now)
+		} else {
+			fmt.Fprintf(e.stdout, "%s pending: %s\n", now, strings.Join(pending, ", "))
+		}
+		return
+	}
+	for _, act := range res.Done {
+		fmt.Fprintf(e.stdout, "%s %s\n", now, doneLine(act, rep.Device.Release))
+	}
+	for _, f := range res.Failed {
+		fmt.Fprintf(e.stdout, "%s failed %s %s: %v\n", now, f.Action.Kind, f.Action.Component, f.Err)
+	}
+}
