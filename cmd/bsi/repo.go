@@ -1,4 +1,175 @@
 package main
 
-// repoCommands is filled by its own change; until then the group is empty.
-func repoCommands() []*command { return nil }
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/bsiframework/bsi/keys"
+	"github.com/bsiframework/bsi/trust/repo"
+)
+
+// repoCommands is the "bsi repo" group: the publisher's workspace. The
+// commands are thin: every rule lives in package trust/repo.
+func repoCommands() []*command {
+	return []*command{
+		repoInitCommand(), repoDelegateCommand(), repoUndelegateCommand(),
+		repoAddCommand(), repoWithdrawCommand(), repoListCommand(),
+		repoSignCommand(), repoExportRoleCommand(), repoImportSignatureCommand(),
+		repoPublishCommand(), repoRefreshCommand(), repoKeepFreshCommand(),
+		repoStatusCommand(), repoRotateCommand(),
+	}
+}
+
+// repoOptions wires the workspace to the environment: clock, logger, and
+// keys loaded through the keys package with the password from the
+// environment or a prompt.
+func repoOptions(e *env) repo.Options {
+	return repo.Options{
+		Now:    e.now,
+		Logger: e.logger,
+		LoadSigner: func(ctx context.Context, ref string) (signature.Signer, error) {
+			return keys.LoadSigner(ctx, ref, e.passwordFunc(ref))
+		},
+		TUFKey: keys.TUFKey,
+	}
+}
+
+func (e *env) passwordFunc(ref string) keys.PasswordFunc {
+	return func(confirm bool) ([]byte, error) { return e.password(ref, confirm) }
+}
+
+// openRepo opens the workspace named by the first positional argument.
+func openRepo(ctx context.Context, e *env, pos []string) (*repo.Workspace, error) {
+	if err := wantArgs(pos, 1, 1, "workspace directory DIR"); err != nil {
+		return nil, err
+	}
+	w, err := repo.Open(ctx, pos[0], repoOptions(e))
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// repoLoadSigners loads every --key reference.
+func repoLoadSigners(ctx context.Context, e *env, refs []string) ([]signature.Signer, error) {
+	var out []signature.Signer
+	for _, ref := range refs {
+		s, err := keys.LoadSigner(ctx, ref, e.passwordFunc(ref))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// repoLoadTUFKeys loads public keys (a public or private key file, or a KMS
+// URI) in their TUF form.
+func repoLoadTUFKeys(ctx context.Context, e *env, refs []string) ([]*metadata.Key, error) {
+	var out []*metadata.Key
+	for _, ref := range refs {
+		pub, err := keys.LoadPublicKeyRef(ctx, ref, e.passwordFunc(ref))
+		if err != nil {
+			return nil, err
+		}
+		k, err := repoTufKeyOf(pub)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func repoTufKeyOf(pub crypto.PublicKey) (*metadata.Key, error) { return keys.TUFKey(pub) }
+
+// repoAbsRef makes a key file reference absolute, so that the workspace finds
+// it from any directory; KMS URIs are kept.
+func repoAbsRef(ref string) string {
+	if keys.IsKMS(ref) {
+		return ref
+	}
+	if a, err := filepath.Abs(ref); err == nil {
+		return a
+	}
+	return ref
+}
+
+// repoDestination returns --to, or DIR/public.
+func repoDestination(ctx context.Context, dir, to string) (repo.Destination, func() error, error) {
+	if to == "" {
+		to = filepath.Join(dir, "public")
+	}
+	return repo.OpenDestination(ctx, to)
+}
+
+// repoParseDuration accepts Go durations and a number of days ("90d").
+func repoParseDuration(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, usagef("bad duration %q (want e.g. 90d, 12h, 30m)", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return 0, usagef("bad duration %q (want e.g. 90d, 12h, 30m)", s)
+	}
+	return v, nil
+}
+
+// repoDurationFlag is a flag holding a duration with day support.
+type repoDurationFlag struct{ d *time.Duration }
+
+func (f repoDurationFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f repoDurationFlag) Set(s string) error {
+	v, err := repoParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*f.d = v
+	return nil
+}
+
+// repoFormatLeft prints a time left as days and hours.
+func repoFormatLeft(d time.Duration) string {
+	neg := d < 0
+	if neg {
+		d = -d
+	}
+	var s string
+	switch {
+	case d >= 48*time.Hour:
+		s = fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d >= time.Hour:
+		s = fmt.Sprintf("%dh", d/time.Hour)
+	default:
+		s = fmt.Sprintf("%dm", d/time.Minute)
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}
+
+func repoShort(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

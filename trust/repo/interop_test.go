@@ -195,3 +195,20 @@ func assertStatus(t *testing.T, ws *Workspace, pending, unsigned map[string]bool
 		}
 	}
 }
+
+func TestPublishUnchangedWritesNothing(t *testing.T) {
+	f := published(t)
+	res := f.publish()
+	if len(res.Written) != 0 {
+		t.Fatalf("unchanged publish wrote %v", res.Written)
+	}
+	f.ws.Close()
+	w, err := Open(t.Context(), f.dir, f.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ws = w
+	if res := f.publish(); len(res.Written) != 0 {
+		t.Fatalf("unchanged publish after reopen wrote %v", res.Written)
+	}
+}

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -126,7 +127,21 @@ func metaEqual(a, b map[string]*metadata.MetaFiles) bool {
 	}
 	for k, v := range a {
 		o, ok := b[k]
-		if !ok || o.Version != v.Version || o.Length != v.Length || !o.Hashes.Equal(v.Hashes) {
+		if !ok || o.Version != v.Version || o.Length != v.Length || !hashesEqual(o.Hashes, v.Hashes) {
+			return false
+		}
+	}
+	return true
+}
+
+// hashesEqual reports whether two hash sets are identical (go-tuf's
+// Hashes.Equal is false for two empty sets).
+func hashesEqual(a, b metadata.Hashes) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for alg, h := range a {
+		if !bytes.Equal(h, b[alg]) {
 			return false
 		}
 	}
@@ -321,7 +336,7 @@ func (w *Workspace) publishPayloads(ctx context.Context, dest Destination, role 
 	}
 	for _, p := range sortedKeys(m.Signed.Targets) {
 		tf := m.Signed.Targets[p]
-		if o, ok := old[p]; ok && o.Length == tf.Length && o.Hashes.Equal(tf.Hashes) {
+		if o, ok := old[p]; ok && o.Length == tf.Length && hashesEqual(o.Hashes, tf.Hashes) {
 			continue
 		}
 		if err := w.publishPayload(ctx, dest, p, tf, res); err != nil {

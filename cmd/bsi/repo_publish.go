@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bsiframework/bsi/trust/repo"
+)
+
+const repoPublishHelp = `Signs snapshot and timestamp with the online keys when anything changed and
+writes the consistent-snapshot tree to DIR/public or --to DEST: payloads
+under targets/COMPONENT/HASH.ID.tar.gz (every listed hash), then delegated
+roles, targets, every N.root.json, N.snapshot.json, and timestamp.json last,
+so a crash mid-publish leaves what clients see valid. Files already there
+are not written again; an unchanged workspace writes nothing.
+
+Roles waiting for signatures block publishing: the error lists each role,
+how many signatures it lacks, and from which key ids.
+
+DEST is a directory. Object-store URLs (s3://, gs://, azblob://) are not
+supported by this build: publish to a directory and sync it.
+
+Examples:
+  bsi repo publish ws
+  bsi repo publish ws --to /srv/bsi/repo
+  bsi repo publish ws --json`
+
+func repoPublishCommand() *command {
+	return &command{
+		name:    "repo publish",
+		args:    "DIR [--to DEST] [--json]",
+		summary: "sign snapshot and timestamp, write the repository",
+		help:    repoPublishHelp,
+		run: func(ctx context.Context, e *env, args []string) error {
+			fs := newFlags("repo publish")
+			to := fs.String("to", "", "")
+			asJSON := fs.Bool("json", false, "")
+			pos, err := parseFlags(fs, args)
+			if err != nil {
+				return err
+			}
+			w, err := openRepo(ctx, e, pos)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			dest, closeDest, err := repoDestination(ctx, pos[0], *to)
+			if err != nil {
+				return err
+			}
+			defer closeDest()
+			res, err := w.Publish(ctx, dest)
+			var pe *repo.PendingError
+			if errors.As(err, &pe) {
+				return withHint(err, "sign with: bsi repo sign %s --key KEY (or export-role / import-signature for offline keys)", pos[0])
+			}
+			if err != nil {
+				return err
+			}
+			return printPublish(e, "published", res, *asJSON)
+		},
+	}
+}
+
+func printPublish(e *env, what string, res *repo.PublishResult, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	fmt.Fprintf(e.stdout, "%s: snapshot v%d, timestamp v%d; %d file(s) written, %d already there\n",
+		what, res.SnapshotVersion, res.TimestampVersion, len(res.Written), res.Skipped)
+	return nil
+}
+
+func repoRefreshCommand() *command {
+	return &command{
+		name:    "repo refresh",
+		args:    "DIR [--to DEST] [--snapshot-within D]",
+		summary: "re-sign the timestamp (and snapshot) with new expiry",
+		help: `Re-signs the timestamp with a new version and expiry, and the snapshot too
+when it expires within --snapshot-within (default: twice the timestamp
+period), with the online keys, and writes them to DIR/public or --to DEST,
+which must hold the last publish. Unpublished changes stay pending. Run it
+more often than the timestamp period (1 day by default), from cron or with
+bsi repo keep-fresh.
+
+Examples:
+  bsi repo refresh ws
+  bsi repo refresh ws --to /srv/bsi/repo --snapshot-within 3d`,
+		run: func(ctx context.Context, e *env, args []string) error {
+			fs := newFlags("repo refresh")
+			to := fs.String("to", "", "")
+			var within time.Duration
+			fs.Var(repoDurationFlag{&within}, "snapshot-within", "")
+			pos, err := parseFlags(fs, args)
+			if err != nil {
+				return err
+			}
+			w, err := openRepo(ctx, e, pos)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			dest, closeDest, err := repoDestination(ctx, pos[0], *to)
+			if err != nil {
+				return err
+			}
+			defer closeDest()
+			res, err := w.Refresh(ctx, dest, repo.RefreshOptions{SnapshotWithin: within})
+			if err != nil {
+				return err
+			}
+			return printPublish(e, "refreshed", res, false)
+		},
+	}
+}
+
+func repoKeepFreshCommand() *command {
+	return &command{
+		name:    "repo keep-fresh",
+		args:    "DIR --interval D [--to DEST] [--snapshot-within D]",
+		summary: "refresh in a loop until interrupted",
+		help: `Runs bsi repo refresh every --interval (shorter than the timestamp
+period) until SIGINT or SIGTERM, for deployments without cron. The workspace
+is locked only during each refresh, so publishing goes on in between. A
+failed round is reported on stderr and retried at the next one.
+
+Examples:
+  bsi repo keep-fresh ws --interval 6h
+  bsi repo keep-fresh ws --interval 30m --to /srv/bsi/repo`,
+		run: func(ctx context.Context, e *env, args []string) error {
+			fs := newFlags("repo keep-fresh")
+			to := fs.String("to", "", "")
+			var interval, within time.Duration
+			fs.Var(repoDurationFlag{&interval}, "interval", "")
+			fs.Var(repoDurationFlag{&within}, "snapshot-within", "")
+			pos, err := parseFlags(fs, args)
+			if err != nil {
+				return err
+			}
+			if err := wantArgs(pos, 1, 1, "workspace directory DIR"); err != nil {
+				return err
+			}
+			if interval == 0 {
+				return usagef("missing --interval")
+			}
+			dest, closeDest, err := repoDestination(ctx, pos[0], *to)
+			if err != nil {
+				return err
+			}
+			defer closeDest()
+			fmt.Fprintf(e.stderr, "bsi: keeping %s fresh every %v (stop with Ctrl-C)\n", pos[0], interval)
+			return repo.KeepFresh(ctx, pos[0], dest, interval, repoOptions(e), repo.RefreshOptions{SnapshotWithin: within})
+		},
+	}
+}
+
+func repoStatusCommand() *command {
+	return &command{
+		name:    "repo status",
+		args:    "DIR [--json]",
+		summary: "show every role: version, expiry, signatures, pending",
+		help: `Shows every role: version, expiry and time left (EXPIRING when within twice
+its refresh interval, EXPIRED after), signatures present against the
+threshold, the key ids still missing, and whether it has changes not yet
+published. For a changed root, the signatures of the previous root's keys
+are shown too.
+
+Examples:
+  bsi repo status ws
+  bsi repo status ws --json | jq '.[] | select(.unsigned)'`,
+		run: func(ctx context.Context, e *env, args []string) error {
+			fs := newFlags("repo status")
+			asJSON := fs.Bool("json", false, "")
+			pos, err := parseFlags(fs, args)
+			if err != nil {
+				return err
+			}
+			w, err := openRepo(ctx, e, pos)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			st, err := w.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			return printRepoStatus(e, st)
+		},
+	}
+}
+
+func printRepoStatus(e *env, st []repo.RoleStatus) error {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROLE\tVERSION\tEXPIRES\tLEFT\tSIGNATURES\tPENDING\tNOTES")
+	for _, r := range st {
+		var notes []string
+		switch {
+		case r.Expired:
+			notes = append(notes, "EXPIRED")
+		case r.Expiring:
+			notes = append(notes, "EXPIRING")
+		}
+		if r.Unsigned && len(r.Missing) > 0 && r.Signatures < r.Threshold {
+			notes = append(notes, "needs "+fmt.Sprint(r.Threshold-r.Signatures)+" of: "+repoShortList(r.Missing))
+		}
+		if p := r.Previous; p != nil {
+			notes = append(notes, fmt.Sprintf("previous root keys %d/%d", p.Have, p.Threshold))
+			if p.Have < p.Threshold {
+				notes = append(notes, "needs "+fmt.Sprint(p.Threshold-p.Have)+" of: "+repoShortList(p.Missing))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d/%d\t%s\t%s\n", r.Role, r.Version, r.Expires.UTC().Format(time.RFC3339),
+			repoFormatLeft(r.Left), r.Signatures, r.Threshold, repoYesNo(r.Pending), strings.Join(notes, "; "))
+	}
+	return tw.Flush()
+}
+
+func repoShortList(ids []string) string {
+	var out []string
+	for _, id := range ids {
+		out = append(out, repoShort(id))
+	}
+	return strings.Join(out, ",")
+}

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bsiframework/bsi/trust/repo"
+)
+
+const repoInitHelp = `Creates a publisher workspace in DIR (which must not exist or be empty):
+root and targets version 1, to be signed by their thresholds (bsi repo
+sign), and the online snapshot and timestamp keys that publish uses.
+
+Flags:
+  --root-key PUB          a root public key (repeatable; a public key file,
+                          a private key file, or a KMS URI)
+  --root-threshold K      root signatures needed (default 1)
+  --targets-key PUB       a targets public key (repeatable)
+  --targets-threshold K   targets signatures needed (default 1)
+  --snapshot-key KEY      the online snapshot key: private key file or KMS URI
+  --timestamp-key KEY     the online timestamp key: private key file or KMS URI
+  --expires ROLE=D        expiry period of a role kind (repeatable): root
+                          (default 365d), targets (90d), component (90d),
+                          snapshot (7d), timestamp (1d)
+
+The workspace holds workspace.json (which keys sign which role),
+metadata/ (roles being edited and signed), content/ (payloads) and public/
+(the default publish destination).
+
+Examples:
+  bsi repo init ws --root-key r1.pub --root-key r2.pub --root-key r3.pub \
+      --root-threshold 2 --targets-key t.pub \
+      --snapshot-key snapshot.key --timestamp-key awskms:///alias/bsi-ts
+  bsi repo init ws --root-key r.pub --targets-key t.pub \
+      --snapshot-key s.key --timestamp-key ts.key --expires timestamp=6h`
+
+func repoInitCommand() *command {
+	return &command{
+		name:    "repo init",
+		args:    "DIR --root-key PUB... --targets-key PUB... --snapshot-key KEY --timestamp-key KEY",
+		summary: "create a publisher workspace",
+		help:    repoInitHelp,
+		run:     runRepoInit,
+	}
+}
+
+func runRepoInit(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("repo init")
+	var rootKeys, targetsKeys, expires stringList
+	fs.Var(&rootKeys, "root-key", "")
+	fs.Var(&targetsKeys, "targets-key", "")
+	fs.Var(&expires, "expires", "")
+	rootT := fs.Int("root-threshold", 1, "")
+	targetsT := fs.Int("targets-threshold", 1, "")
+	snap := fs.String("snapshot-key", "", "")
+	ts := fs.String("timestamp-key", "", "")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, 1, "workspace directory DIR"); err != nil {
+		return err
+	}
+	switch {
+	case len(rootKeys) == 0:
+		return usagef("missing --root-key")
+	case len(targetsKeys) == 0:
+		return usagef("missing --targets-key")
+	case *snap == "" || *ts == "":
+		return usagef("missing --snapshot-key or --timestamp-key")
+	}
+	in := repo.InitOptions{RootThreshold: *rootT, TargetsThreshold: *targetsT,
+		SnapshotKey: repoAbsRef(*snap), TimestampKey: repoAbsRef(*ts), Expires: map[string]time.Duration{}}
+	for _, x := range expires {
+		role, d, ok := strings.Cut(x, "=")
+		if !ok {
+			return usagef("--expires %q: want ROLE=DURATION", x)
+		}
+		if in.Expires[role], err = repoParseDuration(d); err != nil {
+			return err
+		}
+	}
+	if in.RootKeys, err = repoLoadTUFKeys(ctx, e, rootKeys); err != nil {
+		return err
+	}
+	if in.TargetsKeys, err = repoLoadTUFKeys(ctx, e, targetsKeys); err != nil {
+		return err
+	}
+	w, err := repo.Init(ctx, pos[0], repoOptions(e), in)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	fmt.Fprintf(e.stdout, "initialised %s: root (%d of %d) and targets (%d of %d) wait for signatures\n",
+		pos[0], *rootT, len(rootKeys), *targetsT, len(targetsKeys))
+	fmt.Fprintf(e.stderr, "bsi: hint: next: bsi repo delegate %s --component NAME --key PUB, then bsi repo sign %s --key KEY\n", pos[0], pos[0])
+	return nil
+}
+
+const repoDelegateHelp = `Delegates the paths COMPONENT/* from targets to a new component role signed
+by the component team's keys. Targets and the new role are then pending
+until signed. --bins N (a power of two) puts N succinct hash bins under the
+component role for very large components; they are signed by the same keys.
+
+Examples:
+  bsi repo delegate ws --component webkit --key webkit-a.pub --key webkit-b.pub --threshold 2
+  bsi repo delegate ws --component fonts --key fonts.pub --bins 256`
+
+func repoDelegateCommand() *command {
+	return &command{
+		name:    "repo delegate",
+		args:    "DIR --component NAME --key PUB... [--threshold K] [--bins N]",
+		summary: "delegate a component to its team's keys",
+		help:    repoDelegateHelp,
+		run: func(ctx context.Context, e *env, args []string) error {
+			fs := newFlags("repo delegate")
+			var keyRefs stringList
+			fs.Var(&keyRefs, "key", "")
+			comp := fs.String("component", "", "")
+			threshold := fs.Int("threshold", 1, "")
+			bins := fs.Int("bins", 0, "")
+			pos, err := parseFlags(fs, args)
+			if err != nil {
+				return err
+			}
+			if *comp == "" || len(keyRefs) == 0 {
+				return usagef("missing --component or --key")
+			}
+			w, err := openRepo(ctx, e, pos)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			ks, err := repoLoadTUFKeys(ctx, e, keyRefs)
+			if err != nil {
+				return err
+			}
+			if err := w.Delegate(ctx, *comp, repo.DelegateOptions{Keys: ks, Threshold: *threshold, Bins: *bins}); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "delegated %s/* to %s (%d of %d keys", *comp, *comp, *threshold, len(ks))
+			if *bins > 0 {
+				fmt.Fprintf(e.stdout, ", %d bins", *bins)
+			}
+			fmt.Fprintln(e.stdout, "); targets needs signing")
+			return nil
+		},
+	}
+}
+
+func repoUndelegateCommand() *command {
+	return &command{
+		name:    "repo undelegate",
+		args:    "DIR --component NAME",
+		summary: "remove a component delegation",
+		help: `Removes the component role (and its bins) from targets. Its improvements
+leave the next snapshot; payloads stay in the content store. Targets is then
+pending until signed.
+
+Example:
+  bsi repo undelegate ws --component webkit`,
+		run: func(ctx context.Context, e *env, args []string) error {
+			fs := newFlags("repo undelegate")
+			comp := fs.String("component", "", "")
+			pos, err := parseFlags(fs, args)
+			if err != nil {
+				return err
+			}
+			if *comp == "" {
+				return usagef("missing --component")
+			}
+			w, err := openRepo(ctx, e, pos)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			if err := w.Undelegate(ctx, *comp); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "undelegated %s; targets needs signing\n", *comp)
+			return nil
+		},
+	}
+}
+
+const repoRotateHelp = `Changes the keys or threshold of a role: root, targets, snapshot,
+timestamp, or a component (its bins follow). The delegator gets a new
+version: a root change becomes root N+1, which must be signed by a threshold
+of the old root keys and of the new ones; clients reach it through the TUF
+root chain. For snapshot and timestamp, --add-key is the new private key
+(file or KMS URI): publish signs with it. With no change at all, the role is
+re-issued with a new version and expiry. A threshold that the remaining keys
+cannot reach is refused.
+
+Examples:
+  bsi repo rotate ws --role timestamp --add-key ts2.key --remove-key 3f2a9c01
+  bsi repo rotate ws --role root --add-key r4.pub --remove-key 9ab3e870
+  bsi repo rotate ws --role webkit --add-key webkit-c.pub --threshold 2
+  bsi repo rotate ws --role root      (re-issue root with a fresh expiry)`
+
+func repoRotateCommand() *command {
+	return &command{
+		name:    "repo rotate",
+		args:    "DIR --role ROLE [--add-key PUB]... [--remove-key KEYID]... [--threshold K]",
+		summary: "change a role's keys or threshold",
+		help:    repoRotateHelp,
+		run: func(ctx context.Context, e *env, args []string) error {
+			fs := newFlags("repo rotate")
+			var add, remove stringList
+			fs.Var(&add, "add-key", "")
+			fs.Var(&remove, "remove-key", "")
+			role := fs.String("role", "", "")
+			threshold := fs.Int("threshold", 0, "")
+			pos, err := parseFlags(fs, args)
+			if err != nil {
+				return err
+			}
+			if *role == "" {
+				return usagef("missing --role")
+			}
+			w, err := openRepo(ctx, e, pos)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			o := repo.RotateOptions{Remove: remove, Threshold: *threshold}
+			if *role == "snapshot" || *role == "timestamp" {
+				for _, a := range add {
+					o.AddRefs = append(o.AddRefs, repoAbsRef(a))
+				}
+			} else if o.Add, err = repoLoadTUFKeys(ctx, e, add); err != nil {
+				return err
+			}
+			if err := w.Rotate(ctx, *role, o); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "rotated %s: +%d key(s), -%d key(s); run bsi repo status %s for what needs signing\n", *role, len(add), len(remove), pos[0])
+			return nil
+		},
+	}
+}
