@@ -39,6 +39,7 @@ type sim struct {
 	rootSigners []*simKey
 	// metaHashes adds lengths and hashes to snapshot and timestamp listings.
 	metaHashes bool
+	nkeys      int
 	published  bool
 
 	srv *httptest.Server
@@ -56,11 +57,25 @@ type simKey struct {
 	signer signature.Signer
 }
 
+// newKey returns a random key (an attacker's, say).
 func newKey(t testing.TB) *simKey {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return keyFrom(t, priv)
+}
+
+// key returns the repository's next key, derived from a counter so that
+// a repository built twice (as fuzz workers do) is byte-identical.
+func (s *sim) key() *simKey {
+	s.nkeys++
+	seed := sha256.Sum256([]byte("bsi sim key " + strconv.Itoa(s.nkeys)))
+	return keyFrom(s.t, ed25519.NewKeyFromSeed(seed[:]))
+}
+
+func keyFrom(t testing.TB, priv ed25519.PrivateKey) *simKey {
+	pub := priv.Public().(ed25519.PublicKey)
 	s, err := signature.LoadSigner(priv, crypto.Hash(0))
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +105,7 @@ func newSim(t testing.TB) *sim {
 	s.root = metadata.Root(s.now.AddDate(1, 0, 0))
 	s.root.Signed.ConsistentSnapshot = true
 	for _, role := range []string{"root", "timestamp", "snapshot", "targets"} {
-		k := newKey(t)
+		k := s.key()
 		s.signers[role] = []*simKey{k}
 		if err := s.root.Signed.AddKey(k.key, role); err != nil {
 			t.Fatal(err)
@@ -225,7 +240,7 @@ func (s *sim) replaceKeys(r *metadata.RootType, role string, n, threshold int) {
 	}
 	s.signers[role] = nil
 	for range n {
-		k := newKey(s.t)
+		k := s.key()
 		s.signers[role] = append(s.signers[role], k)
 		if err := r.AddKey(k.key, role); err != nil {
 			s.t.Fatal(err)
@@ -296,7 +311,7 @@ func (s *sim) addTarget(role, path string, data []byte, custom string) *metadata
 
 // delegate makes parent delegate name (with a fresh key) for paths.
 func (s *sim) delegate(parent, name string, paths []string, terminating bool) *metadata.DelegatedRole {
-	k := newKey(s.t)
+	k := s.key()
 	s.signers[name] = []*simKey{k}
 	p := &s.targets[parent].Signed
 	if p.Delegations == nil {
@@ -314,7 +329,7 @@ func (s *sim) delegate(parent, name string, paths []string, terminating bool) *m
 // delegateBins makes parent delegate all targets to 2^bits succinct hash
 // bins named prefix-XX, sharing one key.
 func (s *sim) delegateBins(parent, prefix string, bits int) []string {
-	k := newKey(s.t)
+	k := s.key()
 	p := &s.targets[parent].Signed
 	p.Delegations = &metadata.Delegations{
 		Keys:          map[string]*metadata.Key{k.id: k.key},
