@@ -30,7 +30,7 @@ func (in *Installer) Install(ctx context.Context, component, id, payloadPath str
 	if err := errors.Join(checkComponent(component), checkID(id)); err != nil {
 		return err
 	}
-	unlock, err := in.lockIdle()
+	unlock, err := in.lockIdle(ctx)
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func (in *Installer) Rollback(ctx context.Context, component, to string) error {
 			return err
 		}
 	}
-	unlock, err := in.lockIdle()
+	unlock, err := in.lockIdle(ctx)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,18 @@ func hardlink(name, target string) ent { return ent{name: name, typ: tar.TypeLin
 // tarBytes builds a tar archive (gzipped when gz) of ents.
 func tarBytes(t testing.TB, gz bool, ents ...ent) []byte {
 	t.Helper()
+	b, err := buildTar(gz, ents...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// tryTarBytes builds a plain tar archive of ents, or fails when the tar
+// writer cannot encode them.
+func tryTarBytes(ents []ent) ([]byte, error) { return buildTar(false, ents...) }
+
+func buildTar(gz bool, ents ...ent) ([]byte, error) {
 	var buf bytes.Buffer
 	var w io.Writer = &buf
 	var zw *gzip.Writer
@@ -54,21 +66,21 @@ func tarBytes(t testing.TB, gz bool, ents ...ent) []byte {
 			h = &tar.Header{Name: e.name, Typeflag: e.typ, PAXRecords: map[string]string{"comment": "global"}}
 		}
 		if err := tw.WriteHeader(h); err != nil {
-			t.Fatalf("header %q: %v", e.name, err)
+			return nil, fmt.Errorf("header %q: %w", e.name, err)
 		}
 		if _, err := tw.Write([]byte(e.body)); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
 	if err := tw.Close(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if zw != nil {
 		if err := zw.Close(); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
-	return buf.Bytes()
+	return buf.Bytes(), nil
 }
 
 // writePayload writes an archive of ents to dir/name and returns its path.
@@ -97,6 +109,9 @@ func payloadFor(t testing.TB, dir, id string) string {
 func snapshot(t testing.TB, root string) map[string]string {
 	t.Helper()
 	m := map[string]string{}
+	if _, err := os.Lstat(root); os.IsNotExist(err) {
+		return m
+	}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

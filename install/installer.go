@@ -10,11 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 var (
 	// ErrBusy is returned when another Installer (in this or another
-	// process) is operating on the same install root.
+	// process) kept the install root locked until the context was done.
 	ErrBusy = errors.New("install root is in use by another operation")
 
 	// ErrRecoveryNeeded is returned by Install, Rollback and Remove when
@@ -89,8 +90,9 @@ type Options struct {
 
 // Installer applies verified payloads under one install root. Its methods
 // may be called from several goroutines and processes: operations that
-// change the root take an exclusive lock on it and fail with ErrBusy rather
-// than wait; Current, Versions and Components read without locking.
+// change the root take an exclusive lock on it (.bsi/lock), waiting for
+// another operation to finish until their context is done (ErrBusy);
+// Current, Versions and Components read without locking.
 type Installer struct {
 	opts Options
 	log  *slog.Logger
@@ -146,9 +148,13 @@ func (in *Installer) step(s string) {
 	}
 }
 
+// lockPoll is how often a busy lock is tried again.
+const lockPoll = 10 * time.Millisecond
+
 // lock creates the root and its state directory if needed and takes the
-// root's lock. The returned function releases it.
-func (in *Installer) lock() (unlock func(), err error) {
+// root's lock, waiting while another operation holds it until ctx is done
+// (then the error wraps ErrBusy). The returned function releases it.
+func (in *Installer) lock(ctx context.Context) (unlock func(), err error) {
 	if err := os.MkdirAll(in.stateDir(), 0o755); err != nil {
 		return nil, err
 	}
@@ -156,16 +162,27 @@ func (in *Installer) lock() (unlock func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := tryLock(f); err != nil {
-		f.Close()
-		return nil, err
+	for {
+		err := tryLock(f)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, ErrBusy) {
+			f.Close()
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))
+		case <-time.After(lockPoll):
+		}
 	}
-	return func() { f.Close() }, nil
 }
 
 // lockIdle takes the lock and checks that no interrupted operation waits.
-func (in *Installer) lockIdle() (unlock func(), err error) {
-	unlock, err = in.lock()
+func (in *Installer) lockIdle(ctx context.Context) (unlock func(), err error) {
+	unlock, err = in.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +259,7 @@ func (in *Installer) Remove(ctx context.Context, component, id string) error {
 	if err := errors.Join(checkComponent(component), checkID(id)); err != nil {
 		return err
 	}
-	unlock, err := in.lockIdle()
+	unlock, err := in.lockIdle(ctx)
 	if err != nil {
 		return err
 	}

@@ -271,6 +271,8 @@ func TestConcurrentOperationIsBusy(t *testing.T) {
 	other := newInstaller(t, Options{Root: root})
 	var inner error
 	in := newInstaller(t, Options{Root: root, Health: func(context.Context, string, string, string) error {
+		ctx, cancel := context.WithCancel(ctx)
+		cancel() // do not wait for the lock
 		inner = other.Install(ctx, "libpng", "1", payloadFor(t, payloads, "1"))
 		return nil
 	}})

@@ -67,7 +67,7 @@ func orBaseline(id string) string {
 // finished. A journal that cannot be read is a *JournalError: nothing is
 // changed then.
 func (in *Installer) Recover(ctx context.Context) (Recovered, error) {
-	unlock, err := in.lock()
+	unlock, err := in.lock(ctx)
 	if err != nil {
 		return Recovered{}, err
 	}
