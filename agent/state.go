@@ -163,6 +163,14 @@ func readJournal(name string) (*Journal, error) {
 	if j.Installed == nil {
 		j.Installed = map[string]*Installed{}
 	}
+	for c, in := range j.Installed {
+		if in == nil || in.Component != c || in.ID == "" || in.Manifest == nil {
+			return nil, fmt.Errorf("%s: installed entry %q is incomplete", name, c)
+		}
+	}
+	if p := j.Pending; p != nil && (p.From != nil && p.From.Manifest == nil || p.To != nil && p.To.Manifest == nil) {
+		return nil, fmt.Errorf("%s: pending step is incomplete", name)
+	}
 	return j, nil
 }
 

@@ -1,0 +1,46 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// FuzzReadJournal feeds arbitrary bytes to the journal reader: it must
+// never panic, and what it accepts must survive a write and a re-read.
+func FuzzReadJournal(f *testing.F) {
+	j := newJournal()
+	in := inst(mf("webkit", 1))
+	j.Installed["webkit"] = &in
+	j.Pending = &Step{Kind: Install, Component: "webkit", From: &in, Reason: "desired", Started: start}
+	j.decline("webkit", "webkit-26.3-b", "health check failed", start)
+	j.LastCheck = &CheckRecord{At: start, Freshness: &Freshness{Verified: start, TimestampExpires: start.Add(24 * time.Hour)}}
+	dir := f.TempDir()
+	seed := filepath.Join(dir, "seed.json")
+	if err := writeJSON(seed, j); err != nil {
+		f.Fatal(err)
+	}
+	b, _ := os.ReadFile(seed)
+	f.Add(b)
+	f.Add([]byte(`{"format":1,"installed":{}}`))
+	f.Add([]byte(`{"format":2}`))
+	f.Add([]byte(`{"format":1,"installed":{"webkit":null}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "j.json")
+		os.WriteFile(p, data, 0o600)
+		j, err := readJournal(p)
+		if err != nil {
+			return
+		}
+		for _, in := range j.installedList() {
+			_ = in.Label() // what status prints must not panic
+		}
+		if err := writeJSON(p, j); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readJournal(p); err != nil {
+			t.Fatalf("re-read of a written journal: %v", err)
+		}
+	})
+}
