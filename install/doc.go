@@ -53,10 +53,18 @@
 //	  "from": "26.3-a",
 //	  "temp": ".tmp-26.3-b-5f0c2a9e41d7",
 //	  "keep_previous": true,
-//	  "state": "extracting"
+//	  "state": "extracting",
+//	  "steps": [
+//	    "extract and sync versions/.tmp-26.3-b-5f0c2a9e41d7",
+//	    "rename versions/.tmp-26.3-b-5f0c2a9e41d7 to versions/26.3-b",
+//	    "switch current to versions/26.3-b",
+//	    "health check",
+//	    "remove other versions"
+//	  ]
 //	}
 //
-// Install rewrites the state to "extracted" once the temporary directory is
+// The steps are for people; recovery goes by the state and by what is on
+// disk. Install rewrites the state to "extracted" once the temporary directory is
 // complete and synced, and to "undoing" if the health check fails. Every
 // later step checks what is already done, so it can be repeated; Recover
 // undoes an "extracting" or "undoing" install, finishes an "extracted" one

@@ -413,6 +413,7 @@ func TestRecoverRefusesDamagedJournal(t *testing.T) {
 		"bad component":   `{"op":"rollback","component":"../etc","from":"1","state":"switching"}`,
 		"unknown state":   `{"op":"install","component":"webkit","id":"1","temp":".tmp-1-a","state":"done"}`,
 		"rollback from ?": `{"op":"rollback","component":"webkit","state":"switching"}`,
+		"install current": `{"op":"install","component":"webkit","id":"1","from":"1","temp":".tmp-1-a","state":"extracted"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			in := newInstaller(t, Options{})
@@ -451,5 +452,31 @@ func TestWithLimits(t *testing.T) {
 	}
 	if err := in.Install(context.Background(), "c", "1", payload); err != nil {
 		t.Errorf("Install with default limits = %v", err)
+	}
+}
+
+func TestJournalRecordsIntent(t *testing.T) {
+	ctx := context.Background()
+	payloads := t.TempDir()
+	in := newInstaller(t, Options{KeepPrevious: true})
+	if err := in.Install(ctx, "webkit", "26.3-a", payloadFor(t, payloads, "26.3-a")); err != nil {
+		t.Fatal(err)
+	}
+	in.opts.stepHook = crashAt("mkdir")
+	runCrashing(t, func() error { return in.Install(ctx, "webkit", "26.3-b", payloadFor(t, payloads, "26.3-b")) })
+	j, err := in.readJournal()
+	if err != nil || j == nil {
+		t.Fatalf("readJournal = %v, %v", j, err)
+	}
+	tmp := "versions/" + j.Temp
+	want := &journal{Op: "install", Component: "webkit", ID: "26.3-b", From: "26.3-a", Temp: j.Temp,
+		KeepPrevious: true, State: "extracting", Steps: []string{
+			"extract and sync " + tmp, "rename " + tmp + " to versions/26.3-b",
+			"switch current to versions/26.3-b", "health check", "remove other versions"}}
+	if diff := cmp.Diff(want, j); diff != "" {
+		t.Errorf("journal (-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(j.Temp, ".tmp-26.3-b-") {
+		t.Errorf("temp %q", j.Temp)
 	}
 }

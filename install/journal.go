@@ -33,6 +33,31 @@ type journal struct {
 	CreatedComponent bool   `json:"created_component,omitempty"`
 	KeepPrevious     bool   `json:"keep_previous,omitempty"`
 	State            string `json:"state"`
+	// Steps lists the operation's steps for a person reading the journal;
+	// recovery goes by State and by what is on disk.
+	Steps []string `json:"steps,omitempty"`
+}
+
+// plan fills in j.Steps.
+func (j *journal) plan() {
+	v := func(id string) string { return "versions/" + id }
+	to := func(id string) string {
+		if id == "" {
+			return "remove current (baseline)"
+		}
+		return "switch current to " + v(id)
+	}
+	switch j.Op {
+	case opInstall:
+		j.Steps = []string{"extract and sync " + v(j.Temp), "rename " + v(j.Temp) + " to " + v(j.ID),
+			to(j.ID), "health check"}
+		if j.From != "" && !j.KeepPrevious {
+			j.Steps = append(j.Steps, "remove "+v(j.From))
+		}
+		j.Steps = append(j.Steps, "remove other versions")
+	case opRollback:
+		j.Steps = []string{to(j.ID), "remove " + v(j.From)}
+	}
 }
 
 // JournalError reports a journal file that cannot be understood. Recover
@@ -49,6 +74,7 @@ func (in *Installer) journalPath() string { return filepath.Join(in.stateDir(), 
 
 // writeJournal atomically records j.
 func (in *Installer) writeJournal(j *journal) error {
+	j.plan()
 	data, err := json.MarshalIndent(j, "", "  ")
 	if err != nil {
 		return err
@@ -88,7 +114,7 @@ func (j *journal) validate() error {
 	}
 	switch {
 	case j.Op == opInstall && (j.State == stateExtracting || j.State == stateExtracted || j.State == stateUndoing):
-		if !validName(j.ID) {
+		if !validName(j.ID) || j.ID == j.From {
 			return fmt.Errorf("invalid id %q", j.ID)
 		}
 		rest, ok := strings.CutPrefix(j.Temp, tempVersionPrefix+j.ID+"-")
