@@ -85,17 +85,31 @@ func (a Applicability) String() string {
 // contract called this method AppliesTo; Go does not allow a method with the
 // name of the AppliesTo field.)
 func (m *Manifest) Check(d Device) Applicability {
+	switch r := m.reason(d); r {
+	case WrongPlatform:
+		return Applicability{Reason: r, Got: d.Platform, Want: []string{m.Platform}}
+	case WrongRelease:
+		return Applicability{Reason: r, Got: d.Release, Want: slices.Clone(m.AppliesTo.Releases)}
+	case WrongBuild:
+		return Applicability{Reason: r, Got: d.Build, Want: slices.Clone(m.AppliesTo.Builds)}
+	default:
+		return Applicability{Applies: r == Applies, Reason: r}
+	}
+}
+
+// reason is the Reason of Check, without allocating.
+func (m *Manifest) reason(d Device) Reason {
 	switch {
 	case m.Platform != d.Platform:
-		return Applicability{Reason: WrongPlatform, Got: d.Platform, Want: []string{m.Platform}}
+		return WrongPlatform
 	case !slices.Contains(m.AppliesTo.Releases, d.Release):
-		return Applicability{Reason: WrongRelease, Got: d.Release, Want: slices.Clone(m.AppliesTo.Releases)}
+		return WrongRelease
 	case len(m.AppliesTo.Builds) > 0 && !slices.Contains(m.AppliesTo.Builds, d.Build):
-		return Applicability{Reason: WrongBuild, Got: d.Build, Want: slices.Clone(m.AppliesTo.Builds)}
+		return WrongBuild
 	case m.Status != StatusActive:
-		return Applicability{Reason: Withdrawn}
+		return Withdrawn
 	}
-	return Applicability{Applies: true, Reason: Applies}
+	return Applies
 }
 
 // Select returns the improvement device d should have among ms, the
@@ -108,7 +122,7 @@ func (m *Manifest) Check(d Device) Applicability {
 func Select(d Device, ms []*Manifest) *Manifest {
 	var best *Manifest
 	for _, m := range ms {
-		if m == nil || !m.Check(d).Applies {
+		if m == nil || m.reason(d) != Applies {
 			continue
 		}
 		if best == nil || better(m, best) {
@@ -133,7 +147,7 @@ func better(a, b *Manifest) bool {
 func SelectAll(d Device, ms []*Manifest) map[string]*Manifest {
 	out := make(map[string]*Manifest)
 	for _, m := range ms {
-		if m == nil || !m.Check(d).Applies {
+		if m == nil || m.reason(d) != Applies {
 			continue
 		}
 		if best := out[m.Component]; best == nil || better(m, best) {

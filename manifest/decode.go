@@ -2,10 +2,7 @@ package manifest
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"strconv"
 	"strings"
@@ -43,8 +40,8 @@ func Decode(data []byte) (*Manifest, error) {
 		return nil, docError("empty document")
 	}
 	m := new(Manifest)
-	dc := &decoder{d: json.NewDecoder(bytes.NewReader(data))}
-	dc.d.UseNumber()
+	dc := &decoder{l: lexer{data: data}}
+	dc.steps = dc.stepBuf[:0]
 	if err := dc.document(reflect.ValueOf(m).Elem()); err != nil {
 		dc.ps.add(err.path, "%s", err.problem)
 	}
@@ -102,9 +99,15 @@ func shapeOf(t reflect.Type) *shape {
 	case reflect.Bool:
 		return &shape{kind: kindBool}
 	case reflect.Slice:
+		if t.Elem().Kind() != reflect.String {
+			panic("manifest: only lists of strings are supported, not " + t.String())
+		}
 		return &shape{kind: kindList, elem: shapeOf(t.Elem())}
 	case reflect.Struct:
 		s := &shape{kind: kindObject}
+		if t.NumField() > 64 {
+			panic("manifest: too many fields for the decoder's bit set")
+		}
 		for i := range t.NumField() {
 			name, opts, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
 			s.fields = append(s.fields, field{name: name, index: i, required: opts != "omitempty", shape: shapeOf(t.Field(i).Type)})
@@ -114,215 +117,188 @@ func shapeOf(t reflect.Type) *shape {
 	panic("manifest: no JSON shape for " + t.String())
 }
 
-// decoder walks the token stream, filling the manifest and collecting
-// problems. A *fatal stops the walk (syntax errors, too many problems).
+// decoder walks the document, filling the manifest and collecting problems.
+// A *fatal stops the walk (syntax errors, too many problems).
 type decoder struct {
-	d  *json.Decoder
-	ps problems
+	l     lexer
+	ps    problems
+	steps []step // the JSON path of the value being read
+	// stepBuf backs steps: the schema is three levels deep.
+	stepBuf [4]step
 }
 
-type fatal struct{ path, problem string }
+// step is one element of a JSON path: an object key, or a list index.
+type step struct {
+	key   []byte // when index < 0; may alias the input
+	index int
+}
+
+// fatal is an error that stops decoding. The lexer leaves path unset; the
+// decoder sets it where the error surfaces (located).
+type fatal struct {
+	path, problem string
+	located       bool
+}
+
+// at gives err the current path, unless a deeper value already did.
+func (dc *decoder) at(err *fatal) *fatal {
+	if err != nil && !err.located {
+		err.path, err.located = dc.path(), true
+	}
+	return err
+}
+
+func (dc *decoder) push(key []byte, index int) { dc.steps = append(dc.steps, step{key, index}) }
+func (dc *decoder) pop()                       { dc.steps = dc.steps[:len(dc.steps)-1] }
+
+// path renders the current JSON path: "applies_to.releases[1]". Keys that
+// are not plain identifiers are quoted and shortened: `["a b"]`. It is
+// called only to report a problem, so valid documents build no strings.
+func (dc *decoder) path() string {
+	var b strings.Builder
+	for _, s := range dc.steps {
+		key := string(s.key)
+		plain := key != "" && len(key) <= 40 && !strings.ContainsFunc(key, func(r rune) bool { return !isLower(r) && !isDigit(r) && r != '_' })
+		switch {
+		case s.index >= 0:
+			fmt.Fprintf(&b, "[%d]", s.index)
+		case len(key) > 40:
+			b.WriteString("[" + strconv.Quote(strings.ToValidUTF8(key[:40], "")+"...") + "]")
+		case !plain:
+			b.WriteString("[" + strconv.Quote(key) + "]")
+		case b.Len() > 0:
+			b.WriteString("." + key)
+		default:
+			b.WriteString(key)
+		}
+	}
+	return b.String()
+}
 
 func (dc *decoder) document(v reflect.Value) *fatal {
-	if err := dc.value("", manifestShape, v); err != nil {
+	if err := dc.value(manifestShape, v); err != nil {
 		return err
 	}
-	if _, err := dc.d.Token(); err != io.EOF {
-		return &fatal{"", fmt.Sprintf("trailing data after the object at byte %d", dc.d.InputOffset())}
+	if dc.l.peek(); dc.l.pos < len(dc.l.data) {
+		return &fatal{problem: fmt.Sprintf("trailing data after the object at byte %d", dc.l.pos)}
 	}
 	return nil
 }
 
-func (dc *decoder) token(path string) (json.Token, *fatal) {
-	tok, err := dc.d.Token()
-	if err == nil {
-		return tok, nil
-	}
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &se):
-		return nil, &fatal{path, fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se)}
-	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
-		return nil, &fatal{path, "unexpected end of JSON"}
-	}
-	return nil, &fatal{path, fmt.Sprintf("invalid JSON: %v", err)}
-}
-
-// problem records a finding, or stops the walk when there are too many.
-func (dc *decoder) problem(path, format string, a ...any) *fatal {
+// problem records a finding at the current path, or stops the walk when
+// there are too many.
+func (dc *decoder) problem(format string, a ...any) *fatal {
 	if len(dc.ps) >= maxProblems-1 {
-		return &fatal{"", "too many problems, stopped"}
+		return &fatal{problem: "too many problems, stopped", located: true}
 	}
-	dc.ps.add(path, format, a...)
+	dc.ps.add(dc.path(), format, a...)
 	return nil
 }
 
-// value decodes one JSON value at path into v according to s.
-func (dc *decoder) value(path string, s *shape, v reflect.Value) *fatal {
-	tok, err := dc.token(path)
-	if err != nil {
-		return err
+// value decodes one JSON value into v according to s.
+func (dc *decoder) value(s *shape, v reflect.Value) *fatal {
+	l := &dc.l
+	switch c := l.peek(); {
+	case c == '"' && s.kind == kindString:
+		str, err := l.str()
+		if err == nil {
+			v.SetString(str)
+		}
+		return dc.at(err)
+	case (c == '-' || isDigit(rune(c))) && s.kind == kindInt:
+		n, err := l.number()
+		if err != nil {
+			return dc.at(err)
+		}
+		return dc.integer(n, v)
+	case (c == 't' || c == 'f') && s.kind == kindBool:
+		word, err := l.literal()
+		if err == nil {
+			v.SetBool(word == "true")
+		}
+		return dc.at(err)
+	case c == '{' && s.kind == kindObject:
+		l.pos++
+		return dc.at(dc.object(s, v))
+	case c == '[' && s.kind == kindList:
+		l.pos++
+		return dc.at(dc.list(v))
+	case kindAt(c) == "":
+		return dc.at(l.syntax("invalid character %s looking for the beginning of a value", l.char()))
+	default:
+		if err := dc.problem("want %s, got %s", kindNames[s.kind], kindAt(c)); err != nil {
+			return err
+		}
+		return dc.at(l.skip(0))
 	}
-	switch t := tok.(type) {
-	case string:
-		if s.kind == kindString {
-			v.SetString(t)
-			return nil
-		}
-	case bool:
-		if s.kind == kindBool {
-			v.SetBool(t)
-			return nil
-		}
-	case json.Number:
-		if s.kind == kindInt {
-			return dc.integer(path, t, v)
-		}
-	case json.Delim:
-		if t == '{' && s.kind == kindObject {
-			return dc.object(path, s, v)
-		}
-		if t == '[' && s.kind == kindList {
-			return dc.list(path, s, v)
-		}
-	}
-	if err := dc.problem(path, "want %s, got %s", kindNames[s.kind], tokenKind(tok)); err != nil {
-		return err
-	}
-	return dc.skip(path, tok)
 }
 
-func (dc *decoder) integer(path string, n json.Number, v reflect.Value) *fatal {
-	if strings.ContainsAny(string(n), ".eE") {
-		return dc.problem(path, "%s is not an integer: numbers with a fraction or an exponent are not allowed", n)
+func (dc *decoder) integer(n string, v reflect.Value) *fatal {
+	if strings.ContainsAny(n, ".eE") {
+		return dc.problem("%s is not an integer: numbers with a fraction or an exponent are not allowed", n)
 	}
-	i, err := strconv.ParseInt(string(n), 10, strconv.IntSize)
+	i, err := strconv.ParseInt(n, 10, strconv.IntSize)
 	if err != nil {
-		return dc.problem(path, "%s is out of range", n)
+		return dc.problem("%s is out of range", n)
 	}
 	v.SetInt(i)
 	return nil
 }
 
-func (dc *decoder) list(path string, s *shape, v reflect.Value) *fatal {
-	for i := 0; dc.d.More(); i++ {
-		elem := reflect.New(v.Type().Elem()).Elem()
-		if err := dc.value(fmt.Sprintf("%s[%d]", path, i), s.elem, elem); err != nil {
-			return err
+// list reads a list of strings (the only lists of the schema) into v.
+func (dc *decoder) list(v reflect.Value) *fatal {
+	elems := v.Addr().Interface().(*[]string)
+	return dc.l.list(func(i int) *fatal {
+		dc.push(nil, i)
+		defer dc.pop()
+		if dc.l.peek() != '"' {
+			var s string
+			return dc.value(&shape{kind: kindString}, reflect.ValueOf(&s).Elem())
 		}
-		v.Set(reflect.Append(v, elem))
-	}
-	_, err := dc.token(path) // ']'
-	return err
+		s, err := dc.l.str()
+		*elems = append(*elems, s)
+		return dc.at(err)
+	})
 }
 
-func (dc *decoder) object(path string, s *shape, v reflect.Value) *fatal {
-	seen := make(map[string]bool, len(s.fields))
-	for dc.d.More() {
-		tok, err := dc.token(path)
-		if err != nil {
-			return err
-		}
-		key := tok.(string) // the decoder guarantees a string key here
-		p := joinPath(path, key)
-		var f *field
-		for i := range s.fields {
-			if s.fields[i].name == key {
-				f = &s.fields[i]
+func (dc *decoder) object(s *shape, v reflect.Value) *fatal {
+	var seen uint64 // bit i: s.fields[i] was read; shapeOf allows at most 64 fields
+	err := dc.l.object(func(key []byte) *fatal {
+		dc.push(key, -1)
+		defer dc.pop()
+		i := -1
+		for j := range s.fields {
+			if s.fields[j].name == string(key) {
+				i = j
 			}
 		}
+		var err *fatal
 		switch {
-		case seen[key]:
-			err = dc.problem(p, "duplicate key")
-		case f == nil:
-			err = dc.problem(p, "unknown field")
+		case i < 0:
+			err = dc.problem("unknown field")
+		case seen&(1<<i) != 0:
+			err = dc.problem("duplicate key")
+		default:
+			seen |= 1 << i
+			return dc.value(s.fields[i].shape, v.Field(s.fields[i].index))
 		}
 		if err != nil {
 			return err
 		}
-		if seen[key] || f == nil {
-			if err := dc.skipValue(p); err != nil {
-				return err
-			}
-			continue
-		}
-		seen[key] = true
-		if err := dc.value(p, f.shape, v.Field(f.index)); err != nil {
-			return err
-		}
-	}
-	if _, err := dc.token(path); err != nil { // '}'
-		return err
-	}
-	for _, f := range s.fields {
-		if f.required && !seen[f.name] {
-			if err := dc.problem(joinPath(path, f.name), "missing"); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// skipValue reads and discards one value.
-func (dc *decoder) skipValue(path string) *fatal {
-	tok, err := dc.token(path)
+		return dc.at(dc.l.skip(0))
+	})
 	if err != nil {
 		return err
 	}
-	return dc.skip(path, tok)
-}
-
-// skip discards the rest of a value whose first token was tok.
-func (dc *decoder) skip(path string, tok json.Token) *fatal {
-	if d, ok := tok.(json.Delim); !ok || d == '}' || d == ']' {
-		return nil
-	}
-	for depth := 1; depth > 0; {
-		tok, err := dc.token(path)
-		if err != nil {
-			return err
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			depth++
-		case json.Delim('}'), json.Delim(']'):
-			depth--
+	for i, f := range s.fields {
+		if f.required && seen&(1<<i) == 0 {
+			dc.push([]byte(f.name), -1)
+			err := dc.problem("missing")
+			dc.pop()
+			if err != nil {
+				return err
+			}
 		}
 	}
 	return nil
-}
-
-func tokenKind(tok json.Token) string {
-	switch t := tok.(type) {
-	case nil:
-		return "null"
-	case string:
-		return "a string"
-	case bool:
-		return "a boolean"
-	case json.Number:
-		return "a number"
-	case json.Delim:
-		if t == '{' {
-			return "an object"
-		}
-	}
-	return "a list"
-}
-
-// joinPath appends an object key to a JSON path: "applies_to.releases". Keys
-// that are not plain identifiers are quoted and shortened: `["a b"]`.
-func joinPath(path, key string) string {
-	plain := key != "" && len(key) <= 40 && !strings.ContainsFunc(key, func(r rune) bool { return !isLower(r) && !isDigit(r) && r != '_' })
-	if !plain {
-		if len(key) > 40 {
-			key = strings.ToValidUTF8(key[:40], "") + "..."
-		}
-		return path + "[" + strconv.Quote(key) + "]"
-	}
-	if path == "" {
-		return key
-	}
-	return path + "." + key
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,8 +55,8 @@ func edit(t *testing.T, old, new string) string {
 	return strings.Replace(doc, old, new, 1)
 }
 
-// TestDecodeStrict checks each way a document can be malformed: the first
-// problem must name the path and say what is wrong.
+// TestDecodeStrict checks each way a document can be malformed: a problem
+// must name the path and say what is wrong.
 func TestDecodeStrict(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -108,8 +109,28 @@ func TestDecodeStrict(t *testing.T) {
 		{"unterminated list", func(t *testing.T) string { return doc[:strings.Index(doc, `"26.3.1"`)] }, "applies_to.releases[1]", "unexpected end of JSON"},
 		{"bad escape", func(t *testing.T) string { return edit(t, "WebKit:", `Web\qKit:`) }, "title", "invalid JSON at byte"},
 		{"single quotes", func(t *testing.T) string { return edit(t, `"high"`, `'high'`) }, "severity", "invalid JSON at byte"},
-		{"comment", func(t *testing.T) string { return "// manifest\n" + doc }, "", "invalid JSON at byte 1"},
-		{"byte order mark", func(t *testing.T) string { return "\ufeff" + doc }, "", "invalid JSON at byte 1"},
+		{"truncated literal", func(t *testing.T) string { return `{"requires_restart": fal` }, "requires_restart", "unexpected end of JSON"},
+		{"bad literal", func(t *testing.T) string { return edit(t, `"requires_restart": false`, `"requires_restart": fals`) }, "requires_restart", "invalid character 'f' in literal"},
+		{"literal with tail", func(t *testing.T) string { return edit(t, `"requires_restart": false`, `"requires_restart": falsey`) }, "", "invalid character 'y' after object value"},
+		{"capital literal", func(t *testing.T) string { return edit(t, `"requires_restart": false`, `"requires_restart": False`) }, "requires_restart", "invalid character 'F' looking for the beginning of a value"},
+		{"control character in string", func(t *testing.T) string { return edit(t, "WebKit:", "Web\tKit:") }, "title", "control character 0x09 in string"},
+		{"bare minus", func(t *testing.T) string { return edit(t, `"sequence": 1`, `"sequence": -`) }, "sequence", "invalid character ',' in number"},
+		{"leading zero", func(t *testing.T) string { return edit(t, `"sequence": 1`, `"sequence": 01`) }, "", "invalid character '1' after object value"},
+		{"empty fraction", func(t *testing.T) string { return edit(t, `"sequence": 1`, `"sequence": 1.`) }, "sequence", "after decimal point"},
+		{"empty exponent", func(t *testing.T) string { return edit(t, `"sequence": 1`, `"sequence": 1e+`) }, "sequence", "in exponent"},
+		{"plus sign", func(t *testing.T) string { return edit(t, `"sequence": 1`, `"sequence": +1`) }, "sequence", "invalid character '+' looking for the beginning"},
+		{"bad unicode escape", func(t *testing.T) string { return edit(t, "WebKit:", `Web\u12G4Kit:`) }, "title", `invalid \u escape`},
+		{"trailing comma in object", func(t *testing.T) string { return edit(t, `"status": "active"`, `"status": "active",`) }, "", "want a string key"},
+		{"trailing comma in list", func(t *testing.T) string { return edit(t, `["26.3", "26.3.1"]`, `["26.3", "26.3.1",]`) }, "applies_to.releases[2]", "invalid character ']' looking for the beginning"},
+		{"missing colon", func(t *testing.T) string { return edit(t, `"severity": "high"`, `"severity" "high"`) }, "", "after object key, want ':'"},
+		{"number key", func(t *testing.T) string { return edit(t, `"severity": "high"`, `1: "high"`) }, "", "want a string key"},
+		{"deep unknown value", func(t *testing.T) string {
+			return edit(t, `"status"`, `"deep": `+strings.Repeat("[", 100)+strings.Repeat("]", 100)+`, "status"`)
+		}, "deep", "nested more than 64 levels deep"},
+		{"unterminated string", func(t *testing.T) string { return `{"title": "abc` }, "title", "unexpected end of JSON"},
+		{"unterminated escape", func(t *testing.T) string { return `{"title": "abc\` }, "title", "unexpected end of JSON"},
+		{"comment", func(t *testing.T) string { return "// manifest\n" + doc }, "", "invalid JSON at byte 0: invalid character '/'"},
+		{"byte order mark", func(t *testing.T) string { return "\ufeff" + doc }, "", `invalid JSON at byte 0: invalid character '\ufeff'`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,9 +143,11 @@ func TestDecodeStrict(t *testing.T) {
 			if !errors.As(err, &ve) {
 				t.Fatalf("got %v, want a *ValidationError", err)
 			}
-			p := ve.Problems[0]
-			if p.Path != tt.path || !strings.Contains(p.Problem, tt.problem) {
-				t.Errorf("got %q, want path %q and a problem containing %q", p, tt.path, tt.problem)
+			found := slices.ContainsFunc(ve.Problems, func(p *FieldError) bool {
+				return p.Path == tt.path && strings.Contains(p.Problem, tt.problem)
+			})
+			if !found {
+				t.Errorf("got %v, want path %q and a problem containing %q", err, tt.path, tt.problem)
 			}
 		})
 	}

@@ -81,6 +81,13 @@
 // are reported first and alone; the rules above are checked once the
 // structure is sound.
 //
+// Decoding uses a small JSON lexer of its own rather than encoding/json's
+// Decoder.Token, which allocates for every token: about 20 allocations and a
+// few microseconds per manifest, so a client can read the manifests of
+// 100 000 targets in well under a second. The fuzz tests hold it to
+// encoding/json: whatever it accepts, encoding/json reads to the same
+// manifest, and every string unescapes identically.
+//
 // # In TUF metadata
 //
 // The manifest travels in the custom field of its target, under the key

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 )
 
@@ -59,39 +58,35 @@ func (m *Manifest) Custom() (json.RawMessage, error) {
 // returns for the value of "bsi" (paths in errors are relative to the
 // manifest).
 func FromCustom(custom json.RawMessage) (*Manifest, error) {
-	trimmed := bytes.TrimSpace(custom)
-	if len(trimmed) == 0 || string(trimmed) == "null" {
+	l := &lexer{data: custom}
+	if c := l.peek(); c == 0 || c == 'n' && bytes.Equal(bytes.TrimSpace(custom), []byte("null")) {
 		return nil, ErrNoManifest
-	}
-	d := json.NewDecoder(bytes.NewReader(trimmed))
-	if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
+	} else if c != '{' {
 		return nil, docError("custom field is not a JSON object")
 	}
-	var raw json.RawMessage
-	for d.More() {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, docError("custom field: invalid JSON: %v", err)
+	l.pos++
+	var raw []byte
+	dup := false
+	err := l.object(func(key []byte) *fatal {
+		l.peek()
+		start := l.pos
+		if err := l.skip(0); err != nil {
+			return err
 		}
-		var v json.RawMessage
-		if err := d.Decode(&v); err != nil {
-			return nil, docError("custom field: invalid JSON: %v", err)
+		if string(key) == customKey {
+			dup = raw != nil
+			raw = l.data[start:l.pos]
 		}
-		if tok != customKey {
-			continue
-		}
-		if raw != nil {
-			return nil, docError("custom field: duplicate key %q", customKey)
-		}
-		raw = v
-	}
-	if _, err := d.Token(); err != nil { // '}'
-		return nil, docError("custom field: invalid JSON: %v", err)
-	}
-	if _, err := d.Token(); err != io.EOF {
+		return nil
+	})
+	switch {
+	case err != nil:
+		return nil, docError("custom field: %s", err.problem)
+	case dup:
+		return nil, docError("custom field: duplicate key %q", customKey)
+	case l.peek() != 0:
 		return nil, docError("custom field: trailing data after the object")
-	}
-	if raw == nil {
+	case raw == nil:
 		return nil, ErrNoManifest
 	}
 	return Decode(raw)

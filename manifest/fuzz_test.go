@@ -2,11 +2,16 @@ package manifest
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // FuzzDecode requires that whatever Decode accepts encodes, decodes back to
@@ -33,7 +38,18 @@ func FuzzDecode(f *testing.F) {
 			if m != nil {
 				t.Fatal("manifest returned with an error")
 			}
+			if json.Valid(data) && isSyntaxError(err) {
+				t.Fatalf("valid JSON refused as malformed: %v", err)
+			}
 			return
+		}
+		// Differential: encoding/json reads the same bytes the same way.
+		var plain Manifest
+		if err := json.Unmarshal(data, &plain); err != nil {
+			t.Fatalf("accepted what encoding/json refuses: %v", err)
+		}
+		if diff := cmp.Diff(&plain, m, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("encoding/json reads it differently (-json +Decode):\n%s", diff)
 		}
 		enc, err := m.Encode()
 		if err != nil {
@@ -59,6 +75,51 @@ func FuzzDecode(f *testing.F) {
 		}
 		if diff := cmp.Diff(m, m3); diff != "" {
 			t.Fatalf("custom round trip differs (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// isSyntaxError reports whether Decode called the input malformed JSON (as
+// opposed to a well-formed document that breaks the schema).
+func isSyntaxError(err error) bool {
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		return false
+	}
+	for _, p := range ve.Problems {
+		if strings.HasPrefix(p.Problem, "invalid JSON") || p.Problem == "unexpected end of JSON" ||
+			strings.HasPrefix(p.Problem, "trailing data") || p.Problem == "empty document" {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzLexString requires that the lexer unescapes every string exactly as
+// encoding/json does, and refuses the same malformed ones.
+func FuzzLexString(f *testing.F) {
+	for _, s := range []string{`abc`, `a\"b`, `\u00e9\ud83d\ude00`, `\ud800`, `\ud800\u0041`, `\udc00\ud800`, `\q`, `\u12`, "tab\there", "\x01"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		if !utf8.ValidString(body) {
+			return // Decode refuses invalid UTF-8 before lexing
+		}
+		quoted := []byte(`"` + body + `"`)
+		var want string
+		wantErr := json.Unmarshal(quoted, &want)
+		l := &lexer{data: quoted}
+		got, err := l.str()
+		if err == nil && l.pos != len(quoted) {
+			return // the body holds a quote: encoding/json sees trailing data
+		}
+		switch {
+		case wantErr == nil && err != nil:
+			t.Fatalf("lexer refuses %q: %s", quoted, err.problem)
+		case wantErr != nil && err == nil:
+			t.Fatalf("lexer accepts %q, encoding/json: %v", quoted, wantErr)
+		case err == nil && got != want:
+			t.Fatalf("lexer reads %q as %q, encoding/json as %q", quoted, got, want)
 		}
 	})
 }

@@ -94,11 +94,10 @@ func checkList(ps *problems, path string, list []string, check func(string) stri
 		return
 	}
 	for i, s := range list {
-		p := fmt.Sprintf("%s[%d]", path, i)
 		if msg := check(s); msg != "" {
-			ps.add(p, "%s", msg)
+			ps.add(fmt.Sprintf("%s[%d]", path, i), "%s", msg)
 		} else if j := slices.Index(list[:i], s); j >= 0 {
-			ps.add(p, "%q repeats %s[%d]", s, path, j)
+			ps.add(fmt.Sprintf("%s[%d]", path, i), "%q repeats %s[%d]", s, path, j)
 		}
 	}
 }
