@@ -6,10 +6,12 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -25,8 +27,19 @@ type hostileArchive struct {
 	entry   string
 }
 
-func hostileArchives(t testing.TB) []hostileArchive {
-	small := Limits{MaxEntries: 10, MaxFileSize: 1 << 20, MaxTotalSize: 1 << 20}
+// hostileArchives builds the table once per test binary.
+var hostileArchives = sync.OnceValue(func() []hostileArchive { return buildHostileArchives(panicTB{}) })
+
+// panicTB lets the archive builders run outside a test; they only fail on
+// a bug in the test itself.
+type panicTB struct{ testing.TB }
+
+func (panicTB) Helper()                   {}
+func (panicTB) Fatal(args ...any)         { panic(fmt.Sprint(args...)) }
+func (panicTB) Fatalf(f string, a ...any) { panic(fmt.Sprintf(f, a...)) }
+
+func buildHostileArchives(t testing.TB) []hostileArchive {
+	small := Limits{MaxEntries: 10, MaxFileSize: 64 << 10, MaxTotalSize: 64 << 10}
 	ok := file("ok", "fine")
 	return []hostileArchive{
 		{"absolute path", tarBytes(t, true, ok, file("/etc/cron.d/x", "pwned")), Limits{}, ProblemAbsolute, "/etc/cron.d/x"},
@@ -92,9 +105,9 @@ func gzipped(t testing.TB, data []byte) []byte {
 func truncate(b []byte, n int) []byte { return b[:n] }
 
 // gzipBomb is a small tar.gz whose entries, each under the per-entry limit,
-// add up to more than 1 MiB of zeros.
+// add up to more than 64 KiB of zeros.
 func gzipBomb(t testing.TB) []byte {
-	zeros := strings.Repeat("\x00", 600<<10)
+	zeros := strings.Repeat("\x00", 40<<10)
 	b := tarBytes(t, true, file("f1", zeros), file("f2", zeros), file("f3", zeros))
 	if len(b) > 16<<10 {
 		t.Fatalf("bomb is %d bytes", len(b))
@@ -103,10 +116,10 @@ func gzipBomb(t testing.TB) []byte {
 }
 
 // gzipTrailingBomb is a valid small archive followed, inside the gzip
-// stream, by 4 MiB of zeros after the end of the tar stream.
+// stream, by 1 MiB of zeros after the end of the tar stream.
 func gzipTrailingBomb(t testing.TB) []byte {
 	raw := tarBytes(t, false, file("a", "x"))
-	return gzipped(t, append(raw, make([]byte, 4<<20)...))
+	return gzipped(t, append(raw, make([]byte, 1<<20)...))
 }
 
 // paxNUL is an archive whose PAX path record holds a NUL byte.
@@ -122,7 +135,7 @@ func paxNUL(t testing.TB) []byte {
 }
 
 func TestValidateArchiveRefusesHostile(t *testing.T) {
-	for _, tc := range hostileArchives(t) {
+	for _, tc := range hostileArchives() {
 		t.Run(tc.name, func(t *testing.T) {
 			entries, err := ValidateArchive(bytes.NewReader(tc.data), tc.lim)
 			ae, ok := errors.AsType[*ArchiveError](err)
@@ -139,7 +152,7 @@ func TestValidateArchiveRefusesHostile(t *testing.T) {
 // TestInstallRefusesHostileWritesNothing runs each hostile archive through
 // Install: nothing may appear under the root but the lock file.
 func TestInstallRefusesHostileWritesNothing(t *testing.T) {
-	for _, tc := range hostileArchives(t) {
+	for _, tc := range hostileArchives() {
 		t.Run(tc.name, func(t *testing.T) {
 			base := t.TempDir()
 			in := newInstaller(t, Options{Root: filepath.Join(base, "root"), Limits: tc.lim})
