@@ -25,8 +25,8 @@ import (
 
 const helperEnv = "BSI_INSTALL_CRASH_HELPER"
 
-// crashOp is what the helper process does: BSI_OP is install, rollback or
-// recover; BSI_CRASH_AT is the step to be killed at (0: never).
+// crashOp is what the helper process does: BSI_OP is install, rollback,
+// remove or recover; BSI_CRASH_AT is the step to be killed at (0: never).
 type crashOp struct {
 	root, op, component, id, payload, health string
 	keep                                     bool
@@ -66,6 +66,8 @@ func (c crashOp) run(ctx context.Context, in *Installer) error {
 		return in.Install(ctx, c.component, c.id, c.payload)
 	case "rollback":
 		return in.Rollback(ctx, c.component, c.id)
+	case "remove":
+		return in.Remove(ctx, c.component, c.id)
 	case "recover":
 		_, err := in.Recover(ctx)
 		return err
@@ -136,7 +138,7 @@ type crashScenario struct {
 	keep   bool
 	health string
 	setup  []string // versions installed in order before the operation
-	op     string   // install or rollback
+	op     string   // install, rollback or remove
 	id     string   // version to install or roll back to
 	// nested also crashes the Recover that follows the first kill in each
 	// journal state, at each of its own steps.
@@ -159,6 +161,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 		{name: "health check fails", setup: []string{"a"}, op: "install", id: "b", health: "fail", nested: true},
 		{name: "rollback to kept", keep: true, setup: []string{"a", "b"}, op: "rollback", id: "a", nested: true},
 		{name: "rollback to baseline", setup: []string{"a"}, op: "rollback", id: ""},
+		{name: "remove kept version", keep: true, setup: []string{"a", "b"}, op: "remove", id: "a"},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
@@ -253,7 +256,7 @@ func (sc crashScenario) run(t *testing.T, payloads string) {
 		op.crashAt = n
 		if !runChild(t, op) {
 			checkTreeIs(t, in, n, "completed", newTree, newTree)
-			if n < 5 {
+			if n < 3 {
 				t.Fatalf("completed after %d steps", n-1)
 			}
 			t.Logf("%d steps", n-1)

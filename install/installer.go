@@ -64,8 +64,9 @@ type Options struct {
 	// Limits bound every archive Install accepts; zero fields mean defaults.
 	Limits Limits
 
-	// Logger receives one record per completed step of an operation; nil
-	// discards them.
+	// Logger receives a record for each phase of an operation (extracted,
+	// installed, health check failed, rolled back, recovered); nil discards
+	// them.
 	Logger *slog.Logger
 
 	// Health, when set, runs after Install switched current to a new
