@@ -39,14 +39,8 @@ func WriteKeyPair(path string, priv crypto.Signer, password []byte) error {
 	if password != nil && len(password) == 0 {
 		return ErrEmptyPassword
 	}
-	privPEM, err := encodePrivate(priv, password)
-	if err != nil {
-		return err
-	}
-	pubPEM, err := cryptoutils.MarshalPublicKeyToPEM(priv.Public())
-	if err != nil {
-		return fmt.Errorf("encoding the public key: %w", err)
-	}
+	// Refuse early, before the slow encryption; the links below refuse
+	// again if a file appears meanwhile.
 	pubPath := path + PublicSuffix
 	for _, p := range []string{path, pubPath} {
 		if _, err := os.Lstat(p); err == nil {
@@ -54,6 +48,14 @@ func WriteKeyPair(path string, priv crypto.Signer, password []byte) error {
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return &FileError{Path: p, Err: err}
 		}
+	}
+	privPEM, err := encodePrivate(priv, password)
+	if err != nil {
+		return err
+	}
+	pubPEM, err := cryptoutils.MarshalPublicKeyToPEM(priv.Public())
+	if err != nil {
+		return fmt.Errorf("encoding the public key: %w", err)
 	}
 	if err := writeExclusive(path, privPEM, 0o600); err != nil {
 		return err
