@@ -83,6 +83,7 @@ func commands() []*command {
 		clientCommands(),
 		tufClientCommands(),
 		serveCommands(),
+		demoCommands(),
 		[]*command{versionCommand()},
 	)
 }

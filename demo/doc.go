@@ -1,0 +1,35 @@
+// Package demo runs the whole of bsi on one machine, with nothing to
+// configure: a publisher, a repository served over loopback HTTP, a device,
+// and an attacker between them. It is what "bsi demo" prints, and it is an
+// end-to-end test of the real code paths: the same workspace, server, agent,
+// verifying client and installer that production uses, with real keys, real
+// signatures, real files and real HTTP on 127.0.0.1.
+//
+// # The story
+//
+//  1. A publisher generates its keys (a 2-of-3 root), creates a repository
+//     with components safari, webkit and libsystem, and publishes one
+//     improvement "(a)" for each on release 26.3 of platform macos.
+//  2. A device on macos 26.3 trusts the root, checks, and installs them.
+//  3. An attacker between the device and the repository replays an older
+//     timestamp (rollback), freezes the repository past the timestamp's
+//     expiry (freeze), and tampers with a payload in flight: the device
+//     refuses each with the client's real error and installs nothing.
+//  4. A compromised webkit team key signs an improvement for safari's paths
+//     and one that claims to be safari's: a device refuses both.
+//  5. An improvement for release 26.2 is published: the device on 26.3
+//     ignores it.
+//  6. The publisher withdraws webkit (a); the device rolls it back. The
+//     publisher publishes the replacement webkit (b); the device installs it.
+//  7. The device moves to release 26.4 and retires the 26.3 improvements.
+//
+// Each step is an Event with what happened and why it matters. A step fails
+// when bsi did not behave as expected (an attack got through, an install did
+// not happen); Run returns an error then.
+//
+// Time is a demo clock shared by publisher and device, so the freeze attack
+// moves time forward instead of sleeping. The attacker is an HTTP handler in
+// front of the real server; the forged webkit publication is served by a
+// second loopback server to a second device, so that the main device's
+// trusted state is never touched by it.
+package demo
