@@ -1,4 +1,229 @@
 package main
 
-// keysCommands is filled by its own change; until then the group is empty.
-func keysCommands() []*command { return nil }
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/bsiframework/bsi/keys"
+)
+
+// keysCommands is the "bsi keys" group: publishers' signing keys.
+func keysCommands() []*command {
+	return []*command{keysGenerateCommand(), keysShowCommand()}
+}
+
+const keysGenerateHelp = `Generates a signing key and writes two files: PATH, the private key (mode
+0600), and PATH.pub, the public key (PEM). Neither file may exist: keys are
+never overwritten, and nothing is left behind when generation fails.
+
+The private key is encrypted (scrypt + secretbox, sigstore's format) with a
+password taken from BSI_KEY_PASSWORD, else asked twice on the terminal.
+Writing it unencrypted needs --insecure-no-password (tests, throwaway
+keys); BSI_KEY_PASSWORD must then be unset.
+
+Key types and their TUF signature schemes:
+  ed25519  ed25519              (default; small, fast)
+  ecdsa    ecdsa-sha2-nistp256  (NIST P-256, SHA-256)
+  rsa      rsassa-pss-sha256    (RSA-3072, PSS; takes about a second)
+
+Prints the type, TUF scheme, TUF key id and both file names on stdout.
+
+Flags:
+  --type T                  ed25519, ecdsa or rsa (default ed25519)
+  --out PATH                the private key file to create (required)
+  --insecure-no-password    write the private key unencrypted
+  --json                    print {"type","scheme","keyid","private",
+                            "public","encrypted"} instead
+
+Examples:
+  bsi keys generate --out root-1.key
+  BSI_KEY_PASSWORD=... bsi keys generate --type ecdsa --out webkit-team.key
+  bsi keys generate --type rsa --out targets.key --json
+  bsi keys generate --out test.key --insecure-no-password`
+
+const keysShowHelp = `Describes a key without revealing it: whether it is a public key file, a
+private key file (encrypted or not) or a KMS key, its type, its TUF
+signature scheme and its TUF key id (the id that root and delegations list).
+
+REF is a file path or a KMS key URI (awskms://, azurekms://, hashivault://,
+and fakekms:// for tests). For an encrypted private key file the password
+comes from BSI_KEY_PASSWORD, else the terminal; an unencrypted or public
+key file never asks for one.
+
+Flags:
+  --json   print {"ref","kind","encrypted","type","scheme","keyid",
+           "tuf_key"} instead; tuf_key is the key as TUF metadata lists it
+
+Examples:
+  bsi keys show root-1.key.pub
+  bsi keys show root-1.key
+  bsi keys show --json awskms:///arn:aws:kms:eu-west-1:111122223333:key/1234abcd`
+
+func keysGenerateCommand() *command {
+	return &command{
+		name:    "keys generate",
+		args:    "[--type ed25519|ecdsa|rsa] --out PATH [--insecure-no-password] [--json]",
+		summary: "create a key pair: PATH (private, encrypted) and PATH.pub",
+		help:    keysGenerateHelp,
+		run:     runKeysGenerate,
+	}
+}
+
+// generatedKey is the --json output of "bsi keys generate".
+type generatedKey struct {
+	Type      keys.Type `json:"type"`
+	Scheme    string    `json:"scheme"`
+	KeyID     string    `json:"keyid"`
+	Private   string    `json:"private"`
+	Public    string    `json:"public"`
+	Encrypted bool      `json:"encrypted"`
+}
+
+func runKeysGenerate(ctx context.Context, e *env, args []string) error {
+	fl := newFlags("keys generate")
+	typeName := fl.String("type", string(keys.Ed25519), "key type")
+	out := fl.String("out", "", "private key file")
+	noPassword := fl.Bool("insecure-no-password", false, "write the private key unencrypted")
+	asJSON := fl.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fl, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, 0, ""); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usagef("missing --out PATH")
+	}
+	typ, err := keys.ParseType(*typeName)
+	if err != nil {
+		return usagef("--type: %v", err)
+	}
+	if *noPassword && e.getenv(passwordEnv) != "" {
+		return usagef("--insecure-no-password conflicts with %s, which is set", passwordEnv)
+	}
+	// Refuse existing files before asking for a password.
+	for _, p := range []string{*out, *out + keys.PublicSuffix} {
+		if _, err := os.Lstat(p); err == nil {
+			return withHint(&keys.FileError{Path: p, Err: fs.ErrExist},
+				"keys are never overwritten: choose another --out, or move the old key away")
+		}
+	}
+	var password []byte
+	if !*noPassword {
+		if password, err = e.password(*out, true); err != nil {
+			return err
+		}
+	}
+	priv, err := keys.Generate(typ)
+	if err != nil {
+		return err
+	}
+	if err := keys.WriteKeyPair(*out, priv, password); err != nil {
+		return err
+	}
+	id, err := keys.KeyID(priv.Public())
+	if err != nil {
+		return err
+	}
+	scheme, _ := keys.Scheme(priv.Public())
+	g := generatedKey{Type: typ, Scheme: scheme, KeyID: id, Private: *out,
+		Public: *out + keys.PublicSuffix, Encrypted: password != nil}
+	if *noPassword {
+		fmt.Fprintf(e.stderr, "bsi: warning: %s is not encrypted (--insecure-no-password)\n", *out)
+	}
+	if *asJSON {
+		return keysWriteJSON(e, g)
+	}
+	enc := "encrypted"
+	if !g.Encrypted {
+		enc = "NOT encrypted"
+	}
+	fmt.Fprintf(e.stdout, "type:    %s\nscheme:  %s\nkeyid:   %s\nprivate: %s (%s)\npublic:  %s\n",
+		g.Type, g.Scheme, g.KeyID, g.Private, enc, g.Public)
+	return nil
+}
+
+func keysShowCommand() *command {
+	return &command{
+		name:    "keys show",
+		args:    "[--json] PATH|URI",
+		summary: "print a key's kind, type, TUF scheme and TUF key id",
+		help:    keysShowHelp,
+		run:     runKeysShow,
+	}
+}
+
+// shownKey is the --json output of "bsi keys show".
+type shownKey struct {
+	Ref       string        `json:"ref"`
+	Kind      keys.Kind     `json:"kind"`
+	Encrypted bool          `json:"encrypted"`
+	Type      keys.Type     `json:"type"`
+	Scheme    string        `json:"scheme"`
+	KeyID     string        `json:"keyid"`
+	TUFKey    *metadata.Key `json:"tuf_key"`
+}
+
+func runKeysShow(ctx context.Context, e *env, args []string) error {
+	fl := newFlags("keys show")
+	asJSON := fl.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fl, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, 1, "key PATH or URI"); err != nil {
+		return err
+	}
+	ref := pos[0]
+	info, err := keys.Inspect(ctx, ref, func(confirm bool) ([]byte, error) { return e.password(ref, confirm) })
+	if err != nil {
+		return keysHint(err)
+	}
+	if *asJSON {
+		return keysWriteJSON(e, shownKey{Ref: info.Ref, Kind: info.Kind, Encrypted: info.Encrypted,
+			Type: info.Type, Scheme: info.Scheme, KeyID: info.KeyID, TUFKey: info.TUFKey})
+	}
+	fmt.Fprintf(e.stdout, "ref:     %s\nkind:    %s\ntype:    %s\nscheme:  %s\nkeyid:   %s\n",
+		info.Ref, keysDescribeKind(info), info.Type, info.Scheme, info.KeyID)
+	return nil
+}
+
+func keysDescribeKind(info *keys.Info) string {
+	switch {
+	case info.Kind == keys.KindPublic:
+		return "public key file"
+	case info.Kind == keys.KindKMS:
+		return "kms key"
+	case info.Encrypted:
+		return "private key file (encrypted)"
+	default:
+		return "private key file (NOT encrypted)"
+	}
+}
+
+// keysHint adds a hint to the key errors a user can act on.
+func keysHint(err error) error {
+	var ue *keys.UnsupportedKeyError
+	switch {
+	case errors.Is(err, keys.ErrWrongPassword):
+		return withHint(err, "the password comes from %s when it is set, else from the terminal", passwordEnv)
+	case errors.As(err, &ue):
+		return withHint(err, "make a new key with \"bsi keys generate --type ed25519|ecdsa|rsa\"")
+	case errors.Is(err, keys.ErrNotPEM), errors.Is(err, keys.ErrTruncated):
+		return withHint(err, "a key file is one PEM block, as \"bsi keys generate\" writes it")
+	}
+	return err
+}
+
+func keysWriteJSON(e *env, v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
