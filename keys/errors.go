@@ -3,6 +3,8 @@ package keys
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 )
 
@@ -44,6 +46,22 @@ type FileError struct {
 
 func (e *FileError) Error() string { return "key file " + e.Path + ": " + e.Err.Error() }
 func (e *FileError) Unwrap() error { return e.Err }
+
+// fileError wraps err for path, dropping the *fs.PathError or
+// *os.LinkError around an I/O error so that the message names path (not a
+// temporary name) once. errors.Is(err, fs.ErrNotExist) and the like still
+// hold.
+func fileError(path string, err error) *FileError {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		err = pe.Err
+	case errors.As(err, &le):
+		err = le.Err
+	}
+	return &FileError{Path: path, Err: err}
+}
 
 // KMSError is an error about one KMS key, named by its URI. Key URIs name
 // keys; they hold no secret (credentials come from the provider's usual

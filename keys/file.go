@@ -47,12 +47,12 @@ type keyFile struct {
 func readKeyFile(path string) (*keyFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &FileError{Path: path, Err: err}
+		return nil, fileError(path, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 	if err != nil {
-		return nil, &FileError{Path: path, Err: err}
+		return nil, fileError(path, err)
 	}
 	kf, err := parseKeyFile(data)
 	if err != nil {

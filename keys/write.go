@@ -46,7 +46,7 @@ func WriteKeyPair(path string, priv crypto.Signer, password []byte) error {
 		if _, err := os.Lstat(p); err == nil {
 			return &FileError{Path: p, Err: fs.ErrExist}
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return &FileError{Path: p, Err: err}
+			return fileError(p, err)
 		}
 	}
 	privPEM, err := encodePrivate(priv, password)
@@ -67,7 +67,7 @@ func WriteKeyPair(path string, priv crypto.Signer, password []byte) error {
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		os.Remove(pubPath)
 		os.Remove(path)
-		return &FileError{Path: path, Err: err}
+		return fileError(path, err)
 	}
 	return nil
 }
@@ -95,7 +95,7 @@ func encodePrivate(priv crypto.Signer, password []byte) ([]byte, error) {
 func writeExclusive(path string, data []byte, mode fs.FileMode) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return &FileError{Path: path, Err: err}
+		return fileError(path, err)
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
@@ -111,13 +111,9 @@ func writeExclusive(path string, data []byte, mode fs.FileMode) error {
 	}
 	if err == nil {
 		err = os.Link(tmp, path)
-		var le *os.LinkError
-		if errors.As(err, &le) {
-			err = le.Err // "file exists", without the temporary name
-		}
 	}
 	if err != nil {
-		return &FileError{Path: path, Err: err}
+		return fileError(path, err)
 	}
 	return nil
 }
