@@ -22,14 +22,14 @@ const maxKeyFile = 64 << 10
 
 // PEM block types bsi reads.
 const (
-	pemPublic           = string(cryptoutils.PublicKeyPEMType)                   // PKIX
-	pemPublicPKCS1      = string(cryptoutils.PKCS1PublicKeyPEMType)              // RSA only
-	pemPrivate          = string(cryptoutils.PrivateKeyPEMType)                  // PKCS#8, what bsi writes
-	pemPrivateEC        = string(cryptoutils.ECPrivateKeyPEMType)                // SEC 1
-	pemPrivatePKCS1     = string(cryptoutils.PKCS1PrivateKeyPEMType)             // RSA only
-	pemEncrypted        = string(cryptoutils.EncryptedSigstorePrivateKeyPEMType) // what bsi writes
-	pemEncryptedCosign  = "ENCRYPTED COSIGN PRIVATE KEY"                         // same format, older name
-	wrongPasswordSecret = "encrypted: decryption failed"                         // go-securesystemslib's secretbox failure
+	pemPublic          = string(cryptoutils.PublicKeyPEMType)                   // PKIX
+	pemPublicPKCS1     = string(cryptoutils.PKCS1PublicKeyPEMType)              // RSA only
+	pemPrivate         = string(cryptoutils.PrivateKeyPEMType)                  // PKCS#8, what bsi writes
+	pemPrivateEC       = string(cryptoutils.ECPrivateKeyPEMType)                // SEC 1
+	pemPrivatePKCS1    = string(cryptoutils.PKCS1PrivateKeyPEMType)             // RSA only
+	pemEncrypted       = string(cryptoutils.EncryptedSigstorePrivateKeyPEMType) // what bsi writes
+	pemEncryptedCosign = "ENCRYPTED COSIGN PRIVATE KEY"                         // same format, older name
+	secretboxFailure   = "encrypted: decryption failed"                         // go-securesystemslib's secretbox failure
 )
 
 func pemTypeNames() []string {
@@ -174,7 +174,7 @@ func decrypt(ciphertext []byte, password PasswordFunc) ([]byte, error) {
 	switch {
 	case err == nil:
 		return der, nil
-	case err.Error() == wrongPasswordSecret:
+	case err.Error() == secretboxFailure:
 		return nil, ErrWrongPassword
 	default:
 		return nil, fmt.Errorf("%w: encrypted envelope: %v", ErrDamaged, err)

@@ -101,8 +101,8 @@ func staticPassword(pw []byte, calls *int) PasswordFunc {
 	}
 }
 
-// verifyWithGoTUF signs a targets file with signer and verifies it with
-// go-tuf against a root that lists pub for the targets role.
+// verifyWithGoTUF signs a root and a targets file with signer and verifies
+// them with go-tuf against a root that lists pub for both roles.
 func verifyWithGoTUF(t *testing.T, signer signature.Signer, pub crypto.PublicKey) {
 	t.Helper()
 	key, err := TUFKey(pub)
@@ -114,6 +114,17 @@ func verifyWithGoTUF(t *testing.T, signer signature.Signer, pub crypto.PublicKey
 	if err := root.Signed.AddKey(key, metadata.TARGETS); err != nil {
 		t.Fatal(err)
 	}
+	// A root signed by the key, which root lists for itself.
+	if err := root.Signed.AddKey(key, metadata.ROOT); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Sign(signer); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.VerifyDelegate(metadata.ROOT, root); err != nil {
+		t.Fatalf("go-tuf rejects the root signature: %v", err)
+	}
+	// A targets file signed by the key, which root lists for targets.
 	targets := metadata.Targets(expiry)
 	if _, err := targets.Sign(signer); err != nil {
 		t.Fatal(err)
