@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Destination is where Publish writes the repository. Names are
@@ -46,7 +47,40 @@ func DirDestination(dir string) (Destination, error) {
 	return dirDest(dir), nil
 }
 
+// deferredWriter is an optional ability of a Destination: writes whose
+// durability waits for one Flush barrier, for the many payload files of a
+// publish. Publish flushes before it writes any metadata.
+type deferredWriter interface {
+	WriteFileDeferred(ctx context.Context, name string, data []byte) error
+	Flush(ctx context.Context) error
+}
+
 type dirDest string
+
+var _ deferredWriter = dirDest("")
+
+// WriteFileDeferred writes atomically (temporary file and rename) without
+// syncing; Flush makes every such write durable at once.
+func (d dirDest) WriteFileDeferred(_ context.Context, name string, data []byte) error {
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return writeAtomic(p, 0o644, false, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// Flush is a sync(2) barrier: one flush of everything written so far
+// instead of one fsync per payload file.
+func (d dirDest) Flush(context.Context) error {
+	syscall.Sync()
+	return nil
+}
 
 func (d dirDest) path(name string) (string, error) {
 	if !fs.ValidPath(name) {

@@ -16,7 +16,7 @@ import (
 // file or the new one: a temporary file in the same directory, fsync,
 // rename, fsync of the directory.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return writeAtomic(path, perm, func(f *os.File) error {
+	return writeAtomic(path, perm, true, func(f *os.File) error {
 		_, err := f.Write(data)
 		return err
 	})
@@ -29,13 +29,15 @@ func copyFileAtomic(dst, src string, perm os.FileMode) error {
 		return err
 	}
 	defer in.Close()
-	return writeAtomic(dst, perm, func(f *os.File) error {
+	return writeAtomic(dst, perm, true, func(f *os.File) error {
 		_, err := io.Copy(f, in)
 		return err
 	})
 }
 
-func writeAtomic(path string, perm os.FileMode, fill func(*os.File) error) (err error) {
+// writeAtomic writes through a temporary file and a rename; with durable
+// set it also syncs the file and the directory.
+func writeAtomic(path string, perm os.FileMode, durable bool, fill func(*os.File) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -53,14 +55,19 @@ func writeAtomic(path string, perm os.FileMode, fill func(*os.File) error) (err 
 	if err = f.Chmod(perm); err != nil {
 		return err
 	}
-	if err = f.Sync(); err != nil {
-		return err
+	if durable {
+		if err = f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err = f.Close(); err != nil {
 		return err
 	}
 	if err = os.Rename(f.Name(), path); err != nil {
 		return err
+	}
+	if !durable {
+		return nil
 	}
 	return syncDir(dir)
 }

@@ -47,6 +47,37 @@ type Improvement struct {
 // sequence that does not go up (or skips without AllowSequenceGap); a
 // *PayloadError for a payload that is not a non-empty, safe tar or tar.gz.
 func (w *Workspace) Add(ctx context.Context, req AddRequest) (*Improvement, error) {
+	var imp *Improvement
+	err := w.mutate(func() error {
+		var err error
+		imp, err = w.add(ctx, req)
+		return err
+	})
+	return imp, err
+}
+
+// AddBatch adds several improvements in one change: all or none. It is
+// much faster than one Add per improvement when importing many, since each
+// changed role file is written once.
+func (w *Workspace) AddBatch(ctx context.Context, reqs []AddRequest) ([]*Improvement, error) {
+	var out []*Improvement
+	err := w.mutate(func() error {
+		for _, req := range reqs {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			imp, err := w.add(ctx, req)
+			if err != nil {
+				return err
+			}
+			out = append(out, imp)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (w *Workspace) add(ctx context.Context, req AddRequest) (*Improvement, error) {
 	m, err := manifest.Decode(req.Manifest)
 	if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
@@ -66,38 +97,31 @@ func (w *Workspace) Add(ctx context.Context, req AddRequest) (*Improvement, erro
 		return nil, err
 	}
 	target := m.Component + "/" + m.ID + kind
-	var imp *Improvement
-	err = w.mutate(func() error {
-		if found, err := w.findImprovement(m.ID); err != nil {
-			return err
-		} else if found != nil {
-			return &ImprovementError{ID: m.ID, Reason: "already exists as " + found.Target}
-		}
-		tf, err := metadata.TargetFile().FromBytes(target, data, "sha256", "sha512")
-		if err != nil {
-			return err
-		}
-		custom, err := m.Custom()
-		if err != nil {
-			return err
-		}
-		tf.Custom = &custom
-		role := w.roleForTarget(m.Component, target)
-		if err := w.edit(role); err != nil {
-			return err
-		}
-		w.targets[role].Signed.Targets[target] = tf
-		w.newContent[fmt.Sprintf("%x", []byte(tf.Hashes["sha256"]))] = req.Payload
-		for _, rel := range m.AppliesTo.Releases {
-			cc.Sequences[seqKey(m.Platform, rel)] = max(cc.Sequences[seqKey(m.Platform, rel)], m.Sequence)
-		}
-		imp = &Improvement{ID: m.ID, Component: m.Component, Target: target, Role: role, Length: tf.Length, Pending: true, Manifest: m}
-		return w.signAll(ctx, req.Signers)
-	})
+	if found, err := w.findImprovement(m.ID); err != nil {
+		return nil, err
+	} else if found != nil {
+		return nil, &ImprovementError{ID: m.ID, Reason: "already exists as " + found.Target}
+	}
+	tf, err := metadata.TargetFile().FromBytes(target, data, "sha256", "sha512")
 	if err != nil {
 		return nil, err
 	}
-	return imp, nil
+	custom, err := m.Custom()
+	if err != nil {
+		return nil, err
+	}
+	tf.Custom = &custom
+	role := w.roleForTarget(m.Component, target)
+	if err := w.edit(role); err != nil {
+		return nil, err
+	}
+	w.targets[role].Signed.Targets[target] = tf
+	w.newContent[fmt.Sprintf("%x", []byte(tf.Hashes["sha256"]))] = req.Payload
+	for _, rel := range m.AppliesTo.Releases {
+		cc.Sequences[seqKey(m.Platform, rel)] = max(cc.Sequences[seqKey(m.Platform, rel)], m.Sequence)
+	}
+	imp := &Improvement{ID: m.ID, Component: m.Component, Target: target, Role: role, Length: tf.Length, Pending: true, Manifest: m}
+	return imp, w.signAll(ctx, req.Signers)
 }
 
 func readPayload(path string) ([]byte, string, error) {

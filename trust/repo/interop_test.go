@@ -159,7 +159,7 @@ func wholeLife(t *testing.T, newClient func(*fixture) fetcher) {
 	}
 }
 
-func mustDir(t *testing.T, dir string) Destination {
+func mustDir(t testing.TB, dir string) Destination {
 	d, err := DirDestination(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -253,6 +253,11 @@ func (w *Workspace) writeTree(ctx context.Context, dest Destination, res *Publis
 			return err
 		}
 	}
+	if dw, ok := dest.(deferredWriter); ok {
+		if err := dw.Flush(ctx); err != nil {
+			return &DestinationError{Dest: fmt.Sprint(dest), Err: err}
+		}
+	}
 	for _, role := range changed {
 		data, err := w.fileBytes(role)
 		if err != nil {
@@ -364,7 +369,11 @@ func (w *Workspace) publishPayload(ctx context.Context, dest Destination, target
 				return fmt.Errorf("%s: %w", target, err)
 			}
 		}
-		if err := dest.WriteFile(ctx, name, data); err != nil {
+		write := dest.WriteFile
+		if dw, ok := dest.(deferredWriter); ok {
+			write = dw.WriteFileDeferred
+		}
+		if err := write(ctx, name, data); err != nil {
 			return &DestinationError{Dest: fmt.Sprint(dest), Name: name, Err: err}
 		}
 		res.Written = append(res.Written, name)
