@@ -14,13 +14,10 @@ import (
 	// The KMS providers compiled into bsi. fakekms:// is an in-memory key
 	// for tests: the private key in the context value fake.KmsCtxKey{}, or
 	// a fresh random ECDSA P-256 key at every load.
-	//
-	// gcpkms:// is not here yet: its dependency go.opentelemetry.io/otel
-	// v1.47.0 imports go.opentelemetry.io/otel/log, which go.mod and go.sum
-	// do not list, so the build fails with it.
 	_ "github.com/sigstore/sigstore/pkg/signature/kms/aws"
 	_ "github.com/sigstore/sigstore/pkg/signature/kms/azure"
 	_ "github.com/sigstore/sigstore/pkg/signature/kms/fake"
+	_ "github.com/sigstore/sigstore/pkg/signature/kms/gcp"
 	_ "github.com/sigstore/sigstore/pkg/signature/kms/hashivault"
 )
 
@@ -33,7 +30,8 @@ var uriScheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://`)
 func IsKMS(ref string) bool { return uriScheme.MatchString(ref) }
 
 // KMSSchemes returns the URI schemes of the compiled-in KMS providers,
-// sorted: "awskms://", "azurekms://", "fakekms://", "hashivault://" and
+// sorted: "awskms://", "azurekms://", "fakekms://", "gcpkms://",
+// "hashivault://" and
 // the providers' alternative names.
 func KMSSchemes() []string {
 	s := kms.SupportedProviders()

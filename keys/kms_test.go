@@ -103,7 +103,7 @@ func TestUnknownKMSScheme(t *testing.T) {
 
 func TestKMSSchemes(t *testing.T) {
 	got := KMSSchemes()
-	for _, want := range []string{"awskms://", "azurekms://", "hashivault://", "fakekms://"} {
+	for _, want := range []string{"awskms://", "azurekms://", "gcpkms://", "hashivault://", "fakekms://"} {
 		if !slices.Contains(got, want) {
 			t.Errorf("KMSSchemes() = %q lacks %q", got, want)
 		}

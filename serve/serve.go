@@ -213,8 +213,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hdr.Set("ETag", etag)
-	hdr.Set("Cache-Control", cacheControl(name))
-	hdr.Set("Content-Type", contentType(name))
+	hdr.Set("Cache-Control", CacheControl(name))
+	hdr.Set("Content-Type", ContentType(name))
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 }
 
@@ -274,10 +274,10 @@ func (h *Handler) etag(name string, f *os.File, fi fs.FileInfo) (string, error) 
 // Immutable is the Cache-Control of files that never change once published.
 const Immutable = "public, max-age=31536000, immutable"
 
-// cacheControl says how long caches may keep name: versioned metadata
+// CacheControl says how long caches may keep name: versioned metadata
 // ("7.snapshot.json") and hashed payloads never change; everything else
 // (timestamp.json, root.json, unversioned names) must be revalidated.
-func cacheControl(name string) string {
+func CacheControl(name string) string {
 	base := path.Base(name)
 	if strings.HasPrefix(name, "targets/") && strings.Contains(name, "/") {
 		if h, _, ok := strings.Cut(base, "."); ok && isHex(h) && (len(h) == 64 || len(h) == 128) {
@@ -314,7 +314,8 @@ func isHex(s string) bool {
 	return true
 }
 
-func contentType(name string) string {
+// ContentType is the media type of a published file.
+func ContentType(name string) string {
 	switch {
 	case strings.HasSuffix(name, ".json"):
 		return "application/json"

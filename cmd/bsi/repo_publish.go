@@ -22,12 +22,16 @@ are not written again; an unchanged workspace writes nothing.
 Roles waiting for signatures block publishing: the error lists each role,
 how many signatures it lacks, and from which key ids.
 
-DEST is a directory. Object-store URLs (s3://, gs://, azblob://) are not
-supported by this build: publish to a directory and sync it.
+DEST is a directory, or an object-store URL: s3://BUCKET?region=R,
+gs://BUCKET, azblob://CONTAINER, file:///PATH, mem:// (credentials come
+from each cloud's usual environment). Objects get the Cache-Control and
+Content-Type that bsi serve sends: no-cache for timestamp.json, immutable
+for versioned metadata and hashed payloads.
 
 Examples:
   bsi repo publish ws
   bsi repo publish ws --to /srv/bsi/repo
+  bsi repo publish ws --to 's3://bsi-repo?region=eu-west-1'
   bsi repo publish ws --json`
 
 func repoPublishCommand() *command {

@@ -26,13 +26,13 @@ type Destination interface {
 	WriteFile(ctx context.Context, name string, data []byte) error
 }
 
-// OpenDestination opens a destination given on the command line. Only
-// directory paths are supported in this build: gocloud.dev/blob URLs
-// (s3://, gs://, azblob://, file://, mem://) need module requirements that
-// go.mod does not carry yet, and give an error.
+// OpenDestination opens a destination given on the command line: a
+// directory path, or a gocloud.dev/blob URL (s3://, gs://, azblob://,
+// file://, mem://; see BucketDestination). The returned function releases
+// it.
 func OpenDestination(ctx context.Context, dest string) (Destination, func() error, error) {
 	if strings.Contains(dest, "://") {
-		return nil, nil, &DestinationError{Dest: dest, Err: errors.New("object-store URLs are not supported by this build; publish to a directory and sync it")}
+		return openBlob(ctx, dest)
 	}
 	d, err := DirDestination(dest)
 	return d, func() error { return nil }, err

@@ -1,12 +1,6 @@
-//go:build gotufupdater
-
 // This file drives go-tuf's own updater (metadata/updater) against the
-// published tree. It needs module requirements that go.mod does not carry
-// yet (github.com/cenkalti/backoff/v5 for metadata/config), so it is built
-// only with the gotufupdater tag, using a private module file:
-//
-//	cp go.mod /tmp/m/go.mod; cp go.sum /tmp/m/go.sum
-//	GOFLAGS=-mod=mod go test -modfile=/tmp/m/go.mod -tags gotufupdater -run Updater ./trust/repo
+// published tree: go-tuf v2 is the reference client that a bsi repository
+// must satisfy.
 
 package repo
 

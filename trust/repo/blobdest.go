@@ -1,0 +1,81 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strings"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	// Object stores a repository can be published to.
+	_ "gocloud.dev/blob/azureblob"
+	_ "gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/gcsblob"
+	_ "gocloud.dev/blob/memblob"
+	_ "gocloud.dev/blob/s3blob"
+
+	"github.com/bsiframework/bsi/serve"
+)
+
+// blobSchemes are the destination URL schemes compiled in.
+var blobSchemes = []string{"s3://", "gs://", "azblob://", "file://", "mem://"}
+
+// openBlob opens a gocloud.dev bucket URL. A file:// URL without a query
+// gets "metadata=skip", so that the directory holds exactly the published
+// tree (no .attrs side files) and can be served as it is.
+func openBlob(ctx context.Context, dest string) (Destination, func() error, error) {
+	known := false
+	for _, s := range blobSchemes {
+		known = known || strings.HasPrefix(dest, s)
+	}
+	if !known {
+		return nil, nil, &DestinationError{Dest: dest, Err: fmt.Errorf("unsupported URL scheme; use a directory path or one of %s", strings.Join(blobSchemes, ", "))}
+	}
+	open := dest
+	if u, err := url.Parse(dest); err == nil && u.Scheme == "file" && u.RawQuery == "" {
+		open = dest + "?metadata=skip"
+	}
+	b, err := blob.OpenBucket(ctx, open)
+	if err != nil {
+		return nil, nil, &DestinationError{Dest: dest, Err: err}
+	}
+	return BucketDestination(b, dest), b.Close, nil
+}
+
+// BucketDestination publishes into a gocloud.dev bucket (S3, GCS, Azure
+// Blob, a local directory, memory). Objects are written whole, so readers
+// never see a part of one; each carries the Content-Type and Cache-Control
+// that "bsi serve" would send, so a CDN in front of the bucket caches
+// timestamp.json for no time and versioned files for ever.
+func BucketDestination(b *blob.Bucket, name string) Destination {
+	return &bucketDest{b: b, name: name}
+}
+
+type bucketDest struct {
+	b    *blob.Bucket
+	name string
+}
+
+func (d *bucketDest) String() string { return d.name }
+
+func (d *bucketDest) ReadFile(ctx context.Context, name string) ([]byte, error) {
+	data, err := d.b.ReadAll(ctx, name)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+	}
+	return data, err
+}
+
+func (d *bucketDest) Exists(ctx context.Context, name string) (bool, error) {
+	return d.b.Exists(ctx, name)
+}
+
+func (d *bucketDest) WriteFile(ctx context.Context, name string, data []byte) error {
+	return d.b.WriteAll(ctx, name, data, &blob.WriterOptions{
+		ContentType:  serve.ContentType(name),
+		CacheControl: serve.CacheControl(name),
+	})
+}
