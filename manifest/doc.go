@@ -18,7 +18,7 @@
 // must be present, even when false.
 //
 //	schema            string   exactly "bsi.improvement/v1"
-//	id                string   ^[a-z0-9][a-z0-9.+-]{2,63}$; the payload is the
+//	id                string   ^[a-z0-9][a-z0-9.+-]{2,63}$ without ".."; the payload is the
 //	                           target "<component>/<id>.tar.gz" (or .tar)
 //	title             string   1 to 200 characters, no control characters or U+FFFD
 //	platform          string   a name: 1 to 64 of [A-Za-z0-9._+-], first a letter or digit

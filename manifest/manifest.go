@@ -96,7 +96,7 @@ func ValidComponent(name string) error {
 	return nil
 }
 
-// ValidID checks an improvement id: `^[a-z0-9][a-z0-9.+-]{2,63}$`, so that
+// ValidID checks an improvement id: `^[a-z0-9][a-z0-9.+-]{2,63}$` and no "..", so that
 // "<component>/<id>.tar.gz" is a safe target path. The error is a *NameError.
 func ValidID(id string) error {
 	bad := func(format string, a ...any) error {
@@ -112,6 +112,10 @@ func ValidID(id string) error {
 	}
 	if i := strings.IndexFunc(id, func(r rune) bool { return !isLower(r) && !isDigit(r) && !strings.ContainsRune(".+-", r) }); i >= 0 {
 		return bad("character %q not allowed (only a-z, 0-9, '.', '+' and '-')", id[i:i+utf8RuneLen(id[i:])])
+	}
+	// The id names a directory on devices (versions/<id>): no "..".
+	if strings.Contains(id, "..") {
+		return bad(`must not contain ".."`)
 	}
 	return nil
 }

@@ -23,7 +23,7 @@ func (e *env) password(what string, confirm bool) ([]byte, error) {
 		return []byte(p), nil
 	}
 	if !e.stdinTerminal {
-		return nil, withHint(errNoPassword, "set %s, or pass --insecure-no-password when creating a key", passwordEnv)
+		return nil, withHint(errNoPassword, "set %s (a new key may instead be written with --insecure-no-password)", passwordEnv)
 	}
 	fd := int(os.Stdin.Fd())
 	fmt.Fprintf(e.stderr, "Password for %s: ", what)
