@@ -64,11 +64,14 @@ type command struct {
 
 // groups lists the command groups in the order "bsi help" shows them.
 var groups = []struct{ name, title string }{
+	{"demo", "Start here"},
 	{"keys", "Publishers: keys"},
 	{"manifest", "Publishers: improvement manifests"},
 	{"repo", "Publishers: repository workspace"},
 	{"client", "Devices: check, install, roll back"},
 	{"serve", "Publishers: serving"},
+	{"conformance", "Auditors: conformance suite"},
+	{"audit", "Auditors: repository audit"},
 	{"tuf-client", "Auditors: TUF conformance client protocol"},
 	{"", "Other"},
 }
@@ -84,6 +87,8 @@ func commands() []*command {
 		tufClientCommands(),
 		serveCommands(),
 		demoCommands(),
+		conformanceCommands(),
+		benchCommands(),
 		[]*command{versionCommand()},
 	)
 }
@@ -209,14 +214,13 @@ func groupCommands(cmds []*command, group string) []string {
 }
 
 func groupOf(c *command) string {
-	g, _, ok := strings.Cut(c.name, " ")
-	if !ok {
-		if c.name == "tuf-client" || c.name == "serve" {
-			return c.name
+	g, _, _ := strings.Cut(c.name, " ")
+	for _, gr := range groups {
+		if gr.name == g {
+			return g
 		}
-		return ""
 	}
-	return g
+	return ""
 }
 
 const helpIntro = `bsi delivers background security improvements: urgent patches for one
@@ -248,7 +252,7 @@ func printHelp(w io.Writer, cmds []*command) {
 		var lines []string
 		for _, c := range cmds {
 			if groupOf(c) == g.name {
-				lines = append(lines, fmt.Sprintf("  bsi %-20s %s", c.name, c.summary))
+				lines = append(lines, fmt.Sprintf("  bsi %-25s %s", c.name, c.summary))
 			}
 		}
 		if len(lines) == 0 {

@@ -1,0 +1,4 @@
+package main
+
+// conformanceCommands is filled by its own change; until then the group is empty.
+func conformanceCommands() []*command { return nil }
