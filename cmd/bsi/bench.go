@@ -1,4 +1,156 @@
 package main
 
-// benchCommands is filled by its own change; until then the group is empty.
-func benchCommands() []*command { return nil }
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/bsiframework/bsi/bench"
+)
+
+func benchCommands() []*command {
+	return []*command{{
+		name:    "bench",
+		args:    "[--quick] [--n N,...] [--layout flat|bins] [--runs R] [--json FILE] [--check]",
+		summary: "compare the bsi client with go-tuf's updater on generated repositories",
+		help: `Generates repositories with the publisher code (trust/repo) at N = 1,000,
+10,000 and 100,000 improvements of one component, in two layouts (flat: all
+in the component role; bins: the component delegates to 256 succinct hash
+bins), ed25519 keys and 1 KiB payloads; serves each on 127.0.0.1; and
+measures the bsi client core and go-tuf v2's updater on the same repository
+in the same process, alternating runs:
+
+  cold        a device with only the root refreshes, looks up one
+              improvement and downloads its payload
+  warm        nothing changed: a new process refreshes from its metadata
+              directory and looks the improvement up again
+  one change  the publisher added one improvement: refresh, look it up
+  publisher   add one improvement and publish (bsi only), files written
+
+Each figure is the median of --runs runs (at least 5): time, the ratio
+go-tuf / bsi (above 1: bsi is faster), requests and bytes over the wire,
+bytes allocated by the process (runtime.MemStats). Progress goes to stderr
+on a terminal. Generating 100,000 improvements takes minutes.
+
+Flags:
+  --quick        only N = 1,000 and 10,000 (CI)
+  --n N,...      sizes to run (repeatable or comma-separated)
+  --layout L     flat or bins (repeatable); default both
+  --runs R       runs per figure, at least 5 (default 5)
+  --json FILE    also write the report as JSON to FILE ("-": stdout only)
+  --dir DIR      generate in DIR instead of a temporary directory
+  --goals        also print the performance goals of issue 7, met or not
+  --check        exit 1 when bsi's warm refresh is slower than go-tuf's in
+                 any case (a ratio, never an absolute time)
+
+Examples:
+  bsi bench --quick
+  bsi bench --n 100000 --layout flat --json bench.json --goals
+  bsi bench --quick --n 1000 --check`,
+		run: runBench,
+	}}
+}
+
+func runBench(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("bench")
+	quick := fs.Bool("quick", false, "")
+	var sizes, layouts stringList
+	fs.Var(&sizes, "n", "")
+	fs.Var(&layouts, "layout", "")
+	runs := fs.Int("runs", bench.MinRuns, "")
+	jsonFile := fs.String("json", "", "")
+	dir := fs.String("dir", "", "")
+	goals := fs.Bool("goals", false, "")
+	check := fs.Bool("check", false, "")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, 0, ""); err != nil {
+		return err
+	}
+	cfg := bench.Config{Runs: *runs, Dir: *dir, Now: e.now}
+	if *quick {
+		cfg.Sizes = bench.QuickSizes
+	}
+	if len(sizes) > 0 {
+		if cfg.Sizes, err = parseSizes(sizes); err != nil {
+			return err
+		}
+	}
+	for _, l := range layouts {
+		cfg.Layouts = append(cfg.Layouts, strings.Split(l, ",")...)
+	}
+	for _, l := range cfg.Layouts {
+		if l != bench.Flat && l != bench.Bins {
+			return usagef("--layout %q: want %s or %s", l, bench.Flat, bench.Bins)
+		}
+	}
+	if *runs < bench.MinRuns {
+		return usagef("--runs %d: a median needs at least %d", *runs, bench.MinRuns)
+	}
+	if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		cfg.Progress = func(format string, a ...any) { fmt.Fprintf(e.stderr, "bsi: bench: "+format+"\n", a...) }
+	}
+	r, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *jsonFile != "" && *jsonFile != "-" {
+		data, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*jsonFile, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if *jsonFile == "-" {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else if err := r.WriteTable(e.stdout); err != nil {
+		return err
+	}
+	if *goals {
+		fmt.Fprintln(e.stdout)
+		if err := bench.WriteGoals(e.stdout, r.Goals()); err != nil {
+			return err
+		}
+	}
+	if slow := r.SlowerWarm(); *check && len(slow) > 0 {
+		var names []string
+		for _, c := range slow {
+			names = append(names, fmt.Sprintf("%d %s (%.2fx)", c.N, c.Layout, c.Warm.Ratio()))
+		}
+		return fmt.Errorf("bench: bsi's warm refresh is slower than go-tuf's at %s", strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// parseSizes reads --n values: integers, comma-separated or repeated,
+// with an optional "k" for thousands ("10k").
+func parseSizes(vals []string) ([]int, error) {
+	var out []int
+	for _, v := range vals {
+		for _, s := range strings.Split(v, ",") {
+			mult := 1
+			if t, ok := strings.CutSuffix(strings.ToLower(s), "k"); ok {
+				s, mult = t, 1000
+			}
+			n, err := strconv.Atoi(strings.ReplaceAll(s, "_", ""))
+			if err != nil || n < 1 {
+				return nil, usagef("--n %q: want a positive count of improvements", v)
+			}
+			out = append(out, n*mult)
+		}
+	}
+	return out, nil
+}

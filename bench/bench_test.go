@@ -1,0 +1,118 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestRunSmall runs every scenario on small repositories of both layouts
+// and checks what does not depend on speed: both clients worked, the
+// requests and bytes on the wire are those of the scenario, the publisher
+// wrote files, and the table and JSON carry every case.
+func TestRunSmall(t *testing.T) {
+	r, err := Run(t.Context(), Config{Sizes: []int{40}, Runs: MinRuns, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Cases) != 2 {
+		t.Fatalf("%d cases, want 2", len(r.Cases))
+	}
+	for _, c := range r.Cases {
+		for name, cmp := range map[string]Comparison{"cold": c.Cold, "warm": c.Warm, "change": c.Change} {
+			for client, m := range map[string]Measure{BSI: cmp.BSI, GoTUF: cmp.GoTUF} {
+				if m.Time <= 0 || m.Requests < 1 || m.WireBytes < 1 || m.AllocBytes < 1 {
+					t.Errorf("%d %s %s %s: empty measure %+v", c.N, c.Layout, name, client, m)
+				}
+			}
+		}
+		// A cold check downloads the payload; a warm one only metadata,
+		// and less than a cold one.
+		if c.Warm.BSI.WireBytes >= c.Cold.BSI.WireBytes {
+			t.Errorf("%s: bsi warm %d bytes, cold %d", c.Layout, c.Warm.BSI.WireBytes, c.Cold.BSI.WireBytes)
+		}
+		// Nothing changed: bsi fetches the next-root probe and the timestamp.
+		if c.Warm.BSI.Requests != 2 {
+			t.Errorf("%s: bsi warm made %d requests, want 2", c.Layout, c.Warm.BSI.Requests)
+		}
+		if c.Publish.FilesWritten < 4 || c.Publish.Time <= 0 {
+			t.Errorf("%s: publish %+v", c.Layout, c.Publish)
+		}
+	}
+	var table bytes.Buffer
+	if err := r.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"flat", "bins", "cold", "warm", "one change", "files written"} {
+		if strings.Count(table.String(), want) < 1 {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(r, &back); d != "" {
+		t.Errorf("JSON round trip (-want +got):\n%s", d)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, cfg := range []Config{{Runs: 3}, {Sizes: []int{0}}, {Layouts: []string{"tree"}}} {
+		if _, err := Run(t.Context(), cfg); err == nil {
+			t.Errorf("Run(%+v) succeeded", cfg)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []int64
+		want int64
+	}{{[]int64{5}, 5}, {[]int64{3, 1, 2}, 2}, {[]int64{4, 1, 3, 2}, 2}, {[]int64{9, 9, 1, 1, 5}, 5}} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+	ms := []Measure{{Time: 3, Requests: 1}, {Time: 1, Requests: 3}, {Time: 2, Requests: 2}}
+	if got, want := medianOf(ms), (Measure{Time: 2, Requests: 2}); got != want {
+		t.Errorf("medianOf = %+v, want %+v", got, want)
+	}
+}
+
+func TestGoals(t *testing.T) {
+	ms := func(bsi, gotuf time.Duration) Comparison {
+		return Comparison{BSI: Measure{Time: bsi, WireBytes: 100, AllocBytes: 500}, GoTUF: Measure{Time: gotuf, WireBytes: 100, AllocBytes: 7000}}
+	}
+	r := &Report{Cases: []Case{
+		{N: 10000, Layout: Flat, Cold: ms(10*time.Millisecond, 200*time.Millisecond), Warm: ms(time.Millisecond, 200*time.Millisecond), Change: ms(time.Millisecond, time.Millisecond)},
+		{N: 1000, Layout: Bins, Cold: ms(2*time.Millisecond, time.Millisecond), Warm: ms(3*time.Millisecond, 2*time.Millisecond), Change: ms(time.Millisecond, time.Millisecond)},
+	}}
+	var got []string
+	for _, g := range r.Goals() {
+		got = append(got, g.Goal+": "+map[bool]string{true: "met", false: "not met"}[g.Met])
+	}
+	want := []string{
+		"warm ≥50× go-tuf at 10000 flat: met",
+		"warm <2ms at 10000 flat: met",
+		"cold alloc ≤10× downloaded at 10000 flat: met",
+		"warm <2ms at 1000 bins: not met",
+		"cold not slower than go-tuf at 1000 bins: not met",
+		"one change not slower than go-tuf at 1000 bins: met",
+		"cold alloc ≤10× downloaded at 1000 bins: met",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("goals (-want +got):\n%s", d)
+	}
+	if s := r.SlowerWarm(); len(s) != 1 || s[0].Layout != Bins {
+		t.Errorf("SlowerWarm = %+v, want the bins case", s)
+	}
+}

@@ -1,0 +1,52 @@
+// Package bench measures the bsi client core (trust/client) side by side
+// with go-tuf v2's reference client (metadata/updater) on the same
+// repositories, in the same process, and the publisher (trust/repo) adding
+// one improvement to them. It is what "bsi bench" runs.
+//
+// # Repositories
+//
+// Each case is a repository generated with trust/repo (AddBatch, ed25519
+// keys held in memory, one shared 1 KiB payload) with N improvements of
+// one component, "webkit", in one of two layouts:
+//
+//	flat   targets delegates webkit/* to the role "webkit", which lists
+//	       every improvement: at 100,000 its file is about 30 MB
+//	bins   "webkit" delegates to 256 succinct hash bins
+//	       ("webkit.bin-00" … "webkit.bin-ff"), each listing about N/256
+//
+// The published tree (consistent snapshots) is served by net/http's file
+// server on 127.0.0.1, which counts requests and response body bytes.
+//
+// # Scenarios
+//
+// A device is a metadata directory that persists between checks; each
+// check is a new process in spirit: a new client, a new http.Client with
+// a transport of its own (go-tuf gets its own fetcher, never
+// http.DefaultClient), and a new go-tuf Updater (one refreshes once).
+//
+//	cold        only the root installed: refresh, look up improvement
+//	            N/2+1, download its payload
+//	warm        nothing changed since the last check: refresh and look up
+//	            again (what a device does on every scheduled check)
+//	one change  the publisher opened the workspace, added one improvement
+//	            signed by the webkit key, published; each device, up to
+//	            date with the previous version, refreshes and looks the
+//	            new one up
+//
+// Within a run the two clients alternate which goes first. Each figure is
+// the median of at least MinRuns runs, taken figure by figure: wall time,
+// requests and bytes on the wire, and bytes allocated
+// (runtime.MemStats.TotalAlloc after a GC; the loopback server runs in
+// the same process and its allocations count too, for both clients).
+//
+// # Example
+//
+//	r, err := bench.Run(ctx, bench.Config{Sizes: bench.QuickSizes})
+//	r.WriteTable(os.Stdout)
+//	bench.WriteGoals(os.Stdout, r.Goals())
+//
+// prints, for each N and layout, lines such as
+//
+//	    N  layout  scenario     bsi  go-tuf  go-tuf/bsi  req bsi/go-tuf  ...
+//	10000    flat      warm   600µs   200ms      333.3x             2/2  ...
+package bench

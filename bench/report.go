@@ -1,0 +1,143 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// WriteTable prints r as a table: one line per case and scenario, each
+// client's median time, the ratio go-tuf / bsi, requests, bytes over the
+// wire and bytes allocated; then the publisher's add-one figures.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "N\tlayout\tscenario\tbsi\tgo-tuf\tgo-tuf/bsi\treq bsi/go-tuf\twire bsi\twire go-tuf\talloc bsi\talloc go-tuf\t\n")
+	for _, c := range r.Cases {
+		for _, s := range []struct {
+			name string
+			cmp  Comparison
+		}{{"cold", c.Cold}, {"warm", c.Warm}, {"one change", c.Change}} {
+			b, g := s.cmp.BSI, s.cmp.GoTUF
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%.1fx\t%d/%d\t%s\t%s\t%s\t%s\t\n", c.N, c.Layout, s.name,
+				fmtDuration(b.Time), fmtDuration(g.Time), s.cmp.Ratio(), b.Requests, g.Requests,
+				fmtBytes(b.WireBytes), fmtBytes(g.WireBytes), fmtBytes(b.AllocBytes), fmtBytes(g.AllocBytes))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\npublisher (trust/repo): generate, then add one improvement and publish\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "N\tlayout\tgenerate\tcomponent role\tadd one + publish\tfiles written\t\n")
+	for _, c := range r.Cases {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t\n", c.N, c.Layout, fmtDuration(c.Generate),
+			fmtBytes(c.ComponentBytes), fmtDuration(c.Publish.Time), c.Publish.FilesWritten)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\nmedians of %d runs, clients alternating; %s, %d CPUs\n", r.Runs, r.GoVersion, r.CPUs)
+	return err
+}
+
+// fmtDuration prints d with three significant digits.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+	case d < time.Second:
+		return trimFloat(float64(d)/float64(time.Millisecond)) + "ms"
+	default:
+		return trimFloat(float64(d)/float64(time.Second)) + "s"
+	}
+}
+
+func trimFloat(f float64) string {
+	switch {
+	case f >= 100:
+		return fmt.Sprintf("%.0f", f)
+	case f >= 10:
+		return fmt.Sprintf("%.1f", f)
+	default:
+		return fmt.Sprintf("%.2f", f)
+	}
+}
+
+// fmtBytes prints n in B, KiB, MiB.
+func fmtBytes(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%dB", n)
+	case n < 1<<20:
+		return trimFloat(float64(n)/(1<<10)) + "KiB"
+	default:
+		return trimFloat(float64(n)/(1<<20)) + "MiB"
+	}
+}
+
+// Goal is one target of issue 7 and whether this report meets it.
+type Goal struct {
+	Goal string `json:"goal"`
+	Met  bool   `json:"met"`
+	// Detail gives the figures it was judged on.
+	Detail string `json:"detail"`
+}
+
+// Goals judges the report against the targets of the issue, for the cases
+// it holds: warm at least 50 times faster than go-tuf at 10k and 100k
+// flat and under 2 ms everywhere; cold at 100k flat at least 4 times
+// faster; cold and after one change with bins never slower; bytes
+// allocated in a cold refresh at most 10 times the bytes downloaded.
+func (r *Report) Goals() []Goal {
+	var gs []Goal
+	add := func(goal string, met bool, format string, a ...any) {
+		gs = append(gs, Goal{Goal: goal, Met: met, Detail: fmt.Sprintf(format, a...)})
+	}
+	for _, c := range r.Cases {
+		name := fmt.Sprintf("%d %s", c.N, c.Layout)
+		if c.Layout == Flat && c.N >= 10000 {
+			add("warm ≥50× go-tuf at "+name, c.Warm.Ratio() >= 50, "%.1fx", c.Warm.Ratio())
+		}
+		add("warm <2ms at "+name, c.Warm.BSI.Time < 2*time.Millisecond, "%s", fmtDuration(c.Warm.BSI.Time))
+		if c.Layout == Flat && c.N >= 100000 {
+			add("cold ≥4× go-tuf at "+name, c.Cold.Ratio() >= 4, "%.1fx", c.Cold.Ratio())
+		}
+		if c.Layout == Bins {
+			add("cold not slower than go-tuf at "+name, c.Cold.Ratio() >= 1, "%.2fx", c.Cold.Ratio())
+			add("one change not slower than go-tuf at "+name, c.Change.Ratio() >= 1, "%.2fx", c.Change.Ratio())
+		}
+		ratio := float64(c.Cold.BSI.AllocBytes) / float64(max(c.Cold.BSI.WireBytes, 1))
+		add("cold alloc ≤10× downloaded at "+name, ratio <= 10, "%.1fx (go-tuf %.1fx)", ratio,
+			float64(c.Cold.GoTUF.AllocBytes)/float64(max(c.Cold.GoTUF.WireBytes, 1)))
+	}
+	return gs
+}
+
+// WriteGoals prints the goals, one a line, met or not.
+func WriteGoals(w io.Writer, gs []Goal) error {
+	var b strings.Builder
+	for _, g := range gs {
+		mark := "met    "
+		if !g.Met {
+			mark = "NOT MET"
+		}
+		fmt.Fprintf(&b, "%s  %s (%s)\n", mark, g.Goal, g.Detail)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// SlowerWarm returns the cases where bsi's warm refresh was slower than
+// go-tuf's: the one failure of the CI comparison (a ratio, never an
+// absolute time).
+func (r *Report) SlowerWarm() []Case {
+	var out []Case
+	for _, c := range r.Cases {
+		if c.Warm.Ratio() < 1 {
+			out = append(out, c)
+		}
+	}
+	return out
+}

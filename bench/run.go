@@ -1,0 +1,193 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Layouts of the generated repositories.
+const (
+	Flat = "flat" // every improvement listed by the one component role
+	Bins = "bins" // the component role delegates to 256 succinct hash bins
+)
+
+// BinCount is the number of hash bins of the "bins" layout.
+const BinCount = 256
+
+// Config selects the cases of a run. Zero fields take the defaults shown.
+type Config struct {
+	Sizes   []int    // improvements per repository: 1000, 10000, 100000
+	Layouts []string // Flat and Bins
+	Runs    int      // measured runs per figure, of which the median is reported: 5
+	// Dir holds the generated repositories and client states; "" means a
+	// temporary directory, removed at the end.
+	Dir string
+	// Now is the clock of publisher and clients; nil means time.Now.
+	Now func() time.Time
+	// Progress receives a line of progress now and then; nil discards.
+	Progress func(format string, a ...any)
+}
+
+// DefaultSizes are the repository sizes of a full run; QuickSizes those of
+// a quick one (CI).
+var (
+	DefaultSizes = []int{1000, 10000, 100000}
+	QuickSizes   = []int{1000, 10000}
+)
+
+// MinRuns is the fewest runs a median is taken of.
+const MinRuns = 5
+
+// Measure is the median of one figure over the runs: time, requests and
+// response body bytes over the wire, and bytes allocated (the process's
+// runtime.MemStats.TotalAlloc, loopback server included).
+type Measure struct {
+	Time       time.Duration `json:"time_ns"`
+	Requests   int64         `json:"requests"`
+	WireBytes  int64         `json:"wire_bytes"`
+	AllocBytes int64         `json:"alloc_bytes"`
+}
+
+// Comparison is one scenario measured for both clients on the same
+// repository, in alternating order.
+type Comparison struct {
+	BSI   Measure `json:"bsi"`
+	GoTUF Measure `json:"go_tuf"`
+}
+
+// Ratio is go-tuf's time over bsi's: above 1, bsi is faster.
+func (c Comparison) Ratio() float64 {
+	if c.BSI.Time <= 0 {
+		return 0
+	}
+	return float64(c.GoTUF.Time) / float64(c.BSI.Time)
+}
+
+// Publish is the publisher's side of one change: open the workspace, add
+// one improvement signed by the component key, publish, close.
+type Publish struct {
+	Time         time.Duration `json:"time_ns"`
+	FilesWritten int           `json:"files_written"`
+}
+
+// Case is every figure of one repository.
+type Case struct {
+	N      int    `json:"n"`
+	Layout string `json:"layout"`
+	// Generate is how long trust/repo took to create, sign and publish the
+	// repository (AddBatch, one run).
+	Generate time.Duration `json:"generate_ns"`
+	// ComponentBytes is the size of the component role file published
+	// (flat: the file listing every improvement).
+	ComponentBytes int64 `json:"component_role_bytes"`
+	// Cold: a device with only the root refreshes, looks up one target and
+	// downloads its payload.
+	Cold Comparison `json:"cold"`
+	// Warm: nothing changed since the last check; a new process refreshes
+	// from its metadata directory and looks the target up again.
+	Warm Comparison `json:"warm"`
+	// Change: one improvement was added since the last check; refresh and
+	// look the new one up.
+	Change  Comparison `json:"after_one_change"`
+	Publish Publish    `json:"publish_add_one"`
+}
+
+// Report is the result of Run.
+type Report struct {
+	Runs      int    `json:"runs"`
+	GoVersion string `json:"go_version"`
+	CPUs      int    `json:"cpus"`
+	Cases     []Case `json:"cases"`
+}
+
+func (cfg Config) withDefaults() (Config, error) {
+	if len(cfg.Sizes) == 0 {
+		cfg.Sizes = DefaultSizes
+	}
+	if len(cfg.Layouts) == 0 {
+		cfg.Layouts = []string{Flat, Bins}
+	}
+	if cfg.Runs == 0 {
+		cfg.Runs = MinRuns
+	}
+	if cfg.Runs < MinRuns {
+		return cfg, fmt.Errorf("bench: %d runs: a median needs at least %d", cfg.Runs, MinRuns)
+	}
+	for _, n := range cfg.Sizes {
+		if n < 1 {
+			return cfg, fmt.Errorf("bench: repository size %d is below 1", n)
+		}
+	}
+	for _, l := range cfg.Layouts {
+		if l != Flat && l != Bins {
+			return cfg, fmt.Errorf("bench: unknown layout %q (want %s or %s)", l, Flat, Bins)
+		}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = func(string, ...any) {}
+	}
+	return cfg, nil
+}
+
+// Run generates each repository of cfg, serves it on 127.0.0.1 and
+// measures both clients on it. Cases run one after the other, sizes
+// first, each in a directory of its own that is removed when done.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	dir := cfg.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "bsi-bench-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+	}
+	r := &Report{Runs: cfg.Runs, GoVersion: runtime.Version(), CPUs: runtime.NumCPU()}
+	for _, n := range cfg.Sizes {
+		for _, layout := range cfg.Layouts {
+			cdir := filepath.Join(dir, layout+"-"+strconv.Itoa(n))
+			c, err := runCase(ctx, cfg, cdir, n, layout)
+			os.RemoveAll(cdir)
+			if err != nil {
+				return nil, fmt.Errorf("bench: %d %s: %w", n, layout, err)
+			}
+			r.Cases = append(r.Cases, *c)
+		}
+	}
+	return r, nil
+}
+
+// median returns the median of xs (the lower middle of an even count).
+func median[T int64 | time.Duration | int](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
+}
+
+// medianOf takes the median of each figure separately.
+func medianOf(ms []Measure) Measure {
+	pick := func(f func(Measure) int64) int64 {
+		xs := make([]int64, len(ms))
+		for i, m := range ms {
+			xs[i] = f(m)
+		}
+		return median(xs)
+	}
+	return Measure{
+		Time:       time.Duration(pick(func(m Measure) int64 { return int64(m.Time) })),
+		Requests:   pick(func(m Measure) int64 { return m.Requests }),
+		WireBytes:  pick(func(m Measure) int64 { return m.WireBytes }),
+		AllocBytes: pick(func(m Measure) int64 { return m.AllocBytes }),
+	}
+}
