@@ -1,0 +1,62 @@
+// Package conformance is bsi's suite for auditors: attack scenarios that
+// any TUF client speaking the client CLI protocol can be run against, a
+// repository simulator that stages them (package sim), a runner with
+// human, JSON and JUnit reports, and an audit of a published repository.
+//
+// # Client protocol
+//
+// A client is a command (its words in Options.Client) run as a child
+// process, once per step, with exit 0 on success and 1 on failure:
+//
+//	CLIENT --metadata-dir D init ROOTFILE
+//	CLIENT --metadata-url U --metadata-dir D refresh
+//	CLIENT --metadata-url U --metadata-dir D --target-name T \
+//	       --target-dir TD --target-base-url TU download
+//
+// The client keeps the role files it trusts in D as ROLE.json; downloaded
+// targets go to TD under their percent-encoded path (or their path).
+// Each scenario has its own directories and its own simulator on
+// 127.0.0.1, and a timeout: a client that hangs fails that scenario only.
+//
+// # Scenarios
+//
+// Each scenario is named "group/name", says in one line what the
+// repository does and what the client must do, and cites the TUF
+// specification section (https://theupdateframework.github.io/specification/latest/).
+// Groups: basic (workflow and request sequence), root (rotation), expiry,
+// rollback (and fast-forward recovery), keys (types, thresholds), delegation,
+// names (unusual role and target names), targets (hashes, caching), limits
+// (endless data), and bsi, which drives "bsi client" (Options.BSI) through
+// the device rules of DESIGN.md.
+//
+// Fault names the check a scenario is aimed at ("signature", "expiry",
+// "rollback", "hash", "length", ...): a client that skips that check
+// fails the scenario.
+//
+// # Expected failures
+//
+// An xfail file lists scenario names, one a line, each optionally
+// followed by a reason. A listed scenario that fails is reported as an
+// expected failure; one that passes is reported as an unexpected pass, a
+// failure, so the list cannot go stale.
+//
+// # Worked example
+//
+//	rep, err := conformance.Run(ctx, conformance.Options{
+//		Client:   []string{"/usr/local/bin/bsi", "tuf-client"},
+//		Groups:   []string{"rollback"},
+//		Parallel: 4,
+//	})
+//	if err != nil { ... }
+//	rep.WriteText(os.Stdout)
+//	if !rep.OK() { os.Exit(1) }
+//
+// # Audit
+//
+// Audit walks a published repository from a trusted root and reports every
+// finding rather than stopping at the first: signatures and thresholds of
+// every role, delegations and path restrictions, snapshot and timestamp
+// consistency, consistent-snapshot file presence, every target's length and
+// hashes, every manifest and its match with its signing role and the
+// sequence rules, key hygiene, and the expiry budget of each role.
+package conformance

@@ -1,0 +1,3 @@
+package conformance
+
+func bsiScenarios() []Scenario { return nil }
