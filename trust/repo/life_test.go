@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -133,5 +134,31 @@ func TestKeepFreshStopsOnCancel(t *testing.T) {
 	}
 	if err := KeepFresh(t.Context(), f.dir, mustDir(t, f.public()), 48*time.Hour, f.opts(), RefreshOptions{}); err == nil {
 		t.Fatal("interval longer than the timestamp period accepted")
+	}
+}
+
+// TestKeepFreshRejectsLongIntervalBeforeWaiting: an interval longer than
+// the timestamp period is refused at once, even when the first round
+// would fail for another reason (the workspace is locked), instead of
+// waiting that whole interval first.
+func TestKeepFreshRejectsLongIntervalBeforeWaiting(t *testing.T) {
+	f := published(t) // f.ws stays open: the workspace is locked
+	opts := f.opts()
+	opts.After = func(d time.Duration) <-chan time.Time {
+		t.Errorf("KeepFresh waited %v before checking the interval", d)
+		ch := make(chan time.Time, 1)
+		ch <- time.Now()
+		return ch
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	err := KeepFresh(ctx, f.dir, mustDir(t, f.public()), 48*time.Hour, opts, RefreshOptions{})
+	var ie *intervalError
+	if !errors.As(err, &ie) || ie.interval != 48*time.Hour || ie.period != 24*time.Hour {
+		t.Fatalf("KeepFresh with a 48h interval and a 24h timestamp period: %v", err)
+	}
+	if err := KeepFresh(ctx, filepath.Join(t.TempDir(), "none"), mustDir(t, f.public()), time.Hour, opts, RefreshOptions{}); err == nil ||
+		!strings.Contains(err.Error(), "workspace.json") {
+		t.Fatalf("KeepFresh on a directory that is not a workspace: %v", err)
 	}
 }

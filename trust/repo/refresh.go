@@ -74,11 +74,22 @@ func (w *Workspace) Refresh(ctx context.Context, dest Destination, opts RefreshO
 // only for the time of the refresh, so publishers can work in between; a
 // round that fails (a locked workspace, an unreachable destination) is
 // logged and retried at the next one. The interval must be shorter than
-// the timestamp period.
+// the timestamp period: a longer one, or a dir that is not a workspace,
+// is an error before the first round.
 func KeepFresh(ctx context.Context, dir string, dest Destination, interval time.Duration, opts Options, ro RefreshOptions) error {
 	opts.fill()
 	if interval <= 0 {
 		return fmt.Errorf("keep-fresh: interval %v must be positive", interval)
+	}
+	// Checked before the first round too: a round that fails for another
+	// reason (a locked workspace) would otherwise wait a whole interval
+	// before the check is reached.
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return fmt.Errorf("keep-fresh: %s: %w", dir, err)
+	}
+	if p := time.Duration(cfg.Expires[kindTimestamp]); interval >= p {
+		return &intervalError{interval, p}
 	}
 	for {
 		if err := refreshOnce(ctx, dir, dest, interval, opts, ro); err != nil {

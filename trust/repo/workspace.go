@@ -187,25 +187,9 @@ func (w *Workspace) Close() error { return w.lock.release() }
 // load (re)reads config, root, snapshot and timestamp and drops caches.
 func (w *Workspace) load() error {
 	w.reset()
-	data, err := os.ReadFile(w.path("workspace.json"))
+	cfg, err := readConfig(w.dir)
 	if err != nil {
 		return err
-	}
-	cfg := &config{}
-	if err := json.Unmarshal(data, cfg); err != nil {
-		return fmt.Errorf("workspace.json: %w", err)
-	}
-	if cfg.Format != Format {
-		return fmt.Errorf("workspace.json: format %q, want %q", cfg.Format, Format)
-	}
-	if cfg.Edited == nil {
-		cfg.Edited = map[string]bool{}
-	}
-	if cfg.Components == nil {
-		cfg.Components = map[string]*componentConfig{}
-	}
-	if cfg.Expiries == nil {
-		cfg.Expiries = map[string]time.Time{}
 	}
 	w.cfg = cfg
 	if w.root, err = readRole[metadata.RootType](w.rolePath("root")); err != nil {
@@ -216,6 +200,32 @@ func (w *Workspace) load() error {
 	}
 	w.timestamp, err = readRole[metadata.TimestampType](w.rolePath("timestamp"))
 	return err
+}
+
+// readConfig reads DIR/workspace.json. It needs no lock: the file is
+// replaced atomically.
+func readConfig(dir string) (*config, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "workspace.json"))
+	if err != nil {
+		return nil, err
+	}
+	cfg := &config{}
+	if err := json.Unmarshal(data, cfg); err != nil {
+		return nil, fmt.Errorf("workspace.json: %w", err)
+	}
+	if cfg.Format != Format {
+		return nil, fmt.Errorf("workspace.json: format %q, want %q", cfg.Format, Format)
+	}
+	if cfg.Edited == nil {
+		cfg.Edited = map[string]bool{}
+	}
+	if cfg.Components == nil {
+		cfg.Components = map[string]*componentConfig{}
+	}
+	if cfg.Expiries == nil {
+		cfg.Expiries = map[string]time.Time{}
+	}
+	return cfg, nil
 }
 
 func (w *Workspace) reset() {
