@@ -172,19 +172,19 @@ func search(ctx context.Context, target string, maxRoles int, load loader) (*fou
 		if err != nil {
 			return nil, err
 		}
-		t, err := tf.parsed()
+		e, delegs, err := tf.find(target)
 		if err != nil {
 			return nil, err
 		}
 		chain := append(slices.Clip(f.chain), f.role)
-		if e, ok := t.Targets[target]; ok {
+		if e != nil {
 			return &found{path: target, entry: e, roles: chain}, nil
 		}
 		visited[f.role] = true
 		// 5.6.7.2: the delegations in order of appearance; a terminating
 		// one (5.6.7.2.2) ends the search after its subtree.
 		var next []frame
-		for _, c := range t.Delegations.childrenFor(target) {
+		for _, c := range delegs.childrenFor(target) {
 			next = append(next, frame{c.name, chain})
 			if c.terminating {
 				stack = stack[:0]

@@ -244,10 +244,10 @@ func (c *Client) keysFor(ts *trustedSet, role, delegator string) (*roleKeys, [32
 	if d == nil {
 		return nil, [32]byte{}, fmt.Errorf("client: delegator %s not loaded", delegator)
 	}
-	t, err := d.parsed()
+	delegs, err := d.delegs()
 	if err != nil {
 		return nil, [32]byte{}, err
 	}
-	rk, err := t.Delegations.keysFor(delegator, role)
+	rk, err := delegs.keysFor(delegator, role)
 	return rk, d.sum, err
 }

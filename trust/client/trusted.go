@@ -59,6 +59,10 @@ type targetsFile struct {
 	version int64
 	expires time.Time
 	signed  *targetsSigned
+	// delegations, once scanned is set, are those of a file trusted
+	// through the record and not decoded (see find).
+	delegations *delegations
+	scanned     bool
 	// verifiedBy holds the delegators whose keys verified this file.
 	verifiedBy map[string]bool
 }
@@ -353,14 +357,26 @@ func (s *trustedSet) updateTargets(role, delegator string, rk *roleKeys, raw []b
 // vouch for being sensible.
 func checkTargets(role string, t *targetsSigned) error {
 	for p, e := range t.Targets {
-		if e == nil || e.Length < 0 || len(e.Hashes) == 0 {
-			return &FormatError{Role: role, Err: fmt.Errorf("target %q: needs a length and hashes", p)}
-		}
-		if len(e.Custom) > 0 && !json.Valid(e.Custom) {
-			return &FormatError{Role: role, Err: fmt.Errorf("target %q: bad custom", p)}
+		if err := checkEntry(role, p, e); err != nil {
+			return err
 		}
 	}
-	d := t.Delegations
+	return checkDelegations(role, t.Delegations)
+}
+
+// checkEntry checks one target entry.
+func checkEntry(role, path string, e *targetEntry) error {
+	if e == nil || e.Length < 0 || len(e.Hashes) == 0 {
+		return &FormatError{Role: role, Err: fmt.Errorf("target %q: needs a length and hashes", path)}
+	}
+	if len(e.Custom) > 0 && !json.Valid(e.Custom) {
+		return &FormatError{Role: role, Err: fmt.Errorf("target %q: bad custom", path)}
+	}
+	return nil
+}
+
+// checkDelegations checks the delegations of a targets role.
+func checkDelegations(role string, d *delegations) error {
 	if d == nil {
 		return nil
 	}

@@ -1,0 +1,285 @@
+package client
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// A role file trusted through the verified-state record was decoded,
+// checked and verified in full when it was stored, and its bytes still hash
+// to the record: what remains for a look-up is to find one entry. scanTargets
+// walks the JSON structure of such bytes without building it, so that a
+// look-up in a role of 100,000 targets costs one pass over the bytes and the
+// decoding of one entry, not of every entry.
+
+// scanner is a cursor over JSON bytes that skips values without decoding
+// them. It checks structure only as far as it needs to walk it.
+type scanner struct {
+	b []byte
+	i int
+}
+
+var errScan = errors.New("malformed json")
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// str consumes the string at s.i and returns its bytes between the quotes,
+// escapes included.
+func (s *scanner) str() ([]byte, error) {
+	if s.peek() != '"' {
+		return nil, errScan
+	}
+	j := s.i + 1
+	for {
+		k := bytes.IndexByte(s.b[j:], '"')
+		if k < 0 {
+			return nil, errScan
+		}
+		q := j + k
+		bs := 0
+		for p := q - 1; p > s.i && s.b[p] == '\\'; p-- {
+			bs++
+		}
+		if bs%2 == 0 {
+			raw := s.b[s.i+1 : q]
+			s.i = q + 1
+			return raw, nil
+		}
+		j = q + 1
+	}
+}
+
+// skip consumes one value.
+func (s *scanner) skip() error {
+	switch s.peek() {
+	case '"':
+		_, err := s.str()
+		return err
+	case '{', '[':
+		depth := 0
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case '"':
+				if _, err := s.str(); err != nil {
+					return err
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					s.i++
+					return nil
+				}
+			}
+			s.i++
+		}
+		return errScan
+	default: // number or literal
+		start := s.i
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				if s.i == start {
+					return errScan
+				}
+				return nil
+			}
+			s.i++
+		}
+		return errScan
+	}
+}
+
+// members walks the object at s.i, calling f with each key (as in the
+// source, escapes included) with s.i at its value; f must consume the
+// value. f returning stop ends the walk early, leaving s.i after the value.
+func (s *scanner) members(f func(key []byte) (stop bool, err error)) error {
+	if s.peek() != '{' {
+		return errScan
+	}
+	s.i++
+	s.ws()
+	if s.peek() == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		s.ws()
+		key, err := s.str()
+		if err != nil {
+			return err
+		}
+		s.ws()
+		if s.peek() != ':' {
+			return errScan
+		}
+		s.i++
+		s.ws()
+		stop, err := f(key)
+		if err != nil || stop {
+			return err
+		}
+		s.ws()
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return nil
+		default:
+			return errScan
+		}
+	}
+}
+
+// keyIs reports whether the JSON string bytes key (escapes included)
+// denote want.
+func keyIs(key []byte, want string) bool {
+	if bytes.IndexByte(key, '\\') < 0 {
+		return string(key) == want
+	}
+	var s string
+	q := make([]byte, 0, len(key)+2)
+	q = append(append(append(q, '"'), key...), '"')
+	return json.Unmarshal(q, &s) == nil && s == want
+}
+
+// value consumes a value and returns its bytes.
+func (s *scanner) value() ([]byte, error) {
+	start := s.i
+	if err := s.skip(); err != nil {
+		return nil, err
+	}
+	return s.b[start:s.i], nil
+}
+
+// scanTargets returns the raw JSON of signed.targets[target] (nil when
+// absent, or when find is false) and of signed.delegations (nil when
+// absent) in the envelope raw.
+func scanTargets(raw []byte, target string, find bool) (entry, delegs []byte, err error) {
+	s := &scanner{b: raw}
+	s.ws()
+	err = s.members(func(key []byte) (bool, error) {
+		if !keyIs(key, "signed") {
+			return false, s.skip()
+		}
+		return false, s.members(func(key []byte) (bool, error) {
+			var err error
+			switch {
+			case !keyIs(key, "delegations") && !keyIs(key, "targets") &&
+				(bytes.EqualFold(key, []byte("delegations")) || bytes.EqualFold(key, []byte("targets"))):
+				err = errOddKey
+			case keyIs(key, "delegations"):
+				delegs, err = s.value()
+			case keyIs(key, "targets") && find:
+				err = s.members(func(key []byte) (bool, error) {
+					if entry == nil && keyIs(key, target) {
+						var err error
+						entry, err = s.value()
+						return false, err
+					}
+					return false, s.skip()
+				})
+			default:
+				err = s.skip()
+			}
+			return false, err
+		})
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("offset %d: %w", s.i, err)
+	}
+	return entry, delegs, nil
+}
+
+// errOddKey makes scanTargets give up on a file whose signed part has a
+// key that encoding/json would take for "targets" or "delegations" (it
+// matches field names without regard to case): such a file is decoded in
+// full instead, so that both ways read it alike.
+var errOddKey = errors.New("key differs from a field only in case")
+
+// find returns the entry of target in the role (nil when it lists none)
+// and the role's delegations. A role trusted through the verified-state
+// record is scanned, not decoded: only the entry found and the
+// delegations are, and they get the checks of checkTargets.
+func (f *targetsFile) find(target string) (*targetEntry, *delegations, error) {
+	if f.signed != nil {
+		return f.signed.Targets[target], f.signed.Delegations, nil
+	}
+	return f.scan(target, true)
+}
+
+func (f *targetsFile) scan(target string, find bool) (*targetEntry, *delegations, error) {
+	entryRaw, delegRaw, err := scanTargets(f.raw, target, find)
+	if errors.Is(err, errOddKey) {
+		t, err := f.parsed()
+		if err != nil {
+			return nil, nil, err
+		}
+		return t.Targets[target], t.Delegations, nil
+	}
+	if err != nil {
+		return nil, nil, &FormatError{Role: f.role, Err: err}
+	}
+	d, err := f.setDelegations(delegRaw)
+	if err != nil || entryRaw == nil {
+		return nil, d, err
+	}
+	var e *targetEntry
+	if err := json.Unmarshal(entryRaw, &e); err != nil {
+		return nil, nil, &FormatError{Role: f.role, Err: err}
+	}
+	if err := checkEntry(f.role, target, e); err != nil {
+		return nil, nil, err
+	}
+	return e, d, nil
+}
+
+// delegs returns the role's delegations (nil when it has none).
+func (f *targetsFile) delegs() (*delegations, error) {
+	if f.signed != nil {
+		return f.signed.Delegations, nil
+	}
+	if f.scanned {
+		return f.delegations, nil
+	}
+	_, d, err := f.scan("", false)
+	return d, err
+}
+
+func (f *targetsFile) setDelegations(raw []byte) (*delegations, error) {
+	if f.scanned {
+		return f.delegations, nil
+	}
+	var d *delegations
+	if raw != nil {
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return nil, &FormatError{Role: f.role, Err: err}
+		}
+		if err := checkDelegations(f.role, d); err != nil {
+			return nil, err
+		}
+	}
+	f.delegations, f.scanned = d, true
+	return d, nil
+}

@@ -1,0 +1,75 @@
+package client
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// scanSeeds are role files: pretty and compact, with escapes in keys and
+// strings, delegations before and after targets, and entries absent.
+var scanSeeds = []string{
+	`{"signatures":[{"keyid":"a","sig":"b"}],"signed":{"_type":"targets","delegations":{"keys":{},"roles":[{"name":"x","keyids":[],"threshold":1,"terminating":true,"paths":["x/*"]}]},"expires":"2030-01-01T00:00:00Z","targets":{"a/b.tar":{"custom":{"bsi":{"x":[1,{"y":"}\"]"}]}},"hashes":{"sha256":"00"},"length":3},"c":{"hashes":{"sha256":"11"},"length":0}},"version":2}}`,
+	"{\n  \"signed\": {\n    \"targets\": {\n      \"w\\u002fx\": {\"length\": 1, \"hashes\": {\"sha512\": \"ab\"}},\n      \"q\\\\\": {\"length\": 2, \"hashes\": {\"sha256\": \"cd\"}}\n    },\n    \"delegations\": {\"keys\": {}, \"succinct_roles\": {\"keyids\": [], \"threshold\": 1, \"bit_length\": 8, \"name_prefix\": \"w.bin\"}},\n    \"version\": 1\n  },\n  \"signatures\": []\n}",
+	`{"signed":{"targets":{}},"signatures":[]}`,
+	`{"signed":{"version":1,"targets":{"a":{"length":1,"hashes":{"sha256":"00"},"custom":null}}}}`,
+}
+
+// TestScanTargetsMatchesDecode: for every target of each seed (and one
+// that is absent), the scan finds what encoding/json decodes.
+func TestScanTargetsMatchesDecode(t *testing.T) {
+	for _, seed := range scanSeeds {
+		checkScan(t, []byte(seed))
+	}
+}
+
+func FuzzScanTargets(f *testing.F) {
+	for _, s := range scanSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) { checkScan(t, raw) })
+}
+
+// checkScan compares scanTargets with a full decode of raw, for inputs
+// that a full decode accepts (the scanner only ever sees such bytes).
+func checkScan(t *testing.T, raw []byte) {
+	var env struct {
+		Signed map[string]json.RawMessage `json:"signed"`
+	}
+	var full struct {
+		Signed targetsSigned `json:"signed"`
+	}
+	if json.Unmarshal(raw, &env) != nil || json.Unmarshal(raw, &full) != nil || canonicalizeOK(raw) != nil {
+		return
+	}
+	names := []string{"absent/target"}
+	for p := range full.Signed.Targets {
+		names = append(names, p)
+	}
+	for _, p := range names {
+		f := &targetsFile{role: "r", raw: raw}
+		e, d, err := f.find(p)
+		if err != nil {
+			// A file whose entries or delegations fail the checks in
+			// full fails them when scanned too.
+			if checkTargets("r", &full.Signed) == nil {
+				t.Fatalf("find(%q): %v on a file that decodes and checks", p, err)
+			}
+			continue
+		}
+		if diff := cmp.Diff(full.Signed.Targets[p], e); diff != "" {
+			t.Errorf("entry %q (-decode +scan):\n%s", p, diff)
+		}
+		if diff := cmp.Diff(full.Signed.Delegations, d); diff != "" {
+			t.Errorf("delegations (-decode +scan):\n%s", diff)
+		}
+	}
+}
+
+// canonicalizeOK is the check every verified file passed: no duplicate
+// keys, no floats, valid UTF-8.
+func canonicalizeOK(raw []byte) error {
+	_, err := canonicalize(nil, raw)
+	return err
+}
