@@ -1,4 +1,204 @@
 package main
 
-// conformanceCommands is filled by its own change; until then the group is empty.
-func conformanceCommands() []*command { return nil }
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bsiframework/bsi/conformance"
+)
+
+func conformanceCommands() []*command {
+	return []*command{
+		{
+			name:    "conformance run",
+			args:    `--client "COMMAND" [--group G]... [--run REGEX] [--xfails FILE] [--json FILE] [--junit FILE] [--bsi "COMMAND"] [--parallel N] [--timeout D]`,
+			summary: "run the TUF conformance suite against a client",
+			help: `Runs the conformance scenarios against COMMAND, a client speaking the TUF
+client CLI protocol (as "bsi tuf-client" does): each scenario builds its own
+repository on 127.0.0.1, makes it misbehave, and drives the client in its
+own temporary directories, several scenarios at a time, each with a
+timeout (a hanging client fails that scenario, not the run). COMMAND may
+hold arguments and quotes: "/usr/local/bin/bsi tuf-client".
+
+The bsi group drives "bsi client" through the device rules (withdrawal,
+disappearance, release change, platform and build, sequence, manifest and
+role, freeze); --bsi names the bsi command (default: this binary).
+--group (repeatable) selects groups; --run selects
+scenarios whose name matches REGEX.
+
+A live progress line goes to stderr, then a table by group and every
+failure with what was expected and what the client did (exit code,
+requests, files written) to stdout. --json and --junit write machine
+reports. --xfails lists expected failures (one scenario name a line, an
+optional reason after it): a listed scenario that passes is a failure.
+--list prints the scenarios and runs nothing.
+
+Exit codes: 0 when every scenario passed or failed as expected, 1 otherwise.
+
+Examples:
+  bsi conformance run --client "bsi tuf-client"
+  bsi conformance run --client "python3 -m myclient" --group rollback --junit out.xml
+  bsi conformance run --client ./client --run 'keys/.*' --xfails known.txt --json report.json`,
+			run: runConformance,
+		},
+		auditCommand(),
+	}
+}
+
+type conformanceFlags struct {
+	client, bsi, match, xfails, jsonOut, junitOut string
+	groups                                        stringList
+	parallel                                      int
+	timeout                                       time.Duration
+	list                                          bool
+}
+
+func runConformance(ctx context.Context, e *env, args []string) error {
+	var f conformanceFlags
+	fs := newFlags("conformance run")
+	fs.StringVar(&f.client, "client", "", "")
+	fs.StringVar(&f.bsi, "bsi", "", "")
+	fs.Var(&f.groups, "group", "")
+	fs.StringVar(&f.match, "run", "", "")
+	fs.StringVar(&f.xfails, "xfails", "", "")
+	fs.StringVar(&f.jsonOut, "json", "", "")
+	fs.StringVar(&f.junitOut, "junit", "", "")
+	fs.IntVar(&f.parallel, "parallel", 4, "")
+	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "")
+	fs.BoolVar(&f.list, "list", false, "")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, 0, ""); err != nil {
+		return err
+	}
+	o, err := f.options(e)
+	if err != nil {
+		return err
+	}
+	if f.list {
+		sel, err := o.Selected()
+		if err != nil {
+			return usagef("%v", err)
+		}
+		for _, s := range sel {
+			fmt.Fprintf(e.stdout, "%-50s %s\n", s.Name, s.Description)
+		}
+		return nil
+	}
+	o.Progress = func(done, total int, r conformance.Result) {
+		fmt.Fprintf(e.stderr, "\r\033[K[%d/%d] %s %s", done, total, r.Status, r.Name)
+		if done == total {
+			fmt.Fprintln(e.stderr)
+		}
+	}
+	if !e.terminal {
+		o.Progress = func(done, total int, r conformance.Result) {
+			if r.Status == conformance.Fail || r.Status == conformance.XPass || done == total {
+				fmt.Fprintf(e.stderr, "[%d/%d] %s %s\n", done, total, r.Status, r.Name)
+			}
+		}
+	}
+	rep, err := conformance.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteText(e.stdout); err != nil {
+		return err
+	}
+	if err := writeReports(rep, f.jsonOut, f.junitOut); err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return fmt.Errorf("conformance: %d scenarios failed", len(rep.Failed()))
+	}
+	return nil
+}
+
+func (f *conformanceFlags) options(e *env) (conformance.Options, error) {
+	o := conformance.Options{Groups: f.groups, Match: f.match, Parallel: f.parallel, Timeout: f.timeout}
+	if f.client == "" && !f.list {
+		return o, usagef("conformance run: --client is required")
+	}
+	var err error
+	if f.client != "" {
+		if o.Client, err = conformance.SplitCommand(f.client); err != nil {
+			return o, usagef("conformance run: --client: %v", err)
+		}
+	}
+	if f.bsi == "" {
+		o.BSI = []string{selfCommand()}
+	} else if o.BSI, err = conformance.SplitCommand(f.bsi); err != nil {
+		return o, usagef("conformance run: --bsi: %v", err)
+	}
+	if _, err := o.Selected(); err != nil {
+		return o, usagef("%v", err)
+	}
+	if f.xfails != "" {
+		fh, err := os.Open(f.xfails)
+		if err != nil {
+			return o, err
+		}
+		defer fh.Close()
+		if o.XFails, err = conformance.ParseXFails(fh, conformance.Scenarios()); err != nil {
+			return o, fmt.Errorf("%s: %w", f.xfails, err)
+		}
+	}
+	return o, nil
+}
+
+// selfCommand is how this binary can be run again: argv[0] when it names
+// a file (as the shell or a test harness ran it), else the executable.
+func selfCommand() string {
+	if strings.ContainsRune(os.Args[0], filepath.Separator) {
+		if p, err := filepath.Abs(os.Args[0]); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath(os.Args[0]); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	if p, err := os.Executable(); err == nil {
+		return p
+	}
+	return "bsi"
+}
+
+
+// writeFile writes a report through write into path atomically enough for
+// a report: a temporary file renamed into place.
+func writeFile(path string, write func(f *os.File) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".report-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func writeReports(rep *conformance.Report, jsonOut, junitOut string) error {
+	var errs []error
+	if jsonOut != "" {
+		errs = append(errs, writeFile(jsonOut, func(f *os.File) error { return rep.WriteJSON(f) }))
+	}
+	if junitOut != "" {
+		errs = append(errs, writeFile(junitOut, func(f *os.File) error { return rep.WriteJUnit(f) }))
+	}
+	return errors.Join(errs...)
+}
