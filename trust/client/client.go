@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -91,6 +92,9 @@ type Client struct {
 	trusted  *trustedSet // nil until a refresh succeeds
 	rec      *record
 	recDirty bool
+	// pending are verified role files not yet persisted: an operation
+	// writes them, with the record, in one batch before it returns.
+	pending  []namedData
 	verified time.Time
 	// used records where each role came from in the last refresh or
 	// lookup: tests check that the warm path decodes nothing.
@@ -145,7 +149,8 @@ func New(cfg Config) (*Client, error) {
 
 // Refresh runs the client workflow for the top-level roles: the root chain
 // (5.3), the timestamp (5.4), the snapshot (5.5) and the top-level targets
-// (5.6.1 to 5.6.6). Every file is persisted as soon as it verifies.
+// (5.6.1 to 5.6.6). Every file that verifies is persisted before Refresh
+// returns, failing or not, in one atomic batch with the verified-state record.
 // Delegated roles are loaded by Lookup and Targets. Refresh may be called
 // again; each call starts from the trusted metadata on disk.
 //
@@ -158,7 +163,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	return c.refresh(ctx)
 }
 
-func (c *Client) refresh(ctx context.Context) error {
+func (c *Client) refresh(ctx context.Context) (err error) {
 	now := c.now() // 5.1: one reference time for the whole refresh
 	rootRaw, err := c.store.read(roleRoot)
 	if err != nil {
@@ -170,6 +175,12 @@ func (c *Client) refresh(ctx context.Context) error {
 	}
 	c.rec = c.store.readRecord()
 	c.used = map[string]source{}
+	c.pending = c.pending[:0]
+	defer func() {
+		if serr := c.saveRecord(); err == nil {
+			err = serr
+		}
+	}()
 	if err := c.updateRoot(ctx, ts); err != nil {
 		return err
 	}
@@ -180,9 +191,6 @@ func (c *Client) refresh(ctx context.Context) error {
 		return err
 	}
 	if _, err := c.loadRole(ctx, ts, roleTargets, roleRoot); err != nil {
-		return err
-	}
-	if err := c.saveRecord(); err != nil {
 		return err
 	}
 	c.trusted, c.verified = ts, now
@@ -245,7 +253,8 @@ func (c *Client) updateTimestamp(ctx context.Context, ts *trustedSet) error {
 	if err != nil || kept {
 		return err
 	}
-	return c.store.write(roleTimestamp, raw) // 5.4.5
+	c.persist(roleTimestamp, raw) // 5.4.5
+	return nil
 }
 
 // updateSnapshot is 5.5: the stored snapshot serves when the timestamp
@@ -287,9 +296,7 @@ func (c *Client) updateSnapshot(ctx context.Context, ts *trustedSet) error {
 	if err := ts.updateSnapshot(raw, sum, fromRemote); err != nil { // 5.5.2 to 5.5.6
 		return err
 	}
-	if err := c.store.write(roleSnapshot, raw); err != nil { // 5.5.7
-		return err
-	}
+	c.persist(roleSnapshot, raw) // 5.5.7
 	c.used[roleSnapshot] = fromRemote
 	c.remember(roleSnapshot, roleRoot, ts.root.sum, sum, ts.snapshot.signed.Version, ts.snapshot.signed.Expires)
 	return nil
@@ -351,11 +358,31 @@ func (c *Client) forget(role string) {
 	}
 }
 
+// persist queues a verified role file for the batch saveRecord writes.
+// Files are not read back within an operation (the trusted set keeps
+// them), so queueing changes only when they reach the disk: all at once,
+// before the operation returns.
+func (c *Client) persist(role string, raw []byte) {
+	c.pending = append(c.pending, namedData{name: fileName(role), data: raw})
+}
+
+// saveRecord writes the queued role files and the verified-state record
+// (when it changed) in one atomic batch: each file is replaced whole, and
+// all are synced together.
 func (c *Client) saveRecord() error {
-	if !c.recDirty {
+	batch := c.pending
+	c.pending = nil
+	if c.recDirty {
+		data, err := json.Marshal(c.rec)
+		if err != nil {
+			return err
+		}
+		batch = append(batch, namedData{name: recordFile, data: data})
+	}
+	if len(batch) == 0 {
 		return nil
 	}
-	if err := c.store.writeRecord(c.rec); err != nil {
+	if err := writeBatch(c.store.dir, batch, 0o644); err != nil {
 		return err
 	}
 	c.recDirty = false

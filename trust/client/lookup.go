@@ -223,9 +223,7 @@ func (c *Client) loadRole(ctx context.Context, ts *trustedSet, role, delegator s
 	if err != nil {
 		return nil, err
 	}
-	if err := c.store.write(role, raw); err != nil { // 5.6.6
-		return nil, err
-	}
+	c.persist(role, raw) // 5.6.6
 	c.used[role] = fromRemote
 	c.remember(role, delegator, signerSum, sum, f.version, f.expires)
 	return f, nil

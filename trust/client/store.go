@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -106,6 +107,70 @@ func writeAtomic(name string, data []byte, perm fs.FileMode) (err error) {
 		return err
 	}
 	return syncDir(dir)
+}
+
+// namedData is a file of a batch: its name in the directory and content.
+type namedData struct {
+	name string
+	data []byte
+}
+
+// writeBatch replaces each file in dir as writeAtomic does, but syncs the
+// temporary files in parallel (the file system commits them together)
+// and the directory once, after every rename. A crash leaves each file
+// old or new, never a mix; a failure before the renames leaves all old.
+func writeBatch(dir string, files []namedData, perm fs.FileMode) error {
+	if len(files) == 1 {
+		return writeAtomic(filepath.Join(dir, files[0].name), files[0].data, perm)
+	}
+	temps := make([]string, len(files))
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Go(func() { temps[i], errs[i] = writeTemp(dir, f.name, f.data, perm) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, t := range temps {
+			if t != "" {
+				os.Remove(t)
+			}
+		}
+		return err
+	}
+	for i, f := range files {
+		if err := os.Rename(temps[i], filepath.Join(dir, f.name)); err != nil {
+			for _, t := range temps[i:] {
+				os.Remove(t)
+			}
+			return err
+		}
+	}
+	return syncDir(dir)
+}
+
+// writeTemp writes data to a synced temporary file for name in dir and
+// returns its path.
+func writeTemp(dir, name string, data []byte, perm fs.FileMode) (string, error) {
+	f, err := os.CreateTemp(dir, ".tmp-"+name+"-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 func syncDir(dir string) error {
