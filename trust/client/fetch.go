@@ -35,6 +35,15 @@ func joinURL(prefix, name string) string {
 
 // open starts a GET of url and returns the body of a 200 response.
 func (c *Client) open(ctx context.Context, url string) (io.ReadCloser, error) {
+	resp, err := c.get(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// get starts a GET of url and returns a 200 response.
+func (c *Client) get(ctx context.Context, url string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, &FetchError{URL: url, Err: err}
@@ -47,19 +56,24 @@ func (c *Client) open(ctx context.Context, url string) (io.ReadCloser, error) {
 		resp.Body.Close()
 		return nil, &FetchError{URL: url, StatusCode: resp.StatusCode}
 	}
-	return resp.Body, nil
+	return resp, nil
 }
 
 // fetch downloads url, refusing more than max bytes: the limit is enforced
 // here with io.LimitReader, whatever the server says its length is.
 func (c *Client) fetch(ctx context.Context, name, url string, max int64) ([]byte, error) {
-	body, err := c.open(ctx, url)
+	resp, err := c.get(ctx, url)
 	if err != nil {
 		return nil, err
 	}
-	defer body.Close()
+	defer resp.Body.Close()
 	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(body, max+1))
+	// The announced length only sizes the buffer (one allocation instead
+	// of doubling); the limit is max either way.
+	if n := resp.ContentLength; n > 0 && n <= max {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, max+1))
 	if err != nil {
 		return nil, &FetchError{URL: url, Err: err}
 	}
