@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -111,18 +110,19 @@ func (c *canon) integer() error {
 	return nil
 }
 
-// str reads a JSON string at pos and returns its decoded value.
-func (c *canon) str() (string, error) {
+// str reads a JSON string at pos and returns its decoded value. A string
+// without escapes is returned as a slice of the source, not copied.
+func (c *canon) str() ([]byte, error) {
 	start := c.pos
 	c.pos++
 	escaped := false
 	for {
 		if c.pos >= len(c.src) {
-			return "", c.errf("unterminated string")
+			return nil, c.errf("unterminated string")
 		}
 		b := c.src[c.pos]
 		if b < 0x20 {
-			return "", c.errf("control character in string")
+			return nil, c.errf("control character in string")
 		}
 		c.pos++
 		if b == '\\' {
@@ -136,19 +136,19 @@ func (c *canon) str() (string, error) {
 	}
 	raw := c.src[start:c.pos]
 	if !utf8.Valid(raw) {
-		return "", c.errf("invalid UTF-8 in string")
+		return nil, c.errf("invalid UTF-8 in string")
 	}
 	if !escaped {
-		return string(raw[1 : len(raw)-1]), nil
+		return raw[1 : len(raw)-1], nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", c.errf("bad string: %v", err)
+		return nil, c.errf("bad string: %v", err)
 	}
-	return s, nil
+	return []byte(s), nil
 }
 
-func appendCanonicalString(dst []byte, s string) []byte {
+func appendCanonicalString(dst []byte, s []byte) []byte {
 	dst = append(dst, '"')
 	for i := 0; i < len(s); i++ {
 		if s[i] == '"' || s[i] == '\\' {
@@ -193,7 +193,7 @@ func (c *canon) array(depth int) error {
 
 // member is one "key":value of an object, as a span of c.out.
 type member struct {
-	key        string
+	key        []byte
 	start, end int
 }
 
@@ -253,13 +253,13 @@ func (c *canon) object(depth int) error {
 // key order and closes the object. Most signers already emit sorted keys,
 // so the common case only checks the order.
 func (c *canon) sortMembers(base int, members []member) error {
-	byKey := func(a, b member) int { return strings.Compare(a.key, b.key) }
+	byKey := func(a, b member) int { return bytes.Compare(a.key, b.key) }
 	sorted := slices.IsSortedFunc(members, byKey)
 	if !sorted {
 		slices.SortFunc(members, byKey)
 	}
 	for i := 1; i < len(members); i++ {
-		if members[i].key == members[i-1].key {
+		if bytes.Equal(members[i].key, members[i-1].key) {
 			return fmt.Errorf("canonical json: duplicate key %q", members[i].key)
 		}
 	}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -72,4 +73,48 @@ func checkScan(t *testing.T, raw []byte) {
 func canonicalizeOK(raw []byte) error {
 	_, err := canonicalize(nil, raw)
 	return err
+}
+
+// bigTargets is a role file listing n targets, each with hashes and a
+// custom manifest, as trust/repo writes them.
+func bigTargets(n int) []byte {
+	var b []byte
+	b = append(b, `{"signatures":[],"signed":{"_type":"targets","expires":"2030-01-01T00:00:00Z","targets":{`...)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, `"webkit/webkit-%07d.tar.gz":{"custom":{"bsi":{"id":"webkit-%07d","sequence":%d,"title":"a fix"}},"hashes":{"sha256":"%064x","sha512":"%0128x"},"length":1234}`, i, i, i+1, i, i)
+	}
+	return append(b, `},"version":1}}`...)
+}
+
+// BenchmarkLookupScan is a look-up in a role trusted through the record
+// (scan for one entry) against decoding the role in full.
+func BenchmarkLookupScan(b *testing.B) {
+	raw := bigTargets(10000)
+	b.SetBytes(int64(len(raw)))
+	b.Run("scan", func(b *testing.B) {
+		for b.Loop() {
+			f := &targetsFile{role: "webkit", raw: raw}
+			if e, _, err := f.find("webkit/webkit-0005000.tar.gz"); err != nil || e == nil {
+				b.Fatal(e, err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			var t targetsSigned
+			if _, err := decode("webkit", roleTargets, raw, &t); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("canonical", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := canonicalize(make([]byte, 0, len(raw)), raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
