@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/bsiframework/bsi/agent"
+	"github.com/bsiframework/bsi/internal/progress"
 )
 
 func clientCommands() []*command {
@@ -192,6 +193,7 @@ func runClientSetRelease(ctx context.Context, e *env, args []string) error {
 // new release when one is given.
 func openAgent(ctx context.Context, e *env, state, release string, health ...string) (*agent.Agent, error) {
 	opts := agent.Options{State: state, Now: e.now, Logger: e.logger}
+	withClientProgress(e, &opts, progress.Options{Terminal: stderrTerminal(e)})
 	if len(health) > 0 && health[0] != "" {
 		opts.Health = healthCmd(e, health[0])
 	}
@@ -351,6 +353,7 @@ func runClientRun(ctx context.Context, e *env, args []string) error {
 		a.Close()
 	}
 	opts := agent.Options{State: pos[0], Now: e.now, Logger: e.logger}
+	withClientProgress(e, &opts, progress.Options{Terminal: stderrTerminal(e)})
 	if *health != "" {
 		opts.Health = healthCmd(e, *health)
 	}

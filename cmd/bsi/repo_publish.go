@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bsiframework/bsi/internal/progress"
 	"github.com/bsiframework/bsi/trust/repo"
 )
 
@@ -58,7 +59,9 @@ func repoPublishCommand() *command {
 				return err
 			}
 			defer closeDest()
+			dest, endBar := progressDestination(e, dest, progress.Options{Terminal: stderrTerminal(e)})
 			res, err := w.Publish(ctx, dest)
+			endBar()
 			var pe *repo.PendingError
 			if errors.As(err, &pe) {
 				return withHint(err, "sign with: bsi repo sign %s --key KEY (or export-role / import-signature for offline keys)", pos[0])

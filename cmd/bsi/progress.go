@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/bsiframework/bsi/agent"
+	"github.com/bsiframework/bsi/internal/progress"
+	"github.com/bsiframework/bsi/trust/repo"
+)
+
+// progressMinDownload is the smallest download that gets a progress bar.
+const progressMinDownload = 1 << 20
+
+// stderrTerminal reports whether e.stderr, where progress bars go, is a
+// terminal. A buffer (tests) or a pipe or file is not.
+func stderrTerminal(e *env) bool {
+	f, ok := e.stderr.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// withClientProgress makes opts draw a progress bar on e.stderr for each
+// payload download over 1 MiB when bar.Terminal is set (commands set it to
+// stderrTerminal(e)), and wraps the logger so that a log line first erases
+// the bar. Without it opts are left as they are: no bar, trust/client's own
+// HTTP client.
+func withClientProgress(e *env, opts *agent.Options, bar progress.Options) {
+	if !bar.Terminal {
+		return
+	}
+	t := &progressTransport{next: progressBaseTransport(), w: e.stderr, opts: bar}
+	// The same bounds as trust/client's default client.
+	opts.HTTPClient = &http.Client{Timeout: 5 * time.Minute, Transport: t}
+	if opts.Logger != nil {
+		opts.Logger = slog.New(progress.Handler(opts.Logger.Handler(), t))
+	}
+}
+
+// progressBaseTransport has trust/client's default timeouts.
+func progressBaseTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   15 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+	}
+}
+
+// progressTransport counts the bodies of large responses into a bar. It
+// changes nothing of what is read: length limits and hashes stay
+// trust/client's.
+type progressTransport struct {
+	next http.RoundTripper
+	w    io.Writer
+	opts progress.Options
+
+	mu  sync.Mutex
+	bar *progress.Bar // the bar on screen, if any
+}
+
+func (t *progressTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	if n := resp.ContentLength; n >= 0 && n < progressMinDownload {
+		return resp, nil
+	}
+	// Of unknown length (chunked): a bar once 1 MiB has come.
+	resp.Body = &progressBody{ReadCloser: resp.Body, t: t, name: downloadName(req.URL.Path), total: max(resp.ContentLength, 0)}
+	return resp, nil
+}
+
+// start puts up a new bar.
+func (t *progressTransport) start(name string, total int64) *progress.Bar {
+	bar := progress.New(t.w, "downloading "+name, total, t.opts)
+	t.mu.Lock()
+	t.bar = bar
+	t.mu.Unlock()
+	return bar
+}
+
+// Clear erases the current bar, for log lines.
+func (t *progressTransport) Clear() {
+	t.mu.Lock()
+	bar := t.bar
+	t.mu.Unlock()
+	if bar != nil {
+		bar.Clear()
+	}
+}
+
+// downloadName is the name people know a payload by: the last path
+// segment without its consistent-snapshot hash prefix.
+func downloadName(p string) string {
+	name := path.Base(p)
+	if h, rest, ok := strings.Cut(name, "."); ok && (len(h) == 64 || len(h) == 128) && strings.Trim(h, "0123456789abcdef") == "" {
+		return rest
+	}
+	return name
+}
+
+// progressBody counts a response body into a bar, started at the first
+// read for a known length over 1 MiB, or once 1 MiB has been read.
+type progressBody struct {
+	io.ReadCloser
+	t     *progressTransport
+	name  string
+	total int64 // 0: unknown
+	read  int64
+	bar   *progress.Bar
+}
+
+func (b *progressBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.read += int64(n)
+	if b.bar == nil && (b.total > 0 || b.read >= progressMinDownload) {
+		b.bar = b.t.start(b.name, b.total)
+		b.bar.Add(b.read, 0)
+	} else if b.bar != nil {
+		b.bar.Add(int64(n), 0)
+	}
+	if err == io.EOF && b.bar != nil {
+		b.bar.Done()
+	}
+	return n, err
+}
+
+func (b *progressBody) Close() error {
+	if b.bar != nil {
+		b.bar.Done()
+	}
+	return b.ReadCloser.Close()
+}
+
+// progressDestination counts the files a publish writes into a bar on
+// e.stderr when opts.Terminal is set (commands set it to
+// stderrTerminal(e)); done ends the bar. Without it dest is returned as it
+// is.
+func progressDestination(e *env, dest repo.Destination, opts progress.Options) (repo.Destination, func()) {
+	if !opts.Terminal {
+		return dest, func() {}
+	}
+	bar := progress.New(e.stderr, "publishing", 0, opts)
+	return &progressDest{Destination: dest, bar: bar}, bar.Done
+}
+
+// deferredDest is trust/repo's optional ability of destinations to make
+// many payload writes durable with one Flush; progressDest keeps it.
+type deferredDest interface {
+	WriteFileDeferred(ctx context.Context, name string, data []byte) error
+	Flush(ctx context.Context) error
+}
+
+type progressDest struct {
+	repo.Destination
+	bar *progress.Bar
+}
+
+var _ deferredDest = (*progressDest)(nil)
+
+func (d *progressDest) WriteFile(ctx context.Context, name string, data []byte) error {
+	err := d.Destination.WriteFile(ctx, name, data)
+	if err == nil {
+		d.bar.Add(int64(len(data)), 1)
+	}
+	return err
+}
+
+func (d *progressDest) WriteFileDeferred(ctx context.Context, name string, data []byte) error {
+	dw, ok := d.Destination.(deferredDest)
+	if !ok {
+		return d.WriteFile(ctx, name, data)
+	}
+	err := dw.WriteFileDeferred(ctx, name, data)
+	if err == nil {
+		d.bar.Add(int64(len(data)), 1)
+	}
+	return err
+}
+
+func (d *progressDest) Flush(ctx context.Context) error {
+	if dw, ok := d.Destination.(deferredDest); ok {
+		return dw.Flush(ctx)
+	}
+	return nil
+}
+
+// String names the destination as the wrapped one does, for errors.
+func (d *progressDest) String() string { return fmt.Sprint(d.Destination) }

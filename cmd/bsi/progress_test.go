@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bsiframework/bsi/agent"
+	"github.com/bsiframework/bsi/agent/testrepo"
+	"github.com/bsiframework/bsi/internal/progress"
+	"github.com/bsiframework/bsi/keys"
+	"github.com/bsiframework/bsi/trust/repo"
+)
+
+// tickingTerminal is progress options for tests: a terminal whose clock
+// moves one second at each reading, so that every change is drawn whatever
+// the machine's speed.
+func tickingTerminal() progress.Options {
+	var mu sync.Mutex
+	t := time.Unix(1e9, 0)
+	return progress.Options{Terminal: true, Interval: time.Second, Now: func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		t = t.Add(time.Second)
+		return t
+	}}
+}
+
+func TestDownloadName(t *testing.T) {
+	h64, h128 := strings.Repeat("ab", 32), strings.Repeat("0f", 64)
+	for in, want := range map[string]string{
+		"/targets/webkit/" + h64 + ".webkit-26.3-a.tar.gz":  "webkit-26.3-a.tar.gz",
+		"/targets/webkit/" + h128 + ".webkit-26.3-a.tar.gz": "webkit-26.3-a.tar.gz",
+		"/targets/webkit/webkit-26.3-a.tar.gz":              "webkit-26.3-a.tar.gz",
+		"/targets/webkit/abc.webkit-26.3-a.tar.gz":          "abc.webkit-26.3-a.tar.gz",
+		"/targets/" + strings.Repeat("zz", 32) + ".x":       strings.Repeat("zz", 32) + ".x",
+	} {
+		if got := downloadName(in); got != want {
+			t.Errorf("downloadName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestProgressTransport: a download over 1 MiB is drawn up to 100%; a
+// smaller one and a failed one draw nothing; the bytes read are unchanged.
+func TestProgressTransport(t *testing.T) {
+	big := make([]byte, 3<<20)
+	rand.Read(big)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/big.tar.gz":
+			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+			w.Write(big)
+		case "/chunked.tar.gz":
+			w.Write(big) // no Content-Length: sent chunked
+		case "/small.json":
+			w.Write([]byte("{}"))
+		default:
+			http.Error(w, strings.Repeat("x", 2<<20), http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	var stderr bytes.Buffer
+	e := &env{stderr: &stderr, logger: slog.New(slog.NewTextHandler(&stderr, nil))}
+	var opts agent.Options
+	opts.Logger = e.logger
+	withClientProgress(e, &opts, tickingTerminal())
+	get := func(p string) []byte {
+		resp, err := opts.HTTPClient.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	get("/small.json")
+	get("/missing")
+	if stderr.Len() != 0 {
+		t.Fatalf("small or failed downloads drew %q", stderr.String())
+	}
+	if !bytes.Equal(get("/big.tar.gz"), big) {
+		t.Fatal("the bar changed the bytes read")
+	}
+	out := stderr.String()
+	if !strings.HasPrefix(out, "\rdownloading big.tar.gz [") || !strings.HasSuffix(out, "100%  3.0 MiB / 3.0 MiB\n") {
+		t.Errorf("bar = %q", out)
+	}
+	// Of unknown length: a counter, once 1 MiB has come.
+	stderr.Reset()
+	get("/chunked.tar.gz")
+	out = stderr.String()
+	if !strings.HasPrefix(out, "\rdownloading chunked.tar.gz 1.") || !strings.HasSuffix(out, "downloading chunked.tar.gz 3.0 MiB\n") {
+		t.Errorf("counter = %q", out)
+	}
+	// A log line erases the bar first (none is on screen now: it ended).
+	stderr.Reset()
+	opts.Logger.Warn("careful")
+	if !strings.HasPrefix(stderr.String(), "time=") {
+		t.Errorf("log line = %q", stderr.String())
+	}
+}
+
+// TestNoProgressWhenNotTerminal: without a terminal the agent keeps
+// trust/client's own HTTP client and logger.
+func TestNoProgressWhenNotTerminal(t *testing.T) {
+	e := &env{stderr: &bytes.Buffer{}, logger: slog.New(slog.DiscardHandler)}
+	opts := agent.Options{Logger: e.logger}
+	withClientProgress(e, &opts, progress.Options{Terminal: stderrTerminal(e)})
+	if opts.HTTPClient != nil || opts.Logger != e.logger {
+		t.Errorf("options changed for a non-terminal: %+v", opts)
+	}
+	dest, done := progressDestination(e, nil, progress.Options{Terminal: stderrTerminal(e)})
+	done()
+	if dest != nil {
+		t.Errorf("destination wrapped for a non-terminal")
+	}
+}
+
+// bigImprovement publishes webkit (a) with an incompressible 2 MiB payload.
+func bigImprovement(t *testing.T, f *clientFixture) {
+	t.Helper()
+	m := improvement("webkit", "26.3", 1)
+	custom, err := m.Custom()
+	if err != nil {
+		t.Fatal(err)
+	}
+	noise := make([]byte, 2<<20)
+	rand.Read(noise)
+	payload := testrepo.TarGz(map[string]string{"lib/webkit.txt": m.ID + "\n", "lib/WebKit.dylib": string(noise)})
+	if err := f.repo.AddTarget("webkit", "webkit/"+m.ID+".tar.gz", payload, custom); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.repo.Publish(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestClientInstallProgress installs a 2 MiB payload through the agent with
+// the options "bsi client install" builds on a terminal: the bar is drawn,
+// and the install is the same as without it.
+func TestClientInstallProgress(t *testing.T) {
+	f := newClientFixture(t, clientStart)
+	bigImprovement(t, f)
+	f.init()
+	var stderr bytes.Buffer
+	e := &env{stderr: &stderr, logger: slog.New(slog.DiscardHandler)}
+	opts := agent.Options{State: f.state, Now: f.clock, Logger: e.logger}
+	withClientProgress(e, &opts, tickingTerminal())
+	ctx := context.Background()
+	a, err := agent.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	rep, err := a.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Apply(ctx, rep, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.wantCurrent("webkit", "webkit-26.3-a")
+	lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+	// testrepo sends payloads chunked (bsi serve sends their length): the
+	// bar counts up to the whole payload.
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "\rdownloading webkit-26.3-a.tar.gz ") || !strings.HasSuffix(lines[0], " 2.0 MiB") {
+		t.Errorf("stderr = %q, want one bar up to 2.0 MiB", stderr.String())
+	}
+}
+
+// TestClientInstallNoBarInPipe: the same install through "bsi client
+// install" with stderr not a terminal writes no bar at all.
+func TestClientInstallNoBarInPipe(t *testing.T) {
+	f := newClientFixture(t, clientStart)
+	bigImprovement(t, f)
+	f.init()
+	code, out, errOut := f.bsi(context.Background(), "client", "install", f.state, "--all")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(errOut, "\r") || strings.Contains(errOut, "downloading") {
+		t.Errorf("stderr of a non-terminal has a bar: %q", errOut)
+	}
+	f.wantCurrent("webkit", "webkit-26.3-a")
+}
+
+// recordingDest records calls, with or without the deferred ability.
+type recordingDest struct {
+	repo.Destination
+	calls []string
+}
+
+func (d *recordingDest) WriteFile(ctx context.Context, name string, data []byte) error {
+	d.calls = append(d.calls, "write "+name)
+	if name == "fail" {
+		return errors.New("disk full")
+	}
+	return nil
+}
+
+func (d *recordingDest) String() string { return "rec" }
+
+type deferringDest struct{ recordingDest }
+
+func (d *deferringDest) WriteFileDeferred(ctx context.Context, name string, data []byte) error {
+	d.calls = append(d.calls, "deferred "+name)
+	return nil
+}
+
+func (d *deferringDest) Flush(context.Context) error {
+	d.calls = append(d.calls, "flush")
+	return nil
+}
+
+// TestProgressDestKeepsAbilities: the wrapper keeps the destination's
+// deferred writes (one flush for many payloads), its name, and its errors.
+func TestProgressDestKeepsAbilities(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		dest interface {
+			repo.Destination
+			fmt.Stringer
+		}
+		want []string
+	}{
+		{&recordingDest{}, []string{"write a", "write b", "write fail"}},
+		{&deferringDest{}, []string{"deferred a", "flush", "write b", "write fail"}},
+	} {
+		var stderr bytes.Buffer
+		d, done := progressDestination(&env{stderr: &stderr}, tc.dest, tickingTerminal())
+		dw := d.(deferredDest)
+		dw.WriteFileDeferred(ctx, "a", make([]byte, 10))
+		dw.Flush(ctx)
+		d.WriteFile(ctx, "b", make([]byte, 20))
+		if err := d.WriteFile(ctx, "fail", nil); err == nil {
+			t.Error("error of the destination lost")
+		}
+		done()
+		var calls []string
+		switch r := tc.dest.(type) {
+		case *recordingDest:
+			calls = r.calls
+		case *deferringDest:
+			calls = r.calls
+		}
+		if diff := cmp.Diff(tc.want, calls); diff != "" {
+			t.Errorf("calls (-want +got):\n%s", diff)
+		}
+		if fmt.Sprint(d) != "rec" {
+			t.Errorf("name %q", fmt.Sprint(d))
+		}
+		if !strings.HasSuffix(stderr.String(), "\rpublishing 2 files, 30 B\n") {
+			t.Errorf("bar %q", stderr.String())
+		}
+	}
+}
+
+// TestPublishProgress publishes a real workspace through the wrapper: every
+// file is written, and the bar counted each of them.
+func TestPublishProgress(t *testing.T) {
+	f := newClientFixture(t, clientStart)
+	dir := t.TempDir()
+	key := func(name string) string {
+		p := filepath.Join(dir, name+".key")
+		priv, err := keys.Generate(keys.Ed25519)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := keys.WriteKeyPair(p, priv, nil); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	root, targets, snap, ts, webkit := key("root"), key("targets"), key("snapshot"), key("timestamp"), key("webkit")
+	ws := filepath.Join(dir, "ws")
+	f.must("repo", "init", ws, "--root-key", root+".pub", "--targets-key", targets+".pub",
+		"--snapshot-key", snap, "--timestamp-key", ts)
+	f.must("repo", "delegate", ws, "--component", "webkit", "--key", webkit+".pub")
+	mj, err := improvement("webkit", "26.3", 1).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mpath, ppath := filepath.Join(dir, "m.json"), filepath.Join(dir, "p.tar.gz")
+	if err := os.WriteFile(mpath, mj, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ppath, testrepo.TarGz(map[string]string{"lib/webkit.txt": "x\n"}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.must("repo", "add", ws, "--manifest", mpath, "--payload", ppath, "--key", webkit)
+	f.must("repo", "sign", ws, "--key", root)
+	f.must("repo", "sign", ws, "--key", targets)
+
+	ctx := context.Background()
+	var stderr bytes.Buffer
+	e := &env{stderr: &stderr, now: f.clock, getenv: func(string) string { return "" }, logger: slog.New(slog.DiscardHandler)}
+	w, err := repo.Open(ctx, ws, repoOptions(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	public := filepath.Join(dir, "public")
+	dest, err := repo.DirDestination(public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pd, done := progressDestination(e, dest, tickingTerminal())
+	res, err := w.Publish(ctx, pd)
+	done()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range res.Written {
+		if _, err := os.Stat(filepath.Join(public, filepath.FromSlash(name))); err != nil {
+			t.Errorf("%s not written: %v", name, err)
+		}
+	}
+	want := fmt.Sprintf("\rpublishing %d files, ", len(res.Written))
+	lines := strings.Split(stderr.String(), "\r")
+	if last := lines[len(lines)-1]; !strings.HasPrefix("\r"+last, want) || !strings.HasSuffix(last, "\n") {
+		t.Errorf("last drawing %q, want it to start with %q", last, want)
+	}
+}
