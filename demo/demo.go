@@ -29,6 +29,25 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the start of the demo clock; zero means the current time.
 	Now time.Time
+
+	// breakDefence, set only by this package's tests, disables one defence
+	// on purpose (see brokenDefences) so that a test can prove the story
+	// fails, naming the step, when bsi does not defend itself.
+	breakDefence string
+}
+
+// brokenDefences are the values of Options.breakDefence: each changes what
+// the device receives or keeps, never how a step is judged.
+var brokenDefences = map[string]string{
+	// The device forgets the timestamp it trusts just before the replay,
+	// as a client that keeps no trusted state would.
+	"rollback": "attack-rollback",
+	// The device's clock lags a day behind during the freeze, so the
+	// frozen timestamp does not look expired to it.
+	"freeze": "attack-freeze",
+	// The attacker's tampering is a no-op: the device receives the genuine
+	// payload and installs it during the attack step.
+	"tamper": "attack-tamper",
 }
 
 // Event is one step of the story.
@@ -86,6 +105,9 @@ func (c *clock) Advance(d time.Duration) {
 // Run plays the whole story and returns what happened. The error is a
 // *StepError when a step misbehaved, or the failure that stopped the demo.
 func Run(ctx context.Context, opts Options) (res *Result, err error) {
+	if _, ok := brokenDefences[opts.breakDefence]; opts.breakDefence != "" && !ok {
+		return nil, fmt.Errorf("demo: no defence %q to break", opts.breakDefence)
+	}
 	dir := opts.Dir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "bsi-demo-"); err != nil {
@@ -110,6 +132,7 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 		dir:    dir,
 		clock:  &clock{t: start.UTC().Truncate(time.Second)},
 		logger: opts.Logger,
+		broken: opts.breakDefence,
 		emit: func(ev Event) {
 			ev.Step = len(res.Events) + 1
 			res.Events = append(res.Events, ev)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -85,5 +86,41 @@ func TestStoppedNeedsTheRightClass(t *testing.T) {
 	}
 	if ev := stopped("x", "l", errors.New("network down"), "security", nil, nil); ev.OK {
 		t.Error("an operational error counted as a security stop")
+	}
+}
+
+// TestDemoFailsWhenADefenceIsBroken breaks one defence at a time, by
+// changing what the device receives or keeps, and requires Run to fail
+// with a *StepError naming exactly that step, whose event says the attack
+// got through.
+func TestDemoFailsWhenADefenceIsBroken(t *testing.T) {
+	for defence, step := range brokenDefences {
+		t.Run(defence, func(t *testing.T) {
+			res, err := Run(context.Background(), Options{Dir: t.TempDir() + "/demo", breakDefence: defence})
+			var se *StepError
+			if !errors.As(err, &se) {
+				t.Fatalf("err = %v, want a *StepError", err)
+			}
+			if d := cmp.Diff([]string{step}, se.Failed); d != "" {
+				t.Errorf("failed steps (-want +got):\n%s", d)
+			}
+			if !strings.Contains(err.Error(), step) {
+				t.Errorf("error %q does not name %s", err, step)
+			}
+			for _, ev := range res.Events {
+				if ev.Name == step && (ev.OK || !strings.HasPrefix(ev.Line, "NOT STOPPED")) {
+					t.Errorf("event %+v, want NOT STOPPED", ev)
+				}
+			}
+			if res.Failed != 1 {
+				t.Errorf("Result.Failed = %d, want 1", res.Failed)
+			}
+		})
+	}
+}
+
+func TestDemoUnknownDefence(t *testing.T) {
+	if _, err := Run(context.Background(), Options{Dir: t.TempDir(), breakDefence: "nope"}); err == nil {
+		t.Fatal("an unknown defence name was accepted")
 	}
 }

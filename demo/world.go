@@ -52,7 +52,13 @@ type world struct {
 	servers []*http.Server
 	device  string // state directory
 	seq     map[string]int
+	broken  string        // Options.breakDefence
+	lag     time.Duration // how far the device's clock is behind the demo clock
 }
+
+// deviceNow is the device's clock: the demo clock, unless a test broke the
+// freeze defence.
+func (w *world) deviceNow() time.Time { return w.clock.Now().Add(-w.lag) }
 
 func (w *world) close() {
 	for _, s := range w.servers {
@@ -332,7 +338,7 @@ func (a *attacker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 // deviceDo opens the main device's agent, runs f and closes it.
 func (w *world) deviceDo(state string, f func(a *agent.Agent) error) error {
-	a, err := agent.Open(w.ctx, agent.Options{State: state, Now: w.clock.Now, Logger: w.logger})
+	a, err := agent.Open(w.ctx, agent.Options{State: state, Now: w.deviceNow, Logger: w.logger})
 	if err != nil {
 		return err
 	}
@@ -408,6 +414,11 @@ func (w *world) stepRollbackAttack() error {
 	}
 	// The attacker replays the older, validly signed timestamp v1.
 	w.mitm.set(old, false)
+	if w.broken == "rollback" {
+		if err := os.Remove(filepath.Join(w.device, "metadata", "timestamp.json")); err != nil {
+			return err
+		}
+	}
 	before, after, _, err := w.converge(w.device)
 	w.mitm.set(nil, false)
 	w.emit(stopped("attack-rollback",
@@ -429,7 +440,11 @@ func (w *world) stepFreezeAttack() error {
 	if _, err := w.ws.Refresh(w.ctx, w.dest, repo.RefreshOptions{}); err != nil {
 		return err
 	}
+	if w.broken == "freeze" {
+		w.lag = 24 * time.Hour
+	}
 	before, after, _, err := w.converge(w.device)
+	w.lag = 0
 	w.mitm.set(nil, false)
 	w.emit(stopped("attack-freeze",
 		"an attacker froze the repository, serving a timestamp past its 1-day expiry; expired metadata is never trusted, so the device installed nothing and said so",
@@ -448,7 +463,7 @@ func (w *world) stepTamperAttack() error {
 	if _, err := w.republish("safari"); err != nil {
 		return err
 	}
-	w.mitm.set(nil, true)
+	w.mitm.set(nil, w.broken != "tamper")
 	before, after, _, err := w.converge(w.device)
 	w.mitm.set(nil, false)
 	w.emit(stopped("attack-tamper",
