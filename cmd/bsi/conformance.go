@@ -173,7 +173,6 @@ func selfCommand() string {
 	return "bsi"
 }
 
-
 // writeFile writes a report through write into path atomically enough for
 // a report: a temporary file renamed into place.
 func writeFile(path string, write func(f *os.File) error) error {
