@@ -273,10 +273,11 @@ func TestProgressDestKeepsAbilities(t *testing.T) {
 	}
 }
 
-// TestPublishProgress publishes a real workspace through the wrapper: every
-// file is written, and the bar counted each of them.
-func TestPublishProgress(t *testing.T) {
-	f := newClientFixture(t, clientStart)
+// signedWorkspace makes, through the bsi commands, a workspace in a
+// temporary directory with webkit delegated, webkit (a) added and every
+// role signed: ready to publish.
+func signedWorkspace(t *testing.T, f *clientFixture) string {
+	t.Helper()
 	dir := t.TempDir()
 	key := func(name string) string {
 		p := filepath.Join(dir, name+".key")
@@ -308,7 +309,15 @@ func TestPublishProgress(t *testing.T) {
 	f.must("repo", "add", ws, "--manifest", mpath, "--payload", ppath, "--key", webkit)
 	f.must("repo", "sign", ws, "--key", root)
 	f.must("repo", "sign", ws, "--key", targets)
+	return ws
+}
 
+// TestPublishProgress publishes a real workspace through the wrapper: every
+// file is written, and the bar counted each of them.
+func TestPublishProgress(t *testing.T) {
+	f := newClientFixture(t, clientStart)
+	ws := signedWorkspace(t, f)
+	dir := t.TempDir()
 	ctx := context.Background()
 	var stderr bytes.Buffer
 	e := &env{stderr: &stderr, now: f.clock, getenv: func(string) string { return "" }, logger: slog.New(slog.DiscardHandler)}
