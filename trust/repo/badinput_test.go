@@ -106,7 +106,7 @@ func TestBadInputLeavesWorkspaceUnchanged(t *testing.T) {
 			return err
 		}, new(*PendingError)},
 		{"destination not writable", func(f *fixture) { f.ws.Withdraw(t.Context(), "webkit-26.3-a", "bad", f.key("webkit1")) }, func(f *fixture) error {
-			_, err := f.ws.Publish(t.Context(), dirDest(filepath.Join(blocker, "sub")))
+			_, err := f.ws.Publish(t.Context(), &dirDest{dir: filepath.Join(blocker, "sub")})
 			return err
 		}, new(*DestinationError)},
 		{"online key fails to load (wrong password)", func(f *fixture) { f.ws.Withdraw(t.Context(), "webkit-26.3-a", "bad", f.key("webkit1")) }, func(f *fixture) error {

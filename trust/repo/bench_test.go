@@ -1,24 +1,115 @@
 package repo
 
 import (
+	"context"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// bigRepo builds a workspace with n improvements of one component (in bins
-// when bins > 0), all signed and ready to publish.
-func bigRepo(b *testing.B, n, bins int) *fixture {
+func TestMain(m *testing.M) {
+	code := m.Run()
+	templates.removeAll()
+	os.Exit(code)
+}
+
+// templates holds the big repositories benchmarks start from, built once
+// per test process (the 100k one takes minutes) and cloned with hard
+// links: every file of a workspace and of a destination directory is
+// replaced by a rename, never written in place, so clones cannot change
+// the template.
+var templates = &templateCache{dirs: map[string]string{}}
+
+type templateCache struct {
+	mu   sync.Mutex
+	root string
+	dirs map[string]string
+}
+
+func (c *templateCache) removeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.root != "" {
+		os.RemoveAll(c.root)
+	}
+}
+
+// get returns the template fixture directory for key, building it with
+// build (into the directory given) on first use.
+func (c *templateCache) get(b *testing.B, key string, build func(dir string)) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d, ok := c.dirs[key]; ok {
+		return d
+	}
+	if c.root == "" {
+		root, err := os.MkdirTemp("", "bsi-repo-bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.root = root
+	}
+	d := filepath.Join(c.root, key)
+	build(d)
+	c.dirs[key] = d
+	return d
+}
+
+// bigRepo returns a fixture whose workspace holds n improvements of one
+// component (in bins when bins > 0), all signed and ready to publish, and
+// published to f.public() when published is set. The workspace is open.
+func bigRepo(b *testing.B, n, bins int, published bool) *fixture {
 	b.Helper()
+	key := fmt.Sprintf("n%d-bins%d-published%t", n, bins, published)
+	var clock time.Time
+	tmpl := templates.get(b, key, func(dir string) {
+		f := newFixture(b)
+		f.dir = filepath.Join(dir, "ws")
+		clock = f.clock
+		buildBigRepo(b, f, n, bins)
+		if published {
+			f.publish()
+		}
+		f.ws.Close()
+		os.WriteFile(filepath.Join(dir, "clock"), []byte(f.clock.Format(time.RFC3339)), 0o644)
+	})
+	data, err := os.ReadFile(filepath.Join(tmpl, "clock"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if clock, err = time.Parse(time.RFC3339, string(data)); err != nil {
+		b.Fatal(err)
+	}
 	f := newFixture(b)
+	f.clock = clock
+	if err := cloneTree(filepath.Join(tmpl, "ws"), f.dir); err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range []string{"root1", "targets", "webkit1", "snapshot", "timestamp"} {
+		f.key(name)
+	}
+	w, err := Open(b.Context(), f.dir, f.opts())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { w.Close() })
+	f.ws = w
+	return f
+}
+
+func buildBigRepo(b *testing.B, f *fixture, n, bins int) {
 	f.init(1, "root1")
 	ctx := b.Context()
 	if err := f.ws.Delegate(ctx, "webkit", DelegateOptions{Keys: f.tufKeys("webkit1"), Bins: bins}); err != nil {
 		b.Fatal(err)
 	}
 	payload := f.payload("shared", "one payload for every improvement")
-	const chunk = 5000
+	const chunk = 25000
 	for i := 0; i < n; i += chunk {
 		var reqs []AddRequest
 		for j := i; j < min(n, i+chunk); j++ {
@@ -29,7 +120,56 @@ func bigRepo(b *testing.B, n, bins int) *fixture {
 		}
 	}
 	f.sign("root1", "targets", "webkit1")
-	return f
+}
+
+// cloneTree recreates src at dst with hard links to src's files (the lock
+// file left out).
+func cloneTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case rel == ".lock":
+			return nil
+		}
+		return os.Link(p, target)
+	})
+}
+
+// countingDest counts what Publish does to a destination.
+type countingDest struct {
+	Destination
+	reads         []string
+	stats, writes int
+}
+
+func (d *countingDest) ReadFile(ctx context.Context, name string) ([]byte, error) {
+	d.reads = append(d.reads, name)
+	return d.Destination.ReadFile(ctx, name)
+}
+
+func (d *countingDest) Exists(ctx context.Context, name string) (bool, error) {
+	d.stats++
+	return d.Destination.Exists(ctx, name)
+}
+
+func (d *countingDest) WriteFile(ctx context.Context, name string, data []byte) error {
+	d.writes++
+	return d.Destination.WriteFile(ctx, name, data)
+}
+
+func (d *countingDest) WriteFileDeferred(ctx context.Context, name string, data []byte) error {
+	d.writes++
+	return d.Destination.(deferredWriter).WriteFileDeferred(ctx, name, data)
+}
+
+func (d *countingDest) Flush(ctx context.Context) error {
+	return d.Destination.(deferredWriter).Flush(ctx)
 }
 
 // benchmarkFreshPublish measures the first publish of a repository of n
@@ -41,9 +181,13 @@ func benchmarkFreshPublish(b *testing.B, n, bins int) {
 	var written int
 	for b.Loop() {
 		b.StopTimer()
-		f := bigRepo(b, n, bins)
+		f := bigRepo(b, n, bins, false)
 		b.StartTimer()
 		written = len(f.publish().Written)
+		b.StopTimer()
+		f.ws.Close()
+		os.RemoveAll(f.dir)
+		b.StartTimer()
 	}
 	b.ReportMetric(float64(written), "files-written")
 }
@@ -56,32 +200,47 @@ func BenchmarkAddOnePublish100kBins(b *testing.B) { benchmarkAddOne(b, 100000, 2
 
 // benchmarkAddOne measures what a publisher waits for when adding one
 // improvement to a big published repository: open, add (signed), publish,
-// close. It reports the files the last round wrote.
+// close. It reports what the last round did: files written to the
+// destination, and the workspace files read, decoded and written.
 func benchmarkAddOne(b *testing.B, n, bins int) {
 	if n >= 100000 && testing.Short() {
 		b.Skip("100k improvements: not under -short")
 	}
-	f := bigRepo(b, n, bins)
-	f.publish()
+	f := bigRepo(b, n, bins, true)
 	f.ws.Close()
 	payload := f.payload("one", "the new one")
+	dir, err := DirDestination(f.public())
+	if err != nil {
+		b.Fatal(err)
+	}
 	seq := n
 	var written []string
+	var dest *countingDest
+	var stats ioStats
 	for b.Loop() {
 		seq++
 		w, err := Open(b.Context(), f.dir, f.opts())
 		if err != nil {
 			b.Fatal(err)
 		}
-		f.ws = w
 		if _, err := w.Add(b.Context(), AddRequest{Manifest: manifestJSON(fmt.Sprintf("webkit-%06d", seq-1), "webkit", seq),
 			Payload: payload, Signers: f.signers_("webkit1")}); err != nil {
 			b.Fatal(err)
 		}
-		written = f.publish().Written
+		dest = &countingDest{Destination: dir}
+		res, err := w.Publish(b.Context(), dest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		written, stats = res.Written, w.stats
 		w.Close()
 		f.clock = f.clock.Add(time.Second)
 	}
 	b.ReportMetric(float64(len(written)), "files-written")
-	b.Logf("files written by the last add+publish: %s", strings.Join(written, " "))
+	b.ReportMetric(float64(len(dest.reads)+dest.stats), "dest-reads")
+	b.ReportMetric(float64(stats.read), "ws-reads")
+	b.ReportMetric(float64(len(stats.decoded)), "ws-decoded")
+	b.ReportMetric(float64(stats.written), "ws-written")
+	b.Logf("last add+publish wrote %s; read %d and checked %d destination files; read %d workspace files, decoded %d roles, wrote %d",
+		strings.Join(written, " "), len(dest.reads), dest.stats, stats.read, len(stats.decoded), stats.written)
 }

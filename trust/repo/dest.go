@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // Destination is where Publish writes the repository. Names are
@@ -44,24 +43,29 @@ func DirDestination(dir string) (Destination, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, &DestinationError{Dest: dir, Err: err}
 	}
-	return dirDest(dir), nil
+	return &dirDest{dir: dir}, nil
 }
 
 // deferredWriter is an optional ability of a Destination: writes whose
-// durability waits for one Flush barrier, for the many payload files of a
-// publish. Publish flushes before it writes any metadata.
+// durability waits for one Flush barrier, for the files of a publish that
+// nothing points at until timestamp.json does. putFile flushes before it
+// writes a mutable name.
 type deferredWriter interface {
 	WriteFileDeferred(ctx context.Context, name string, data []byte) error
 	Flush(ctx context.Context) error
 }
 
-type dirDest string
+// dirDest is a directory destination. It is not safe for concurrent use.
+type dirDest struct {
+	dir     string
+	pending barrier // deferred writes not yet durable
+}
 
-var _ deferredWriter = dirDest("")
+var _ deferredWriter = (*dirDest)(nil)
 
 // WriteFileDeferred writes atomically (temporary file and rename) without
 // syncing; Flush makes every such write durable at once.
-func (d dirDest) WriteFileDeferred(_ context.Context, name string, data []byte) error {
+func (d *dirDest) WriteFileDeferred(_ context.Context, name string, data []byte) error {
 	p, err := d.path(name)
 	if err != nil {
 		return err
@@ -69,27 +73,21 @@ func (d dirDest) WriteFileDeferred(_ context.Context, name string, data []byte) 
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	return writeAtomic(p, 0o644, false, func(f *os.File) error {
-		_, err := f.Write(data)
-		return err
-	})
+	return writeFileBarrier(p, data, 0o644, &d.pending)
 }
 
-// Flush is a sync(2) barrier: one flush of everything written so far
-// instead of one fsync per payload file.
-func (d dirDest) Flush(context.Context) error {
-	syscall.Sync()
-	return nil
-}
+// Flush makes every deferred write durable: an fsync of each file and
+// directory, or one sync(2) after very many.
+func (d *dirDest) Flush(context.Context) error { return d.pending.sync() }
 
-func (d dirDest) path(name string) (string, error) {
+func (d *dirDest) path(name string) (string, error) {
 	if !fs.ValidPath(name) {
 		return "", fmt.Errorf("invalid name %q", name)
 	}
-	return filepath.Join(string(d), filepath.FromSlash(name)), nil
+	return filepath.Join(d.dir, filepath.FromSlash(name)), nil
 }
 
-func (d dirDest) ReadFile(_ context.Context, name string) ([]byte, error) {
+func (d *dirDest) ReadFile(_ context.Context, name string) ([]byte, error) {
 	p, err := d.path(name)
 	if err != nil {
 		return nil, err
@@ -97,7 +95,7 @@ func (d dirDest) ReadFile(_ context.Context, name string) ([]byte, error) {
 	return os.ReadFile(p)
 }
 
-func (d dirDest) Exists(_ context.Context, name string) (bool, error) {
+func (d *dirDest) Exists(_ context.Context, name string) (bool, error) {
 	p, err := d.path(name)
 	if err != nil {
 		return false, err
@@ -109,7 +107,7 @@ func (d dirDest) Exists(_ context.Context, name string) (bool, error) {
 	return err == nil, err
 }
 
-func (d dirDest) WriteFile(_ context.Context, name string, data []byte) error {
+func (d *dirDest) WriteFile(_ context.Context, name string, data []byte) error {
 	p, err := d.path(name)
 	if err != nil {
 		return err
@@ -120,11 +118,15 @@ func (d dirDest) WriteFile(_ context.Context, name string, data []byte) error {
 	return writeFileAtomic(p, data, 0o644)
 }
 
-func (d dirDest) String() string { return string(d) }
+func (d *dirDest) String() string { return d.dir }
 
 // putFile writes data under name unless the same bytes are already there.
 // For immutable names (consistent snapshots) a different content is a
-// conflict: the destination was published from another workspace.
+// conflict: the destination was published from another workspace. An
+// immutable name is written with the destination's deferred durability
+// when it has one; a mutable name (timestamp.json, root.json) only after
+// every deferred write is durable, so that it never points at a file a
+// crash could lose.
 func putFile(ctx context.Context, d Destination, name string, data []byte, mutable bool, res *PublishResult) error {
 	old, err := d.ReadFile(ctx, name)
 	switch {
@@ -136,7 +138,17 @@ func putFile(ctx context.Context, d Destination, name string, data []byte, mutab
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return &DestinationError{Dest: fmt.Sprint(d), Name: name, Err: err}
 	}
-	if err := d.WriteFile(ctx, name, data); err != nil {
+	write := d.WriteFile
+	if dw, ok := d.(deferredWriter); ok {
+		if mutable {
+			if err := dw.Flush(ctx); err != nil {
+				return &DestinationError{Dest: fmt.Sprint(d), Err: err}
+			}
+		} else {
+			write = dw.WriteFileDeferred
+		}
+	}
+	if err := write(ctx, name, data); err != nil {
 		return &DestinationError{Dest: fmt.Sprint(d), Name: name, Err: err}
 	}
 	res.Written = append(res.Written, name)

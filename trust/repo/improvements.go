@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -116,6 +118,7 @@ func (w *Workspace) add(ctx context.Context, req AddRequest) (*Improvement, erro
 		return nil, err
 	}
 	w.targets[role].Signed.Targets[target] = tf
+	w.changedTarget(role, target)
 	w.newContent[fmt.Sprintf("%x", []byte(tf.Hashes["sha256"]))] = req.Payload
 	for _, rel := range m.AppliesTo.Releases {
 		cc.Sequences[seqKey(m.Platform, rel)] = max(cc.Sequences[seqKey(m.Platform, rel)], m.Sequence)
@@ -168,16 +171,56 @@ func (w *Workspace) findImprovement(id string) (*Improvement, error) {
 		for _, ext := range []string{extTarGz, extTar} {
 			target := c + "/" + id + ext
 			role := w.roleForTarget(c, target)
-			m, err := w.targetsRole(role)
+			tf, err := w.lookupTarget(role, target)
 			if err != nil {
 				return nil, err
 			}
-			if tf, ok := m.Signed.Targets[target]; ok {
+			if tf != nil {
 				return w.improvement(role, target, tf)
 			}
 		}
 	}
 	return nil, nil
+}
+
+// lookupTarget returns role's entry for target, or nil. A role not loaded
+// yet is first searched as raw bytes for the quoted path, which any file
+// listing it contains (target paths hold no character that JSON escapes),
+// and decoded only on a match.
+func (w *Workspace) lookupTarget(role, target string) (*metadata.TargetFiles, error) {
+	if _, loaded := w.targets[role]; !loaded && !w.removed[role] && plainJSON(target) {
+		data, err := w.readFile(w.rolePath(role))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &RoleError{Role: role, Reason: "does not exist"}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Contains(data, []byte(`"`+target+`"`)) {
+			return nil, nil
+		}
+		m, err := parseRole[metadata.TargetsType](&w.stats, w.rolePath(role), data)
+		if err != nil {
+			return nil, err
+		}
+		w.targets[role] = m
+	}
+	m, err := w.targetsRole(role)
+	if err != nil {
+		return nil, err
+	}
+	return m.Signed.Targets[target], nil
+}
+
+// plainJSON reports whether s is written as it is inside a JSON string.
+func plainJSON(s string) bool {
+	for _, c := range []byte(s) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("./+-_", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (w *Workspace) improvement(role, target string, tf *metadata.TargetFiles) (*Improvement, error) {
@@ -222,6 +265,7 @@ func (w *Workspace) Withdraw(ctx context.Context, id, reason string, signers ...
 		tf := *old
 		tf.Custom = (*json.RawMessage)(&custom)
 		w.targets[imp.Role].Signed.Targets[imp.Target] = &tf
+		w.changedTarget(imp.Role, imp.Target)
 		return w.signAll(ctx, signers)
 	})
 }

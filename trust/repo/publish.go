@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"slices"
 	"strings"
@@ -50,16 +49,18 @@ func (w *Workspace) Publish(ctx context.Context, dest Destination) (*PublishResu
 			return err
 		}
 		first := !w.cfg.Published
+		published := w.snapshot.Signed.Meta // as of the last publish
 		req := onlineRequest{meta: meta, root: w.root,
 			snapshot:  w.cfg.Edited[metadata.SNAPSHOT] || w.cfg.Edited[metadata.ROOT] || first,
 			timestamp: w.cfg.Edited[metadata.TIMESTAMP] || first}
 		if err := w.resignOnline(ctx, req); err != nil {
 			return err
 		}
-		if err := w.writeTree(ctx, dest, res); err != nil {
+		if err := w.writeTree(ctx, dest, published, res); err != nil {
 			return err
 		}
 		w.cfg.Edited = map[string]bool{}
+		w.cfg.Unpublished = nil
 		w.cfg.Published = true
 		w.pruneOnline()
 		return nil
@@ -235,7 +236,8 @@ func (w *Workspace) pruneOnline() {
 }
 
 // writeTree writes the roles that dest does not have yet, in safe order.
-func (w *Workspace) writeTree(ctx context.Context, dest Destination, res *PublishResult) error {
+// published is the snapshot meta of the workspace's last publish.
+func (w *Workspace) writeTree(ctx context.Context, dest Destination, published map[string]*metadata.MetaFiles, res *PublishResult) error {
 	destMeta := publishedMeta(ctx, dest)
 	var changed []string
 	for _, name := range sortedKeys(w.snapshot.Signed.Meta) {
@@ -249,15 +251,13 @@ func (w *Workspace) writeTree(ctx context.Context, dest Destination, res *Publis
 	// file that is not there yet.
 	slices.SortStableFunc(changed, func(a, b string) int { return depth(b) - depth(a) })
 	for _, role := range changed {
-		if err := w.publishPayloads(ctx, dest, role, destMeta, res); err != nil {
+		if err := w.publishPayloads(ctx, dest, role, destMeta, published, res); err != nil {
 			return err
 		}
 	}
-	if dw, ok := dest.(deferredWriter); ok {
-		if err := dw.Flush(ctx); err != nil {
-			return &DestinationError{Dest: fmt.Sprint(dest), Err: err}
-		}
-	}
+	// Every file so far has a new name that nothing points at until
+	// timestamp.json does; putFile makes them all durable (one barrier)
+	// before it writes root.json or timestamp.json.
 	for _, role := range changed {
 		data, err := w.fileBytes(role)
 		if err != nil {
@@ -321,27 +321,23 @@ func (w *Workspace) fileBytes(role string) ([]byte, error) {
 	if w.dirty[role] {
 		return w.roleBytes(role)
 	}
-	return os.ReadFile(w.rolePath(role))
+	return w.readFile(w.rolePath(role))
 }
 
 // publishPayloads writes the payloads role lists that dest's published
 // version of role did not, under every hash (consistent snapshots).
-func (w *Workspace) publishPayloads(ctx context.Context, dest Destination, role string, destMeta map[string]*metadata.MetaFiles, res *PublishResult) error {
+func (w *Workspace) publishPayloads(ctx context.Context, dest Destination, role string, destMeta, published map[string]*metadata.MetaFiles, res *PublishResult) error {
 	m, err := w.targetsRole(role)
 	if err != nil {
 		return err
 	}
-	var old map[string]*metadata.TargetFiles
-	if mf, ok := destMeta[role+".json"]; ok {
-		if data, err := dest.ReadFile(ctx, fmt.Sprintf("%d.%s.json", mf.Version, role)); err == nil {
-			if prev, err := new(targetsMeta).FromBytes(data); err == nil {
-				old = prev.Signed.Targets
-			}
-		}
+	paths, ok := w.unpublishedTargets(role, destMeta, published)
+	if !ok {
+		paths = w.newSince(ctx, dest, role, m, destMeta)
 	}
-	for _, p := range sortedKeys(m.Signed.Targets) {
+	for _, p := range paths {
 		tf := m.Signed.Targets[p]
-		if o, ok := old[p]; ok && o.Length == tf.Length && hashesEqual(o.Hashes, tf.Hashes) {
+		if tf == nil {
 			continue
 		}
 		if err := w.publishPayload(ctx, dest, p, tf, res); err != nil {
@@ -349,6 +345,41 @@ func (w *Workspace) publishPayloads(ctx context.Context, dest Destination, role 
 		}
 	}
 	return nil
+}
+
+// unpublishedTargets returns the targets role changed since the last
+// publish, when dest holds exactly that publish's version of role and the
+// workspace kept the list; ok is false otherwise.
+func (w *Workspace) unpublishedTargets(role string, destMeta, published map[string]*metadata.MetaFiles) (paths []string, ok bool) {
+	list, kept := w.cfg.Unpublished[role]
+	d, p := destMeta[role+".json"], published[role+".json"]
+	if !kept || !w.cfg.Published || d == nil || p == nil || d.Version != p.Version {
+		return nil, false
+	}
+	return slices.Compact(slices.Sorted(slices.Values(list))), true
+}
+
+// newSince returns the targets of m that differ from, or are missing in,
+// the version of role that dest serves (all of them when it serves none).
+func (w *Workspace) newSince(ctx context.Context, dest Destination, role string, m *targetsMeta, destMeta map[string]*metadata.MetaFiles) []string {
+	var old map[string]*metadata.TargetFiles
+	if mf, ok := destMeta[role+".json"]; ok {
+		name := fmt.Sprintf("%d.%s.json", mf.Version, role)
+		if data, err := dest.ReadFile(ctx, name); err == nil {
+			if prev, err := parseRole[metadata.TargetsType](&w.stats, name, data); err == nil {
+				old = prev.Signed.Targets
+			}
+		}
+	}
+	var out []string
+	for _, p := range sortedKeys(m.Signed.Targets) {
+		tf := m.Signed.Targets[p]
+		if o, ok := old[p]; ok && o.Length == tf.Length && hashesEqual(o.Hashes, tf.Hashes) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func (w *Workspace) publishPayload(ctx context.Context, dest Destination, target string, tf *metadata.TargetFiles, res *PublishResult) error {
@@ -388,7 +419,7 @@ func (w *Workspace) content(tf *metadata.TargetFiles) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("no sha256 hash")
 	}
-	data, err := os.ReadFile(w.path("content", fmt.Sprintf("%x", []byte(sum))))
+	data, err := w.readFile(w.path("content", fmt.Sprintf("%x", []byte(sum))))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("payload missing from the content store: %w", err)
 	}
@@ -405,7 +436,7 @@ func (w *Workspace) content(tf *metadata.TargetFiles) ([]byte, error) {
 func (w *Workspace) publishRoots(ctx context.Context, dest Destination, res *PublishResult) error {
 	for v := int64(1); v < w.root.Signed.Version; v++ {
 		name := fmt.Sprintf("%d.root.json", v)
-		data, err := os.ReadFile(w.path("metadata", "roots", name))
+		data, err := w.readFile(w.path("metadata", "roots", name))
 		if err != nil {
 			return fmt.Errorf("root history: %w", err)
 		}

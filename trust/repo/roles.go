@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -91,7 +90,7 @@ func (w *Workspace) previousRoot() (*rootMeta, error) {
 	data := w.prevRoot
 	if data == nil {
 		var err error
-		data, err = os.ReadFile(w.path("metadata", "roots", fmt.Sprintf("%d.root.json", w.root.Signed.Version-1)))
+		data, err = w.readFile(w.path("metadata", "roots", fmt.Sprintf("%d.root.json", w.root.Signed.Version-1)))
 		if err != nil {
 			return nil, fmt.Errorf("previous root: %w", err)
 		}
@@ -133,14 +132,15 @@ func bitLength(bins int) int {
 
 // edit marks role as changed: the first change since the last publish
 // bumps its version; every change clears its signatures and renews its
-// expiry.
+// expiry. Every change of a role's signed part must follow an edit.
 func (w *Workspace) edit(role string) error {
 	first := !w.cfg.Edited[role]
 	expires := w.now().Add(w.expiry(kindOf(role)))
+	delete(w.canon, role)
 	switch role {
 	case metadata.ROOT:
 		if first {
-			data, err := os.ReadFile(w.rolePath(metadata.ROOT))
+			data, err := w.readFile(w.rolePath(metadata.ROOT))
 			if err != nil {
 				return err
 			}
@@ -158,6 +158,10 @@ func (w *Workspace) edit(role string) error {
 		}
 		if first {
 			m.Signed.Version++
+			if w.cfg.Unpublished == nil {
+				w.cfg.Unpublished = map[string][]string{}
+			}
+			w.cfg.Unpublished[role] = []string{}
 		}
 		m.Signed.Expires = expires
 		m.Signatures = []metadata.Signature{}
@@ -172,13 +176,28 @@ func (w *Workspace) newTargetsRole(role string) *targetsMeta {
 	m := metadata.Targets(w.now().Add(w.expiry(kindOf(role))))
 	w.targets[role] = m
 	delete(w.removed, role)
+	delete(w.canon, role)
 	w.cfg.Edited[role] = true
 	w.dirty[role] = true
 	return m
 }
 
+// changedTarget records that role, edited, now lists target with new
+// content (see config.Unpublished).
+func (w *Workspace) changedTarget(role, target string) {
+	list, ok := w.cfg.Unpublished[role]
+	switch {
+	case !ok:
+	case len(list) >= maxUnpublished:
+		delete(w.cfg.Unpublished, role)
+	default:
+		w.cfg.Unpublished[role] = append(list, target)
+	}
+}
+
 // signable returns the canonical bytes that signatures of role cover and
-// a pointer to its signature list.
+// a pointer to its signature list. Those of targets-family roles are
+// cached until the next edit.
 func (w *Workspace) signable(role string) ([]byte, *[]metadata.Signature, int64, error) {
 	var signed any
 	var sigs *[]metadata.Signature
@@ -195,7 +214,15 @@ func (w *Workspace) signable(role string) ([]byte, *[]metadata.Signature, int64,
 		if err != nil {
 			return nil, nil, 0, err
 		}
-		signed, sigs, version = m.Signed, &m.Signatures, m.Signed.Version
+		if c, ok := w.canon[role]; ok && c.m == m {
+			return c.bytes, &m.Signatures, m.Signed.Version, nil
+		}
+		payload, err := cjson.EncodeCanonical(m.Signed)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("%s: canonical json: %w", role, err)
+		}
+		w.canon[role] = canonical{m: m, bytes: payload}
+		return payload, &m.Signatures, m.Signed.Version, nil
 	}
 	payload, err := cjson.EncodeCanonical(signed)
 	if err != nil {

@@ -96,7 +96,17 @@ type config struct {
 	// Published is set once the first publish has signed snapshot and
 	// timestamp version 1.
 	Published bool `json:"published"`
+	// Unpublished lists, for a targets-family role edited since the last
+	// publish, the targets it added or changed since then, so that Publish
+	// knows which payloads are new without reading the role's previous
+	// version back from the destination. A role missing here (created
+	// since, or with more than maxUnpublished changes) is compared with
+	// that previous version instead.
+	Unpublished map[string][]string `json:"unpublished,omitempty"`
 }
+
+// maxUnpublished bounds the targets listed per role in Unpublished.
+const maxUnpublished = 1000
 
 type onlineKey struct {
 	Ref   string `json:"ref"`
@@ -150,6 +160,33 @@ type Workspace struct {
 	prevRoot    []byte            // root to archive under metadata/roots
 	prevRootVer int64             //
 	newContent  map[string]string // sha256 hex -> source file
+
+	// canon caches the canonical bytes of the signed part of loaded
+	// targets-family roles (see signable).
+	canon map[string]canonical
+	stats ioStats
+}
+
+// canonical is the canonical form of the signed part of the role loaded
+// as m. It stays valid until edit, which every change of a role's signed
+// part follows (edit also clears the signatures over the old bytes).
+type canonical struct {
+	m     *targetsMeta
+	bytes []byte
+}
+
+// ioStats counts the workspace's own file operations (not those of the
+// destination), for tests and benchmarks.
+type ioStats struct {
+	read    int      // files read, parsed or not
+	decoded []string // role files decoded, by base name
+	written int      // role files written
+}
+
+// readFile reads a file of the workspace, counting it.
+func (w *Workspace) readFile(path string) ([]byte, error) {
+	w.stats.read++
+	return os.ReadFile(path)
 }
 
 // Dir returns the workspace directory.
@@ -192,13 +229,14 @@ func (w *Workspace) load() error {
 		return err
 	}
 	w.cfg = cfg
-	if w.root, err = readRole[metadata.RootType](w.rolePath("root")); err != nil {
+	w.stats.read++
+	if w.root, err = readRole[metadata.RootType](&w.stats, w.rolePath("root")); err != nil {
 		return err
 	}
-	if w.snapshot, err = readRole[metadata.SnapshotType](w.rolePath("snapshot")); err != nil {
+	if w.snapshot, err = readRole[metadata.SnapshotType](&w.stats, w.rolePath("snapshot")); err != nil {
 		return err
 	}
-	w.timestamp, err = readRole[metadata.TimestampType](w.rolePath("timestamp"))
+	w.timestamp, err = readRole[metadata.TimestampType](&w.stats, w.rolePath("timestamp"))
 	return err
 }
 
@@ -235,13 +273,20 @@ func (w *Workspace) reset() {
 	w.removed = map[string]bool{}
 	w.prevRoot, w.prevRootVer = nil, 0
 	w.newContent = map[string]string{}
+	w.canon = map[string]canonical{}
 }
 
-func readRole[T metadata.Roles](path string) (*metadata.Metadata[T], error) {
+func readRole[T metadata.Roles](st *ioStats, path string) (*metadata.Metadata[T], error) {
+	st.read++
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	return parseRole[T](st, path, data)
+}
+
+func parseRole[T metadata.Roles](st *ioStats, path string, data []byte) (*metadata.Metadata[T], error) {
+	st.decoded = append(st.decoded, filepath.Base(path))
 	m, err := new(metadata.Metadata[T]).FromBytes(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
@@ -258,7 +303,7 @@ func (w *Workspace) targetsRole(name string) (*targetsMeta, error) {
 	if w.removed[name] {
 		return nil, &RoleError{Role: name, Reason: "does not exist"}
 	}
-	m, err := readRole[metadata.TargetsType](w.rolePath(name))
+	m, err := readRole[metadata.TargetsType](&w.stats, w.rolePath(name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, &RoleError{Role: name, Reason: "does not exist"}
 	}
@@ -283,21 +328,22 @@ func (w *Workspace) mutate(fn func() error) error {
 	return nil
 }
 
-// commit writes content first, then role files, then workspace.json, each
-// atomically.
+// commit writes content and role files, each atomically, makes them
+// durable together, and then writes workspace.json, which records them.
 func (w *Workspace) commit() error {
+	var b barrier
 	for sum, src := range w.newContent {
 		dst := w.path("content", sum)
 		if _, err := os.Stat(dst); err == nil {
 			continue
 		}
-		if err := copyFileAtomic(dst, src, 0o644); err != nil {
+		if err := copyFileBarrier(dst, src, 0o644, &b); err != nil {
 			return fmt.Errorf("content store: %w", err)
 		}
 	}
 	if w.prevRoot != nil {
 		p := w.path("metadata", "roots", fmt.Sprintf("%d.root.json", w.prevRootVer))
-		if err := writeFileAtomic(p, w.prevRoot, 0o644); err != nil {
+		if err := writeFileBarrier(p, w.prevRoot, 0o644, &b); err != nil {
 			return err
 		}
 	}
@@ -306,15 +352,20 @@ func (w *Workspace) commit() error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(w.rolePath(role), data, 0o644); err != nil {
+		if err := writeFileBarrier(w.rolePath(role), data, 0o644, &b); err != nil {
 			return err
 		}
+		w.stats.written++
+	}
+	if err := b.sync(); err != nil {
+		return err
 	}
 	for _, role := range sortedKeys(w.removed) {
 		if err := removeFileDurable(w.rolePath(role)); err != nil {
 			return err
 		}
 		delete(w.cfg.Expiries, role)
+		delete(w.cfg.Unpublished, role)
 	}
 	for role := range w.dirty {
 		if m, ok := w.targets[role]; ok {
