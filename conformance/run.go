@@ -146,8 +146,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, ctx.Err()
 }
 
-func (o Options) runOne(ctx context.Context, dir string, s Scenario) Result {
-	r := Result{Name: s.Name, Group: s.Group(), Description: s.Description, Spec: s.Spec, Fault: s.Fault}
+func (o Options) runOne(ctx context.Context, dir string, s Scenario) (r Result) {
+	r = Result{Name: s.Name, Group: s.Group(), Description: s.Description, Spec: s.Spec, Fault: s.Fault}
 	reason, xfail := o.XFails[s.Name]
 	start := time.Now()
 	defer func() { r.Duration = time.Since(start) }()
@@ -185,6 +185,9 @@ func runScenario(ctx context.Context, o Options, dir string, s Scenario) (failed
 		return
 	}
 	defer func() {
+		for _, f := range slices.Backward(t.cleanup) {
+			f()
+		}
 		if t.Repo != nil {
 			t.Repo.Close()
 		}

@@ -59,15 +59,17 @@ type T struct {
 	// MetadataDir and TargetDir are the client's directories.
 	MetadataDir, TargetDir string
 
-	calls  []Invocation
-	failed bool
-	msgs   []string
+	calls   []Invocation
+	failed  bool
+	msgs    []string
+	cleanup []func()
 }
 
 // Invocation is one run of the client.
 type Invocation struct {
 	Args     []string `json:"args"`
 	Exit     int      `json:"exit"`
+	Stdout   string   `json:"stdout,omitempty"`
 	Stderr   string   `json:"stderr,omitempty"`
 	Requests []string `json:"requests"`
 	// Files lists the files of the metadata and target directories after the run.
@@ -118,10 +120,11 @@ func (t *T) exec(argv []string) *Invocation {
 	cmd := exec.CommandContext(t.ctx, argv[0], argv[1:]...)
 	cmd.Dir = t.dir
 	cmd.WaitDelay = time.Second
-	var stderr strings.Builder
+	var stdout, stderr strings.Builder
+	cmd.Stdout = &limitedWriter{w: &stdout, n: 1 << 20}
 	cmd.Stderr = &limitedWriter{w: &stderr, n: 64 << 10}
 	err := cmd.Run()
-	inv := &Invocation{Args: argv, Exit: cmd.ProcessState.ExitCode(), Stderr: stderr.String(),
+	inv := &Invocation{Args: argv, Exit: cmd.ProcessState.ExitCode(), Stdout: stdout.String(), Stderr: stderr.String(),
 		Requests: t.Repo.Requests(), Duration: time.Since(start)}
 	if err != nil && cmd.ProcessState == nil {
 		inv.Exit = -1
