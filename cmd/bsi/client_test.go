@@ -334,7 +334,9 @@ func TestClientRunStopsOnCancel(t *testing.T) {
 	if code, out, errOut := f.bsi(ctx, "client", "run", f.state, "--interval", "1h"); code != 0 || out != "" {
 		t.Errorf("run with a cancelled context: exit %d, %q %q", code, out, errOut)
 	}
-	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	// Long enough for two rounds even on a loaded machine; the loop itself
+	// waits 5ms between rounds.
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	code, out, errOut := f.bsi(ctx, "client", "run", f.state, "--interval", "5ms", "--jitter", "1ms", "--auto-install", "--json")
 	if code != 0 {
