@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -182,7 +181,7 @@ func canonicalSigned(data []byte) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("role type %q cannot be signed offline", head.Signed.Type)
 	}
-	return cjson.EncodeCanonical(signed)
+	return canonicalOf(signed)
 }
 
 // SignFile adds signer's signature to an exported role file (root or

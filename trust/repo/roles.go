@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -217,14 +216,14 @@ func (w *Workspace) signable(role string) ([]byte, *[]metadata.Signature, int64,
 		if c, ok := w.canon[role]; ok && c.m == m {
 			return c.bytes, &m.Signatures, m.Signed.Version, nil
 		}
-		payload, err := cjson.EncodeCanonical(m.Signed)
+		payload, err := canonicalOf(m.Signed)
 		if err != nil {
 			return nil, nil, 0, fmt.Errorf("%s: canonical json: %w", role, err)
 		}
 		w.canon[role] = canonical{m: m, bytes: payload}
 		return payload, &m.Signatures, m.Signed.Version, nil
 	}
-	payload, err := cjson.EncodeCanonical(signed)
+	payload, err := canonicalOf(signed)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("%s: canonical json: %w", role, err)
 	}

@@ -287,7 +287,15 @@ func readRole[T metadata.Roles](st *ioStats, path string) (*metadata.Metadata[T]
 
 func parseRole[T metadata.Roles](st *ioStats, path string, data []byte) (*metadata.Metadata[T], error) {
 	st.decoded = append(st.decoded, filepath.Base(path))
-	m, err := new(metadata.Metadata[T]).FromBytes(data)
+	var m *metadata.Metadata[T]
+	var err error
+	if _, ok := any(&m).(**targetsMeta); ok {
+		var t *targetsMeta
+		t, err = decodeTargets(data)
+		m = any(t).(*metadata.Metadata[T])
+	} else {
+		m, err = new(metadata.Metadata[T]).FromBytes(data)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}

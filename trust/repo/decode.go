@@ -1,0 +1,67 @@
+package repo
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// decodeTargets decodes a targets-family role file. metadata.FromBytes
+// decodes a file five times over (a generic map to check the type, then
+// each level twice to keep fields it does not know), which dominates the
+// cost of adding to a large role. Files written by this package hold no
+// such fields: they are decoded once, straight into go-tuf's types, and
+// anything unusual (an unknown field, a wrong type, no hashes, a repeated
+// signature key id) goes through FromBytes, which keeps or rejects it.
+func decodeTargets(data []byte) (*targetsMeta, error) {
+	var f struct {
+		Signatures []metadata.Signature `json:"signatures"`
+		Signed     struct {
+			Type        string                  `json:"_type"`
+			SpecVersion string                  `json:"spec_version"`
+			Version     int64                   `json:"version"`
+			Expires     time.Time               `json:"expires"`
+			Targets     map[string]*plainTarget `json:"targets"`
+			Delegations *metadata.Delegations   `json:"delegations,omitempty"`
+		} `json:"signed"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil || f.Signed.Type != metadata.TARGETS || f.Signed.Targets == nil ||
+		dec.InputOffset() != int64(len(bytes.TrimRight(data, " \t\r\n"))) || !uniqueKeyIDs(f.Signatures) {
+		return new(targetsMeta).FromBytes(data)
+	}
+	m := &targetsMeta{Signatures: f.Signatures, UnrecognizedFields: map[string]any{}}
+	s := &m.Signed
+	s.Type, s.SpecVersion, s.Version, s.Expires, s.Delegations = f.Signed.Type, f.Signed.SpecVersion, f.Signed.Version, f.Signed.Expires, f.Signed.Delegations
+	s.UnrecognizedFields = map[string]any{}
+	s.Targets = make(map[string]*metadata.TargetFiles, len(f.Signed.Targets))
+	for path, t := range f.Signed.Targets {
+		if t == nil || len(t.Hashes) == 0 {
+			return new(targetsMeta).FromBytes(data)
+		}
+		s.Targets[path] = &metadata.TargetFiles{Length: t.Length, Hashes: t.Hashes, Custom: t.Custom, Path: path,
+			UnrecognizedFields: map[string]any{}}
+	}
+	return m, nil
+}
+
+// plainTarget is metadata.TargetFiles without its own UnmarshalJSON.
+type plainTarget struct {
+	Length int64            `json:"length"`
+	Hashes metadata.Hashes  `json:"hashes"`
+	Custom *json.RawMessage `json:"custom,omitempty"`
+}
+
+func uniqueKeyIDs(sigs []metadata.Signature) bool {
+	seen := map[string]bool{}
+	for _, s := range sigs {
+		if seen[s.KeyID] {
+			return false
+		}
+		seen[s.KeyID] = true
+	}
+	return true
+}
