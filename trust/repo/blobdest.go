@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 
 	"gocloud.dev/blob"
@@ -35,8 +36,14 @@ func openBlob(ctx context.Context, dest string) (Destination, func() error, erro
 		return nil, nil, &DestinationError{Dest: dest, Err: fmt.Errorf("unsupported URL scheme; use a directory path or one of %s", strings.Join(blobSchemes, ", "))}
 	}
 	open := dest
-	if u, err := url.Parse(dest); err == nil && u.Scheme == "file" && u.RawQuery == "" {
-		open = dest + "?metadata=skip"
+	if u, err := url.Parse(dest); err == nil && u.Scheme == "file" {
+		// Like a directory destination, a file:// bucket is created.
+		if err := os.MkdirAll(u.Path, 0o755); err != nil {
+			return nil, nil, &DestinationError{Dest: dest, Err: err}
+		}
+		if u.RawQuery == "" {
+			open = dest + "?metadata=skip"
+		}
 	}
 	b, err := blob.OpenBucket(ctx, open)
 	if err != nil {

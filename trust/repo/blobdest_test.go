@@ -67,10 +67,7 @@ func TestPublishToBucket(t *testing.T) {
 func TestPublishToFileURL(t *testing.T) {
 	f := published(t)
 	ctx := t.Context()
-	dir := filepath.Join(t.TempDir(), "bucket")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := filepath.Join(t.TempDir(), "bucket") // created by OpenDestination
 	dest, closeDest, err := OpenDestination(ctx, "file://"+dir)
 	if err != nil {
 		t.Fatal(err)
