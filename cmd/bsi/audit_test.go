@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bsiframework/bsi/agent/testrepo"
+	"github.com/bsiframework/bsi/keys"
+)
+
+// publishForAudit publishes, with the bsi repo commands, a repository with
+// a 2-of-3 root, webkit (webkit-26.3-a, and webkit-26.3-b withdrawn) and
+// libc in 4 hash bins (libc-26.3-a), and returns its public directory.
+func publishForAudit(t *testing.T, f *clientFixture) string {
+	dir := t.TempDir()
+	key := func(name string) string {
+		p := filepath.Join(dir, name+".key")
+		priv, err := keys.Generate(keys.Ed25519)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := keys.WriteKeyPair(p, priv, nil); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	r1, r2, r3, targets, snap, ts := key("root1"), key("root2"), key("root3"), key("targets"), key("snapshot"), key("timestamp")
+	webkit, libc := key("webkit"), key("libc")
+	ws := filepath.Join(dir, "ws")
+	f.must("repo", "init", ws, "--root-key", r1+".pub", "--root-key", r2+".pub", "--root-key", r3+".pub",
+		"--root-threshold", "2", "--targets-key", targets+".pub", "--snapshot-key", snap, "--timestamp-key", ts)
+	f.must("repo", "delegate", ws, "--component", "webkit", "--key", webkit+".pub")
+	f.must("repo", "delegate", ws, "--component", "libc", "--key", libc+".pub", "--bins", "4")
+	for _, k := range []string{r1, r2, targets} {
+		f.must("repo", "sign", ws, "--key", k)
+	}
+	add := func(component, seq, letter, signer string) {
+		m := f.must("manifest", "new", "--component", component, "--platform", "macos", "--release", "26.3",
+			"--sequence", seq, "--released", "2026-11-27T10:00:00Z")
+		id := component + "-26.3-" + letter
+		mf, pf := filepath.Join(dir, id+".json"), filepath.Join(dir, id+".tar.gz")
+		os.WriteFile(mf, []byte(m), 0o644)
+		os.WriteFile(pf, testrepo.TarGz(map[string]string{"lib/" + component + ".txt": id + "\n"}), 0o644)
+		f.must("repo", "add", ws, "--manifest", mf, "--payload", pf, "--key", signer)
+	}
+	add("webkit", "1", "a", webkit)
+	add("webkit", "2", "b", webkit)
+	add("libc", "1", "a", libc)
+	f.must("repo", "withdraw", ws, "webkit-26.3-b", "--reason", "breaks video playback", "--key", webkit)
+	f.must("repo", "publish", ws)
+	return filepath.Join(ws, "public")
+}
+
+// auditRun serves dir on 127.0.0.1 and runs "bsi audit URL --root
+// 1.root.json --json FILE" in-process at now; it returns the exit code,
+// stdout and the JSON report.
+func auditRun(t *testing.T, dir string, now time.Time) (int, string, map[string]any) {
+	t.Helper()
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+	rep := filepath.Join(t.TempDir(), "audit.json")
+	var stdout, stderr bytes.Buffer
+	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" },
+		now: func() time.Time { return now }, logger: slog.New(slog.DiscardHandler)}
+	code := run(context.Background(), []string{"audit", srv.URL, "--root", filepath.Join(dir, "1.root.json"), "--json", rep}, e)
+	var out map[string]any
+	if b, err := os.ReadFile(rep); err == nil {
+		json.Unmarshal(b, &out)
+	}
+	return code, stdout.String() + stderr.String(), out
+}
+
+// findings lists the "check role" of each finding of a JSON report.
+func findings(rep map[string]any) []string {
+	var out []string
+	fs, _ := rep["findings"].([]any)
+	for _, f := range fs {
+		m, _ := f.(map[string]any)
+		out = append(out, fmt.Sprintf("%s %s %s", m["severity"], m["check"], m["role"]))
+	}
+	return out
+}
+
+func TestAuditCommand(t *testing.T) {
+	f := newClientFixture(t, clientStart)
+	pub := publishForAudit(t, f)
+	code, out, rep := auditRun(t, pub, clientStart)
+	if code != exitOK {
+		t.Fatalf("audit of the published repository: exit %d\n%s", code, out)
+	}
+	if rep["targets"] != 3.0 || rep["payloads_checked"] != 6.0 || len(rep["roles"].([]any)) != 10 {
+		t.Errorf("audit report: %v targets, %v payloads, %d roles; want 3, 6, 10\n%s", rep["targets"],
+			rep["payloads_checked"], len(rep["roles"].([]any)), out)
+	}
+
+	meta := func(dir, role string) string { // the newest N.role.json
+		var best string
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), "."+role+".json") && e.Name() > best {
+				best = e.Name()
+			}
+		}
+		return filepath.Join(dir, best)
+	}
+	for _, tc := range []struct {
+		name    string
+		code    int
+		finding string // "severity check role"
+		later   time.Duration
+		corrupt func(dir string)
+	}{
+		{"tampered payload", exitSecurity, "security payload-hash webkit", 0, func(dir string) {
+			ms, _ := filepath.Glob(filepath.Join(dir, "targets", "webkit", "*.webkit-26.3-a.tar.gz"))
+			for _, m := range ms {
+				os.WriteFile(m, []byte("evil"), 0o644)
+			}
+		}},
+		{"removed N.webkit.json", exitFailure, "error fetch webkit", 0, func(dir string) {
+			os.Remove(meta(dir, "webkit"))
+		}},
+		{"timestamp pointing at a missing snapshot", exitFailure, "error fetch snapshot", 0, func(dir string) {
+			os.Remove(meta(dir, "snapshot"))
+		}},
+		{"webkit role edited after signing", exitSecurity, "security signature webkit", 0, func(dir string) {
+			p := meta(dir, "webkit")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, bytes.Replace(b, []byte("breaks video playback"), []byte("breaks audio playback"), 1), 0o644)
+		}},
+		{"timestamp left to expire", exitFreshness, "freshness expiry timestamp", 36 * time.Hour, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "copy")
+			if err := os.CopyFS(dir, os.DirFS(pub)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.corrupt != nil {
+				tc.corrupt(dir)
+			}
+			code, out, rep := auditRun(t, dir, clientStart.Add(tc.later))
+			got := findings(rep)
+			if code != tc.code || !strings.Contains(strings.Join(got, "\n"), tc.finding) {
+				t.Errorf("exit %d, findings %q; want exit %d and %q\n%s", code, got, tc.code, tc.finding, out)
+			}
+		})
+	}
+}
