@@ -26,8 +26,9 @@
 //
 //	DIR/workspace.json           configuration: online key references, expiry
 //	                             periods, components (bins, sequence index),
-//	                             roles changed since the last publish, and a
-//	                             read-only mirror of key ids per role
+//	                             roles changed since the last publish and the
+//	                             targets they changed, and a read-only mirror
+//	                             of key ids per role
 //	DIR/metadata/<role>.json     each role as edited and signed (the exact
 //	                             bytes that are published)
 //	DIR/metadata/roots/N.root.json  every earlier published root
@@ -36,8 +37,11 @@
 //	DIR/.lock                    flock(2) held by the process using the
 //	                             workspace, with its pid and start time
 //
-// Every file is written atomically (temporary file, fsync, rename, fsync of
-// the directory), and a failed operation leaves the workspace as it was.
+// Every file is written atomically (temporary file, rename). The content
+// and role files of one operation are then made durable together (an
+// fsync of each file and directory, several at once), and only then is
+// workspace.json, which records them, replaced and synced. A failed
+// operation leaves the workspace as it was.
 //
 // # Published tree
 //
@@ -49,9 +53,24 @@
 //
 // Publish writes payloads, then delegated roles, targets, root versions,
 // the snapshot and the timestamp last, so a client never sees a timestamp
-// that points at a file not yet there. Only the roles whose version differs
-// from the destination's current snapshot are written, and only the payloads
-// their previous published version did not list.
+// that points at a file not yet there. In a directory, everything before
+// timestamp.json (new names that nothing points at yet) is made durable by
+// one barrier before timestamp.json is written. Only the roles whose
+// version differs from the destination's current snapshot are written, and
+// only the payloads their previous published version did not list: the
+// workspace remembers which targets each role changed since the last
+// publish, so the previous version is read back only from a destination
+// that missed that publish.
+//
+// # Cost
+//
+// Work is proportional to what changed, not to the repository: adding one
+// improvement to a component of 100,000 in 256 bins and publishing decodes
+// root, snapshot, timestamp, targets, the component role and one bin, and
+// writes the payload (under both hashes), that bin, the snapshot and the
+// timestamp. Role files are decoded in one pass when they hold only fields
+// go-tuf knows, and canonical JSON is produced in one pass over the
+// encoded bytes.
 //
 // # Worked example
 //

@@ -1,6 +1,8 @@
 package repo
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // binnedRepo returns a published fixture whose component webkit has 16
@@ -159,5 +162,44 @@ func TestDuplicateIDAcrossBins(t *testing.T) {
 	_, err = f.ws.Add(t.Context(), AddRequest{Manifest: manifestJSON("webkit-004", "webkit", 5), Payload: f.payload("again", "x")})
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "already exists as webkit/webkit-004.tar") {
 		t.Fatalf("adding webkit-004 again as a tar.gz: %v", err)
+	}
+}
+
+// TestRoleBytes: a role file is written around the canonical bytes made
+// for signing, unless a string holds a control character (which canonical
+// JSON leaves unescaped); either way it decodes to the same signed role.
+func TestRoleBytes(t *testing.T) {
+	for _, note := range []string{"plain", "two\\nlines"} {
+		f := binnedRepo(t, 1)
+		w := f.ws
+		role := w.roleForTarget("webkit", "webkit/webkit-001.tar.gz")
+		if err := w.edit(role); err != nil {
+			t.Fatal(err)
+		}
+		tf := w.targets[role].Signed.Targets["webkit/webkit-001.tar.gz"]
+		custom := json.RawMessage(`{"note":"` + note + `"}`)
+		tf.Custom = &custom
+		if _, err := w.signRole(t.Context(), role, f.key("webkit1"), []string{f.keyID("webkit1")}); err != nil {
+			t.Fatal(err)
+		}
+		data, err := w.roleBytes(role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		canon, _, _, _ := w.signable(role)
+		if fast := bytes.Contains(data, canon); fast != (note == "plain") {
+			t.Errorf("%s: written around the canonical bytes: %t", note, fast)
+		}
+		m, err := decodeTargets(data)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", note, err, data)
+		}
+		again, err := canonicalOf(m.Signed)
+		if err != nil || !bytes.Equal(again, canon) {
+			t.Errorf("%s: decoded role has other canonical bytes (%v)", note, err)
+		}
+		if d := cmp.Diff(w.targets[role].Signatures, m.Signatures, cmpopts.EquateEmpty()); d != "" {
+			t.Errorf("%s: signatures differ:\n%s", note, d)
+		}
 	}
 }

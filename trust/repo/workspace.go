@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+	"unicode"
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -400,6 +402,19 @@ func (w *Workspace) roleBytes(role string) ([]byte, error) {
 	m, ok := w.targets[role]
 	if !ok {
 		return nil, &RoleError{Role: role, Reason: "not loaded"}
+	}
+	if c, ok := w.canon[role]; ok && c.m == m && len(m.UnrecognizedFields) == 0 && bytes.IndexFunc(c.bytes, unicode.IsControl) < 0 {
+		// The canonical bytes, already made for signing, are valid JSON
+		// when no string holds a control character (canonical JSON does
+		// not escape them): the file is then written around them, without
+		// encoding the role again.
+		sigs, err := json.Marshal(m.Signatures)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, 0, len(c.bytes)+len(sigs)+30)
+		out = append(append(append(out, `{"signatures":`...), sigs...), `,"signed":`...)
+		return append(append(out, c.bytes...), '}'), nil
 	}
 	return m.ToBytes(false)
 }
