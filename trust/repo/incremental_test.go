@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -202,4 +203,24 @@ func TestRoleBytes(t *testing.T) {
 			t.Errorf("%s: signatures differ:\n%s", note, d)
 		}
 	}
+}
+
+// TestShortContentFileIsWrittenAgain: a content file cut short (a crash
+// before the barrier of the operation that wrote it) is replaced when the
+// same payload is added again, instead of being taken as present.
+func TestShortContentFileIsWrittenAgain(t *testing.T) {
+	f := published(t)
+	p := filepath.Join(filepath.Dir(f.dir), "webkit-26.3-a.tar.gz")
+	entries, err := os.ReadDir(filepath.Join(f.dir, "content"))
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("content store: %v %v", entries, err)
+	}
+	if err := os.Truncate(filepath.Join(f.dir, "content", entries[0].Name()), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ws.Add(t.Context(), AddRequest{Manifest: manifestJSON("webkit-26.3-b", "webkit", 2), Payload: p, Signers: f.signers_("webkit1")}); err != nil {
+		t.Fatal(err)
+	}
+	f.publish()
+	f.client().fetch("webkit/webkit-26.3-b.tar.gz", readFile(t, p))
 }

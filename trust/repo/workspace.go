@@ -344,7 +344,9 @@ func (w *Workspace) commit() error {
 	var b barrier
 	for sum, src := range w.newContent {
 		dst := w.path("content", sum)
-		if _, err := os.Stat(dst); err == nil {
+		// Present from an earlier operation; a crash before that one's
+		// barrier can leave a short file, which is written again.
+		if sameSize(dst, src) {
 			continue
 		}
 		if err := copyFileBarrier(dst, src, 0o644, &b); err != nil {
@@ -388,6 +390,15 @@ func (w *Workspace) commit() error {
 	w.dirty, w.removed, w.newContent = map[string]bool{}, map[string]bool{}, map[string]string{}
 	w.prevRoot = nil
 	return nil
+}
+
+func sameSize(a, b string) bool {
+	ai, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	bi, err := os.Stat(b)
+	return err == nil && ai.Size() == bi.Size()
 }
 
 func (w *Workspace) roleBytes(role string) ([]byte, error) {
