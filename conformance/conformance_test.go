@@ -235,3 +235,49 @@ func TestBrokenClients(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokenBSI proves the bsi group has teeth: a bsi that never installs
+// anything fails every scenario that expects an install, and a real bsi
+// whose exit codes are hidden fails every scenario aimed at an attack.
+func TestBrokenBSI(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	lazy, liar := filepath.Join(dir, "lazy.sh"), filepath.Join(dir, "liar.sh")
+	os.WriteFile(lazy, []byte("case \"$2\" in status) echo '{\"installed\":[],\"attention\":[]}';; esac\nexit 0\n"), 0o755)
+	os.WriteFile(liar, []byte("\""+filepath.Join(binaries(t), "bsi")+"\" \"$@\"\nexit 0\n"), 0o755)
+	installs := map[string]bool{"": true, "withdrawal": true, "sequence": true}
+	attacks := map[string]bool{"expiry": true, "rollback": true, "hash": true, "signature": true, "manifest-role": true}
+	for _, tc := range []struct {
+		name   string
+		script string
+		aimed  map[string]bool // faults of the scenarios it must fail
+	}{
+		{"never installs", lazy, installs},
+		{"hides exit codes", liar, attacks},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var scen []Scenario
+			for _, s := range Scenarios() {
+				if s.Group() == "bsi" && (tc.aimed[s.Fault] || full) {
+					scen = append(scen, s)
+				}
+			}
+			rep := run(t, Options{Client: []string{"true"}, BSI: []string{"sh", tc.script}, Scenarios: scen})
+			n := 0
+			for _, r := range rep.Results {
+				if !tc.aimed[r.Fault] {
+					continue
+				}
+				n++
+				if r.Status != Fail {
+					t.Errorf("a bsi that %s: %s %s, want fail", tc.name, r.Name, r.Status)
+				}
+			}
+			if n < 8 {
+				t.Errorf("only %d bsi scenarios aimed at a bsi that %s", n, tc.name)
+			}
+			t.Logf("a bsi that %s fails %d of %d scenarios (%d aimed at it)", tc.name, len(rep.Failed()), len(scen), n)
+		})
+	}
+}

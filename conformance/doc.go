@@ -29,6 +29,26 @@
 // (endless data), and bsi, which drives "bsi client" (Options.BSI) through
 // the device rules of DESIGN.md.
 //
+// # The bsi group
+//
+// Each bsi scenario publishes improvements (manifests in custom.bsi, real
+// tar.gz payloads, one delegated role per component) with the real
+// publisher, package trust/repo, into the scenario's simulator
+// (sim.Publisher), then stages what the publisher refuses to make (a
+// manifest signed by the wrong role, a stale or replayed timestamp, a
+// forged payload, a delisted improvement) by editing the published
+// metadata with go-tuf. The device is "bsi client" with its state in the
+// scenario's metadata directory and its install root in the target
+// directory; a scenario judges it by its exit code (0, 1, 3 security, 4
+// freshness), by "bsi client status STATE --json", and by the install
+// root's <component>/current links and the files they hold. Each cites
+// its rule of DESIGN.md "Client decision rules": withdrawal rolls back (to
+// the next lower improvement or the baseline), disappearance is kept and
+// reported, a lower sequence is never reached otherwise, a release change
+// retires, another platform, release or build never installs, a manifest
+// must match its signing role, freeze and rollback install nothing, a
+// forged payload installs nothing, a failed health check undoes.
+//
 // Fault names the check a scenario is aimed at ("signature", "expiry",
 // "rollback", "hash", "length", ...): a client that skips that check
 // fails the scenario.
@@ -50,6 +70,21 @@
 //	if err != nil { ... }
 //	rep.WriteText(os.Stdout)
 //	if !rep.OK() { os.Exit(1) }
+//
+// # Tests
+//
+// "go test ./conformance" runs the whole suite against go-tuf's updater
+// (its known failures in testdata/gotuf.xfails), against bsi (every group;
+// TestSelfCheck), broken go-tuf clients against the scenarios aimed at the
+// check they skip, broken bsi clients against the bsi scenarios aimed at
+// them, and audits of repositories published by trust/repo, intact and
+// corrupted. The clients (bsi and the go-tuf adapter) are built once
+// without the race detector into the user cache directory and reused while
+// up to date. BSI_CONFORMANCE_FULL=1 runs the complete matrix: go-tuf also
+// through the race-built test binary, and every broken client against the
+// whole suite:
+//
+//	BSI_CONFORMANCE_FULL=1 go test -race ./conformance
 //
 // # Audit
 //

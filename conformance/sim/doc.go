@@ -13,6 +13,14 @@
 // Request paths are percent-decoded before lookup, so a role named "a b" is
 // found whether a client asks for "1.a%20b.json" or "1.a b.json".
 //
+// # Publishing with the publisher
+//
+// NewPublisher resets a Repo and fills it with the real publisher (package
+// trust/repo): a workspace whose keys the simulator holds publishes into
+// the Repo through Destination, and Load reads what was published back
+// into the editable metadata, so that a scenario can go on from there with
+// the simulator's own editing (what the publisher refuses to make).
+//
 // # Misbehaviour
 //
 // Everything a client must refuse is staged by editing the exported
