@@ -111,9 +111,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if *jsonFile == "-" {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
+		if err := writeJSONTo(e, r); err != nil {
 			return err
 		}
 	} else if err := r.WriteTable(e.stdout); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -307,6 +308,17 @@ type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// writeJSONTo prints v on stdout as JSON (indented unless compact), without
+// escaping "<", ">" and "&": the --json output of every command.
+func writeJSONTo(e *env, v any, compact ...bool) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetEscapeHTML(false)
+	if len(compact) == 0 || !compact[0] {
+		enc.SetIndent("", "  ")
+	}
+	return enc.Encode(v)
+}
 
 // wantArgs checks the count of positional arguments.
 func wantArgs(pos []string, min, max int, what string) error {

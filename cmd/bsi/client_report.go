@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -112,17 +111,6 @@ func toReportJSON(rep *agent.Report) reportJSON {
 		}
 	}
 	return out
-}
-
-// writeJSONTo prints v as JSON (indented unless compact), without
-// escaping "<", ">" and "&".
-func writeJSONTo(e *env, v any, compact ...bool) error {
-	enc := json.NewEncoder(e.stdout)
-	enc.SetEscapeHTML(false)
-	if len(compact) == 0 || !compact[0] {
-		enc.SetIndent("", "  ")
-	}
-	return enc.Encode(v)
 }
 
 // printReport prints a check's report.

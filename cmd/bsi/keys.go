@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -139,7 +138,7 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "bsi: warning: %s is not encrypted (--insecure-no-password)\n", *out)
 	}
 	if *asJSON {
-		return keysWriteJSON(e, g)
+		return writeJSONTo(e, g)
 	}
 	enc := "encrypted"
 	if !g.Encrypted {
@@ -187,7 +186,7 @@ func runKeysShow(ctx context.Context, e *env, args []string) error {
 		return keysHint(err)
 	}
 	if *asJSON {
-		return keysWriteJSON(e, shownKey{Ref: info.Ref, Kind: info.Kind, Encrypted: info.Encrypted,
+		return writeJSONTo(e, shownKey{Ref: info.Ref, Kind: info.Kind, Encrypted: info.Encrypted,
 			Type: info.Type, Scheme: info.Scheme, KeyID: info.KeyID, TUFKey: info.TUFKey})
 	}
 	fmt.Fprintf(e.stdout, "ref:     %s\nkind:    %s\ntype:    %s\nscheme:  %s\nkeyid:   %s\n",
@@ -220,10 +219,4 @@ func keysHint(err error) error {
 		return withHint(err, "a key file is one PEM block, as \"bsi keys generate\" writes it")
 	}
 	return err
-}
-
-func keysWriteJSON(e *env, v any) error {
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -147,9 +146,7 @@ Examples:
 				if list == nil {
 					list = []repo.Improvement{}
 				}
-				enc := json.NewEncoder(e.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(list)
+				return writeJSONTo(e, list)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "COMPONENT\tID\tPLATFORM\tRELEASES\tSEQ\tSTATUS\tPENDING")

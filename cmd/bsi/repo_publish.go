@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -76,9 +75,7 @@ func repoPublishCommand() *command {
 
 func printPublish(e *env, what string, res *repo.PublishResult, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return writeJSONTo(e, res)
 	}
 	fmt.Fprintf(e.stdout, "%s: snapshot v%d, timestamp v%d; %d file(s) written, %d already there\n",
 		what, res.SnapshotVersion, res.TimestampVersion, len(res.Written), res.Skipped)
@@ -199,9 +196,7 @@ Examples:
 				return err
 			}
 			if *asJSON {
-				enc := json.NewEncoder(e.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return writeJSONTo(e, st)
 			}
 			return printRepoStatus(e, st)
 		},
