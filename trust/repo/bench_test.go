@@ -184,10 +184,6 @@ func benchmarkFreshPublish(b *testing.B, n, bins int) {
 		f := bigRepo(b, n, bins, false)
 		b.StartTimer()
 		written = len(f.publish().Written)
-		b.StopTimer()
-		f.ws.Close()
-		os.RemoveAll(f.dir)
-		b.StartTimer()
 	}
 	b.ReportMetric(float64(written), "files-written")
 }
