@@ -235,7 +235,7 @@ func runClientCheck(ctx context.Context, e *env, args []string) error {
 	defer a.Close()
 	rep, err := a.Check(ctx)
 	if rep != nil {
-		if perr := printReport(e, a, rep, *asJSON); perr != nil {
+		if perr := printReport(e, a, pos[0], rep, *asJSON); perr != nil {
 			return perr
 		}
 	}

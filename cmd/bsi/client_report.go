@@ -114,7 +114,7 @@ func toReportJSON(rep *agent.Report) reportJSON {
 }
 
 // printReport prints a check's report.
-func printReport(e *env, a *agent.Agent, rep *agent.Report, asJSON bool) error {
+func printReport(e *env, a *agent.Agent, state string, rep *agent.Report, asJSON bool) error {
 	if asJSON {
 		return writeJSONTo(e, toReportJSON(rep))
 	}
@@ -143,7 +143,7 @@ func printReport(e *env, a *agent.Agent, rep *agent.Report, asJSON bool) error {
 	}
 	fmt.Fprintln(e.stdout, freshnessLine(rep.Freshness, e.now()))
 	if pending > 0 && len(r.Rejected) == 0 {
-		fmt.Fprintf(e.stdout, "%d change(s) pending: bsi client install STATE --all\n", pending)
+		fmt.Fprintf(e.stdout, "%d change(s) pending: bsi client install %s --all\n", pending, state)
 	}
 	return nil
 }

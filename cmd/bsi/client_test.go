@@ -161,7 +161,7 @@ func TestClientLifecycle(t *testing.T) {
 
 	out := f.must("client", "check", f.state)
 	for _, s := range []string{"webkit", "webkit-26.3-a 26.3 (a)", "install", "ignored webkit/webkit-26.4-a.tar.gz: wrong release",
-		"timestamp v2 expires 2026-11-28T12:00:00Z (in 24h0m0s)", "2 change(s) pending"} {
+		"timestamp v2 expires 2026-11-28T12:00:00Z (in 24h0m0s)", "2 change(s) pending: bsi client install " + f.state + " --all"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("check output lacks %q:\n%s", s, out)
 		}
