@@ -1,56 +1,14 @@
 package agent
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/bsiframework/bsi/internal/atomicfile"
 )
-
-// writeFileAtomic replaces name with data: a temporary file in the same
-// directory is written, synced and renamed over name, then the directory is
-// synced, so that a crash leaves either the old or the new content.
-func writeFileAtomic(name string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(name)
-	var rnd [6]byte
-	rand.Read(rnd[:])
-	tmp := filepath.Join(dir, "."+filepath.Base(name)+".tmp-"+hex.EncodeToString(rnd[:]))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, name); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
 
 // writeJSON writes v as indented JSON, atomically.
 func writeJSON(name string, v any) error {
@@ -58,7 +16,7 @@ func writeJSON(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(name, append(b, '\n'), 0o600)
+	return atomicfile.WriteFile(name, append(b, '\n'), 0o600)
 }
 
 // readJSON reads name into v, refusing unknown fields so that a damaged or

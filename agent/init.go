@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/bsiframework/bsi/trust/client"
+
+	"github.com/bsiframework/bsi/internal/atomicfile"
 )
 
 // Init creates the state directory dir for a device: it checks rootJSON
@@ -60,5 +62,5 @@ func Init(dir string, rootJSON []byte, cfg Config, now time.Time) (err error) {
 	if err := writeJSON(filepath.Join(abs, journalFile), newJournal()); err != nil {
 		return err
 	}
-	return syncDir(abs)
+	return atomicfile.SyncDir(abs)
 }

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/bsiframework/bsi/internal/atomicfile"
 )
 
 // Download fetches target t and writes it atomically to path after
@@ -70,7 +72,7 @@ func (c *Client) Download(ctx context.Context, t *Target, path string) error {
 		return err
 	}
 	tmp = nil
-	return syncDir(filepath.Dir(path))
+	return atomicfile.SyncDir(filepath.Dir(path))
 }
 
 // targetName is the remote name of t, hash-prefixed for consistent

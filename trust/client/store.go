@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bsiframework/bsi/internal/atomicfile"
 )
 
 // recordFile is the verified-state record in the metadata directory. It
@@ -65,7 +67,7 @@ func (s store) read(role string) ([]byte, error) {
 }
 
 func (s store) write(role string, data []byte) error {
-	return writeAtomic(filepath.Join(s.dir, fileName(role)), data, 0o644)
+	return atomicfile.WriteFile(filepath.Join(s.dir, fileName(role)), data, 0o644)
 }
 
 func (s store) remove(role string) error {
@@ -74,39 +76,6 @@ func (s store) remove(role string) error {
 		return nil
 	}
 	return err
-}
-
-// writeAtomic writes data to a temporary file in the same directory,
-// syncs it, renames it over name and syncs the directory: a crash leaves
-// the old or the new content, never a mix.
-func writeAtomic(name string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(name)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(name)+"-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), name); err != nil {
-		return err
-	}
-	return syncDir(dir)
 }
 
 // namedData is a file of a batch: its name in the directory and content.
@@ -121,7 +90,7 @@ type namedData struct {
 // old or new, never a mix; a failure before the renames leaves all old.
 func writeBatch(dir string, files []namedData, perm fs.FileMode) error {
 	if len(files) == 1 {
-		return writeAtomic(filepath.Join(dir, files[0].name), files[0].data, perm)
+		return atomicfile.WriteFile(filepath.Join(dir, files[0].name), files[0].data, perm)
 	}
 	temps := make([]string, len(files))
 	errs := make([]error, len(files))
@@ -146,7 +115,7 @@ func writeBatch(dir string, files []namedData, perm fs.FileMode) error {
 			return err
 		}
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 // writeTemp writes data to a synced temporary file for name in dir and
@@ -171,15 +140,6 @@ func writeTemp(dir, name string, data []byte, perm fs.FileMode) (string, error) 
 		return "", err
 	}
 	return f.Name(), nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // record is the verified-state record: for each targets-family file
@@ -221,5 +181,5 @@ func (s store) writeRecord(r *record) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(s.dir, recordFile), data, 0o644)
+	return atomicfile.WriteFile(filepath.Join(s.dir, recordFile), data, 0o644)
 }

@@ -11,13 +11,15 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/bsiframework/bsi/internal/atomicfile"
 )
 
 // writeFileAtomic writes data to path so that a crash leaves either the old
 // file or the new one: a temporary file in the same directory, fsync,
 // rename, fsync of the directory.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return writeAtomic(path, perm, true, func(f *os.File) error {
+	return atomicfile.Write(path, perm, true, func(f *os.File) error {
 		_, err := f.Write(data)
 		return err
 	})
@@ -26,7 +28,7 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 // writeFileBarrier writes data to path atomically and leaves its
 // durability to b.
 func writeFileBarrier(path string, data []byte, perm os.FileMode, b *barrier) error {
-	err := writeAtomic(path, perm, false, func(f *os.File) error {
+	err := atomicfile.Write(path, perm, false, func(f *os.File) error {
 		_, err := f.Write(data)
 		return err
 	})
@@ -44,7 +46,7 @@ func copyFileBarrier(dst, src string, perm os.FileMode, b *barrier) error {
 		return err
 	}
 	defer in.Close()
-	err = writeAtomic(dst, perm, false, func(f *os.File) error {
+	err = atomicfile.Write(dst, perm, false, func(f *os.File) error {
 		_, err := io.Copy(f, in)
 		return err
 	})
@@ -52,43 +54,6 @@ func copyFileBarrier(dst, src string, perm os.FileMode, b *barrier) error {
 		b.add(dst)
 	}
 	return err
-}
-
-// writeAtomic writes through a temporary file and a rename; with durable
-// set it also syncs the file and the directory.
-func writeAtomic(path string, perm os.FileMode, durable bool, fill func(*os.File) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = fill(f); err != nil {
-		return err
-	}
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if durable {
-		if err = f.Sync(); err != nil {
-			return err
-		}
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if !durable {
-		return nil
-	}
-	return syncDir(dir)
 }
 
 // barrier makes many files written without fsync durable at once: each
@@ -164,10 +129,8 @@ func removeFileDurable(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return atomicfile.SyncDir(filepath.Dir(path))
 }
-
-func syncDir(dir string) error { return syncPath(dir) }
 
 // lockFile is an exclusive flock(2) on DIR/.lock held while a Workspace is
 // open. The holder writes its pid and start time into the file so that a

@@ -1,0 +1,63 @@
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// WriteFile replaces path with data, durably: steps 1 to 5 of the package
+// documentation.
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return Write(path, perm, true, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// Write replaces path with what fill writes to the temporary file. With
+// durable set it syncs the file before the rename and the directory after
+// it; without, the caller is responsible for both.
+func Write(path string, perm os.FileMode, durable bool, fill func(*os.File) error) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = fill(f); err != nil {
+		return err
+	}
+	if err = f.Chmod(perm); err != nil {
+		return err
+	}
+	if durable {
+		if err = f.Sync(); err != nil {
+			return err
+		}
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	if !durable {
+		return nil
+	}
+	return SyncDir(dir)
+}
+
+// SyncDir makes the entries of dir (creations, renames, removals) durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
