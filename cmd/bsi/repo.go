@@ -51,11 +51,7 @@ func openRepo(ctx context.Context, e *env, pos []string) (*repo.Workspace, error
 	if err := wantArgs(pos, 1, 1, "workspace directory DIR"); err != nil {
 		return nil, err
 	}
-	w, err := repo.Open(ctx, pos[0], repoOptions(e))
-	if err != nil {
-		return nil, err
-	}
-	return w, nil
+	return repo.Open(ctx, pos[0], repoOptions(e))
 }
 
 // repoLoadSigners loads every --key reference.
