@@ -90,6 +90,7 @@ func commands() []*command {
 		demoCommands(),
 		conformanceCommands(),
 		benchCommands(),
+		loadCommands(),
 		[]*command{versionCommand()},
 	)
 }
