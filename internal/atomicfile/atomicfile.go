@@ -3,6 +3,8 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+
+	"github.com/bsiframework/bsi/internal/fault"
 )
 
 // WriteFile replaces path with data, durably: steps 1 to 5 of the package
@@ -19,6 +21,9 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // it; without, the caller is responsible for both.
 func Write(path string, perm os.FileMode, durable bool, fill func(*os.File) error) (err error) {
 	dir := filepath.Dir(path)
+	if err := fault.CheckPath("atomicfile.create", path); err != nil {
+		return err
+	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
@@ -29,7 +34,11 @@ func Write(path string, perm os.FileMode, durable bool, fill func(*os.File) erro
 			os.Remove(f.Name())
 		}
 	}()
+	fault.Point("atomicfile.create.done")
 	if err = fill(f); err != nil {
+		return err
+	}
+	if err = fault.CheckPath("atomicfile.write", f.Name()); err != nil {
 		return err
 	}
 	if err = f.Chmod(perm); err != nil {
@@ -39,13 +48,20 @@ func Write(path string, perm os.FileMode, durable bool, fill func(*os.File) erro
 		if err = f.Sync(); err != nil {
 			return err
 		}
+		if err = fault.CheckPath("atomicfile.fsync", f.Name()); err != nil {
+			return err
+		}
 	}
 	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = fault.CheckPath("atomicfile.rename", path); err != nil {
 		return err
 	}
 	if err = os.Rename(f.Name(), path); err != nil {
 		return err
 	}
+	fault.Point("atomicfile.rename.done")
 	if !durable {
 		return nil
 	}
@@ -54,10 +70,15 @@ func Write(path string, perm os.FileMode, durable bool, fill func(*os.File) erro
 
 // SyncDir makes the entries of dir (creations, renames, removals) durable.
 func SyncDir(dir string) error {
+	if err := fault.CheckPath("atomicfile.syncdir", dir); err != nil {
+		return err
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	return d.Sync()
+	err = d.Sync()
+	fault.Point("atomicfile.syncdir.done")
+	return err
 }
