@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/bsiframework/bsi/internal/fault"
 )
 
 // Install applies the payload at payloadPath (a tar or tar.gz whose hashes
@@ -158,9 +160,13 @@ func (in *Installer) placeVersion(j *journal) error {
 		return err
 	}
 	in.step("rename temp to " + j.ID)
+	if err := fault.CheckPath("install.version.place", in.VersionDir(j.Component, j.ID)); err != nil {
+		return err
+	}
 	if err := os.Rename(tmp, in.VersionDir(j.Component, j.ID)); err != nil {
 		return err
 	}
+	fault.Point("install.version.place.done")
 	in.step("sync " + vdir)
 	return syncDir(vdir)
 }
@@ -186,6 +192,7 @@ func (in *Installer) undoInstall(j *journal) error {
 		if err := os.RemoveAll(tmp); err != nil {
 			return err
 		}
+		fault.Point("install.temp.remove.done")
 	}
 	if j.CreatedComponent {
 		if err := errors.Join(in.removeIfEmpty(in.versionsDir(j.Component)),

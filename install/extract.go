@@ -8,6 +8,8 @@ import (
 	"os"
 	"path"
 	"slices"
+
+	"github.com/bsiframework/bsi/internal/fault"
 )
 
 // extract writes the archive read from r, which ValidateArchive accepted as
@@ -92,17 +94,24 @@ func writeEntry(root *os.Root, e Entry, content io.Reader, dirs *[]string) error
 	case Hardlink:
 		return root.Link(e.Linkname, e.Name)
 	}
+	if err := fault.CheckPath("install.extract.create", e.Name); err != nil {
+		return err
+	}
 	f, err := root.OpenFile(e.Name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
 	_, err = io.CopyN(f, content, e.Size)
 	if err == nil {
+		err = fault.CheckPath("install.extract.write", e.Name)
+	}
+	if err == nil {
 		err = f.Chmod(e.Mode) // exact mode, whatever the umask
 	}
 	if err == nil {
 		err = f.Sync()
 	}
+	fault.Point("install.extract.sync.done")
 	return errors.Join(err, f.Close())
 }
 
@@ -129,6 +138,9 @@ func mkdirs(root *os.Root, name string, dirs *[]string) error {
 
 // syncIn fsyncs the directory name below root.
 func syncIn(root *os.Root, name string) error {
+	if err := fault.CheckPath("install.extract.syncdir", name); err != nil {
+		return err
+	}
 	d, err := root.Open(name)
 	if err != nil {
 		return err

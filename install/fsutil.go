@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/bsiframework/bsi/internal/fault"
 )
 
 // Names of temporary entries. None of them is a valid component name or
@@ -28,10 +30,14 @@ func randSuffix() string {
 
 // syncDir fsyncs a directory, making renames and removals in it durable.
 func syncDir(dir string) error {
+	if err := fault.CheckPath("install.syncdir", dir); err != nil {
+		return err
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
+	defer fault.Point("install.syncdir.done")
 	return errors.Join(d.Sync(), d.Close())
 }
 
@@ -50,13 +56,23 @@ func (in *Installer) writeAtomic(name string, data []byte) error {
 	dir := filepath.Dir(name)
 	tmp := name + tempFileInfix + randSuffix()
 	in.step("create " + filepath.Base(tmp))
+	if err := fault.CheckPath("install.journal.create", tmp); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
+	fault.Point("install.journal.create.done")
 	_, err = f.Write(data)
 	if err == nil {
+		err = fault.CheckPath("install.journal.write", tmp)
+	}
+	if err == nil {
 		err = f.Sync()
+	}
+	if err == nil {
+		err = fault.CheckPath("install.journal.sync", tmp)
 	}
 	if err = errors.Join(err, f.Close()); err != nil {
 		return errors.Join(err, os.Remove(tmp))
@@ -65,6 +81,7 @@ func (in *Installer) writeAtomic(name string, data []byte) error {
 	if err := os.Rename(tmp, name); err != nil {
 		return errors.Join(err, os.Remove(tmp))
 	}
+	fault.Point("install.journal.rename.done")
 	in.step("sync " + dir)
 	return syncDir(dir)
 }
@@ -75,6 +92,9 @@ func (in *Installer) mkdirSynced(dir string) error {
 		return err
 	}
 	in.step("mkdir " + dir)
+	if err := fault.CheckPath("install.mkdir", dir); err != nil {
+		return err
+	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
@@ -98,6 +118,7 @@ func (in *Installer) removeIfEmpty(dir string) error {
 	if err := os.Remove(dir); err != nil {
 		return err
 	}
+	fault.Point("install.rmdir.done")
 	in.step("sync " + filepath.Dir(dir))
 	return syncDir(filepath.Dir(dir))
 }
@@ -124,14 +145,19 @@ func (in *Installer) switchCurrent(component, id string) error {
 		if err := os.Remove(link); err != nil {
 			return err
 		}
+		fault.Point("install.current.unlink.done")
 		in.step("sync " + dir)
 		return syncDir(dir)
 	}
 	tmp := filepath.Join(dir, tempLinkPrefix+randSuffix())
 	in.step("symlink " + filepath.Base(tmp))
+	if err := fault.CheckPath("install.current.symlink", tmp); err != nil {
+		return err
+	}
 	if err := os.Symlink(versionLink(id), tmp); err != nil {
 		return err
 	}
+	fault.Point("install.current.symlink.done")
 	in.step("sync " + dir)
 	if err := syncDir(dir); err != nil {
 		return errors.Join(err, os.Remove(tmp))
@@ -140,6 +166,7 @@ func (in *Installer) switchCurrent(component, id string) error {
 	if err := os.Rename(tmp, link); err != nil {
 		return errors.Join(err, os.Remove(tmp))
 	}
+	fault.Point("install.current.rename.done")
 	in.step("sync " + dir)
 	return syncDir(dir)
 }
@@ -160,11 +187,13 @@ func (in *Installer) removeVersion(component, id string) error {
 	if err := os.Rename(src, trash); err != nil {
 		return err
 	}
+	fault.Point("install.version.trash.done")
 	in.step("sync " + vdir)
 	if err := syncDir(vdir); err != nil {
 		return err
 	}
 	in.step("remove trash " + id)
+	defer fault.Point("install.version.remove.done")
 	return os.RemoveAll(trash)
 }
 

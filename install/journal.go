@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/bsiframework/bsi/internal/fault"
 )
 
 // Operations and states recorded in the journal.
@@ -137,9 +139,13 @@ func (j *journal) validate() error {
 // removeJournal ends the operation: after it, nothing is pending.
 func (in *Installer) removeJournal() error {
 	in.step("remove journal")
+	if err := fault.CheckPath("install.journal.remove", in.journalPath()); err != nil {
+		return err
+	}
 	if err := os.Remove(in.journalPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	fault.Point("install.journal.remove.done")
 	in.step("sync state dir")
 	return syncDir(in.stateDir())
 }
