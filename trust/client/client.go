@@ -68,9 +68,14 @@ type Config struct {
 	MetadataURL string
 	// TargetsURL is the prefix for targets; default MetadataURL + "/targets".
 	TargetsURL string
-	// HTTPClient is used for every request; nil: a client with timeouts
-	// (never http.DefaultClient).
+	// HTTPClient is used for every request, with the redirect rules of
+	// Network added; nil: a client on NewTransport (never
+	// http.DefaultClient). Its own Timeout, if any, applies on top of
+	// Network's bounds.
 	HTTPClient *http.Client
+	// Network bounds the time of every request and retries transient
+	// failures; zero fields take DefaultNetwork's values.
+	Network Network
 	// Now is the clock; nil: time.Now. Each refresh reads it once (5.1).
 	Now func() time.Time
 	// Logger receives debug and warning messages; nil: discard.
@@ -83,6 +88,7 @@ type Config struct {
 type Client struct {
 	cfg    Config
 	limits Limits
+	net    Network
 	hc     *http.Client
 	now    func() time.Time
 	log    *slog.Logger
@@ -133,11 +139,8 @@ func New(cfg Config) (*Client, error) {
 	if cfg.TargetsURL == "" {
 		cfg.TargetsURL = joinURL(cfg.MetadataURL, "targets")
 	}
-	c := &Client{cfg: cfg, limits: cfg.Limits.withDefaults(), hc: cfg.HTTPClient, now: cfg.Now,
-		log: cfg.Logger, store: store{dir: cfg.MetadataDir}}
-	if c.hc == nil {
-		c.hc = newHTTPClient()
-	}
+	c := &Client{cfg: cfg, limits: cfg.Limits.withDefaults(), net: cfg.Network.withDefaults(),
+		hc: httpClient(cfg.HTTPClient, cfg.Network), now: cfg.Now, log: cfg.Logger, store: store{dir: cfg.MetadataDir}}
 	if c.now == nil {
 		c.now = time.Now
 	}

@@ -164,22 +164,74 @@ func (e *FormatError) Error() string { return fmt.Sprintf("%s: malformed metadat
 // Unwrap returns both the cause and trust.ErrSecurity.
 func (e *FormatError) Unwrap() []error { return []error{e.Err, trust.ErrSecurity} }
 
-// FetchError is an operational failure to fetch URL: a transport error or
-// an HTTP status other than 200.
+// FetchError is an operational failure to fetch URL: a transport error,
+// a bound of Network, a refused redirect or an HTTP status other than 200
+// (StatusCode is set then, and Err is nil). Attempts counts the requests
+// made (several when transient failures were retried); the error is the
+// last one's:
+//
+//	fetch https://h/metadata/timestamp.json: 4 attempts, last: HTTP status 503 Service Unavailable
 type FetchError struct {
 	URL        string
 	StatusCode int
+	Attempts   int
 	Err        error
 }
 
 func (e *FetchError) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("fetch %s: %v", e.URL, e.Err)
+	// Download wraps a failed read of the body, itself a *FetchError for
+	// the same URL: say it once.
+	var inner *FetchError
+	if errors.As(e.Err, &inner) && inner.URL == e.URL {
+		return inner.Error()
 	}
-	return fmt.Sprintf("fetch %s: HTTP status %d", e.URL, e.StatusCode)
+	cause := "HTTP status " + statusText(e.StatusCode)
+	if e.Err != nil {
+		cause = e.Err.Error()
+	}
+	if e.Attempts > 1 {
+		return fmt.Sprintf("fetch %s: %d attempts, last: %s", e.URL, e.Attempts, cause)
+	}
+	return fmt.Sprintf("fetch %s: %s", e.URL, cause)
 }
 
 func (e *FetchError) Unwrap() error { return e.Err }
+
+// RedirectError is a redirect the client refused (see Network): a loop,
+// more than 5 redirects, another origin, or a downgrade from https to
+// http. It comes wrapped in a *FetchError and is never retried.
+type RedirectError struct {
+	From, To string
+	Reason   string
+}
+
+func (e *RedirectError) Error() string {
+	return fmt.Sprintf("redirect from %s to %s refused: %s", e.From, e.To, e.Reason)
+}
+
+// TimeoutError is an attempt cut by a bound of Network: no byte for the
+// stall timeout (Stalled), or fewer bytes than the deadline allows for
+// (request timeout plus one second per MinRate bytes). Bytes counts what
+// had arrived; After is the time since the last byte (Stalled) or since
+// the request started. It comes wrapped in a *FetchError.
+type TimeoutError struct {
+	Stalled bool
+	After   time.Duration
+	Bytes   int64
+	Limit   time.Duration // the bound that was hit: the stall or request timeout
+	MinRate int64
+}
+
+func (e *TimeoutError) Error() string {
+	if e.Stalled {
+		return fmt.Sprintf("stalled: no data for %v after %d bytes (stall timeout %v)", e.After.Round(time.Millisecond), e.Bytes, e.Limit)
+	}
+	return fmt.Sprintf("too slow: %d bytes in %v (request timeout %v plus 1 s per %d bytes)",
+		e.Bytes, e.After.Round(time.Millisecond), e.Limit, e.MinRate)
+}
+
+// Timeout reports true, as net.Error does for timeouts.
+func (e *TimeoutError) Timeout() bool { return true }
 
 // NotFoundError reports a target path that no role reachable by the
 // delegation search lists.
