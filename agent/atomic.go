@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/bsiframework/bsi/internal/atomicfile"
+	"github.com/bsiframework/bsi/internal/fault"
 )
 
 // writeJSON writes v as indented JSON, atomically.
@@ -16,6 +17,7 @@ func writeJSON(name string, v any) error {
 	if err != nil {
 		return err
 	}
+	fault.Point("agent.state.write")
 	return atomicfile.WriteFile(name, append(b, '\n'), 0o600)
 }
 

@@ -18,6 +18,7 @@ import (
 	_ "gocloud.dev/blob/memblob"
 	_ "gocloud.dev/blob/s3blob"
 
+	"github.com/bsiframework/bsi/internal/fault"
 	"github.com/bsiframework/bsi/serve"
 )
 
@@ -81,6 +82,10 @@ func (d *bucketDest) Exists(ctx context.Context, name string) (bool, error) {
 }
 
 func (d *bucketDest) WriteFile(ctx context.Context, name string, data []byte) error {
+	if err := fault.CheckPath("repo.bucket.write", name); err != nil {
+		return err
+	}
+	defer fault.Point("repo.bucket.write.done")
 	return d.b.WriteAll(ctx, name, data, &blob.WriterOptions{
 		ContentType:  serve.ContentType(name),
 		CacheControl: serve.CacheControl(name),

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/bsiframework/bsi/internal/fault"
 )
 
 // Destination is where Publish writes the repository. Names are
@@ -148,9 +150,13 @@ func putFile(ctx context.Context, d Destination, name string, data []byte, mutab
 			write = dw.WriteFileDeferred
 		}
 	}
+	if err := fault.Check("repo.dest.put"); err != nil {
+		return &DestinationError{Dest: fmt.Sprint(d), Name: name, Err: err}
+	}
 	if err := write(ctx, name, data); err != nil {
 		return &DestinationError{Dest: fmt.Sprint(d), Name: name, Err: err}
 	}
+	fault.Point("repo.dest.put.done")
 	res.Written = append(res.Written, name)
 	return nil
 }

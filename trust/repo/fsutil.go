@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bsiframework/bsi/internal/atomicfile"
+	"github.com/bsiframework/bsi/internal/fault"
 )
 
 // writeFileAtomic writes data to path so that a crash leaves either the old
@@ -82,6 +83,7 @@ func (b *barrier) sync() error {
 	files, dirs := b.files, sortedKeys(b.dirs)
 	b.files, b.dirs = nil, nil
 	if len(files) > manyFiles {
+		fault.Point("repo.sync")
 		syscall.Sync()
 		return nil
 	}
@@ -113,6 +115,10 @@ func syncAll(paths []string) error {
 }
 
 func syncPath(path string) error {
+	if err := fault.CheckPath("repo.fsync", path); err != nil {
+		return err
+	}
+	defer fault.Point("repo.fsync.done")
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -126,9 +132,13 @@ func syncPath(path string) error {
 
 // removeFileDurable removes path (absent is fine) and syncs its directory.
 func removeFileDurable(path string) error {
+	if err := fault.CheckPath("repo.remove", path); err != nil {
+		return err
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	fault.Point("repo.remove.done")
 	return atomicfile.SyncDir(filepath.Dir(path))
 }
 
