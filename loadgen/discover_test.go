@@ -107,7 +107,7 @@ func TestDiscoverPublishedTree(t *testing.T) {
 
 func TestDiscoverErrors(t *testing.T) {
 	files := map[string]string{
-		"/timestamp.json": `{"signed":{"meta":{"snapshot.json":{"version":2}}}}`,
+		"/timestamp.json":  `{"signed":{"meta":{"snapshot.json":{"version":2}}}}`,
 		"/2.snapshot.json": `{"signed":{"meta":{"targets.json":{"version":1}}}}`,
 	}
 	tests := []struct {
