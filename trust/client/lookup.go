@@ -64,9 +64,17 @@ func (c *Client) Lookup(ctx context.Context, path string) (*Target, error) {
 		return nil, err
 	}
 	ts := c.trusted
-	f, err := search(ctx, path, c.limits.MaxDelegations, func(ctx context.Context, role, delegator string) (*targetsFile, error) {
+	load := func(ctx context.Context, role, delegator string) (*targetsFile, error) {
 		return c.loadRole(ctx, ts, role, delegator)
-	})
+	}
+	f, err := search(ctx, path, c.limits.MaxDelegations, load)
+	if errors.Is(err, errStoredChanged) {
+		// A stored role read through its index changed on disk: search
+		// again, loading every role the usual way.
+		c.log.Warn("stored metadata changed since it was verified; verifying again", "err", err)
+		c.dropIndexed(ts)
+		f, err = search(ctx, path, c.limits.MaxDelegations, load)
+	}
 	if serr := c.saveRecord(); err == nil {
 		err = serr
 	}
@@ -94,6 +102,11 @@ func (c *Client) Targets(ctx context.Context) ([]*Target, error) {
 		return c.loadRole(ctx, ts, role, delegator)
 	}
 	paths, err := c.loadAll(ctx, ts, load)
+	if errors.Is(err, errStoredChanged) {
+		c.log.Warn("stored metadata changed since it was verified; verifying again", "err", err)
+		c.dropIndexed(ts)
+		paths, err = c.loadAll(ctx, ts, load)
+	}
 	if serr := c.saveRecord(); err == nil {
 		err = serr
 	}
@@ -174,8 +187,12 @@ func (c *Client) loadRole(ctx context.Context, ts *trustedSet, role, delegator s
 	if f := ts.roles[role]; f != nil {
 		if !f.verifiedBy[delegator] {
 			// Reached through another delegator: its keys must agree too.
+			raw, err := f.bytes()
+			if err != nil {
+				return nil, err
+			}
 			var t targetsSigned
-			env, err := decode(role, roleTargets, f.raw, &t)
+			env, err := decode(role, roleTargets, raw, &t)
 			if err != nil {
 				return nil, err
 			}
@@ -190,6 +207,14 @@ func (c *Client) loadRole(ctx context.Context, ts *trustedSet, role, delegator s
 	if err != nil {
 		return nil, err
 	}
+	if f := c.loadIndexed(role, delegator, signerSum, meta); f != nil {
+		err := ts.acceptIndexed(f, delegator)
+		if err == nil {
+			c.used[role] = fromIndex
+			return f, nil
+		}
+		c.log.Debug("indexed role does not serve", "role", role, "err", err)
+	}
 	if local, err := c.store.read(role); err == nil {
 		sum := sha256.Sum256(local)
 		src, rec := fromCache, (*cachedFile)(nil)
@@ -202,6 +227,7 @@ func (c *Client) loadRole(ctx context.Context, ts *trustedSet, role, delegator s
 			if src == fromCache {
 				c.remember(role, delegator, signerSum, sum, f.version, f.expires)
 			}
+			c.indexRole(role, local, sum)
 			return f, nil
 		}
 		c.log.Debug("stored role does not serve", "role", role, "err", err)
@@ -226,6 +252,7 @@ func (c *Client) loadRole(ctx context.Context, ts *trustedSet, role, delegator s
 	c.persist(role, raw) // 5.6.6
 	c.used[role] = fromRemote
 	c.remember(role, delegator, signerSum, sum, f.version, f.expires)
+	c.indexRole(role, raw, sum)
 	return f, nil
 }
 

@@ -230,7 +230,16 @@ func (f *targetsFile) find(target string) (*targetEntry, *delegations, error) {
 }
 
 func (f *targetsFile) scan(target string, find bool) (*targetEntry, *delegations, error) {
-	entryRaw, delegRaw, err := scanTargets(f.raw, target, find)
+	var entryRaw, delegRaw []byte
+	var err error
+	if f.raw == nil && f.lazy != nil {
+		entryRaw, delegRaw, err = f.lazy.find(target, find)
+		if err != nil {
+			return nil, nil, err
+		}
+	} else {
+		entryRaw, delegRaw, err = scanTargets(f.raw, target, find)
+	}
 	if errors.Is(err, errOddKey) {
 		t, err := f.parsed()
 		if err != nil {

@@ -163,6 +163,9 @@ type recordEntry struct {
 	Signer  string    `json:"signer"` // role whose keys verified it
 	// SignerSHA256 is the SHA-256 of the signer's file at the time.
 	SignerSHA256 string `json:"signer_sha256"`
+	// Index is the SHA-256 of the file's look-up index (index.go), if
+	// it has one.
+	Index string `json:"index,omitempty"`
 }
 
 // readRecord returns the record, or an empty one when it is missing or

@@ -28,6 +28,7 @@ const (
 	fromRemote source = iota // just downloaded: every check
 	fromCache                // our own earlier verified copy: signatures, no listing hashes
 	fromRecord               // bytes whose hash matches a verified-state record: no signatures
+	fromIndex                // trusted through the record, read through its look-up index (index.go)
 )
 
 type rootFile struct {
@@ -63,6 +64,9 @@ type targetsFile struct {
 	// through the record and not decoded (see find).
 	delegations *delegations
 	scanned     bool
+	// lazy, when set, reads the stored file through its look-up index;
+	// raw stays nil until something needs the whole file (bytes).
+	lazy *indexedFile
 	// verifiedBy holds the delegators whose keys verified this file.
 	verifiedBy map[string]bool
 }
@@ -276,8 +280,12 @@ func roleFromFile(name string) string {
 // first use when it was trusted through the verified-state record.
 func (f *targetsFile) parsed() (*targetsSigned, error) {
 	if f.signed == nil {
+		raw, err := f.bytes()
+		if err != nil {
+			return nil, err
+		}
 		var t targetsSigned
-		if _, err := decode(f.role, roleTargets, f.raw, &t); err != nil {
+		if _, err := decode(f.role, roleTargets, raw, &t); err != nil {
 			return nil, err
 		}
 		if err := checkTargets(f.role, &t); err != nil {
@@ -286,6 +294,19 @@ func (f *targetsFile) parsed() (*targetsSigned, error) {
 		f.signed = &t
 	}
 	return f.signed, nil
+}
+
+// bytes returns the whole file; for a file read through its index, the
+// first call reads it and checks it against the SHA-256 verified before.
+func (f *targetsFile) bytes() ([]byte, error) {
+	if f.raw == nil && f.lazy != nil {
+		raw, err := f.lazy.all()
+		if err != nil {
+			return nil, err
+		}
+		f.raw = raw
+	}
+	return f.raw, nil
 }
 
 // targetsMeta returns what the trusted snapshot lists for role.
@@ -351,6 +372,33 @@ func (s *trustedSet) updateTargets(role, delegator string, rk *roleKeys, raw []b
 	}
 	s.roles[role] = f
 	return f, nil
+}
+
+// acceptIndexed takes f, trusted through the verified-state record and
+// read through its look-up index, as role's metadata: the checks of
+// updateTargets for a file from the record (5.6.2, 5.6.4, 5.6.5), with the
+// length from the index and the SHA-256 verified when it was stored.
+func (s *trustedSet) acceptIndexed(f *targetsFile, delegator string) error {
+	meta, err := s.targetsMeta(f.role, delegator)
+	if err != nil {
+		return err
+	}
+	name := f.role + ".json"
+	if meta.Length != 0 && meta.Length != f.lazy.ix.size {
+		return &LengthError{Name: name, Want: meta.Length, Got: f.lazy.ix.size}
+	}
+	// The caller made sure sha256 is the only algorithm: no bytes needed.
+	if err := checkLengthHashes(name, nil, f.sum, 0, meta.Hashes); err != nil {
+		return err
+	}
+	if f.version != meta.Version {
+		return &VersionError{Role: f.role, Want: meta.Version, Got: f.version}
+	}
+	if err := s.fresh(f.role, f.version, f.expires); err != nil {
+		return err
+	}
+	s.roles[f.role] = f
+	return nil
 }
 
 // checkTargets checks the fields of a targets role the signature does not

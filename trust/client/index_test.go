@@ -1,0 +1,282 @@
+package client
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// indexSim is a repository whose "webkit" role is large enough to get a
+// look-up index, with paths that need JSON escapes ("<" is written as
+// \u003c by go-tuf's encoder) among them, and a client that has looked one
+// target up once (which builds the index).
+func indexSim(t *testing.T) (*sim, string, []string) {
+	s := newSim(t)
+	s.metaHashes = true
+	s.delegate("targets", "webkit", []string{"webkit/*"}, false)
+	var paths []string
+	for i := range 1500 {
+		p := fmt.Sprintf("webkit/improvement-%05d.tar.gz", i*2) // odd numbers are absent
+		if i%100 == 7 {
+			p = fmt.Sprintf("webkit/odd<%05d>&name", i*2)
+		}
+		s.addTarget("webkit", p, []byte(p), `{"bsi":{"sequence":1,"note":"a \"quoted\" webkit/improvement-00001.tar.gz"}}`)
+		paths = append(paths, p)
+	}
+	s.publish("targets", "webkit")
+	if n := len(s.get("webkit.json")); n < indexMin {
+		t.Fatalf("webkit.json is %d bytes, below indexMin", n)
+	}
+	c, dir := s.client(t, false)
+	mustRefresh(t, c)
+	if _, err := c.Lookup(ctx, paths[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, indexName("webkit"))); err != nil {
+		t.Fatalf("no index after a full load: %v", err)
+	}
+	return s, dir, paths
+}
+
+// TestIndexedLookupAgrees: every target, and paths around and between
+// them, gives through the index exactly what a full parse gives.
+func TestIndexedLookupAgrees(t *testing.T) {
+	s, dir, paths := indexSim(t)
+	full := s.clientAt(t, t.TempDir()) // a client without the index, for reference
+	if err := Init(full.cfg.MetadataDir, s.get("1.root.json"), s.now); err != nil {
+		t.Fatal(err)
+	}
+	mustRefresh(t, full)
+	all, err := full.Targets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]*Target{}
+	for _, tg := range all {
+		want[tg.Path] = tg
+	}
+	probes := slices.Clone(paths)
+	probes = append(probes, "webkit/", "webkit/a", "webkit/improvement-00001.tar.gz", "webkit/improvement-02999.tar.gz",
+		"webkit/improvement-99999.tar.gz", "webkit/zzz", "webkit/odd<00015>&name", "webkit/improvement-00000.tar.gz.x")
+	s.reqs()
+	c := s.clientAt(t, dir)
+	mustRefresh(t, c)
+	for _, p := range probes {
+		got, err := c.Lookup(ctx, p)
+		if w := want[p]; w == nil {
+			if _, ok := err.(*NotFoundError); !ok {
+				t.Errorf("%s: got %v, %v; want not found", p, got, err)
+			}
+			continue
+		} else if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if diff := cmp.Diff(want[p], got); diff != "" {
+			t.Errorf("%s: (-full +indexed)\n%s", p, diff)
+		}
+	}
+	if c.used["webkit"] != fromIndex {
+		t.Errorf("webkit came from source %d, not through the index", c.used["webkit"])
+	}
+	if got, want := s.reqs(), []string{"2.root.json", "timestamp.json"}; !slices.Equal(got, want) {
+		t.Errorf("requests %q, want %q", got, want)
+	}
+}
+
+// TestIndexedLookupStoredFileChanged: a byte of the stored role changed
+// on disk (the file now differs from what was verified) is caught by the
+// chunk hashes; the look-up then verifies or fetches the role again and
+// still answers right.
+func TestIndexedLookupStoredFileChanged(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, dir string)
+	}{
+		{"bit flipped in an entry", func(t *testing.T, dir string) {
+			flipByte(t, filepath.Join(dir, fileName("webkit")), func(b []byte) int {
+				return slices.Index(b, 'i') + len(b)/2
+			})
+		}},
+		{"role file truncated", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, fileName("webkit"))
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, b[:len(b)/2], 0o644)
+		}},
+		{"index corrupted", func(t *testing.T, dir string) {
+			flipByte(t, filepath.Join(dir, indexName("webkit")), func(b []byte) int { return len(b) - 1 })
+		}},
+		{"index removed", func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, indexName("webkit")))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, dir, paths := indexSim(t)
+			tc.change(t, dir)
+			c := s.clientAt(t, dir)
+			mustRefresh(t, c)
+			p := paths[len(paths)/2]
+			got, err := c.Lookup(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum := sha256.Sum256([]byte(p)); got.Hashes["sha256"] != hex.EncodeToString(sum[:]) {
+				t.Errorf("wrong hashes for %s", p)
+			}
+			if c.used["webkit"] == fromIndex {
+				t.Errorf("webkit still read through the index")
+			}
+			// The next client finds a sound index again.
+			c = s.clientAt(t, dir)
+			mustRefresh(t, c)
+			if _, err := c.Lookup(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if c.used["webkit"] != fromIndex {
+				t.Errorf("after recovery, webkit came from source %d, not the index", c.used["webkit"])
+			}
+		})
+	}
+}
+
+// TestIndexedFileChangedAfterLoad: the file changes between loading the
+// role and reading the chunk the target is in; the look-up notices and
+// verifies again instead of answering from unverified bytes.
+func TestIndexedFileChangedAfterLoad(t *testing.T) {
+	s, dir, paths := indexSim(t)
+	c := s.clientAt(t, dir)
+	mustRefresh(t, c)
+	if _, err := c.Lookup(ctx, paths[0]); err != nil {
+		t.Fatal(err)
+	}
+	p := paths[len(paths)-3]
+	flipByte(t, filepath.Join(dir, fileName("webkit")), func(b []byte) int {
+		return slices.Index(b, []byte(p)[0]) + len(b)*9/10
+	})
+	if _, err := c.Lookup(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func flipByte(t *testing.T, path string, at func([]byte) int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := at(b) % len(b)
+	b[i] ^= 0x01
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBuildIndexDeclines(t *testing.T) {
+	entry := func(p string) string {
+		return fmt.Sprintf(`%q:{"length":1,"hashes":{"sha256":"%064x"}}`, p, 0)
+	}
+	build := func(paths []string, extra string) *roleIndex {
+		b := []byte(`{"signatures":[],"signed":{"_type":"targets"` + extra + `,"targets":{`)
+		for i, p := range paths {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, entry(p)...)
+		}
+		b = append(b, "}}}"...)
+		return buildIndex(b, sha256.Sum256(b))
+	}
+	var sorted []string
+	for i := range 4000 {
+		sorted = append(sorted, fmt.Sprintf("c/%06d", i))
+	}
+	if build(sorted, "") == nil {
+		t.Fatal("sorted role got no index")
+	}
+	if build(sorted[:10], "") != nil {
+		t.Error("small role got an index")
+	}
+	unsorted := slices.Clone(sorted)
+	unsorted[100], unsorted[200] = unsorted[200], unsorted[100]
+	if build(unsorted, "") != nil {
+		t.Error("unsorted role got an index")
+	}
+	dup := slices.Clone(sorted)
+	dup[101] = dup[100]
+	if build(dup, "") != nil {
+		t.Error("role with a duplicate key got an index")
+	}
+	if build(sorted, `,"Targets":{}`) != nil {
+		t.Error("role with an odd key got an index")
+	}
+}
+
+func TestIndexRoundTrip(t *testing.T) {
+	var b []byte
+	b = append(b, `{"signed":{"delegations":{"keys":{},"roles":[]},"targets":{`...)
+	for i := range 3000 {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, `"p/%05d":{"length":%d,"hashes":{"sha256":"%064x"}}`, i, i, i)
+	}
+	b = append(b, "}}}"...)
+	ix := buildIndex(b, sha256.Sum256(b))
+	if ix == nil {
+		t.Fatal("no index")
+	}
+	got, err := parseIndex(ix.marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ix, got, cmp.AllowUnexported(roleIndex{}, span{})); diff != "" {
+		t.Fatal(diff)
+	}
+	if len(got.anchors) != (3000+anchorEvery-1)/anchorEvery {
+		t.Errorf("%d anchors", len(got.anchors))
+	}
+	for _, a := range got.anchors {
+		if b[a.start] != '"' || b[a.end-1] == ' ' {
+			t.Errorf("anchor %v: %q", a, b[a.start:a.end])
+		}
+	}
+	// Every truncation is refused.
+	m := ix.marshal()
+	for _, n := range []int{0, 10, len(indexMagic) + 32, len(m) - 1} {
+		if _, err := parseIndex(m[:n]); err == nil {
+			t.Errorf("truncated to %d: accepted", n)
+		}
+	}
+}
+
+// FuzzParseIndex: a stored index is trusted state; whatever its bytes,
+// parsing must not panic, and an accepted one must have spans inside the
+// file it claims.
+func FuzzParseIndex(f *testing.F) {
+	var b []byte
+	b = append(b, `{"signed":{"targets":{`...)
+	for i := range 15000 {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, `"p/%05d":{"length":1}`, i)
+	}
+	b = append(b, "}}}"...)
+	f.Add(buildIndex(b, sha256.Sum256(b)).marshal())
+	f.Add([]byte(indexMagic))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ix, err := parseIndex(data)
+		if err != nil {
+			return
+		}
+		if ix.targets.end > ix.size || len(ix.chunks) != int((ix.size+indexChunk-1)/indexChunk) {
+			t.Fatalf("accepted index with spans outside the file: %+v", ix.targets)
+		}
+	})
+}
