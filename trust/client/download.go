@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/bsiframework/bsi/internal/atomicfile"
+	"github.com/bsiframework/bsi/internal/fault"
 )
 
 // Download fetches target t and writes it atomically to path after
@@ -55,6 +56,7 @@ func (c *Client) Download(ctx context.Context, t *Target, path string) error {
 			os.Remove(tmp.Name())
 		}
 	}()
+	fault.Point("client.download.create")
 	if err := verifyStream(t, body, tmp); err != nil {
 		var fe *FetchError
 		if errors.As(err, &fe) {
@@ -62,7 +64,13 @@ func (c *Client) Download(ctx context.Context, t *Target, path string) error {
 		}
 		return err
 	}
+	if err := fault.CheckPath("client.download.write", tmp.Name()); err != nil {
+		return err
+	}
 	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := fault.CheckPath("client.download.fsync", tmp.Name()); err != nil {
 		return err
 	}
 	if err := tmp.Close(); err != nil {
@@ -71,6 +79,7 @@ func (c *Client) Download(ctx context.Context, t *Target, path string) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
+	fault.Point("client.download.rename.done")
 	tmp = nil
 	return atomicfile.SyncDir(filepath.Dir(path))
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bsiframework/bsi/internal/atomicfile"
+	"github.com/bsiframework/bsi/internal/fault"
 )
 
 // recordFile is the verified-state record in the metadata directory. It
@@ -71,7 +72,11 @@ func (s store) write(role string, data []byte) error {
 }
 
 func (s store) remove(role string) error {
+	if err := fault.CheckPath("client.store.remove", filepath.Join(s.dir, fileName(role))); err != nil {
+		return err
+	}
 	err := os.Remove(filepath.Join(s.dir, fileName(role)))
+	fault.Point("client.store.remove.done")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -108,6 +113,7 @@ func writeBatch(dir string, files []namedData, perm fs.FileMode) error {
 		return err
 	}
 	for i, f := range files {
+		fault.Point("client.store.batch.rename")
 		if err := os.Rename(temps[i], filepath.Join(dir, f.name)); err != nil {
 			for _, t := range temps[i:] {
 				os.Remove(t)
@@ -121,16 +127,25 @@ func writeBatch(dir string, files []namedData, perm fs.FileMode) error {
 // writeTemp writes data to a synced temporary file for name in dir and
 // returns its path.
 func writeTemp(dir, name string, data []byte, perm fs.FileMode) (string, error) {
+	if err := fault.CheckPath("client.store.batch.create", filepath.Join(dir, name)); err != nil {
+		return "", err
+	}
 	f, err := os.CreateTemp(dir, ".tmp-"+name+"-*")
 	if err != nil {
 		return "", err
 	}
 	_, err = f.Write(data)
 	if err == nil {
+		err = fault.CheckPath("client.store.batch.write", f.Name())
+	}
+	if err == nil {
 		err = f.Chmod(perm)
 	}
 	if err == nil {
 		err = f.Sync()
+	}
+	if err == nil {
+		err = fault.CheckPath("client.store.batch.fsync", f.Name())
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
