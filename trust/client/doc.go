@@ -71,6 +71,15 @@
 // size of targets.json. Anything that does not match falls back to full
 // verification, and a stored file that fails it is fetched again.
 //
+// A role file of 256 KiB or more whose target paths are sorted (canonical
+// JSON sorts them) also gets a look-up index, .verified-state.<file>,
+// whose SHA-256 the record holds: the SHA-256 of every 8 KiB chunk of the
+// verified bytes and the byte span of every 32nd target entry. A warm
+// look-up then binary-searches those entries and hashes only the chunks
+// it reads (about 0.1 MiB of a 58 MiB role of 100,000 targets) against
+// the index; a chunk that does not match makes the look-up drop the index
+// and verify the role in full, as above. No byte is trusted unhashed.
+//
 // # Example
 //
 // A device installs the root once, then refreshes and downloads:
