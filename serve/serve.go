@@ -39,7 +39,8 @@ type Options struct {
 
 // ListenAndServe serves opts.Dir until ctx is cancelled, then shuts down
 // gracefully: it stops accepting connections and waits up to
-// ShutdownTimeout for requests in flight.
+// ShutdownTimeout for requests in flight, then closes the connections still
+// open, so that nothing of the server outlives the call.
 func ListenAndServe(ctx context.Context, opts Options) error {
 	if (opts.TLSCert == "") != (opts.TLSKey == "") {
 		return errors.New("serve: --tls-cert and --tls-key go together")
@@ -85,6 +86,10 @@ func ListenAndServe(ctx context.Context, opts Options) error {
 	sctx, cancel := context.WithTimeout(context.Background(), orDefault(opts.ShutdownTimeout, 10*time.Second))
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
+		// Requests still in flight after ShutdownTimeout (a client that
+		// stopped reading a large payload) are cut off: nothing of the
+		// server may outlive this function and the tree it closes.
+		srv.Close()
 		return fmt.Errorf("serve: shutdown: %w", err)
 	}
 	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
