@@ -56,11 +56,9 @@ func runTUFClient(ctx context.Context, e *env, args []string) (err error) {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("tuf-client: internal error: %v", r)
 		}
-		if err != nil && !errors.Is(err, flag.ErrHelp) {
-			err = errors.New(err.Error())
-		}
+		err = tufClientError(err)
 	}()
-	o, verb, pos, err := parseTUFClientArgs(args)
+	a, err := parseTUFClientArgs(args)
 	if err != nil {
 		return err
 	}
@@ -68,60 +66,81 @@ func runTUFClient(ctx context.Context, e *env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	switch verb {
-	case "init":
-		if len(pos) != 1 {
-			return errors.New("tuf-client init: want one ROOTFILE")
-		}
-		root, err := os.ReadFile(pos[0])
+	if a.verb == "init" {
+		root, err := os.ReadFile(a.rootFile)
 		if err != nil {
 			return err
 		}
-		return client.Init(o.metadataDir, root, now)
-	case "refresh", "download":
-		if len(pos) != 0 {
-			return fmt.Errorf("tuf-client %s: unexpected argument %q", verb, pos[0])
-		}
-		return o.refreshAndDownload(ctx, e, verb == "download", now)
+		return client.Init(a.metadataDir, root, now)
 	}
-	return fmt.Errorf("tuf-client: unknown command %q (want init, refresh or download)", verb)
+	return a.refreshAndDownload(ctx, e, now)
 }
 
-type tufClientOptions struct {
+// tufClientError strips every class from err (the protocol knows exit 0
+// and 1 only), keeping flag.ErrHelp, which prints the usage.
+func tufClientError(err error) error {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return errors.New(err.Error())
+}
+
+// tufClientArgs is a checked tuf-client command line: verb is "init" (with
+// rootFile), "refresh" or "download"; the options each verb needs are set.
+type tufClientArgs struct {
+	verb, rootFile                                     string
 	metadataDir, metadataURL, targetDir, targetBaseURL string
-	targetNames                                        stringList
+	targetNames                                        []string
 }
 
-func parseTUFClientArgs(args []string) (*tufClientOptions, string, []string, error) {
-	var o tufClientOptions
+// parseTUFClientArgs parses and checks a tuf-client command line without
+// touching the disk, the network or the clock. Options and the command may
+// come in any order; "--" ends the options.
+func parseTUFClientArgs(args []string) (tufClientArgs, error) {
+	var a tufClientArgs
 	fs := newFlags("tuf-client")
-	fs.StringVar(&o.metadataDir, "metadata-dir", "", "trusted metadata directory")
-	fs.StringVar(&o.metadataURL, "metadata-url", "", "metadata URL prefix")
-	fs.StringVar(&o.targetDir, "target-dir", "", "directory for downloaded targets")
-	fs.StringVar(&o.targetBaseURL, "target-base-url", "", "targets URL prefix")
-	fs.Var(&o.targetNames, "target-name", "target path to download (repeatable)")
+	fs.StringVar(&a.metadataDir, "metadata-dir", "", "trusted metadata directory")
+	fs.StringVar(&a.metadataURL, "metadata-url", "", "metadata URL prefix")
+	fs.StringVar(&a.targetDir, "target-dir", "", "directory for downloaded targets")
+	fs.StringVar(&a.targetBaseURL, "target-base-url", "", "targets URL prefix")
+	fs.Var((*stringList)(&a.targetNames), "target-name", "target path to download (repeatable)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
-		return nil, "", nil, err
+		return tufClientArgs{}, err
 	}
 	if len(pos) == 0 {
-		return nil, "", nil, errors.New("tuf-client: missing command (init, refresh or download)")
+		return tufClientArgs{}, errors.New("tuf-client: missing command (init, refresh or download)")
 	}
-	if o.metadataDir == "" {
-		return nil, "", nil, errors.New("tuf-client: --metadata-dir is required")
+	if a.metadataDir == "" {
+		return tufClientArgs{}, errors.New("tuf-client: --metadata-dir is required")
 	}
-	return &o, pos[0], pos[1:], nil
+	a.verb, pos = pos[0], pos[1:]
+	switch a.verb {
+	case "init":
+		if len(pos) != 1 {
+			return tufClientArgs{}, errors.New("tuf-client init: want one ROOTFILE")
+		}
+		a.rootFile = pos[0]
+		return a, nil
+	case "refresh", "download":
+		if len(pos) != 0 {
+			return tufClientArgs{}, fmt.Errorf("tuf-client %s: unexpected argument %q", a.verb, pos[0])
+		}
+	default:
+		return tufClientArgs{}, fmt.Errorf("tuf-client: unknown command %q (want init, refresh or download)", a.verb)
+	}
+	if a.metadataURL == "" {
+		return tufClientArgs{}, errors.New("tuf-client: --metadata-url is required")
+	}
+	if a.verb == "download" && (a.targetDir == "" || a.targetBaseURL == "" || len(a.targetNames) == 0) {
+		return tufClientArgs{}, errors.New("tuf-client download: --target-name, --target-dir and --target-base-url are required")
+	}
+	return a, nil
 }
 
-func (o *tufClientOptions) refreshAndDownload(ctx context.Context, e *env, download bool, now time.Time) error {
-	if o.metadataURL == "" {
-		return errors.New("tuf-client: --metadata-url is required")
-	}
-	if download && (o.targetDir == "" || o.targetBaseURL == "" || len(o.targetNames) == 0) {
-		return errors.New("tuf-client download: --target-name, --target-dir and --target-base-url are required")
-	}
+func (a tufClientArgs) refreshAndDownload(ctx context.Context, e *env, now time.Time) error {
 	c, err := client.New(client.Config{
-		MetadataDir: o.metadataDir, MetadataURL: o.metadataURL, TargetsURL: o.targetBaseURL,
+		MetadataDir: a.metadataDir, MetadataURL: a.metadataURL, TargetsURL: a.targetBaseURL,
 		Now: func() time.Time { return now }, Logger: e.logger,
 	})
 	if err != nil {
@@ -130,18 +149,18 @@ func (o *tufClientOptions) refreshAndDownload(ctx context.Context, e *env, downl
 	if err := c.Refresh(ctx); err != nil {
 		return err
 	}
-	if !download {
+	if a.verb != "download" {
 		return nil
 	}
-	if err := os.MkdirAll(o.targetDir, 0o755); err != nil {
+	if err := os.MkdirAll(a.targetDir, 0o755); err != nil {
 		return err
 	}
-	for _, name := range o.targetNames {
+	for _, name := range a.targetNames {
 		t, err := c.Lookup(ctx, name)
 		if err != nil {
 			return err
 		}
-		if err := c.Download(ctx, t, filepath.Join(o.targetDir, targetFileName(name))); err != nil {
+		if err := c.Download(ctx, t, filepath.Join(a.targetDir, targetFileName(name))); err != nil {
 			return err
 		}
 	}
