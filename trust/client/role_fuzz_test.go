@@ -1,15 +1,18 @@
 package client
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bsiframework/bsi/trust"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -350,5 +353,44 @@ func writeDir(tb testing.TB, dir string, files map[string][]byte) {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			tb.Fatal(err)
 		}
+	}
+}
+
+// TestDamagedRecordExpiry: one flipped bit in the expiry a verified-state
+// record keeps for a delegated role ("2030" to "2031") must not make the
+// client accept that role after it expired. It does: a file trusted
+// through the record takes its version and expiry from the record
+// (loadRole in lookup.go, updateTargets with fromRecord in trusted.go,
+// and the index path in index.go), and nothing ties them to the bytes.
+func TestDamagedRecordExpiry(t *testing.T) {
+	t.Skip("known bug, reported: record entries carry no check binding version and expiry to the file; see the comment")
+	s := newSim(t)
+	s.delegate("targets", "webkit", []string{"webkit/*"}, false)
+	s.targets["webkit"].Signed.Expires = s.now.Add(time.Hour)
+	s.addTarget("webkit", "webkit/a", []byte("a"), "")
+	s.publish("targets", "webkit")
+	c, dir := s.client(t, false)
+	mustRefresh(t, c)
+	if _, err := c.Lookup(t.Context(), "webkit/a"); err != nil {
+		t.Fatal(err)
+	}
+	files := readDir(t, dir)
+	var rec record
+	if err := json.Unmarshal(files[recordFile], &rec); err != nil {
+		t.Fatal(err)
+	}
+	exp, _ := rec.Files["webkit"].Expires.MarshalJSON()
+	damaged := bytes.Replace(files[recordFile], exp, bytes.Replace(exp, []byte("2030"), []byte("2031"), 1), 1)
+	if bytes.Equal(damaged, files[recordFile]) {
+		t.Fatalf("expiry %s not found in the record", exp)
+	}
+	d := t.TempDir()
+	writeDir(t, d, files)
+	writeDir(t, d, map[string][]byte{recordFile: damaged})
+	s.now = s.now.Add(2 * time.Hour) // webkit expired; timestamp, snapshot, targets fresh
+	c2 := s.clientAt(t, d)
+	mustRefresh(t, c2)
+	if _, err := c2.Lookup(t.Context(), "webkit/a"); !errors.Is(err, trust.ErrFreshness) {
+		t.Fatalf("expired webkit, damaged record: look-up error %v, want a freshness error", err)
 	}
 }
