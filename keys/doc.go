@@ -52,6 +52,14 @@
 // OpenSSL (unencrypted "PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY")
 // load too. A file holds exactly one PEM block and at most 64 KiB.
 //
+// A key file is a regular file (a symbolic link to one is followed; a
+// directory, named pipe or device is refused with ErrNotRegular). On Unix a
+// private key file, encrypted or not, must be closed to group and others:
+// a mode with any of the bits 0o077 (0644, 0640, 0604...) is refused with
+// a *PermissionError naming the file and its mode, before the key is
+// decrypted or parsed; "chmod 600 FILE" fixes it. Public key files may have
+// any mode. On other systems the mode is not checked.
+//
 // Files are never overwritten, and a failed write leaves nothing behind:
 // each file is written to a temporary name, synced, and linked to its name.
 //
@@ -72,7 +80,9 @@
 // wraps a specific cause: ErrWrongPassword, ErrNotPEM, ErrTruncated, a
 // *KindError (a private key where a public one is expected, or the
 // reverse), an *UnsupportedKeyError, an *UnknownKMSError... No error carries
-// a password or key material.
+// a password or key material. The signers of NewSigner and LoadSigner
+// print, with any fmt verb and in slog records, as their key type and key
+// id (or KMS URI): never as the key they hold.
 //
 // # Example
 //

@@ -29,6 +29,10 @@ var (
 	ErrTrailingData = errors.New("unexpected data after the PEM block")
 	// ErrTooLarge: the file is larger than any key file (64 KiB).
 	ErrTooLarge = errors.New("file too large for a key file")
+	// ErrNotRegular: the key file is a directory, a named pipe, a device or
+	// a socket; a key file is a regular file (a symbolic link to one is
+	// followed).
+	ErrNotRegular = errors.New("not a regular file")
 	// ErrDamaged: the PEM block decodes but its content is not a valid key
 	// (bad DER, bad encrypted envelope).
 	ErrDamaged = errors.New("damaged key data")
@@ -61,6 +65,21 @@ func fileError(path string, err error) *FileError {
 		err = le.Err
 	}
 	return &FileError{Path: path, Err: err}
+}
+
+// PermissionError is returned for a private key file, encrypted or not,
+// that its group or others may access: its mode has one of the bits 0o077
+// (on Unix; elsewhere modes are not checked). It is not wrapped in a
+// *FileError: it names the file itself. The file's content is not used.
+// The fix is "chmod 600 PATH".
+type PermissionError struct {
+	Path string
+	Mode fs.FileMode // the permission bits found, e.g. 0o644
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("key file %s: private key open to group or others (mode %#o, %s); want mode 0600",
+		e.Path, uint32(e.Mode.Perm()), e.Mode.Perm())
 }
 
 // KMSError is an error about one KMS key, named by its URI. Key URIs name

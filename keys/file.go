@@ -9,7 +9,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"strings"
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
@@ -43,13 +43,24 @@ type keyFile struct {
 	encrypted bool
 }
 
-// readKeyFile reads and decodes path. Errors are *FileError.
+// readKeyFile reads and decodes path: a regular file (symbolic links are
+// followed) of at most maxKeyFile bytes. A private key file must be closed
+// to group and others (see checkPrivateMode); the mode is checked after the
+// PEM type says the file is private and before anything else of it is
+// used. Errors are *FileError or *PermissionError.
 func readKeyFile(path string) (*keyFile, error) {
-	f, err := os.Open(path)
+	f, err := openKeyFile(path)
 	if err != nil {
 		return nil, fileError(path, err)
 	}
 	defer f.Close()
+	st, err := f.Stat() // the opened file: no race with a rename
+	if err != nil {
+		return nil, fileError(path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &FileError{Path: path, Err: fmt.Errorf("%w (%s)", ErrNotRegular, describeMode(st.Mode()))}
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 	if err != nil {
 		return nil, fileError(path, err)
@@ -58,7 +69,27 @@ func readKeyFile(path string) (*keyFile, error) {
 	if err != nil {
 		return nil, &FileError{Path: path, Err: err}
 	}
+	if kf.kind == KindPrivate {
+		if err := checkPrivateMode(path, st.Mode()); err != nil {
+			return nil, err
+		}
+	}
 	return kf, nil
+}
+
+// describeMode names the type of a file that is not a regular one.
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "type " + m.Type().String()
 }
 
 // parseKeyFile decodes the one PEM block of a key file. It accepts only
@@ -241,9 +272,11 @@ func nameOID(oid asn1.ObjectIdentifier) string {
 }
 
 // LoadPublicKey loads a PEM public key file ("PUBLIC KEY", or "RSA PUBLIC
-// KEY"). Errors are a *FileError wrapping: ErrNotPEM, ErrTruncated,
-// ErrTrailingData, ErrTooLarge, ErrDamaged, a *PEMTypeError, a *KindError
-// for a private key file, an *UnsupportedKeyError, or the os error.
+// KEY"), a regular file of any mode. Errors are a *FileError wrapping:
+// ErrNotPEM, ErrTruncated, ErrTrailingData, ErrTooLarge, ErrNotRegular,
+// ErrDamaged, a *PEMTypeError, a *KindError for a private key file, an
+// *UnsupportedKeyError, or the os error; or a *PermissionError for a
+// private key file that group or others may access.
 func LoadPublicKey(path string) (crypto.PublicKey, error) {
 	kf, err := readKeyFile(path)
 	if err != nil {

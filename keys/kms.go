@@ -76,7 +76,7 @@ func loadKMSSigner(ctx context.Context, ref string) (signature.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &kmsSigner{sv: sv, ctx: ctx, pub: pub}
+	s := &kmsSigner{redaction: kmsRedaction(ref), sv: sv, ctx: ctx, pub: pub}
 	if err := checkTUF(s); err != nil {
 		return nil, &KMSError{Ref: ref, Err: err}
 	}
@@ -84,8 +84,9 @@ func loadKMSSigner(ctx context.Context, ref string) (signature.Signer, error) {
 }
 
 // kmsSigner passes LoadSigner's context to every request of a KMS signer
-// and answers PublicKey without a request.
+// and answers PublicKey without a request. It prints as its URI only.
 type kmsSigner struct {
+	redaction
 	sv  kms.SignerVerifier
 	ctx context.Context
 	pub crypto.PublicKey

@@ -24,10 +24,14 @@ import (
 // (such as a KMS that signs RSA with PKCS#1 v1.5) fails here with
 // ErrSchemeMismatch instead of producing unverifiable metadata.
 //
-// Errors for files are a *FileError wrapping: the sentinels of
-// LoadPublicKey, ErrWrongPassword, ErrNoPassword, ErrEmptyPassword, an
-// error from password, a *KindError for a public key file, or an
-// *UnsupportedKeyError. For URIs: an *UnknownKMSError, or a *KMSError
+// A private key file must be a regular file that only its owner may
+// access (mode 0600 or 0400 on Unix): one that group or others may access
+// is refused with a *PermissionError before it is decrypted or parsed.
+//
+// Errors for files are a *PermissionError, or a *FileError wrapping: the
+// sentinels of LoadPublicKey, ErrWrongPassword, ErrNoPassword,
+// ErrEmptyPassword, an error from password, a *KindError for a public key
+// file, or an *UnsupportedKeyError. For URIs: an *UnknownKMSError, or a *KMSError
 // wrapping the provider's error, an *UnsupportedKeyError or
 // ErrSchemeMismatch.
 func LoadSigner(ctx context.Context, ref string, password PasswordFunc) (signature.Signer, error) {
@@ -53,7 +57,9 @@ func LoadSigner(ctx context.Context, ref string, password PasswordFunc) (signatu
 }
 
 // NewSigner returns a signer for an in-memory private key (from Generate,
-// say) with the TUF scheme of its type. Errors as TypeOf.
+// say) with the TUF scheme of its type. Errors as TypeOf. The signer
+// prints (with any fmt verb, and in slog records) as its key type and key
+// id, never as the key.
 func NewSigner(priv crypto.Signer) (signature.Signer, error) {
 	if priv == nil {
 		return nil, &UnsupportedKeyError{Found: "no key"}
@@ -62,15 +68,20 @@ func NewSigner(priv crypto.Signer) (signature.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	var s signature.Signer
 	switch t {
 	case Ed25519:
-		return signature.LoadSigner(priv, crypto.Hash(0))
+		s, err = signature.LoadSigner(priv, crypto.Hash(0))
 	case ECDSA:
-		return signature.LoadSigner(priv, crypto.SHA256)
+		s, err = signature.LoadSigner(priv, crypto.SHA256)
 	default:
-		return signature.LoadRSAPSSSigner(priv.(*rsa.PrivateKey), crypto.SHA256,
+		s, err = signature.LoadRSAPSSSigner(priv.(*rsa.PrivateKey), crypto.SHA256,
 			&rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
 	}
+	if err != nil {
+		return nil, err
+	}
+	return redact(s, priv.Public()), nil
 }
 
 // probeExpiry is the expiry of the root that checkTUF signs; it is never
@@ -133,7 +144,8 @@ type Info struct {
 // Inspect describes the key named by ref: a public key file, a private key
 // file (password is called only when it is encrypted) or a KMS URI (one
 // request for its public key; nothing is signed). Errors as LoadSigner and
-// LoadPublicKey, except that any kind of key is accepted.
+// LoadPublicKey, except that any kind of key is accepted; a private key
+// file is checked as LoadSigner checks it (*PermissionError).
 func Inspect(ctx context.Context, ref string, password PasswordFunc) (*Info, error) {
 	info := &Info{Ref: ref}
 	if IsKMS(ref) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -18,8 +19,9 @@ func keysCommands() []*command {
 }
 
 const keysGenerateHelp = `Generates a signing key and writes two files: PATH, the private key (mode
-0600), and PATH.pub, the public key (PEM). Neither file may exist: keys are
-never overwritten, and nothing is left behind when generation fails.
+0600, which bsi requires of private key files when it loads them), and
+PATH.pub, the public key (PEM). Neither file may exist: keys are never
+overwritten, and nothing is left behind when generation fails.
 
 The private key is encrypted (scrypt + secretbox, sigstore's format) with a
 password taken from BSI_KEY_PASSWORD, else asked twice on the terminal.
@@ -54,6 +56,12 @@ REF is a file path or a KMS key URI (awskms://, azurekms://, hashivault://,
 and fakekms:// for tests). For an encrypted private key file the password
 comes from BSI_KEY_PASSWORD, else the terminal; an unencrypted or public
 key file never asks for one.
+
+A private key file, encrypted or not, must be readable by its owner only
+(mode 0600 or 0400): bsi refuses one that group or others may access, here
+and wherever it loads a signing key (repo init, sign, publish...), with
+exit code 1 and the hint "chmod 600 FILE". A key file must be a regular
+file (not a directory, pipe or device). Public key files may have any mode.
 
 Flags:
   --json   print {"ref","kind","encrypted","type","scheme","keyid",
@@ -207,10 +215,17 @@ func keysDescribeKind(info *keys.Info) string {
 	}
 }
 
-// keysHint adds a hint to the key errors a user can act on.
+// keysHint adds a hint to the key errors a user can act on. A private key
+// file open to group or others exits 1 (an operational error, like a
+// missing file: the command line is right, the file is not).
 func keysHint(err error) error {
 	var ue *keys.UnsupportedKeyError
+	var pe *keys.PermissionError
 	switch {
+	case errors.As(err, &pe):
+		return withHint(err, "chmod 600 %s", shellQuote(pe.Path))
+	case errors.Is(err, keys.ErrNotRegular):
+		return withHint(err, "a key file is a regular file, as \"bsi keys generate\" writes it")
 	case errors.Is(err, keys.ErrWrongPassword):
 		return withHint(err, "the password comes from %s when it is set, else from the terminal", passwordEnv)
 	case errors.As(err, &ue):
@@ -219,4 +234,14 @@ func keysHint(err error) error {
 		return withHint(err, "a key file is one PEM block, as \"bsi keys generate\" writes it")
 	}
 	return err
+}
+
+// shellQuote quotes path for a shell command line when it needs it.
+func shellQuote(path string) string {
+	for _, r := range path {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+,:@%=", r)) {
+			return "'" + strings.ReplaceAll(path, "'", `'\''`) + "'"
+		}
+	}
+	return path
 }

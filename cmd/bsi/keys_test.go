@@ -88,6 +88,11 @@ func TestKeysExitCodes(t *testing.T) {
 		"MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEsOe2sXKZYTTq/kiDFRlRNLhFVVf5lNvo\n"+
 		"TmvsxZpXLrT41xjA+Fv4H5KhZ96Me5VG/WYB6w/6q17JijJJK3gMJtfYJ43Zimvn\n"+
 		"n4ak6vMnp+MN1ys2dBpoR9MDk3Hz3nQF\n-----END PUBLIC KEY-----\n")
+	loose := write("loose.key", "-----BEGIN PRIVATE KEY-----\n"+
+		"MC4CAQAwBQYDK2VwBCIEIMHuzuDlM+XIiVKwzokNYIe6vfzYDTUKiNREo86+jukI\n-----END PRIVATE KEY-----\n")
+	if err := os.Chmod(loose, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	newKey := filepath.Join(dir, "new.key")
 	for _, tc := range []struct {
 		name   string
@@ -103,6 +108,8 @@ func TestKeysExitCodes(t *testing.T) {
 		{"truncated", nil, []string{"keys", "show", write("t.key", "-----BEGIN PRIVATE KEY-----\nMC4C\n")}, 1, "truncated"},
 		{"P-384", nil, []string{"keys", "show", p384}, 1, "unsupported key type ecdsa P-384"},
 		{"unknown KMS", nil, []string{"keys", "show", "foo://k"}, 1, `unknown KMS scheme "foo://"`},
+		{"loose private key", nil, []string{"keys", "show", loose}, 1, "bsi: hint: chmod 600 " + loose},
+		{"not a regular file", nil, []string{"keys", "show", dir}, 1, "not a regular file (a directory)"},
 		{"missing file", nil, []string{"keys", "show", filepath.Join(dir, "nope")}, 1, "no such file"},
 		{"unknown type", nil, []string{"keys", "generate", "--type", "dsa", "--out", newKey}, 2, `unknown key type "dsa"`},
 		{"missing --out", nil, []string{"keys", "generate"}, 2, "missing --out"},
