@@ -3,12 +3,22 @@ package repo
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
+
+	"github.com/bsiframework/bsi/install"
+)
+
+// Mode bits of a tar header that installing drops.
+const (
+	cISUID = 0o4000
+	cISGID = 0o2000
+	cISVTX = 0o1000
 )
 
 // Archive kinds, the extension of the target path.
@@ -65,6 +75,27 @@ func checkArchive(name string, r io.Reader) (string, error) {
 	return kind, nil
 }
 
+// checkDeviceRules refuses a payload that devices would refuse to install:
+// it runs the installer's own validation (duplicate paths, entries below a
+// link or a file, links that resolve outside the version directory, entry
+// and expanded-size limits, so a gzip bomb stops at the limit).
+func checkDeviceRules(name string, data []byte) error {
+	_, err := install.ValidateArchive(bytes.NewReader(data), install.Limits{})
+	var ae *install.ArchiveError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ae):
+		reason := string(ae.Problem)
+		if ae.Err != nil {
+			reason += ": " + ae.Err.Error()
+		}
+		return &PayloadError{Path: name, Entry: ae.Entry, Reason: reason + " (devices refuse it)"}
+	default:
+		return &PayloadError{Path: name, Reason: err.Error()}
+	}
+}
+
 // checkEntry refuses entry names that could escape the directory the
 // archive is extracted into, and special files.
 func checkEntry(h *tar.Header) error {
@@ -75,6 +106,9 @@ func checkEntry(h *tar.Header) error {
 	case tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink:
 	default:
 		return fmt.Errorf("entry type %q is not allowed (only files, directories and links)", h.Typeflag)
+	}
+	if m := h.Mode & (cISUID | cISGID | cISVTX); m != 0 {
+		return fmt.Errorf("mode %#o has setuid, setgid or sticky bits (devices would drop them)", h.Mode)
 	}
 	if h.Typeflag == tar.TypeSymlink || h.Typeflag == tar.TypeLink {
 		target := h.Linkname

@@ -132,6 +132,9 @@ func readPayload(path string) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", &PayloadError{Path: path, Reason: err.Error()}
 	}
+	if err := checkDeviceRules(path, data); err != nil {
+		return nil, "", err
+	}
 	kind, err := checkArchive(path, bytes.NewReader(data))
 	return data, kind, err
 }
