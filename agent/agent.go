@@ -21,8 +21,11 @@ type Options struct {
 	// State is the state directory made by Init.
 	State string
 	// HTTPClient fetches metadata and payloads; nil means trust/client's
-	// default (with timeouts).
+	// default.
 	HTTPClient *http.Client
+	// Network bounds each request and retries transient failures (see
+	// client.Network); zero fields take client.DefaultNetwork's values.
+	Network client.Network
 	// Now is the clock for expiry checks and records; nil means time.Now.
 	Now func() time.Time
 	// Logger receives progress records; nil discards them.
@@ -148,6 +151,7 @@ func (a *Agent) client() (*client.Client, error) {
 		MetadataURL: a.cfg.MetadataURL,
 		TargetsURL:  a.cfg.TargetsURL,
 		HTTPClient:  a.opts.HTTPClient,
+		Network:     a.opts.Network,
 		Now:         a.opts.Now,
 		Logger:      a.log,
 	})

@@ -3,12 +3,25 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/bsiframework/bsi/agent"
 	"github.com/bsiframework/bsi/internal/progress"
+	"github.com/bsiframework/bsi/trust/client"
 )
+
+// networkHelp ends the help of the commands that reach the repository.
+const networkHelp = `
+
+Network: each request must finish within --timeout (default 30s) plus 1 s
+per 32 KiB received, and fails after 15 s (or --timeout, if shorter)
+without data. A transient failure (connection error, timeout, HTTP 5xx,
+408, 429) is retried up to --retries times (default 3; 0: never) with
+exponential backoff and jitter; other statuses and every verification
+failure are not. Redirects are followed within the same origin only.`
 
 func clientCommands() []*command {
 	return []*command{
@@ -42,7 +55,7 @@ Example:
 		},
 		{
 			name:    "client check",
-			args:    "STATE [--json] [--release R]",
+			args:    "STATE [--json] [--release R] [--timeout D] [--retries N]",
 			summary: "verify the repository and report what would change",
 			help: `Runs the TUF client workflow (root chain, timestamp, snapshot, targets,
 component roles), lists the improvements, and reports per component: the
@@ -58,12 +71,13 @@ fails, 4 when metadata expired (a possible freeze), 1 on network errors.
 
 Examples:
   bsi client check /var/lib/bsi
-  bsi client check /var/lib/bsi --json`,
+  bsi client check /var/lib/bsi --json
+  bsi client check /var/lib/bsi --timeout 10s --retries 5` + networkHelp,
 			run: runClientCheck,
 		},
 		{
 			name:    "client install",
-			args:    "STATE [ID...|--all] [--health-cmd CMD]",
+			args:    "STATE [ID...|--all] [--health-cmd CMD] [--timeout D] [--retries N]",
 			summary: "download, verify and apply improvements (--all: converge)",
 			help: `Checks, then applies. With --all the device converges to its desired
 state: desired improvements installed, withdrawn ones rolled back, those of
@@ -80,12 +94,12 @@ when it fails the switch is undone and the improvement declined.
 
 Examples:
   bsi client install /var/lib/bsi --all
-  bsi client install /var/lib/bsi webkit-26.3-b --health-cmd 'test -f "$BSI_DIR/lib/WebKit"'`,
+  bsi client install /var/lib/bsi webkit-26.3-b --health-cmd 'test -f "$BSI_DIR/lib/WebKit"'` + networkHelp,
 			run: runClientInstall,
 		},
 		{
 			name:    "client rollback",
-			args:    "STATE ID [--baseline] [--health-cmd CMD]",
+			args:    "STATE ID [--baseline] [--health-cmd CMD] [--timeout D] [--retries N]",
 			summary: "remove an installed improvement by choice",
 			help: `Removes the installed improvement ID: its component switches to the best
 lower improvement still offered (checked against the repository) or, with
@@ -95,7 +109,7 @@ is installed by name.
 
 Examples:
   bsi client rollback /var/lib/bsi webkit-26.3-b
-  bsi client rollback /var/lib/bsi webkit-26.3-b --baseline`,
+  bsi client rollback /var/lib/bsi webkit-26.3-b --baseline` + networkHelp,
 			run: runClientRollback,
 		},
 		{
@@ -113,7 +127,7 @@ Example:
 		},
 		{
 			name:    "client run",
-			args:    "STATE --interval D [--auto-install] [--jitter D] [--once] [--health-cmd CMD] [--release R] [--json]",
+			args:    "STATE --interval D [--auto-install] [--jitter D] [--once] [--health-cmd CMD] [--release R] [--json] [--timeout D] [--retries N]",
 			summary: "check on a schedule and, with --auto-install, converge",
 			help: `Checks every --interval (plus a random delay below --jitter) and prints
 one report per round. With --auto-install each round also converges the
@@ -123,7 +137,7 @@ between steps. --once runs a single round and exits with its status.
 
 Examples:
   bsi client run /var/lib/bsi --interval 1h --jitter 10m --auto-install
-  bsi client run /var/lib/bsi --once --json`,
+  bsi client run /var/lib/bsi --once --json` + networkHelp,
 			run: runClientRun,
 		},
 	}
@@ -176,7 +190,7 @@ func runClientSetRelease(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(pos, 2, 2, "STATE and RELEASE"); err != nil {
 		return err
 	}
-	a, err := openAgent(ctx, e, pos[0], "")
+	a, err := openAgent(ctx, e, pos[0], "", client.Network{})
 	if err != nil {
 		return err
 	}
@@ -189,10 +203,40 @@ func runClientSetRelease(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// networkFlags are --timeout and --retries, for the commands that reach
+// the repository.
+type networkFlags struct {
+	timeout time.Duration
+	retries int
+}
+
+func addNetworkFlags(fs *flag.FlagSet) *networkFlags {
+	n := &networkFlags{}
+	fs.DurationVar(&n.timeout, "timeout", client.DefaultNetwork.RequestTimeout, "base deadline of each request")
+	fs.IntVar(&n.retries, "retries", client.DefaultNetwork.Retries, "retries of a transient network failure")
+	return n
+}
+
+// network returns the client's network bounds for the flags: the stall
+// bound is the default one or the timeout, if shorter.
+func (n *networkFlags) network() (client.Network, error) {
+	if n.timeout <= 0 {
+		return client.Network{}, usagef("--timeout must be positive")
+	}
+	if n.retries < 0 {
+		return client.Network{}, usagef("--retries must not be negative")
+	}
+	nw := client.Network{RequestTimeout: n.timeout, StallTimeout: min(n.timeout, client.DefaultNetwork.StallTimeout), Retries: n.retries}
+	if n.retries == 0 {
+		nw.Retries = -1 // none; zero would take the default
+	}
+	return nw, nil
+}
+
 // openAgent opens STATE, reports recovered steps on stderr, and records a
 // new release when one is given.
-func openAgent(ctx context.Context, e *env, state, release string, health ...string) (*agent.Agent, error) {
-	opts := agent.Options{State: state, Now: e.now, Logger: e.logger}
+func openAgent(ctx context.Context, e *env, state, release string, nw client.Network, health ...string) (*agent.Agent, error) {
+	opts := agent.Options{State: state, Now: e.now, Logger: e.logger, Network: nw}
 	withClientProgress(e, &opts, progress.Options{Terminal: stderrTerminal(e)})
 	if len(health) > 0 && health[0] != "" {
 		opts.Health = healthCmd(e, health[0])
@@ -221,6 +265,7 @@ func runClientCheck(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("client check")
 	asJSON := fs.Bool("json", false, "machine-readable report")
 	release := fs.String("release", "", "record a new device release first")
+	netf := addNetworkFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -228,7 +273,11 @@ func runClientCheck(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(pos, 1, 1, "STATE"); err != nil {
 		return err
 	}
-	a, err := openAgent(ctx, e, pos[0], *release)
+	nw, err := netf.network()
+	if err != nil {
+		return err
+	}
+	a, err := openAgent(ctx, e, pos[0], *release, nw)
 	if err != nil {
 		return err
 	}
@@ -246,6 +295,7 @@ func runClientInstall(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("client install")
 	all := fs.Bool("all", false, "converge: install, roll back and retire as planned")
 	health := fs.String("health-cmd", "", "command run after each switch; failure undoes it")
+	netf := addNetworkFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -256,7 +306,11 @@ func runClientInstall(ctx context.Context, e *env, args []string) error {
 	if *all == (len(pos) > 1) {
 		return usagef("give either IDs or --all")
 	}
-	a, err := openAgent(ctx, e, pos[0], "", *health)
+	nw, err := netf.network()
+	if err != nil {
+		return err
+	}
+	a, err := openAgent(ctx, e, pos[0], "", nw, *health)
 	if err != nil {
 		return err
 	}
@@ -282,6 +336,7 @@ func runClientRollback(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("client rollback")
 	baseline := fs.Bool("baseline", false, "switch to the baseline without network access")
 	health := fs.String("health-cmd", "", "command run after a switch to a lower improvement")
+	netf := addNetworkFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -289,7 +344,11 @@ func runClientRollback(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(pos, 2, 2, "STATE and ID"); err != nil {
 		return err
 	}
-	a, err := openAgent(ctx, e, pos[0], "", *health)
+	nw, err := netf.network()
+	if err != nil {
+		return err
+	}
+	a, err := openAgent(ctx, e, pos[0], "", nw, *health)
 	if err != nil {
 		return err
 	}
@@ -332,11 +391,16 @@ func runClientRun(ctx context.Context, e *env, args []string) error {
 	health := fs.String("health-cmd", "", "command run after each switch; failure undoes it")
 	release := fs.String("release", "", "record a new device release first")
 	asJSON := fs.Bool("json", false, "one JSON report per round")
+	netf := addNetworkFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if err := wantArgs(pos, 1, 1, "STATE"); err != nil {
+		return err
+	}
+	nw, err := netf.network()
+	if err != nil {
 		return err
 	}
 	if !ro.Once && ro.Interval <= 0 {
@@ -346,13 +410,13 @@ func runClientRun(ctx context.Context, e *env, args []string) error {
 		return usagef("--jitter must not be negative")
 	}
 	if *release != "" {
-		a, err := openAgent(ctx, e, pos[0], *release)
+		a, err := openAgent(ctx, e, pos[0], *release, nw)
 		if err != nil {
 			return err
 		}
 		a.Close()
 	}
-	opts := agent.Options{State: pos[0], Now: e.now, Logger: e.logger}
+	opts := agent.Options{State: pos[0], Now: e.now, Logger: e.logger, Network: nw}
 	withClientProgress(e, &opts, progress.Options{Terminal: stderrTerminal(e)})
 	if *health != "" {
 		opts.Health = healthCmd(e, *health)

@@ -5,18 +5,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/term"
 
 	"github.com/bsiframework/bsi/agent"
 	"github.com/bsiframework/bsi/internal/progress"
+	"github.com/bsiframework/bsi/trust/client"
 	"github.com/bsiframework/bsi/trust/repo"
 )
 
@@ -39,23 +38,12 @@ func withClientProgress(e *env, opts *agent.Options, bar progress.Options) {
 	if !bar.Terminal {
 		return
 	}
-	t := &progressTransport{next: progressBaseTransport(), w: e.stderr, opts: bar}
-	// The same bounds as trust/client's default client.
-	opts.HTTPClient = &http.Client{Timeout: 5 * time.Minute, Transport: t}
+	// trust/client's own transport: its request bounds (opts.Network)
+	// apply to whatever transport it is given.
+	t := &progressTransport{next: client.NewTransport(), w: e.stderr, opts: bar}
+	opts.HTTPClient = &http.Client{Transport: t}
 	if opts.Logger != nil {
 		opts.Logger = slog.New(progress.Handler(opts.Logger.Handler(), t))
-	}
-}
-
-// progressBaseTransport has trust/client's default timeouts.
-func progressBaseTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   15 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConnsPerHost:   4,
 	}
 }
 
