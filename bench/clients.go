@@ -32,6 +32,12 @@ const (
 	GoTUF = "go-tuf"
 )
 
+// benchLimits are the metadata size limits both clients get: bsi's
+// defaults (4 MiB snapshot), but targets roles up to 128 MiB, since the
+// component role of 100,000 improvements listed flat is 58 MiB and the
+// publisher's snapshot gives no lengths (bsi's default is 32 MiB).
+var benchLimits = client.Limits{SnapshotMax: 4 << 20, TargetsMax: 128 << 20}
+
 // bsiDevice drives the bsi client core, trust/client.
 type bsiDevice struct {
 	url string
@@ -47,7 +53,7 @@ func (d bsiDevice) install(state string, root []byte) error {
 func (d bsiDevice) check(ctx context.Context, state, target string, download bool) error {
 	hc := newHTTPClient()
 	defer hc.CloseIdleConnections()
-	c, err := client.New(client.Config{MetadataDir: state, MetadataURL: d.url, HTTPClient: hc, Now: d.now})
+	c, err := client.New(client.Config{MetadataDir: state, MetadataURL: d.url, HTTPClient: hc, Now: d.now, Limits: benchLimits})
 	if err != nil {
 		return err
 	}
@@ -95,9 +101,9 @@ func (d goTUFDevice) check(ctx context.Context, state, target string, download b
 	cfg.LocalMetadataDir = state
 	cfg.LocalTargetsDir = state + ".targets"
 	// Large flat repositories exceed go-tuf's default limits (2 MB
-	// snapshot, 5 MB targets); bsi's defaults are 4 and 32 MiB.
-	cfg.SnapshotMaxLength = 4 << 20
-	cfg.TargetsMaxLength = 32 << 20
+	// snapshot, 5 MB targets): both clients get the same limits.
+	cfg.SnapshotMaxLength = benchLimits.SnapshotMax
+	cfg.TargetsMaxLength = benchLimits.TargetsMax
 	hc := newHTTPClient()
 	defer hc.CloseIdleConnections()
 	f := fetcher.NewDefaultFetcher()
