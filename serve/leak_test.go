@@ -39,6 +39,23 @@ func CountResources() Resources {
 // connection or request already exceeds it.
 var LeakSlack = Resources{Goroutines: 1, FDs: 1}
 
+// Baseline counts resources once they are stable (the same count 10 times
+// in a row, 20 ms apart, or after 5 s): goroutines and connections of what
+// ran before are still winding down when it returns.
+func Baseline() Resources {
+	prev, same := CountResources(), 0
+	for deadline := time.Now().Add(5 * time.Second); same < 10 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		now := CountResources()
+		if now == prev {
+			same++
+		} else {
+			prev, same = now, 0
+		}
+	}
+	return prev
+}
+
 // WaitNoLeak waits (up to 10 s, polling) until the process holds no more
 // than base plus LeakSlack, and fails the test with the last count if it
 // does not. Connections are closed asynchronously (the goroutines of a
@@ -72,7 +89,7 @@ func TestShutdownTimeoutClosesConnections(t *testing.T) {
 	if err := os.WriteFile(big, make([]byte, 64<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	base := CountResources()
+	base := Baseline()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ready := make(chan string, 1)
