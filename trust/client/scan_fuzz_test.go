@@ -1,0 +1,142 @@
+package client
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// FuzzScanMatchesDecode: on every role file that the full path accepts
+// (decode, checkTargets, canonical form: what a file had passed before
+// the record lets the client scan it), the byte scan and the look-up
+// index find what the full decode finds, for every target it lists and
+// one it does not. The index needs a large file, so an accepted input is
+// also tried padded with whitespace to the index threshold.
+func FuzzScanMatchesDecode(f *testing.F) {
+	for _, s := range scanSeeds {
+		f.Add([]byte(s))
+	}
+	f.Add(bigTargets(3))
+	f.Add([]byte(`{"signed":{"_type":"targets","version":1,"expires":"2030-01-01T00:00:00Z","targets":{},` +
+		`"Delegations":{"keys":{},"roles":[{"name":"x","keyids":[],"threshold":1,"terminating":false,"paths":["*"]}]}},"signatures":[]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var full targetsSigned
+		if _, err := decode("r", roleTargets, raw, &full); err != nil || checkTargets("r", &full) != nil || canonicalizeOK(raw) != nil {
+			return
+		}
+		names := []string{"absent/target", ""}
+		for p := range full.Targets {
+			names = append(names, p)
+		}
+		compareFind(t, "scan", &targetsFile{role: "r", raw: raw}, &full, names)
+		if len(raw) == 0 || raw[0] != '{' {
+			return
+		}
+		padded := append(append([]byte{'{'}, bytes.Repeat([]byte{' '}, indexMin)...), raw[1:]...)
+		sum := sha256.Sum256(padded)
+		ix := buildIndex(padded, sum)
+		if ix == nil {
+			return // unsorted or odd keys: no index, the scan serves
+		}
+		again, err := parseIndex(ix.marshal())
+		if err != nil {
+			t.Fatalf("index of an accepted file does not parse: %v", err)
+		}
+		p := filepath.Join(t.TempDir(), "r.json")
+		if err := os.WriteFile(p, padded, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		lazy := &targetsFile{role: "r", sum: sum, lazy: &indexedFile{path: p, ix: again, valid: map[int64][]byte{}}}
+		compareFind(t, "index", lazy, &full, names)
+	})
+}
+
+// compareFind requires f.find to agree with the decoded full on names.
+func compareFind(t *testing.T, how string, f *targetsFile, full *targetsSigned, names []string) {
+	t.Helper()
+	for _, p := range names {
+		e, d, err := f.find(p)
+		if err != nil {
+			t.Fatalf("%s: find(%q): %v on a file the full path accepts", how, p, err)
+		}
+		if diff := cmp.Diff(full.Targets[p], e); diff != "" {
+			t.Fatalf("%s: entry %q (-decode +%s):\n%s", how, p, how, diff)
+		}
+		if diff := cmp.Diff(full.Delegations, d); diff != "" {
+			t.Fatalf("%s: delegations (-decode +%s):\n%s", how, how, diff)
+		}
+	}
+}
+
+// FuzzIndexRoundTrip: the look-up index sidecar parser never panics, and
+// what it accepts encodes back to the same bytes.
+func FuzzIndexRoundTrip(f *testing.F) {
+	raw := bigTargets(1500)
+	ix := buildIndex(raw, sha256.Sum256(raw))
+	if ix == nil {
+		f.Fatal("no index for the seed")
+	}
+	f.Add(ix.marshal())
+	f.Add([]byte(indexMagic))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ix, err := parseIndex(b)
+		if err != nil {
+			return
+		}
+		if got := ix.marshal(); !bytes.Equal(got, b) {
+			t.Fatalf("index does not round-trip:\n%x\n%x", b, got)
+		}
+	})
+}
+
+// FuzzIndexTamper changes one byte of a stored role file read through its
+// look-up index: a look-up returns what the genuine file lists, or fails
+// with errStoredChanged (and the client then verifies in full); never a
+// different entry.
+func FuzzIndexTamper(f *testing.F) {
+	raw := bigTargets(1500)
+	sum := sha256.Sum256(raw)
+	ix := buildIndex(raw, sum)
+	if ix == nil {
+		f.Fatal("no index for the seed")
+	}
+	var full targetsSigned
+	if _, err := decode("webkit", roleTargets, raw, &full); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(uint32(ix.anchors[3].start), byte('1'), uint16(100))
+	f.Add(uint32(len(raw)/2), byte(0x20), uint16(750))
+	f.Add(uint32(ix.targets.end-1), byte('}'), uint16(1499))
+	f.Fuzz(func(t *testing.T, off uint32, x byte, n uint16) {
+		b := bytes.Clone(raw)
+		if x != 0 {
+			b[int(off)%len(b)] ^= x
+		}
+		p := filepath.Join(t.TempDir(), "webkit.json")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tf := &targetsFile{role: "webkit", sum: sum, lazy: &indexedFile{path: p, ix: ix, valid: map[int64][]byte{}}}
+		for _, target := range []string{bigTargetName(int(n) % 1500), bigTargetName(int(n)%1500) + "x", "absent"} {
+			e, _, err := tf.find(target)
+			if err != nil {
+				if !errors.Is(err, errStoredChanged) {
+					t.Fatalf("byte %d ^ %#x: find(%q): %v, not errStoredChanged", int(off)%len(b), x, target, err)
+				}
+				continue
+			}
+			if diff := cmp.Diff(full.Targets[target], e); diff != "" {
+				t.Fatalf("byte %d ^ %#x: entry %q (-genuine +indexed):\n%s", int(off)%len(b), x, target, diff)
+			}
+		}
+	})
+}
+
+// bigTargetName is the path of target i of bigTargets.
+func bigTargetName(i int) string { return fmt.Sprintf("webkit/webkit-%07d.tar.gz", i) }
