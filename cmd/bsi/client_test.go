@@ -282,8 +282,8 @@ func TestClientExitCodes(t *testing.T) {
 		http.Error(w, "down", http.StatusBadGateway)
 		return true
 	})
-	f.want(1, f.repo.URL(), "client", "install", f.state, "--all")
-	f.want(1, f.repo.URL(), "client", "check", f.state)
+	f.want(1, f.repo.URL(), "client", "install", f.state, "--all", "--retries", "0")
+	f.want(1, f.repo.URL(), "client", "check", f.state, "--retries", "0")
 
 	// Forged payload: exit 3, nothing installed.
 	f.repo.Intercept(func(w http.ResponseWriter, r *http.Request) bool {

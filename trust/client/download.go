@@ -129,6 +129,10 @@ func verifyStream(t *Target, r io.Reader, w io.Writer) error {
 	}
 	n, err := io.Copy(io.MultiWriter(writers...), io.LimitReader(r, t.Length+1))
 	if err != nil {
+		var fe *FetchError
+		if errors.As(err, &fe) {
+			return err // already names the URL, the attempts and the cause
+		}
 		return &FetchError{URL: t.Path, Err: err}
 	}
 	if n > t.Length {
