@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -86,6 +87,7 @@ func checkArchive(t *testing.T, data []byte) {
 		}
 		return
 	}
+	checkLimits(t, entries, lim)
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "v")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -98,6 +100,56 @@ func checkArchive(t *testing.T, data []byte) {
 		t.Fatalf("written next to the version directory: %v", got)
 	}
 	checkExtracted(t, dir, entries)
+	if n := diskBytes(t, dir); n > lim.MaxTotalSize {
+		t.Fatalf("extracted %d bytes, over the limit %d", n, lim.MaxTotalSize)
+	}
+}
+
+// checkLimits fails unless an accepted archive is within lim: entry
+// count, each file's size, and the expanded total.
+func checkLimits(t *testing.T, entries []Entry, lim Limits) {
+	t.Helper()
+	if len(entries) > lim.MaxEntries {
+		t.Fatalf("%d entries accepted, limit %d", len(entries), lim.MaxEntries)
+	}
+	var total int64
+	for _, e := range entries {
+		if e.Size < 0 || e.Size > lim.MaxFileSize {
+			t.Fatalf("%s: size %d accepted, limit %d", e.Name, e.Size, lim.MaxFileSize)
+		}
+		if e.Type == File {
+			total += e.Size
+		}
+	}
+	if total > lim.MaxTotalSize {
+		t.Fatalf("expanded total %d accepted, limit %d", total, lim.MaxTotalSize)
+	}
+}
+
+// diskBytes is the content size of the distinct regular files under dir
+// (hard links counted once).
+func diskBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	var seen []fs.FileInfo
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(seen, func(o fs.FileInfo) bool { return os.SameFile(o, info) }) {
+			seen = append(seen, info)
+			n += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // checkExtracted compares the tree under dir with entries.
