@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,6 +43,35 @@ func FuzzReadJournal(f *testing.F) {
 		}
 		if _, err := readJournal(p); err != nil {
 			t.Fatalf("re-read of a written journal: %v", err)
+		}
+	})
+}
+
+// FuzzEscapeName: the cache file name of a target path is one plain name
+// in the cache directory (no "/", "\\", NUL, no leading "." so neither
+// "." nor ".." nor hidden), it decodes back to the path, and a change of
+// the path's last byte changes the name.
+func FuzzEscapeName(f *testing.F) {
+	for _, s := range []string{"webkit/webkit-26.3-a.tar.gz", "..", ".", ".hidden", "a/../../b", "%2F", "~x", "é", "nul\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if p == "" {
+			return // no target has an empty path
+		}
+		name := escapeName(p)
+		if strings.ContainsAny(name, "/\\\x00") || strings.HasPrefix(name, ".") {
+			t.Fatalf("%q -> unsafe file name %q", p, name)
+		}
+		if filepath.Base(name) != name {
+			t.Fatalf("%q -> %q is not one path element", p, name)
+		}
+		if back, err := url.PathUnescape(name); err != nil || back != p {
+			t.Fatalf("%q -> %q decodes to %q (%v)", p, name, back, err)
+		}
+		q := p[:len(p)-1] + string(p[len(p)-1]^1)
+		if escapeName(q) == name {
+			t.Fatalf("%q and %q share the name %q", p, q, name)
 		}
 	})
 }
