@@ -277,7 +277,8 @@ func normalise(rel string, data []byte) string {
 	return string(out)
 }
 
-var varying = map[string]bool{"expires": true, "sig": true, "at": true, "verified": true, "initialized": true}
+var varying = map[string]bool{"expires": true, "sig": true, "at": true, "verified": true, "initialized": true,
+	"check": true} // the verified-state record's checksum covers its expiries
 
 func scrub(v any, inMeta bool) any {
 	switch v := v.(type) {
