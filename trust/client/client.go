@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -376,7 +375,7 @@ func (c *Client) saveRecord() error {
 	batch := c.pending
 	c.pending = nil
 	if c.recDirty {
-		data, err := json.Marshal(c.rec)
+		data, err := encodeRecord(c.rec)
 		if err != nil {
 			return err
 		}

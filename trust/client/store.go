@@ -1,6 +1,8 @@
 package client
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -169,6 +171,10 @@ func writeTemp(dir, name string, data []byte, perm fs.FileMode) (string, error) 
 type record struct {
 	Initialized time.Time               `json:"initialized,omitzero"`
 	Files       map[string]*recordEntry `json:"files"`
+	// Check is the SHA-256 of the record encoded with Check empty, so
+	// that a record damaged on disk (an expiry changed, say) is not
+	// trusted: the client then verifies everything in full.
+	Check string `json:"check,omitempty"`
 }
 
 type recordEntry struct {
@@ -191,11 +197,39 @@ func (s store) readRecord() *record {
 	if err != nil || json.Unmarshal(data, r) != nil || r.Files == nil {
 		return &record{Files: map[string]*recordEntry{}}
 	}
+	check := r.Check
+	if want, err := recordCheck(r); err != nil || check != want {
+		return &record{Files: map[string]*recordEntry{}}
+	}
 	return r
 }
 
+// recordCheck returns the SHA-256 of r encoded with Check empty (the
+// encoding is deterministic: struct fields in order, map keys sorted).
+func recordCheck(r *record) (string, error) {
+	c := *r
+	c.Check = ""
+	body, err := json.Marshal(&c)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// encodeRecord returns r as stored, with its check.
+func encodeRecord(r *record) ([]byte, error) {
+	check, err := recordCheck(r)
+	if err != nil {
+		return nil, err
+	}
+	c := *r
+	c.Check = check
+	return json.Marshal(&c)
+}
+
 func (s store) writeRecord(r *record) error {
-	data, err := json.Marshal(r)
+	data, err := encodeRecord(r)
 	if err != nil {
 		return err
 	}
