@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -13,40 +14,54 @@ import (
 
 // Archives given to "bsi repo add" and served to "bsi client install".
 var hostileArchives = slices.Concat(
-	archiveBoth("absolute-path", tarGz(reg("/etc/passwd", "root::0:0::/:/bin/sh\n")), "/etc/passwd", "/etc/passwd"),
-	archiveBoth("dotdot-path", tarGz(reg("lib/../../../evil", "x")), "lib/../../../evil", "lib/../../../evil"),
-	archiveBoth("symlink-out", tarGz(symlink("lib/etc", "../../../../etc")), "lib/etc", "lib/etc"),
-	archiveBoth("file-through-symlink", tarGz(symlink("lib/l", "sub"), reg("lib/sub/x", "x"), reg("lib/l/evil", "x")), "lib/l/evil", "lib/l/evil"),
-	archiveBoth("hardlink-out", tarGz(hardlink("lib/shadow", "/etc/shadow")), "lib/shadow", "lib/shadow"),
-	archiveBoth("device-file", tarGz(device("lib/mem")), "lib/mem", "lib/mem"),
-	archiveBoth("duplicate-entries", tarGz(reg("lib/webkit.txt", "a"), reg("lib/webkit.txt", "b")), "lib/webkit.txt", "lib/webkit.txt"),
-	archiveBoth("huge-declared-size", hugeDeclared(), "lib/webkit.txt", "lib/webkit.txt"),
-	archiveBoth("truncated", truncated(), "p.tar.gz", "webkit-26.3-b"),
-	archiveBoth("gzip-bomb", gzipBomb(), "p.tar.gz", "webkit-26.3-b"),
+	archiveBoth("absolute-path", lazy(func() []byte { return tarGz(reg("/etc/passwd", "root::0:0::/:/bin/sh\n")) }), "/etc/passwd", "/etc/passwd"),
+	archiveBoth("dotdot-path", lazy(func() []byte { return tarGz(reg("lib/../../../evil", "x")) }), "lib/../../../evil", "lib/../../../evil"),
+	archiveBoth("symlink-out", lazy(func() []byte { return tarGz(symlink("lib/etc", "../../../../etc")) }), "lib/etc", "lib/etc"),
+	archiveBoth("file-through-symlink", lazy(func() []byte { return tarGz(symlink("lib/l", "sub"), reg("lib/sub/x", "x"), reg("lib/l/evil", "x")) }),
+		"lib/l/evil", "lib/l/evil"),
+	archiveBoth("hardlink-out", lazy(func() []byte { return tarGz(hardlink("lib/shadow", "/etc/shadow")) }), "lib/shadow", "lib/shadow"),
+	archiveBoth("device-file", lazy(func() []byte { return tarGz(device("lib/mem")) }), "lib/mem", "lib/mem"),
+	archiveBoth("duplicate-entries", lazy(func() []byte { return tarGz(reg("lib/webkit.txt", "a"), reg("lib/webkit.txt", "b")) }),
+		"lib/webkit.txt", "lib/webkit.txt"),
+	archiveBoth("huge-declared-size", lazy(hugeDeclared), "lib/webkit.txt", "lib/webkit.txt"),
+	archiveBoth("truncated", lazy(truncated), "p.tar.gz", "webkit-26.3-b"),
+	slowUnderRace(archiveBoth("gzip-bomb", lazy(gzipBomb), "over the limit", "webkit-26.3-b")),
 	[]hostileInput{
 		// setuid bits are dropped on extraction (install reduces modes to
 		// 0644/0755); "repo add" refuses them outright.
-		archiveAdd("setuid", tarGz(setuid("lib/helper")), "lib/helper"),
+		archiveAdd("setuid", lazy(func() []byte { return tarGz(setuid("lib/helper")) }), "lib/helper"),
 		{name: "archive/install-setuid-dropped", fx: fxDevice, stage: setuidInstalled, args: []string{"client", "status", "$STATE"}},
 	},
 )
+
+// lazy builds an archive on first use (not when the package starts).
+func lazy(f func() []byte) func() []byte { return sync.OnceValue(f) }
+
+// slowUnderRace marks entries that inflate 1 GiB: about 40 s of CPU under
+// the race detector, 2 s without. They run in builds without -race.
+func slowUnderRace(ins []hostileInput) []hostileInput {
+	for i := range ins {
+		ins[i].slowUnderRace = true
+	}
+	return ins
+}
 
 // archiveKnownBug: the agent classifies *install.ArchiveError as operational.
 const archiveKnownBug = "agent/cmd/bsi: a refused archive (*install.ArchiveError, whose doc says callers should treat it as a security failure) exits 1, not 3"
 
 // archiveBoth is the archive given to "bsi repo add" and served, listed
 // and validly signed, to "bsi client install".
-func archiveBoth(attack string, archive []byte, addFault, installFault string) []hostileInput {
+func archiveBoth(attack string, archive func() []byte, addFault, installFault string) []hostileInput {
 	return []hostileInput{archiveAdd(attack, archive, addFault), {
 		name: "archive/install-" + attack, fx: fxDevice, args: install, code: 3, stderr: installFault, knownBug: archiveKnownBug,
-		stage: func(h *hostileEnv) { h.listHostile(archive); h.must(check...) },
+		stage: func(h *hostileEnv) { h.listHostile(archive()); h.must(check...) },
 	}}
 }
 
-func archiveAdd(attack string, archive []byte, fault string) hostileInput {
+func archiveAdd(attack string, archive func() []byte, fault string) hostileInput {
 	return hostileInput{
 		name: "archive/repo-add-" + attack, fx: fxWorkspace, code: 1, stderr: fault,
-		stage: func(h *hostileEnv) { h.writeManifest(hostileManifest(2)); h.write("p.tar.gz", archive) },
+		stage: func(h *hostileEnv) { h.writeManifest(hostileManifest(2)); h.write("p.tar.gz", archive()) },
 		args:  []string{"repo", "add", "$WS", "--manifest", "$DIR/webkit-26.3-b.json", "--payload", "$DIR/p.tar.gz", "--key", "$DIR/webkit.key"},
 	}
 }
@@ -142,6 +157,16 @@ var hostileCLI = slices.Concat(
 				pendingTargets(h)
 			},
 			args: []string{"repo", "sign", "$WS", "--key", "$DIR/enc.key"}},
+		{name: "key/keys-show-scrypt-parameters-dos", fx: fxWorkspace, code: 1, stderr: "scrypt",
+			stage: func(h *hostileEnv) { h.write("bad.key", scryptBomb()); h.env[passwordEnv] = "right password" },
+			args:  []string{"keys", "show", "$DIR/bad.key"}},
+		{name: "key/repo-sign-scrypt-parameters-dos", fx: fxWorkspace, code: 1, stderr: "scrypt",
+			stage: func(h *hostileEnv) {
+				h.write("bad.key", scryptBomb())
+				h.env[passwordEnv] = "right password"
+				pendingTargets(h)
+			},
+			args: []string{"repo", "sign", "$WS", "--key", "$DIR/bad.key"}},
 		{name: "key/keys-show-encrypted-no-password-no-terminal", code: 1, stderr: passwordEnv,
 			stage: func(h *hostileEnv) { encryptedKey(h, "enc.key") }, args: []string{"keys", "show", "$DIR/enc.key"}},
 		{name: "key/repo-sign-directory", fx: fxWorkspace, code: 1, stderr: "$DIR/keydir",

@@ -19,7 +19,10 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 
 	"github.com/bsiframework/bsi/conformance/sim"
 	"github.com/bsiframework/bsi/keys"
@@ -412,17 +415,37 @@ func p384() []byte {
 	return pemFile("PRIVATE KEY", der)
 }
 
-// encryptedKey writes an ed25519 key encrypted under "right password".
-func encryptedKey(h *hostileEnv, name string) string {
+// encryptedKeyPEM is an ed25519 private key encrypted under "right
+// password" in sigstore's format, with the lightest scrypt parameters the
+// format accepts (N=2^15), made once.
+var encryptedKeyPEM = sync.OnceValue(func() []byte {
 	priv, err := keys.Generate(keys.Ed25519)
 	if err != nil {
-		h.t.Fatal(err)
+		panic(err)
 	}
-	p := h.path(name)
-	if err := keys.WriteKeyPair(p, priv, []byte("right password")); err != nil {
-		h.t.Fatal(err)
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		panic(err)
 	}
-	return p
+	env, err := encrypted.EncryptWithCustomKDFParameters(der, []byte("right password"), encrypted.Legacy)
+	if err != nil {
+		panic(err)
+	}
+	return pemFile("ENCRYPTED SIGSTORE PRIVATE KEY", env)
+})
+
+// encryptedKey writes encryptedKeyPEM as $DIR/name.
+func encryptedKey(h *hostileEnv, name string) string {
+	return h.write(name, encryptedKeyPEM())
+}
+
+// scryptBomb is an encrypted key envelope whose scrypt parameters
+// (N=2^30: gigabytes of memory, minutes of work) would exhaust the machine
+// that tries them.
+func scryptBomb() []byte {
+	env := `{"kdf":{"name":"scrypt","params":{"N":1073741824,"r":8,"p":1},"salt":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},` +
+		`"cipher":{"name":"nacl/secretbox","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},"ciphertext":"AAAA"}`
+	return pemFile("ENCRYPTED SIGSTORE PRIVATE KEY", []byte(env))
 }
 
 // payloadName is the consistent-snapshot name of target p with payload b.
