@@ -20,11 +20,19 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // durable set it syncs the file before the rename and the directory after
 // it; without, the caller is responsible for both.
 func Write(path string, perm os.FileMode, durable bool, fill func(*os.File) error) (err error) {
+	return WriteVia(filepath.Dir(path), path, perm, durable, fill)
+}
+
+// WriteVia is Write with the temporary file in tmpDir, which must be on
+// the same file system as path: a writer that keeps every temporary file
+// in one directory of its own can remove what a crash left there with
+// one os.RemoveAll.
+func WriteVia(tmpDir, path string, perm os.FileMode, durable bool, fill func(*os.File) error) (err error) {
 	dir := filepath.Dir(path)
 	if err := fault.CheckPath("atomicfile.create", path); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(tmpDir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bsiframework/bsi/internal/atomicfile"
 	"github.com/bsiframework/bsi/internal/fault"
 )
 
@@ -40,12 +41,41 @@ func OpenDestination(ctx context.Context, dest string) (Destination, func() erro
 }
 
 // DirDestination returns a destination that writes files under dir with
-// atomic, durable writes. The directory is created if needed.
+// atomic, durable writes. The directory is created if needed. Temporary
+// files live in dir/.bsi-tmp while a publish writes; what a crashed
+// publish left there is removed here.
 func DirDestination(dir string) (Destination, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, &DestinationError{Dest: dir, Err: err}
 	}
+	if err := os.RemoveAll(filepath.Join(dir, destTmp)); err != nil {
+		return nil, &DestinationError{Dest: dir, Err: err}
+	}
 	return &dirDest{dir: dir}, nil
+}
+
+// destTmp holds a directory destination's temporary files (a dot-name:
+// bsi serve never serves it).
+const destTmp = ".bsi-tmp"
+
+// tmp returns the directory for temporary files, created on first use.
+func (d *dirDest) tmp() (string, error) {
+	p := filepath.Join(d.dir, destTmp)
+	if !d.tmpMade {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return "", err
+		}
+		d.tmpMade = true
+	}
+	return p, nil
+}
+
+// dropTmp removes the (empty) directory of temporary files.
+func (d *dirDest) dropTmp() {
+	if d.tmpMade {
+		os.Remove(filepath.Join(d.dir, destTmp))
+		d.tmpMade = false
+	}
 }
 
 // deferredWriter is an optional ability of a Destination: writes whose
@@ -61,6 +91,7 @@ type deferredWriter interface {
 type dirDest struct {
 	dir     string
 	pending barrier // deferred writes not yet durable
+	tmpMade bool    // dir/.bsi-tmp exists
 }
 
 var _ deferredWriter = (*dirDest)(nil)
@@ -75,7 +106,18 @@ func (d *dirDest) WriteFileDeferred(_ context.Context, name string, data []byte)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	return writeFileBarrier(p, data, 0o644, &d.pending)
+	tmp, err := d.tmp()
+	if err != nil {
+		return err
+	}
+	err = atomicfile.WriteVia(tmp, p, 0o644, false, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+	if err == nil {
+		d.pending.add(p)
+	}
+	return err
 }
 
 // Flush makes every deferred write durable: an fsync of each file and
@@ -117,7 +159,15 @@ func (d *dirDest) WriteFile(_ context.Context, name string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	return writeFileAtomic(p, data, 0o644)
+	tmp, err := d.tmp()
+	if err != nil {
+		return err
+	}
+	defer d.dropTmp()
+	return atomicfile.WriteVia(tmp, p, 0o644, true, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
 }
 
 func (d *dirDest) String() string { return d.dir }

@@ -212,6 +212,12 @@ func Open(ctx context.Context, dir string, opts Options) (*Workspace, error) {
 		return nil, err
 	}
 	w := &Workspace{dir: dir, opts: opts, lock: lk}
+	// A commit a crash interrupted is finished (or, before its journal,
+	// dropped) before anything is read.
+	if err := w.replay(); err != nil {
+		lk.release()
+		return nil, err
+	}
 	if err := w.load(); err != nil {
 		lk.release()
 		return nil, err
@@ -338,60 +344,6 @@ func (w *Workspace) mutate(fn func() error) error {
 	return nil
 }
 
-// commit writes content and role files, each atomically, makes them
-// durable together, and then writes workspace.json, which records them.
-func (w *Workspace) commit() error {
-	var b barrier
-	for sum, src := range w.newContent {
-		dst := w.path("content", sum)
-		// Present from an earlier operation; a crash before that one's
-		// barrier can leave a short file, which is written again.
-		if sameSize(dst, src) {
-			continue
-		}
-		if err := copyFileBarrier(dst, src, 0o644, &b); err != nil {
-			return fmt.Errorf("content store: %w", err)
-		}
-	}
-	if w.prevRoot != nil {
-		p := w.path("metadata", "roots", fmt.Sprintf("%d.root.json", w.prevRootVer))
-		if err := writeFileBarrier(p, w.prevRoot, 0o644, &b); err != nil {
-			return err
-		}
-	}
-	for _, role := range sortedKeys(w.dirty) {
-		data, err := w.roleBytes(role)
-		if err != nil {
-			return err
-		}
-		if err := writeFileBarrier(w.rolePath(role), data, 0o644, &b); err != nil {
-			return err
-		}
-		w.stats.written++
-	}
-	if err := b.sync(); err != nil {
-		return err
-	}
-	for _, role := range sortedKeys(w.removed) {
-		if err := removeFileDurable(w.rolePath(role)); err != nil {
-			return err
-		}
-		delete(w.cfg.Expiries, role)
-		delete(w.cfg.Unpublished, role)
-	}
-	for role := range w.dirty {
-		if m, ok := w.targets[role]; ok {
-			w.cfg.Expiries[role] = m.Signed.Expires
-		}
-	}
-	if err := w.saveConfig(); err != nil {
-		return err
-	}
-	w.dirty, w.removed, w.newContent = map[string]bool{}, map[string]bool{}, map[string]string{}
-	w.prevRoot = nil
-	return nil
-}
-
 func sameSize(a, b string) bool {
 	ai, err := os.Stat(a)
 	if err != nil {
@@ -430,7 +382,8 @@ func (w *Workspace) roleBytes(role string) ([]byte, error) {
 	return m.ToBytes(false)
 }
 
-func (w *Workspace) saveConfig() error {
+// configBytes returns workspace.json as commit writes it.
+func (w *Workspace) configBytes() ([]byte, error) {
 	w.cfg.Signers = map[string]roleSigners{}
 	for name, r := range w.root.Signed.Roles {
 		w.cfg.Signers[name] = roleSigners{KeyIDs: r.KeyIDs, Threshold: r.Threshold}
@@ -442,9 +395,9 @@ func (w *Workspace) saveConfig() error {
 	}
 	data, err := json.MarshalIndent(w.cfg, "", "  ")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return writeFileAtomic(w.path("workspace.json"), append(data, '\n'), 0o644)
+	return append(data, '\n'), nil
 }
 
 func (c *componentConfig) binsOrZero() int {

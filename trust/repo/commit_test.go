@@ -1,0 +1,105 @@
+package repo
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestCommitReplay: Open finishes a commit whose journal is durable and
+// drops one that never reached it, as a crash at each step would leave it.
+func TestCommitReplay(t *testing.T) {
+	stage := func(t *testing.T, dir string, files map[string]string, journal string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(dir, commitDir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, data := range files {
+			if err := os.WriteFile(filepath.Join(dir, commitDir, name), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if journal != "" {
+			if err := os.WriteFile(filepath.Join(dir, commitDir, journalName), []byte(journal), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tests := []struct {
+		name    string
+		files   map[string]string
+		journal string
+		want    map[string]string // files added to the tree
+		wantErr string
+	}{
+		{name: "staged, no journal: dropped",
+			files: map[string]string{"0": "new", ".workspace.json.tmp-123": "half"}},
+		{name: "journal: moved into place",
+			files:   map[string]string{"0": "payload", "1": "root v1"},
+			journal: `{"moves":[{"staged":"0","to":"content/abc"},{"staged":"1","to":"metadata/roots/1.root.json"}]}`,
+			want:    map[string]string{"content/abc": "payload", "metadata/roots/1.root.json": "root v1", "metadata/roots/": ""}},
+		{name: "journal half replayed: finished",
+			files:   map[string]string{"1": "second"},
+			journal: `{"moves":[{"staged":"0","to":"content/first"},{"staged":"1","to":"content/second"}]}`,
+			want:    map[string]string{"content/second": "second"}},
+		{name: "journal with an escaping name",
+			files:   map[string]string{"0": "x"},
+			journal: `{"moves":[{"staged":"0","to":"../outside"}]}`,
+			wantErr: "bad entry"},
+		{name: "journal cut short",
+			journal: `{"moves":[{"sta`,
+			wantErr: "journal.json",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.init(1, "root1")
+			f.ws.Close()
+			before := tree(t, f.dir)
+			stage(t, f.dir, tt.files, tt.journal)
+			ws, err := Open(context.Background(), f.dir, f.opts())
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Open: %v, want an error with %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws.Close()
+			want := before
+			for k, v := range tt.want {
+				want[k] = v
+			}
+			if diff := cmp.Diff(want, tree(t, f.dir)); diff != "" {
+				t.Errorf("tree after Open (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestDirDestinationDropsTemporaryFiles: what a killed publish left in
+// the destination's temporary directory is removed by the next one.
+func TestDirDestinationDropsTemporaryFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, destTmp), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, destTmp, ".timestamp.json.tmp-1"), []byte("half"), 0o644)
+	d, err := DirDestination(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteFile(context.Background(), "timestamp.json", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"./": "", "timestamp.json": "{}"}, tree(t, dir)); diff != "" {
+		t.Errorf("destination (-want +got):\n%s", diff)
+	}
+}
