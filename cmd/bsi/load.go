@@ -16,7 +16,7 @@ import (
 func loadCommands() []*command {
 	return []*command{{
 		name:    "load",
-		args:    "URL [--duration D] [--conns N] [--timeout D] [--mix W,W,W,W] [--label NAME] [--json FILE] | --compare A.json B.json",
+		args:    "URL [--duration D] [--conns N] [--timeout D] [--mix W,W,W,W] [--label NAME] [--json FILE] | --compare A.json [B.json]",
 		summary: "put a server of a published repository under a fleet's load; req/s and latency",
 		help: `Reads the published tree at URL (timestamp.json, the snapshot it names, the
 current version of every role, the payloads they list), then sends it what
@@ -34,9 +34,9 @@ error. Prints requests, errors by kind, requests per second, latency
 percentiles (p50, p90, p99, max) and the same per kind of request. Exit 1
 when a request failed; speed never fails.
 
---compare prints two saved --json reports side by side, with the ratio
-of the first to the second (req/s above 1 and latencies below 1 favour the
-first).
+--compare prints saved --json reports (one, or two side by side with the
+ratio of the first to the second: req/s above 1 and latencies below 1
+favour the first).
 
 Flags:
   --duration D   how long to send (default 5s)
@@ -46,7 +46,7 @@ Flags:
                  (default 80,5,10,5)
   --label NAME   name of the server in the report (default the URL's host)
   --json FILE    also write the report as JSON to FILE ("-": stdout only)
-  --compare      print the reports A.json and B.json side by side
+  --compare      print the reports A.json and B.json (side by side)
 
 Examples:
   bsi serve repo/public --quiet --addr 127.0.0.1:8080 &
@@ -71,10 +71,10 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *compare {
-		if err := wantArgs(pos, 2, 2, "the two reports to compare"); err != nil {
+		if err := wantArgs(pos, 1, 2, "the reports to compare"); err != nil {
 			return err
 		}
-		return compareLoad(e, pos[0], pos[1])
+		return compareLoad(e, pos)
 	}
 	if err := wantArgs(pos, 1, 1, "the URL of the published tree"); err != nil {
 		return err
@@ -123,9 +123,9 @@ func writeLoadReport(e *env, res *loadgen.Result, jsonFile string) error {
 	return loadgen.WriteTable(e.stdout, res)
 }
 
-func compareLoad(e *env, a, b string) error {
+func compareLoad(e *env, files []string) error {
 	var rs []*loadgen.Result
-	for _, file := range []string{a, b} {
+	for _, file := range files {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			return err

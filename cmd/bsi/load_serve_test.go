@@ -176,7 +176,8 @@ func TestLoadCommandErrors(t *testing.T) {
 		{[]string{"load", "http://127.0.0.1:1/", "--mix", "1,2,3"}, 2, "want four weights"},
 		{[]string{"load", "http://127.0.0.1:1/", "--mix", "0,0,0,0"}, 2, "every weight is 0"},
 		{[]string{"load", "http://127.0.0.1:1/", "--conns", "0"}, 2, "must be positive"},
-		{[]string{"load", "--compare", notJSON}, 2, "missing the two reports"},
+		{[]string{"load", "--compare"}, 2, "missing the reports to compare"},
+		{[]string{"load", "--compare", notJSON, notJSON, notJSON}, 2, "unexpected argument"},
 		{[]string{"load", "--compare", notJSON, notJSON}, 1, "not a report of bsi load --json"},
 		{[]string{"load", "http://127.0.0.1:1/"}, 1, "bsi: hint: is http://127.0.0.1:1/ the root of a published tree"},
 	}
