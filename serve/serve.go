@@ -114,10 +114,14 @@ type Handler struct {
 	etags map[etagKey]string // content hashes of files, by identity
 }
 
+// etagKey identifies a file's content without reading it: a new file
+// under the same name (a new timestamp.json renamed into place) differs in
+// inode even when size and modification time are equal.
 type etagKey struct {
 	name    string
 	size    int64
 	modTime time.Time
+	id      uint64 // see fileID
 }
 
 // maxETags bounds the ETag cache; it is emptied when full.
@@ -249,10 +253,10 @@ func cleanName(p string) (string, bool) {
 	return p, true
 }
 
-// etag returns the strong ETag of f: its SHA-256, cached by name, size and
-// modification time.
+// etag returns the strong ETag of f: its SHA-256, cached by name, size,
+// modification time and inode.
 func (h *Handler) etag(name string, f *os.File, fi fs.FileInfo) (string, error) {
-	k := etagKey{name, fi.Size(), fi.ModTime()}
+	k := etagKey{name, fi.Size(), fi.ModTime(), fileID(fi)}
 	h.mu.Lock()
 	e, ok := h.etags[k]
 	h.mu.Unlock()
