@@ -129,9 +129,10 @@ func writeAddInputs(m func(h *hostileEnv) []byte) func(*hostileEnv) {
 
 func manifestBoth(attack string, m func(h *hostileEnv) []byte, fault string) []hostileInput {
 	return []hostileInput{
-		{name: "manifest/validate-" + attack, code: 1, stderr: "m.json", stage: writeAddInputs(m),
+		{name: "manifest/validate-" + attack, code: 1, stderr: "$DIR/m.json: …" + fault, stage: writeAddInputs(m),
 			args: []string{"manifest", "validate", "$DIR/m.json"}},
-		{name: "manifest/repo-add-" + attack, fx: fxWorkspace, code: 1, stderr: fault, stage: writeAddInputs(m), args: addArgs},
+		{name: "manifest/repo-add-" + attack, fx: fxWorkspace, code: 1, stderr: "$DIR/m.json: manifest: invalid manifest: …" + fault,
+			stage: writeAddInputs(m), args: addArgs},
 	}
 }
 

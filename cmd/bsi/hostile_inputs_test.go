@@ -141,6 +141,19 @@ func duplicateSigned(name string) func(*hostileEnv) {
 	})
 }
 
+// duplicateSignedIdentical serves name with its "signed" object twice:
+// verifying one copy and reading the other would be a parser differential.
+func duplicateSignedIdentical(name string) func(*hostileEnv) {
+	return serveMeta(name, func(h *hostileEnv) []byte {
+		b := compact(h, h.repo.Get(h.metaName(name)))
+		var md map[string]json.RawMessage
+		if err := json.Unmarshal(b, &md); err != nil {
+			h.t.Fatal(err)
+		}
+		return slicesConcat(b[:len(b)-1], []byte(`,"signed":`), md["signed"], []byte("}"))
+	})
+}
+
 // noSignatures serves name with an empty signature list.
 func noSignatures(name string) func(*hostileEnv) {
 	return serveMeta(name, func(h *hostileEnv) []byte {

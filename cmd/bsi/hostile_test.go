@@ -14,8 +14,9 @@ import (
 
 // hostileInput is one attack on one entry point of the bsi command: the
 // trusted state it starts from, how the attack is staged, the command line
-// ($DIR, $STATE, $MD, $WS, $URL and $TARGETS expanded), the exit code and a
-// stderr substring naming the thing at fault. Whatever the command, the
+// ($DIR, $STATE, $MD, $WS, $URL and $TARGETS expanded), the exit code and
+// stderr substrings naming the thing at fault (parts separated by "…" must
+// appear in that order). Whatever the command, the
 // watched trusted state (device state directory, tuf-client metadata
 // directory, publisher workspace, key and input files) must not change, and
 // no temporary file may be left.
@@ -53,6 +54,11 @@ func roleAdv(roles ...string) []string {
 	return append([]string{"timestamp.json", "snapshot.json", "targets.json"}, roles...)
 }
 
+// rawNameBug: role names and target paths from the repository reach stderr
+// unquoted.
+const rawNameBug = "agent: MismatchError (plan.go) prints the role name and target path with %s, so control " +
+	"characters from signed metadata (NUL, ESC sequences) reach the terminal raw; the problem part quotes them"
+
 // hostileInputs is the catalogue. Exit codes: 1 operational, 2 usage,
 // 3 security, 4 freshness (tuf-client: 0 or 1 only).
 var hostileInputs = []hostileInput{
@@ -63,6 +69,8 @@ var hostileInputs = []hostileInput{
 	{name: "metadata/timestamp-deep-nesting", fx: fxDevice, stage: serveMeta("timestamp.json", deepNesting("")), args: check, code: 3, stderr: "timestamp"},
 	{name: "metadata/snapshot-deep-nesting", fx: fxDevice, stage: republish(serveMeta("N.snapshot.json", deepNesting(""))), args: check, code: 3, stderr: "snapshot", advances: ts},
 	{name: "metadata/timestamp-duplicate-signed", fx: fxDevice, stage: republish(duplicateSigned("timestamp.json")), args: check, code: 3, stderr: "timestamp"},
+	{name: "metadata/timestamp-duplicate-signed-identical", fx: fxDevice, stage: republish(duplicateSignedIdentical("timestamp.json")), args: check, code: 3, stderr: "timestamp",
+		knownBug: "trust/client: the envelope's keys are not checked for duplicates: a file with its \"signed\" object twice (identical copies) verifies and is stored as trusted, bytes and all"},
 	{name: "metadata/timestamp-duplicate-version", fx: fxDevice, stage: republish(duplicateKey("timestamp.json", "version", "99")), args: check, code: 3, stderr: "timestamp"},
 	{name: "metadata/snapshot-duplicate-meta-key", fx: fxDevice, stage: republish(duplicateKey("N.snapshot.json", "meta", "{}")), args: check, code: 3, stderr: "snapshot", advances: ts},
 	{name: "metadata/timestamp-version-float", fx: fxDevice, stage: republish(edit("timestamp.json", `"version":3`, `"version":3.0`)), args: check, code: 3, stderr: "timestamp"},
@@ -88,10 +96,16 @@ var hostileInputs = []hostileInput{
 	{name: "metadata/component-role-hash-mismatch", fx: fxDevice, stage: metaHashes("N.webkit.json", flipSignature), args: check, code: 3, stderr: "webkit", advances: roleAdv()},
 	{name: "metadata/delegated-role-dotdot", fx: fxDevice, stage: delegate("../evil"), args: check, code: 3, stderr: "../evil", advances: roleAdv("%2E.%2Fevil.json=../evil.json")},
 	{name: "metadata/delegated-role-slash", fx: fxDevice, stage: delegate("/etc/evil"), args: check, code: 3, stderr: "/etc/evil", advances: roleAdv("%2Fetc%2Fevil.json=/etc/evil.json")},
-	{name: "metadata/delegated-role-nul", fx: fxDevice, stage: delegate("web\x00kit"), args: check, code: 3, stderr: `web\x00kit`, advances: roleAdv("web%00kit.json=web\x00kit.json")},
+	{name: "metadata/delegated-role-nul", fx: fxDevice, stage: delegate("web\x00kit"), args: check, code: 3, stderr: `web\x00kit`, advances: roleAdv("web%00kit.json=web\x00kit.json"),
+		knownBug: rawNameBug},
+	{name: "metadata/delegated-role-terminal-escape", fx: fxDevice, stage: delegate("web\x1b]0;owned\x07kit"), args: check, code: 3, stderr: `web\x1b]0;owned\x07kit`,
+		advances: roleAdv("web%1B%5D0%3Bowned%07kit.json=web\x1b]0;owned\x07kit.json"), knownBug: rawNameBug},
 	{name: "metadata/target-path-dotdot", fx: fxDevice, stage: listTarget("targets", "webkit/../../../etc/passwd.tar.gz"), args: install, code: 3, stderr: "webkit/../../../etc/passwd.tar.gz", advances: roleAdv()},
 	{name: "metadata/target-path-absolute", fx: fxDevice, stage: listTarget("targets", "/etc/webkit.tar.gz"), args: install, code: 3, stderr: "/etc/webkit.tar.gz", advances: roleAdv()},
-	{name: "metadata/target-path-nul", fx: fxDevice, stage: listTarget("webkit", "webkit/webkit-26.3-b\x00.tar.gz"), args: install, code: 3, stderr: "webkit-26.3-b", advances: roleAdv("webkit.json")},
+	{name: "metadata/target-path-nul", fx: fxDevice, stage: listTarget("webkit", "webkit/webkit-26.3-b\x00.tar.gz"), args: install, code: 3, stderr: "webkit-26.3-b", advances: roleAdv("webkit.json"),
+		knownBug: rawNameBug},
+	{name: "metadata/target-path-terminal-escape", fx: fxDevice, stage: listTarget("webkit", "webkit/\x1b[2J\x1b[1;1Hok.tar.gz"), args: install, code: 3, stderr: `\x1b[2J`, advances: roleAdv("webkit.json"),
+		knownBug: rawNameBug},
 
 	// Metadata served to "bsi tuf-client refresh" (exit 0 or 1 only).
 	{name: "tuf-client/timestamp-endless", fx: fxTUF, stage: endless("timestamp.json"), args: refresh, code: 1, stderr: "timestamp"},
@@ -139,8 +153,8 @@ func TestHostileInputs(t *testing.T) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			t.Run(in.name, func(t *testing.T) {
-				if in.knownBug != "" {
-					t.Skip("known bug: " + in.knownBug)
+				if in.knownBug != "" && os.Getenv("BSI_HOSTILE_KNOWN_BUGS") == "" {
+					t.Skip("known bug (BSI_HOSTILE_KNOWN_BUGS=1 runs it): " + in.knownBug)
 				}
 				if in.slowUnderRace && raceDetector {
 					t.Skip("inflates 1 GiB: about 40 s under the race detector; runs without -race")
@@ -169,13 +183,19 @@ func runHostile(t *testing.T, in hostileInput) {
 	if ctx.Err() != nil {
 		t.Errorf("bsi %s hung until the guard's deadline", strings.Join(args, " "))
 	}
+	t.Logf("bsi %s: exit %d\n%s", strings.Join(in.args, " "), code, errOut)
 	want := h.expand(in.stderr)
-	if code != in.code || !strings.Contains(errOut, want) {
+	if code != in.code || !containsInOrder(errOut, strings.Split(want, "…")) {
 		t.Errorf("bsi %s:\nexit %d, stderr:\n%s\nwant exit %d and stderr mentioning %q\nstdout:\n%s",
 			strings.Join(args, " "), code, errOut, in.code, want, out)
 	}
 	if strings.Contains(errOut, "panic") || strings.Contains(errOut, "goroutine ") {
 		t.Errorf("stderr shows a panic:\n%s", errOut)
+	}
+	// Names from the repository or the input are printed quoted: raw control
+	// characters would let a hostile file write to the user's terminal.
+	if i := strings.IndexFunc(errOut, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' || r == 0x7f }); i >= 0 {
+		t.Errorf("stderr holds a raw control character %q at byte %d:\n%q", errOut[i], i, errOut)
 	}
 	h.compareState(before, h.treeState(), in.advances)
 	for _, d := range h.watch {
@@ -184,6 +204,18 @@ func runHostile(t *testing.T, in hostileInput) {
 	if h.state != "" && in.code > 2 {
 		h.wantLastCheckClass(in.code)
 	}
+}
+
+// containsInOrder reports whether s holds every part, in order.
+func containsInOrder(s string, parts []string) bool {
+	for _, p := range parts {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return true
 }
 
 // wantLastCheckClass checks that the device journal recorded the failure

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/bsiframework/bsi/manifest"
 	"github.com/bsiframework/bsi/trust/repo"
 )
 
@@ -62,6 +64,10 @@ func repoAddCommand() *command {
 				return err
 			}
 			imp, err := w.Add(ctx, repo.AddRequest{Manifest: data, Payload: *payload, AllowSequenceGap: *gap, Signers: signers})
+			var invalid *manifest.ValidationError
+			if errors.As(err, &invalid) {
+				return fmt.Errorf("%s: %w", *man, err) // name the file, as "bsi manifest validate" does
+			}
 			if err != nil {
 				return err
 			}
