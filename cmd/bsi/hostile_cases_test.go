@@ -303,4 +303,13 @@ func payloadStatus(code int) func(*hostileEnv) {
 	}
 }
 
+// payloadStall lists webkit-26.3-b, lets the device check, then stalls the
+// payload's download.
+func payloadStall(h *hostileEnv) {
+	payload := hostilePayload(hostileManifest(2))
+	h.listHostile(payload)
+	h.must(check...)
+	h.repo.Override(payloadName("webkit/webkit-26.3-b.tar.gz", payload), stall(h, nil))
+}
+
 func slicesClip(s []hostileInput) []hostileInput { return slices.Clip(s) }

@@ -281,6 +281,39 @@ func closeMidway(_ *hostileEnv, body []byte) http.HandlerFunc {
 	}
 }
 
+// stall sends the headers, then nothing until the client goes away.
+func stall(*hostileEnv, []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		<-r.Context().Done()
+	}
+}
+
+// drip sends the file one byte every 50 ms, then spaces forever, until the
+// client goes away.
+func drip(_ *hostileEnv, body []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			b := byte(' ')
+			if i < len(body) {
+				b = body[i]
+			}
+			if _, err := w.Write([]byte{b}); err != nil || rc.Flush() != nil {
+				return
+			}
+			select {
+			case <-tick.C:
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}
+}
+
 func htmlPage(*hostileEnv, []byte) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
