@@ -76,14 +76,18 @@ func buildIndex(raw []byte, sum [32]byte) *roleIndex {
 	s.ws()
 	var prev []byte
 	sorted := true
+	signed := false
 	err := s.members(func(key []byte) (bool, error) {
+		if oddKey(key, "signed") || signed && keyIs(key, "signed") {
+			return false, errOddKey
+		}
 		if !keyIs(key, "signed") {
 			return false, s.skip()
 		}
+		signed = true
 		return false, s.members(func(key []byte) (bool, error) {
 			switch {
-			case !keyIs(key, "delegations") && !keyIs(key, "targets") &&
-				(bytes.EqualFold(key, []byte("delegations")) || bytes.EqualFold(key, []byte("targets"))):
+			case oddKey(key, "delegations") || oddKey(key, "targets"):
 				return false, errOddKey
 			case keyIs(key, "delegations"):
 				start := s.i

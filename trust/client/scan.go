@@ -179,15 +179,19 @@ func (s *scanner) value() ([]byte, error) {
 func scanTargets(raw []byte, target string, find bool) (entry, delegs []byte, err error) {
 	s := &scanner{b: raw}
 	s.ws()
+	signed := false
 	err = s.members(func(key []byte) (bool, error) {
+		if oddKey(key, "signed") || signed && keyIs(key, "signed") {
+			return false, errOddKey
+		}
 		if !keyIs(key, "signed") {
 			return false, s.skip()
 		}
+		signed = true
 		return false, s.members(func(key []byte) (bool, error) {
 			var err error
 			switch {
-			case !keyIs(key, "delegations") && !keyIs(key, "targets") &&
-				(bytes.EqualFold(key, []byte("delegations")) || bytes.EqualFold(key, []byte("targets"))):
+			case oddKey(key, "delegations") || oddKey(key, "targets"):
 				err = errOddKey
 			case keyIs(key, "delegations"):
 				delegs, err = s.value()
@@ -212,11 +216,27 @@ func scanTargets(raw []byte, target string, find bool) (entry, delegs []byte, er
 	return entry, delegs, nil
 }
 
-// errOddKey makes scanTargets give up on a file whose signed part has a
-// key that encoding/json would take for "targets" or "delegations" (it
-// matches field names without regard to case): such a file is decoded in
-// full instead, so that both ways read it alike.
+// errOddKey makes scanTargets give up on a file with a key that
+// encoding/json would take for "signed" (a second one, or one that
+// differs only in case), or in the signed part for "targets" or
+// "delegations" (encoding/json matches field names without regard to
+// case, Unicode folding included, after unescaping, and keeps the last of
+// several; verification canonicalizes the signed part only, so the
+// envelope may repeat a key): such a file is decoded in full instead, so
+// that both ways read it alike. Without the envelope check,
+// {"signed": forged, "siGned": genuine} (or "\u0073igned") verified in
+// full would be scanned as the forged part.
 var errOddKey = errors.New("key differs from a field only in case")
+
+// oddKey reports whether the JSON key (escapes included) is not want but
+// encoding/json would match it to the field named want.
+func oddKey(key []byte, want string) bool {
+	k := unquoteKey(key)
+	if k == nil {
+		return false // not a valid string: the full decode refused the file
+	}
+	return string(k) != want && bytes.EqualFold(k, []byte(want))
+}
 
 // find returns the entry of target in the role (nil when it lists none)
 // and the role's delegations. A role trusted through the verified-state

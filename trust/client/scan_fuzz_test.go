@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,8 +14,8 @@ import (
 )
 
 // FuzzScanMatchesDecode: on every role file that the full path accepts
-// (decode, checkTargets, canonical form: what a file had passed before
-// the record lets the client scan it), the byte scan and the look-up
+// (decode, checkTargets, canonical form of the signed part: what a file
+// had passed before the record lets the client scan it), the byte scan and the look-up
 // index find what the full decode finds, for every target it lists and
 // one it does not. The index needs a large file, so an accepted input is
 // also tried padded with whitespace to the index threshold.
@@ -23,12 +24,22 @@ func FuzzScanMatchesDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Add(bigTargets(3))
+	// Keys encoding/json takes for a field, unlike an exact comparison:
+	// other case, escapes, Unicode folding ("\u017f" is a long s).
+	for _, k := range [][2]string{{"siGned", "delegations"}, {`\u0073igned`, "delegations"}, {"\u017figned", "targets"},
+		{"signed", `\u0044elegations`}, {"signed", "target\u017f"}, {"signed", `Target\u0073`}} {
+		f.Add(fmt.Appendf(nil, `{"signatures":[],"%s":{"_type":"targets","version":1,"expires":"2030-01-01T00:00:00Z","targets":{},`+
+			`"%s":{"keys":{},"roles":[{"name":"x","keyids":[],"threshold":1,"terminating":false,"paths":["*"]}]}}}`, k[0], k[1]))
+	}
 	f.Add([]byte(`{"signed":{"_type":"targets","version":1,"expires":"2030-01-01T00:00:00Z","targets":{},` +
 		`"Delegations":{"keys":{},"roles":[{"name":"x","keyids":[],"threshold":1,"terminating":false,"paths":["*"]}]}},"signatures":[]}`))
+	f.Add([]byte(`{"signed":{"_type":"targets","version":1,"expires":"2030-01-01T00:00:00Z","targets":{"a":{"length":1,"hashes":{"sha256":"00"}}}},` +
+		`"\u0073igned":{"_type":"targets","version":1,"expires":"2030-01-01T00:00:00Z","targets":{"a":{"length":2,"hashes":{"sha256":"11"}}}},"signatures":[]}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var full targetsSigned
-		if _, err := decode("r", roleTargets, raw, &full); err != nil || checkTargets("r", &full) != nil || canonicalizeOK(raw) != nil {
-			return
+		env, err := decode("r", roleTargets, raw, &full)
+		if err != nil || checkTargets("r", &full) != nil || canonicalizeOK(env.Signed) != nil {
+			return // verification canonicalizes the signed part only
 		}
 		names := []string{"absent/target", ""}
 		for p := range full.Targets {
@@ -140,3 +151,52 @@ func FuzzIndexTamper(f *testing.F) {
 
 // bigTargetName is the path of target i of bigTargets.
 func bigTargetName(i int) string { return fmt.Sprintf("webkit/webkit-%07d.tar.gz", i) }
+
+// TestWarmLookupOddCaseSigned is the attack FuzzScanMatchesDecode found:
+// a network attacker (the snapshot lists no hashes for role files) wraps
+// a genuine role file as {"signed": forged, "siGned": genuine, ...}.
+// encoding/json matches keys without regard to case and keeps the last,
+// so the full verification reads and verifies the genuine part; a warm
+// look-up through the verified-state record must read that same part,
+// never the forged, unsigned one.
+func TestWarmLookupOddCaseSigned(t *testing.T) {
+	for _, key := range []string{"siGned", `\u0073igned`, "\u017figned", "SIGNED"} {
+		t.Run(key, func(t *testing.T) { warmLookupOddCase(t, key) })
+	}
+}
+
+func warmLookupOddCase(t *testing.T, key string) {
+	s := newSim(t)
+	s.delegate("targets", "webkit", []string{"webkit/*"}, false)
+	s.addTarget("webkit", "webkit/a.tar.gz", []byte("genuine"), "")
+	s.publish("targets", "webkit")
+	genuine := s.get("webkit.json")
+	var env struct {
+		Signatures json.RawMessage `json:"signatures"`
+		Signed     json.RawMessage `json:"signed"`
+	}
+	if err := json.Unmarshal(genuine, &env); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("forged"))
+	forged := fmt.Sprintf(`{"_type":"targets","expires":"2031-01-01T00:00:00Z","spec_version":"1.0.31","targets":{"webkit/a.tar.gz":{"hashes":{"sha256":"%x"},"length":6}},"version":2}`, sum)
+	wrapped := fmt.Appendf(nil, `{"signatures":%s,"signed":%s,"%s":%s}`, env.Signatures, forged, key, env.Signed)
+	for _, name := range []string{"webkit.json", "2.webkit.json"} {
+		s.set(name, wrapped)
+	}
+	c, dir := s.client(t, false)
+	mustRefresh(t, c)
+	cold, err := c.Lookup(t.Context(), "webkit/a.tar.gz")
+	if err != nil {
+		t.Fatalf("cold look-up: %v", err)
+	}
+	warm := s.clientAt(t, dir)
+	mustRefresh(t, warm)
+	got, err := warm.Lookup(t.Context(), "webkit/a.tar.gz")
+	if err != nil {
+		t.Fatalf("warm look-up: %v", err)
+	}
+	if got.Length != cold.Length || !equalHashes(got.Hashes, cold.Hashes) {
+		t.Fatalf("warm look-up reads the unsigned part: %+v, the verified file lists %+v", got, cold)
+	}
+}
