@@ -175,7 +175,8 @@ func (g *gate) proxy(c net.Conn, addr string) {
 }
 
 // plainBSI builds ./cmd/bsi without the race detector into a temporary
-// directory and returns it; where the go command is missing, fallback.
+// directory and returns it; where the go command is missing or the build
+// fails, fallback (the test binary: slower under -race, as good a bsi).
 func plainBSI(t *testing.T, fallback string) string {
 	t.Helper()
 	goCmd, err := exec.LookPath("go")
@@ -186,7 +187,8 @@ func plainBSI(t *testing.T, fallback string) string {
 	bin := filepath.Join(t.TempDir(), "bsi")
 	out, err := exec.Command(goCmd, "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Logf("go build: %v (the children are %s)\n%s", err, fallback, out)
+		return fallback
 	}
 	return bin
 }
