@@ -214,8 +214,11 @@ func (a *Agent) settle(p *Step, when string) (string, error) {
 	return res, nil
 }
 
-// finish records the step p as done.
+// finish records the step p as done, with its decline.
 func (a *Agent) finish(p *Step, result string) {
+	if d := p.Decline; d != nil {
+		a.j.decline(p.Component, d.ID, d.Reason, d.At)
+	}
 	if p.To != nil {
 		a.j.Installed[p.Component] = p.To
 	} else {

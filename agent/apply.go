@@ -58,9 +58,12 @@ func (a *Agent) Apply(ctx context.Context, rep *Report, want func(Action) bool) 
 		if act.To != nil {
 			a.j.undecline(act.Component, act.To.Manifest.ID)
 		}
-		if err := a.apply(ctx, act, payloads[act.Component]); err != nil {
+		if err := a.apply(ctx, act, payloads[act.Component], nil); err != nil {
 			res.Failed = append(res.Failed, Failure{Action: act, Err: err})
 			errs = append(errs, err)
+			if a.j.Pending != nil {
+				break // left for the next Open to recover; nothing else can start
+			}
 			continue
 		}
 		res.Done = append(res.Done, act)
@@ -117,10 +120,12 @@ func (a *Agent) download(ctx context.Context, rep *Report, acts []Action) (map[s
 }
 
 // apply makes one change as three journaled steps: intent, switch, result.
-func (a *Agent) apply(ctx context.Context, act Action, payload string) error {
+// dec, when not nil, is a decline that the result records with the switch
+// (see Step.Decline).
+func (a *Agent) apply(ctx context.Context, act Action, payload string, dec *Decline) error {
 	now := a.opts.Now()
 	p := &Step{Kind: act.Kind, Component: act.Component, From: act.From, Payload: payload,
-		Reason: act.Reason, Started: now}
+		Reason: act.Reason, Started: now, Decline: dec}
 	if act.To != nil {
 		m := act.To.Manifest
 		p.To = &Installed{Component: m.Component, ID: m.ID, Sequence: m.Sequence, Release: a.cfg.Release,
@@ -143,6 +148,12 @@ func (a *Agent) apply(ctx context.Context, act Action, payload string) error {
 		var he *install.HealthError
 		if errors.As(err, &he) {
 			a.j.decline(p.Component, p.To.ID, "health check failed: "+he.Err.Error(), a.opts.Now())
+		}
+		if pending, perr := a.inst.Pending(); pending || perr != nil {
+			// The installer could not finish or undo its step: the
+			// next Open recovers it, then settles p by what is current.
+			a.log.WarnContext(ctx, "step interrupted", "component", p.Component, "kind", p.Kind, "err", err)
+			return errors.Join(fmt.Errorf("%s %s: %w", p.Kind, p.Component, err), perr, a.save())
 		}
 		res, serr := a.settle(p, "after failure: "+err.Error())
 		a.log.WarnContext(ctx, "step failed", "component", p.Component, "kind", p.Kind, "result", res)
@@ -235,7 +246,9 @@ func (e *RequestError) Error() string { return e.ID + ": " + e.Problem }
 // highest active applicable improvement of lower sequence that the device
 // has not declined, or the baseline when there is none. The removed
 // improvement is declined: checks no longer offer it until it is installed
-// by name.
+// by name. The decline is part of the journaled switch (Step.Decline): a
+// crash before the switch leaves id installed and not declined, one after
+// it leaves id removed and declined.
 func (a *Agent) Rollback(ctx context.Context, id string, baselineOnly bool) (*Action, error) {
 	var in *Installed
 	for _, x := range a.j.Installed {
@@ -268,8 +281,8 @@ func (a *Agent) Rollback(ctx context.Context, id string, baselineOnly bool) (*Ac
 			payload = ps[act.Component]
 		}
 	}
-	a.j.decline(in.Component, id, "rolled back by the user", a.opts.Now())
-	if err := a.apply(ctx, act, payload); err != nil {
+	dec := &Decline{ID: id, Reason: "rolled back by the user", At: a.opts.Now()}
+	if err := a.apply(ctx, act, payload, dec); err != nil {
 		return nil, err
 	}
 	a.pruneCache()

@@ -101,6 +101,10 @@ type Step struct {
 	Payload string     `json:"payload,omitempty"`
 	Reason  string     `json:"reason"`
 	Started time.Time  `json:"started"`
+	// Decline, when set, is recorded in Declined when the step finishes
+	// (a user's rollback declines the improvement it removes), and not at
+	// all when it is undone: the decline and the switch are one step.
+	Decline *Decline `json:"decline,omitempty"`
 }
 
 // Decline is an improvement the device will not install by itself.

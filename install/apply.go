@@ -66,18 +66,53 @@ func (in *Installer) Install(ctx context.Context, component, id, payloadPath str
 		State:            stateExtracting,
 	}
 	if err := in.writeJournal(j); err != nil {
-		return fmt.Errorf("install %s %s: %w", component, id, err)
+		// The journal may be in place all the same (its directory's sync
+		// failed): undo, which removes it.
+		return in.failInstall(j, fmt.Errorf("install %s %s: %w", component, id, err))
 	}
 	if err := in.extractTemp(ctx, j, f, entries); err != nil {
-		err = fmt.Errorf("install %s %s: %w", component, id, err)
-		return errors.Join(err, in.undoInstall(j))
+		return in.failInstall(j, fmt.Errorf("install %s %s: %w", component, id, err))
 	}
 	j.State = stateExtracted
 	if err := in.writeJournal(j); err != nil {
-		return fmt.Errorf("install %s %s: %w", component, id, err)
+		// On disk the journal says extracting or (when only the sync
+		// failed) extracted: either way nothing is switched yet, and
+		// failInstall records the undo before it starts.
+		return in.failInstall(j, fmt.Errorf("install %s %s: %w", component, id, err))
 	}
 	in.log.InfoContext(ctx, "extracted", "component", component, "id", id, "entries", len(entries))
-	return in.finishInstall(ctx, j)
+	err = in.finishInstall(ctx, j)
+	if _, health := err.(*HealthError); err == nil || health {
+		return err
+	}
+	if cur, ok, cerr := in.Current(component); cerr != nil || ok && cur == id {
+		// Switched: only clean-up steps failed. The journal stays, and
+		// Recover finishes them.
+		return err
+	}
+	return in.failInstall(j, err)
+}
+
+// failInstall undoes an Install that failed with err before its switch:
+// the temporary and the new version directories are removed and the
+// journal with them. When undoing fails too (the disk is still full,
+// read-only or failing), the journal stays and Recover, at the next start,
+// finishes the undo or the install; the error then says so.
+func (in *Installer) failInstall(j *journal, err error) error {
+	if j.State != stateExtracting {
+		// Past "extracted" Recover would finish the install: record the
+		// undo first, so that a crash in it is undone, not finished
+		// from a partly removed directory.
+		j.State = stateUndoing
+		if werr := in.writeJournal(j); werr != nil {
+			return errors.Join(err, fmt.Errorf("undo: %w (the journal stays for Recover)", werr))
+		}
+	}
+	if uerr := in.undoInstall(j); uerr != nil {
+		return errors.Join(err, fmt.Errorf("undo: %w (the journal stays for Recover)", uerr))
+	}
+	in.log.Info("install undone", "component", j.Component, "id", j.ID, "err", err)
+	return err
 }
 
 // extractTemp creates the component's directories and extracts f into the
@@ -241,10 +276,25 @@ func (in *Installer) Rollback(ctx context.Context, component, to string) error {
 		return in.switchCurrent(component, to)
 	}
 	j := &journal{Op: opRollback, Component: component, ID: to, From: from, State: stateSwitching}
-	if err := in.writeJournal(j); err != nil {
-		return fmt.Errorf("rollback %s: %w", component, err)
+	if err = in.writeJournal(j); err != nil {
+		err = fmt.Errorf("rollback %s: %w", component, err)
+	} else {
+		err = in.finishRollback(ctx, j)
 	}
-	return in.finishRollback(ctx, j)
+	if err == nil {
+		return nil
+	}
+	if cur, ok, cerr := in.Current(component); cerr != nil || !ok || cur != from {
+		// Switched: only clean-up steps failed. The journal stays, and
+		// Recover finishes them.
+		return err
+	}
+	// Nothing switched: drop the intent (it may be on disk even when its
+	// write failed). When that fails too, Recover finishes the rollback.
+	if rerr := in.removeJournal(); rerr != nil {
+		return errors.Join(err, fmt.Errorf("rollback %s: %w (the journal stays for Recover)", component, rerr))
+	}
+	return err
 }
 
 // finishRollback switches current and removes the old version; it can run

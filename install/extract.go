@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 
 	"github.com/bsiframework/bsi/internal/fault"
@@ -94,7 +95,7 @@ func writeEntry(root *os.Root, e Entry, content io.Reader, dirs *[]string) error
 	case Hardlink:
 		return root.Link(e.Linkname, e.Name)
 	}
-	if err := fault.CheckPath("install.extract.create", e.Name); err != nil {
+	if err := fault.CheckPath("install.extract.create", filepath.Join(root.Name(), e.Name)); err != nil {
 		return err
 	}
 	f, err := root.OpenFile(e.Name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -103,7 +104,7 @@ func writeEntry(root *os.Root, e Entry, content io.Reader, dirs *[]string) error
 	}
 	_, err = io.CopyN(f, content, e.Size)
 	if err == nil {
-		err = fault.CheckPath("install.extract.write", e.Name)
+		err = fault.CheckPath("install.extract.write", filepath.Join(root.Name(), e.Name))
 	}
 	if err == nil {
 		err = f.Chmod(e.Mode) // exact mode, whatever the umask
@@ -136,14 +137,19 @@ func mkdirs(root *os.Root, name string, dirs *[]string) error {
 	return root.Chmod(name, 0o755)
 }
 
-// syncIn fsyncs the directory name below root.
+// syncIn fsyncs the directory name below root. A failure names the
+// directory's full path.
 func syncIn(root *os.Root, name string) error {
-	if err := fault.CheckPath("install.extract.syncdir", name); err != nil {
+	full := filepath.Join(root.Name(), name)
+	if err := fault.CheckPath("install.extract.syncdir", full); err != nil {
 		return err
 	}
 	d, err := root.Open(name)
 	if err != nil {
 		return err
 	}
-	return errors.Join(d.Sync(), d.Close())
+	if err := errors.Join(d.Sync(), d.Close()); err != nil {
+		return fmt.Errorf("sync %s: %w", full, err)
+	}
+	return nil
 }

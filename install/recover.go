@@ -146,3 +146,12 @@ func (in *Installer) sweep() ([]string, error) {
 	}
 	return removed, errors.Join(errs...)
 }
+
+// Pending reports whether the journal records an operation that Recover
+// will finish or undo: one interrupted by a crash, or one whose own undo
+// or clean-up failed (a disk that was full, read-only or failing). It reads
+// without locking.
+func (in *Installer) Pending() (bool, error) {
+	j, err := in.readJournal()
+	return j != nil, err
+}

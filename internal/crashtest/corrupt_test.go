@@ -27,6 +27,7 @@ var corruptions = []struct {
 // (root still trusted, b still current, nothing else installed) or fails
 // with a clear error naming the file. Never a silently wrong state.
 func TestCorruptClientState(t *testing.T) {
+	t.Parallel()
 	f := getFixture(t)
 	work := workDir(t)
 	good := filepath.Join(work, "good")
@@ -96,6 +97,7 @@ func wantGoodState(t *testing.T, dir, after string) {
 // either succeeds, and then a device verifies the published repository,
 // or fails with an error naming the file.
 func TestCorruptWorkspace(t *testing.T) {
+	t.Parallel()
 	f := getFixture(t)
 	work := workDir(t)
 	dir := filepath.Join(work, "ws")

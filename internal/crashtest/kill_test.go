@@ -1,15 +1,14 @@
 package crashtest
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 // spec is one state-changing command under test.
@@ -30,13 +29,33 @@ type spec struct {
 	// idempotent: running the command again after it completed succeeds
 	// (install --all, publish); add and rollback rightly refuse.
 	idempotent bool
-	// mid, when set, accepts a committed intermediate state that the next
-	// run of the command completes (counted as old).
-	mid func(old, new, got tree) bool
-	// knownBug names a reported bug that makes some kill points fail; they
-	// are logged and counted instead of failing the test.
-	knownBug string
+	// nextRun are paths that a killed run may leave and that only the
+	// next run of the command clears, not the read command: they must be
+	// invisible to every reader (see publishSpec).
+	nextRun []string
+	// undone, when set, lists what an injected error left that the
+	// command itself should have removed before it returned.
+	undone func(got tree) []string
+	// bug names an open bug, in a package this harness does not own, that
+	// makes some points of the command fail: its kill and error tests are
+	// skipped, naming it, unless BSI_CRASHTEST_BUGS=1. Delete it with the
+	// fix.
+	bug string
 }
+
+// skipBug skips a test of s while s.bug is open.
+func skipBug(t *testing.T, s *spec) {
+	if s.bug != "" && os.Getenv("BSI_CRASHTEST_BUGS") == "" {
+		t.Skipf("open bug (run with BSI_CRASHTEST_BUGS=1 to see it fail): %s", s.bug)
+	}
+}
+
+// bugPublishResume is the open bug of trust/repo that repo publish hits.
+const bugPublishResume = "trust/repo: Workspace.Publish is not resumable: it signs snapshot N (and timestamp) anew " +
+	"with a fresh expiry on every run and writes N.snapshot.json before the workspace commits; when a publish is " +
+	"killed or fails (ENOSPC/EROFS/EIO) after N.snapshot.json reached the destination and before it commits, " +
+	"every later publish fails for good with \"destination ...: N.snapshot.json: already holds different content\" " +
+	"(putFile refuses to replace an immutable name even though no timestamp.json names it yet)"
 
 // clientRead is "bsi client check": "bsi client status" only reads (it
 // neither recovers nor removes temporary files, by design: it does not
@@ -44,33 +63,20 @@ type spec struct {
 func clientRead(dir string) []string { return []string{"client", "check", dir} }
 func repoRead(dir string) []string   { return []string{"repo", "status", dir} }
 
-// bugWorkspace is the reported bug of trust/repo that the add and publish
-// kill points hit.
-const bugWorkspace = "trust/repo: Workspace.commit writes role files and workspace.json as separate atomic files " +
-	"(a kill between leaves a role listing an improvement that workspace.json does not record, and the next add fails), " +
-	"and nothing removes the temporary files of a killed atomicfile.Write in the workspace or a directory destination"
-
-// declinedFirst accepts the state a rollback commits before its journaled
-// switch: installed.json already records the decline, the install root is
-// untouched. The next rollback (or install --all) finishes the switch.
-func declinedFirst(old, new, got tree) bool {
-	for p, v := range got {
-		if p != "installed.json" && !strings.HasPrefix(p, "cache/") && old[p] != v {
-			return false
+// tempVersions lists the temporary version directories of an install
+// (root/COMPONENT/versions/.tmp-ID-RAND): an install that fails removes
+// its own before it returns the error, even when the journal stays for
+// the next start.
+func tempVersions(got tree) []string {
+	var out []string
+	for p := range got {
+		parts := strings.Split(p, "/")
+		if len(parts) >= 4 && parts[0] == "root" && parts[2] == "versions" && strings.HasPrefix(parts[3], ".tmp-") {
+			out = append(out, p)
 		}
 	}
-	var o, n, g map[string]any
-	for _, x := range []struct {
-		tr tree
-		v  *map[string]any
-	}{{old, &o}, {new, &n}, {got, &g}} {
-		v := x.tr["installed.json"]
-		if i := strings.IndexByte(v, '{'); i < 0 || json.Unmarshal([]byte(v[i:]), x.v) != nil {
-			return false
-		}
-	}
-	n["installed"] = o["installed"]
-	return cmp.Diff(n, g) == ""
+	sort.Strings(out)
+	return out
 }
 
 // specs are the four commands: install (a installed, b offered), rollback
@@ -88,6 +94,7 @@ func specs() []*spec {
 			read:       clientRead,
 			perFile:    []string{"cache/"},
 			idempotent: true,
+			undone:     tempVersions,
 		},
 		{
 			name: "client rollback",
@@ -98,7 +105,7 @@ func specs() []*spec {
 			args:    func(_ *fixture, dir string) []string { return []string{"client", "rollback", dir, "webkit-26.3-b"} },
 			read:    clientRead,
 			perFile: []string{"cache/"},
-			mid:     declinedFirst,
+			undone:  tempVersions,
 		},
 		{
 			name:    "repo add",
@@ -107,8 +114,7 @@ func specs() []*spec {
 			read:    repoRead,
 			// Content is addressed by its hash and written before any role
 			// lists it: a blob nothing lists yet is reused by the next add.
-			perFile:  []string{"content/"},
-			knownBug: bugWorkspace,
+			perFile: []string{"content/"},
 		},
 		publishSpec(),
 	}
@@ -128,8 +134,13 @@ func publishSpec() *spec {
 		// in follow checks what a client sees.
 		perFile:    []string{"public/"},
 		idempotent: true,
-		knownBug:   bugWorkspace,
-		follower:   newFollower,
+		// A directory destination writes through public/.bsi-tmp; a killed
+		// publish leaves its temporary files there. bsi serve never serves
+		// a dot-name and no metadata names them; "repo status" does not
+		// open destinations, the next publish does and clears them.
+		nextRun:  []string{"public/.bsi-tmp"},
+		follower: newFollower,
+		bug:      bugPublishResume,
 	}
 }
 
@@ -167,16 +178,33 @@ func newFollower() func(t *testing.T, dir string) {
 }
 
 func TestKillPoints(t *testing.T) {
+	t.Parallel()
 	f := getFixture(t)
 	var total atomic.Int64
 	t.Run("cmd", func(t *testing.T) {
 		for _, s := range specs() {
 			for w := range workers {
 				t.Run(fmt.Sprintf("%s/%d", strings.ReplaceAll(s.name, " ", "_"), w), func(t *testing.T) {
+					skipBug(t, s)
 					t.Parallel()
-					n, all := killEveryPoint(t, f, s, w)
+					b := newBed(t, f, s)
+					n := 0
+					for k := 1; k <= len(b.ops); k++ {
+						if k%workers != w {
+							continue
+						}
+						n++
+						where := fmt.Sprintf("killed at point %d (%s)", k, b.ops[k-1])
+						b.reset()
+						r := run(t, []string{fmt.Sprintf("BSI_FAULT_KILL_AT=%d", k)}, s.args(f, b.dir)...)
+						if !r.killed {
+							t.Errorf("%s: not killed: %s", where, r)
+							continue
+						}
+						b.after(where)
+					}
 					total.Add(int64(n))
-					t.Logf("%s: worker %d: %d of %d kill points survived", s.name, w, n, all)
+					t.Logf("%s: worker %d: %d of %d kill points (%d reruns)", s.name, w, n, len(b.ops), b.reruns)
 				})
 			}
 		}
@@ -190,84 +218,6 @@ func TestKillPoints(t *testing.T) {
 // workers is how many sets of kill points of one command run side by
 // side, each in its own directory (the states hold their own path).
 const workers = 2
-
-// killEveryPoint runs s once ordinarily to count its points and get NEW,
-// then once per point k with BSI_FAULT_KILL_AT (the points with
-// k%workers == worker), checking each outcome. It returns the number of
-// points it killed at and the number of points of the command.
-func killEveryPoint(t *testing.T, f *fixture, s *spec, worker int) (int, int) {
-	work := workDir(t)
-	dir, oldCopy := filepath.Join(work, "state"), filepath.Join(work, "old")
-	s.prepare(t, f, dir)
-	copyTree(t, dir, oldCopy)
-	oldTree := snapshot(t, dir)
-	ops, _ := tracePoints(t, s.args(f, dir)...)
-	newTree := snapshot(t, dir)
-	if diff(oldTree, newTree) == "" {
-		t.Fatalf("%s changed nothing", s.name)
-	}
-	if tmp := newTree.temps(); len(tmp) > 0 {
-		t.Fatalf("%s left temporary files in an ordinary run: %v", s.name, tmp)
-	}
-	var follow func(*testing.T, string)
-	if s.follower != nil {
-		follow = s.follower()
-		follow(t, dir)
-	}
-	known, n := 0, 0
-	fail := func(format string, args ...any) {
-		t.Helper()
-		if s.knownBug != "" {
-			known++
-			t.Logf("known bug (%s): "+format, append([]any{s.knownBug}, args...)...)
-			return
-		}
-		t.Errorf(format, args...)
-	}
-	for k := 1; k <= len(ops); k++ {
-		if k%workers != worker {
-			continue
-		}
-		n++
-		where := fmt.Sprintf("killed at point %d (%s)", k, ops[k-1])
-		reset(t, oldCopy, dir)
-		r := run(t, []string{fmt.Sprintf("BSI_FAULT_KILL_AT=%d", k)}, s.args(f, dir)...)
-		if !r.killed {
-			t.Errorf("%s: not killed: %s", where, r)
-			continue
-		}
-		got := snapshot(t, dir)
-		st := s.classify(oldTree, newTree, got)
-		if st == torn || len(got.temps()) > 0 {
-			run(t, nil, s.read(dir)...)
-			got = snapshot(t, dir)
-			if st = s.classify(oldTree, newTree, got); st == torn || len(got.temps()) > 0 {
-				fail("%s: after %q the state is neither old nor new (temporary files: %v);\nold→got:\n%s\nnew→got:\n%s",
-					where, strings.Join(s.read(dir), " "), got.temps(), s.diff(oldTree, got), s.diff(newTree, got))
-			}
-		}
-		if follow != nil {
-			follow(t, dir)
-		}
-		if st == isNew && !s.idempotent {
-			continue // done: running it again is rightly refused
-		}
-		if r := run(t, nil, s.args(f, dir)...); r.code != 0 {
-			fail("%s: the next run fails: %s", where, r)
-			continue
-		}
-		if got := snapshot(t, dir); s.classify(oldTree, newTree, got) != isNew || len(got.temps()) > 0 {
-			fail("%s: the next run does not give the new state (temporary files: %v):\n%s", where, got.temps(), s.diff(newTree, got))
-		}
-		if follow != nil {
-			follow(t, dir)
-		}
-	}
-	if known > 0 {
-		t.Logf("%s: %d of %d kill points hit the known bug: %s", s.name, known, len(ops), s.knownBug)
-	}
-	return n, len(ops)
-}
 
 // outcome is what a state is after a kill.
 type outcome int
@@ -298,8 +248,6 @@ func (s *spec) classify(old, new, got tree) outcome {
 	case diff(s.whole(new), g) == "":
 		return isNew
 	case diff(s.whole(old), g) == "":
-		return isOld
-	case s.mid != nil && s.mid(old, new, got):
 		return isOld
 	}
 	return torn
