@@ -1,0 +1,42 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestParseFlags: options anywhere among the arguments, "--" ends them
+// unless it is a flag's value.
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		args    []string
+		out     string
+		verbose bool
+		pos     []string
+	}{
+		{args: []string{"a", "--out", "o", "b"}, out: "o", pos: []string{"a", "b"}},
+		{args: []string{"--out", "--", "a"}, out: "--", pos: []string{"a"}},
+		{args: []string{"--out=--", "a"}, out: "--", pos: []string{"a"}},
+		{args: []string{"--", "--out", "a"}, pos: []string{"--out", "a"}},
+		{args: []string{"a", "--", "-v", "--out"}, pos: []string{"a", "-v", "--out"}},
+		{args: []string{"-v", "--", "-x"}, verbose: true, pos: []string{"-x"}},
+		{args: []string{"-v", "a", "--out", "--", "--", "-v"}, verbose: true, out: "--", pos: []string{"a", "-v"}},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		out := fs.String("out", "", "")
+		verbose := fs.Bool("v", false, "")
+		pos, err := parseFlags(fs, tt.args)
+		if err != nil {
+			t.Errorf("%q: %v", tt.args, err)
+			continue
+		}
+		if *out != tt.out || *verbose != tt.verbose || !cmp.Equal(pos, tt.pos) {
+			t.Errorf("%q: out %q verbose %v pos %q; want %q %v %q", tt.args, *out, *verbose, pos, tt.out, tt.verbose, tt.pos)
+		}
+	}
+}
