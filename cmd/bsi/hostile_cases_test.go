@@ -195,13 +195,13 @@ var hostileCLI = slices.Concat(
 				"--targets-key", "$DIR/targets.key.pub", "--snapshot-key", "$DIR/snapshot.key", "--timestamp-key", "$DIR/timestamp.key"},
 			code: 1, stderr: "threshold -1"},
 		clientInitURL("url-userinfo", "http://user:secret@127.0.0.1:1/metadata",
-			"agent (config validation) / cmd/bsi client init: a --url with user:password is accepted; every later fetch error, " +
-			"installed.json's last_check and bsi client status then print the password"),
+			"agent (config validation) / cmd/bsi client init: a --url with user:password is accepted; every later fetch error, "+
+				"installed.json's last_check and bsi client status then print the password"),
 		clientInitURL("url-file-scheme", "file:///etc/metadata", ""),
 		clientInitURL("url-ftp-scheme", "ftp://127.0.0.1/metadata", ""),
 		clientInitURL("url-fragment", "http://127.0.0.1:1/metadata#frag",
-			"agent (config validation) / cmd/bsi client init: a --url with a #fragment is accepted; every URL joined to it " +
-			"keeps the fragment last (metadata#frag/timestamp.json), so the device fetches the base URL and always fails"),
+			"agent (config validation) / cmd/bsi client init: a --url with a #fragment is accepted; every URL joined to it "+
+				"keeps the fragment last (metadata#frag/timestamp.json), so the device fetches the base URL and always fails"),
 		clientInitURL("url-relative", "metadata", ""),
 		{name: "flags/client-init-empty-state", stage: writeRoot, code: 2, stderr: "STATE",
 			knownBug: "cmd/bsi client.go: an empty STATE argument is taken as the current directory (refused only because it is not empty), not a usage error",
