@@ -1,0 +1,161 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bsiframework/bsi/keys"
+)
+
+// openPTY opens a new pseudo-terminal: the master side (what a terminal
+// emulator holds) and the slave side (what a program gets as its
+// terminal). It skips the test when the system has no /dev/ptmx.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal to test the prompt with: %v", err)
+	}
+	t.Cleanup(func() { master.Close() })
+	fd := int(master.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil { // unlockpt
+		t.Skipf("unlocking the pseudo-terminal: %v", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN) // ptsname
+	if err != nil {
+		t.Skipf("naming the pseudo-terminal: %v", err)
+	}
+	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("opening /dev/pts/%d: %v", n, err)
+	}
+	t.Cleanup(func() { slave.Close() })
+	return master, slave
+}
+
+// screen is what a terminal shows: everything read from the master side.
+type screen struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	done chan struct{}
+}
+
+func readScreen(master *os.File) *screen {
+	s := &screen{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		b := make([]byte, 4096)
+		for {
+			n, err := master.Read(b)
+			s.mu.Lock()
+			s.buf.Write(b[:n])
+			s.mu.Unlock()
+			if err != nil { // EIO once no process holds the slave side
+				return
+			}
+		}
+	}()
+	return s
+}
+
+func (s *screen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// waitFor waits until the screen shows want, a count-th time; the
+// deadline is a hang guard only.
+func (s *screen) waitFor(t *testing.T, want string, count int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for strings.Count(s.String(), want) < count {
+		if time.Now().After(deadline) {
+			t.Fatalf("the terminal never showed %q; it shows %q", want, s.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestPTYEchoesByDefault is the control of TestPasswordPromptNoEcho: a
+// fresh pseudo-terminal echoes what is typed, so a password missing from
+// the screen was hidden by bsi.
+func TestPTYEchoesByDefault(t *testing.T) {
+	master, _ := openPTY(t)
+	s := readScreen(master)
+	if _, err := master.Write([]byte("typed-text\n")); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor(t, "typed-text", 1)
+}
+
+// TestPasswordPromptNoEcho runs "bsi keys generate" as a child process on
+// a real pseudo-terminal (its controlling terminal, as stdin, stdout and
+// stderr), types the password at both prompts, and checks that the
+// terminal never shows it and that the key file is encrypted with it.
+func TestPasswordPromptNoEcho(t *testing.T) {
+	bin := bsiChild(t)
+	master, slave := openPTY(t)
+	out := filepath.Join(t.TempDir(), "typed.key")
+	const password = "Hx7q2-typed-secret"
+
+	cmd := exec.Command(bin, "keys", "generate", "--out", out)
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(v string) bool { return strings.HasPrefix(v, passwordEnv+"=") })
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close() // the child holds it now: reads end with EIO when it exits
+	s := readScreen(master)
+	s.waitFor(t, "Password for "+out+": ", 1)
+	if _, err := master.Write([]byte(password + "\r")); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor(t, "Repeat password for "+out+": ", 1)
+	if _, err := master.Write([]byte(password + "\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	select {
+	case err := <-waitErr:
+		if err != nil {
+			t.Fatalf("bsi keys generate: %v; the terminal shows:\n%s", err, s)
+		}
+	case <-time.After(2 * time.Minute): // a hang guard only
+		cmd.Process.Kill()
+		t.Fatalf("bsi keys generate hangs; the terminal shows:\n%s", s)
+	}
+	<-s.done
+	shown := s.String()
+	t.Logf("the terminal shows:\n%s", shown)
+	if strings.Contains(shown, password) || strings.Contains(shown, password[:6]) {
+		t.Errorf("the password is echoed:\n%s", shown)
+	}
+	if !strings.Contains(shown, "private: "+out+" (encrypted)") {
+		t.Errorf("generate did not report an encrypted key:\n%s", shown)
+	}
+	info, err := keys.Inspect(t.Context(), out, func(bool) ([]byte, error) { return []byte(password), nil })
+	if err != nil || !info.Encrypted || info.Kind != keys.KindPrivate {
+		t.Fatalf("the key file: %+v, %v; want an encrypted private key opened by the typed password", info, err)
+	}
+	_, err = keys.Inspect(t.Context(), out, func(bool) ([]byte, error) { return []byte("other"), nil })
+	if !errors.Is(err, keys.ErrWrongPassword) {
+		t.Errorf("another password opens the key file: %v", err)
+	}
+}
