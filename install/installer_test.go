@@ -480,3 +480,37 @@ func TestJournalRecordsIntent(t *testing.T) {
 		t.Errorf("temp %q", j.Temp)
 	}
 }
+
+// TestInstallErrorUndoes makes the rename of the complete temporary
+// directory fail (versions/2 appears, not empty, just before it): Install
+// returns the error having undone itself, with no journal, temporary
+// directory or new version left, and the same Install then succeeds.
+func TestInstallErrorUndoes(t *testing.T) {
+	ctx := context.Background()
+	payloads := t.TempDir()
+	in := newInstaller(t, Options{})
+	if err := in.Install(ctx, "webkit", "1", payloadFor(t, payloads, "1")); err != nil {
+		t.Fatal(err)
+	}
+	in.opts.stepHook = func(step string) {
+		if strings.HasPrefix(step, "rename temp to") {
+			if err := os.MkdirAll(filepath.Join(in.VersionDir("webkit", "2"), "in-the-way"), 0o755); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	err := in.Install(ctx, "webkit", "2", payloadFor(t, payloads, "2"))
+	if err == nil {
+		t.Fatal("Install succeeded with versions/2 in the way")
+	}
+	if pending, perr := in.Pending(); pending || perr != nil {
+		t.Errorf("after the failed Install: Pending = %v, %v; want an undone operation", pending, perr)
+	}
+	checkTree(t, in, tree("webkit", "1", "1"))
+	checkStateDir(t, in.Root())
+	in.opts.stepHook = nil
+	if err := in.Install(ctx, "webkit", "2", payloadFor(t, payloads, "2")); err != nil {
+		t.Fatalf("the next Install: %v", err)
+	}
+	checkTree(t, in, tree("webkit", "2", "2"))
+}
