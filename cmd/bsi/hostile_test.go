@@ -104,7 +104,7 @@ var hostileInputs = []hostileInput{
 	{name: "metadata/delegated-role-slash", fx: fxDevice, stage: delegate("/etc/evil"), args: check, code: 3, stderr: "/etc/evil", advances: roleAdv("%2Fetc%2Fevil.json=/etc/evil.json")},
 	{name: "metadata/delegated-role-nul", fx: fxDevice, stage: delegate("web\x00kit"), args: check, code: 3, stderr: `web\x00kit`, advances: roleAdv("web%00kit.json=web\x00kit.json"),
 		knownBug: rawNameBug},
-	{name: "metadata/delegated-role-terminal-escape", fx: fxDevice, stage: delegate("web\x1b]0;owned\x07kit"), args: check, code: 3, stderr: `web\x1b]0;owned\x07kit`,
+	{name: "metadata/delegated-role-terminal-escape", fx: fxDevice, stage: delegate("web\x1b]0;owned\x07kit"), args: check, code: 3, stderr: `"web\x1b]0;owned\akit"`,
 		advances: roleAdv("web%1B%5D0%3Bowned%07kit.json=web\x1b]0;owned\x07kit.json"), knownBug: rawNameBug},
 	{name: "metadata/target-path-dotdot", fx: fxDevice, stage: listTarget("targets", "webkit/../../../etc/passwd.tar.gz"), args: install, code: 3, stderr: "webkit/../../../etc/passwd.tar.gz", advances: roleAdv()},
 	{name: "metadata/target-path-absolute", fx: fxDevice, stage: listTarget("targets", "/etc/webkit.tar.gz"), args: install, code: 3, stderr: "/etc/webkit.tar.gz", advances: roleAdv()},
