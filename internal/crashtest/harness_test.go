@@ -105,9 +105,15 @@ func (r result) String() string {
 // minute is a hang guard, not a timing assumption.
 func run(t *testing.T, env []string, args ...string) result {
 	t.Helper()
+	return runProg(t, env, bsiBin(t), args...)
+}
+
+// runProg runs prog (bsi, or a command that runs bsi) like run.
+func runProg(t *testing.T, env []string, prog string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bsiBin(t), args...)
+	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Env = append(cleanEnv(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

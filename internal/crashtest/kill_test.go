@@ -79,9 +79,10 @@ func tempVersions(got tree) []string {
 	return out
 }
 
-// specs are the four commands: install (a installed, b offered), rollback
-// (b installed, a offered), repo add (b to a workspace with a published)
-// and repo publish (b added, not published).
+// specs are the commands: install (a installed, b offered), a first
+// install (nothing installed), rollback (b installed, a offered), repo add
+// (b to a workspace with a published) and repo publish (b added, not
+// published).
 func specs() []*spec {
 	return []*spec{
 		{
@@ -89,6 +90,21 @@ func specs() []*spec {
 			prepare: func(t *testing.T, f *fixture, dir string) {
 				f.initDevice(t, dir, f.url)
 				must(t, "client", "install", dir, "webkit-26.3-a")
+			},
+			args:       func(_ *fixture, dir string) []string { return []string{"client", "install", dir, "--all"} },
+			read:       clientRead,
+			perFile:    []string{"cache/"},
+			idempotent: true,
+			undone:     tempVersions,
+		},
+		{
+			// The first install of a component: the installer creates
+			// its directories, and undoing removes them again. A check
+			// first: the verified metadata is a commit of its own.
+			name: "client install first",
+			prepare: func(t *testing.T, f *fixture, dir string) {
+				f.initDevice(t, dir, f.url)
+				must(t, "client", "check", dir)
 			},
 			args:       func(_ *fixture, dir string) []string { return []string{"client", "install", dir, "--all"} },
 			read:       clientRead,
