@@ -327,3 +327,47 @@ func containsText(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestUserRollbackInterrupted stops a user's rollback after its intent is
+// recorded and before the switch (as a crash would: the state on disk is
+// all that remains): the next Open undoes the step, and the improvement
+// is still installed and not declined, since the decline is part of the
+// switch. Running the rollback again then completes it.
+func TestUserRollbackInterrupted(t *testing.T) {
+	f := newFixture(t)
+	a1, a2 := mf("webkit", 1), mf("webkit", 2)
+	f.publish(a1, a2)
+	f.mustConverge()
+	opts := f.options()
+	stop := errors.New("stopped at intent")
+	opts.step = func(name string) {
+		if name == "intent" {
+			panic(stop)
+		}
+	}
+	a, err := Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != stop {
+				t.Fatalf("Rollback did not stop at its intent: %v", r)
+			}
+		}()
+		a.Rollback(context.Background(), a2.ID, false)
+	}()
+	a.Close()
+	a = f.open()
+	if a.j.Pending != nil || a.j.declined("webkit", a2.ID) {
+		t.Errorf("after recovery: pending %+v, declined %v; want neither", a.j.Pending, a.j.Declined)
+	}
+	if _, err := a.Rollback(context.Background(), a2.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if !a.j.declined("webkit", a2.ID) {
+		t.Errorf("after the rollback %s is not declined", a2.ID)
+	}
+	a.Close()
+	f.wantInstalled("webkit", a1.ID)
+}
