@@ -33,7 +33,10 @@ type Failure struct {
 // applied as journaled steps; one that fails (a failed health check, a bad
 // archive) leaves its component as it was and the others go on. A failed
 // health check also declines the improvement, so it is not retried until
-// installed by name.
+// installed by name. An action whose installer step could neither finish
+// nor undo itself (the disk failing again in its undo or clean-up) stays
+// pending in installed.json: Apply stops there, and the next Open
+// recovers the install root and settles the step by what is current.
 func (a *Agent) Apply(ctx context.Context, rep *Report, want func(Action) bool) (*Result, error) {
 	if err := rep.Err(); err != nil {
 		return nil, a.failApply(err)

@@ -27,7 +27,9 @@ import (
 //  8. the journal is removed.
 //
 // A crash before step 3 completes is undone by Recover; after it, Recover
-// finishes. Installing the version that is already current does nothing.
+// finishes. An error before step 5 is undone before Install returns it; an
+// error after it leaves the journal for Recover (see the package
+// documentation, Errors). Installing the version that is already current does nothing.
 func (in *Installer) Install(ctx context.Context, component, id, payloadPath string) error {
 	if err := errors.Join(checkComponent(component), checkID(id)); err != nil {
 		return err

@@ -72,6 +72,17 @@
 // The journal is removed when the operation is complete; while one is
 // present, Install, Rollback and Remove fail with ErrRecoveryNeeded.
 //
+// # Errors
+//
+// An operation that fails with an error (a full, read-only or failing
+// disk) before its switch undoes itself before it returns: the temporary
+// directory, the new version and the journal are removed (an install
+// past "extracted" records "undoing" first). When the undo fails too, or
+// when only clean-up after the switch failed (removing old versions or the
+// journal, syncing a directory), the journal stays; Pending reports it,
+// and Recover, at the next start, repeats those steps and finishes or
+// undoes the operation.
+//
 // # Switching
 //
 // The current link is replaced, never modified: a new link
