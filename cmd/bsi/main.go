@@ -9,9 +9,13 @@ import (
 	"syscall"
 )
 
-func main() {
+func main() { os.Exit(runMain()) }
+
+// runMain runs the command line of the process, cancelled by SIGINT or
+// SIGTERM (bsi serve then shuts down gracefully). The test binary runs it
+// too when tests start it as "bsi".
+func runMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], osEnv())
-	stop()
-	os.Exit(code)
+	defer stop()
+	return run(ctx, os.Args[1:], osEnv())
 }

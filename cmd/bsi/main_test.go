@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"testing"
 
@@ -12,7 +11,7 @@ import (
 // re-executes itself as bsi.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"bsi": func() { os.Exit(run(context.Background(), os.Args[1:], osEnv())) },
+		"bsi": func() { os.Exit(runMain()) },
 	})
 }
 
