@@ -113,13 +113,7 @@ func TestPasswordPromptNoEcho(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "typed.key")
 	const password = "Hx7q2-typed-secret"
 
-	cmd := exec.Command(bin, "keys", "generate", "--out", out)
-	cmd.Env = slices.DeleteFunc(os.Environ(), func(v string) bool { return strings.HasPrefix(v, passwordEnv+"=") })
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := startOnPTY(t, slave, bin, "keys", "generate", "--out", out)
 	slave.Close() // the child holds it now: reads end with EIO when it exits
 	s := readScreen(master)
 	s.waitFor(t, "Password for "+out+": ", 1)
@@ -130,16 +124,8 @@ func TestPasswordPromptNoEcho(t *testing.T) {
 	if _, err := master.Write([]byte(password + "\r")); err != nil {
 		t.Fatal(err)
 	}
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- cmd.Wait() }()
-	select {
-	case err := <-waitErr:
-		if err != nil {
-			t.Fatalf("bsi keys generate: %v; the terminal shows:\n%s", err, s)
-		}
-	case <-time.After(2 * time.Minute): // a hang guard only
-		cmd.Process.Kill()
-		t.Fatalf("bsi keys generate hangs; the terminal shows:\n%s", s)
+	if err := waitChild(cmd); err != nil {
+		t.Fatalf("bsi keys generate: %v; the terminal shows:\n%s", err, s)
 	}
 	<-s.done
 	shown := s.String()
@@ -157,5 +143,68 @@ func TestPasswordPromptNoEcho(t *testing.T) {
 	_, err = keys.Inspect(t.Context(), out, func(bool) ([]byte, error) { return []byte("other"), nil })
 	if !errors.Is(err, keys.ErrWrongPassword) {
 		t.Errorf("another password opens the key file: %v", err)
+	}
+}
+
+// startOnPTY starts bin with args as the session leader of a new session
+// whose controlling terminal is slave (its stdin, stdout and stderr), with
+// BSI_KEY_PASSWORD unset.
+func startOnPTY(t *testing.T, slave *os.File, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(v string) bool { return strings.HasPrefix(v, passwordEnv+"=") })
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+// waitChild waits for cmd, killing it after a hang guard.
+func waitChild(cmd *exec.Cmd) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		<-done
+		return errors.New("hangs (killed)")
+	}
+}
+
+// TestPasswordPromptInterrupted: Ctrl-C at the prompt ends the command
+// with a clear error (exit 1), writes no key, and leaves the terminal
+// echoing again.
+func TestPasswordPromptInterrupted(t *testing.T) {
+	bin := bsiChild(t)
+	master, slave := openPTY(t)
+	out := filepath.Join(t.TempDir(), "never.key")
+	cmd := startOnPTY(t, slave, bin, "keys", "generate", "--out", out)
+	s := readScreen(master)
+	s.waitFor(t, "Password for "+out+": ", 1)
+	if _, err := master.Write([]byte("half-typed\x03")); err != nil { // \x03 is Ctrl-C (VINTR)
+		t.Fatal(err)
+	}
+	err := waitChild(cmd)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitFailure {
+		t.Errorf("after Ctrl-C: %v, want exit %d", err, exitFailure)
+	}
+	s.waitFor(t, "bsi: error: reading password: interrupted at the password prompt", 1)
+	tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tio.Lflag&unix.ECHO == 0 {
+		t.Errorf("the terminal is left without echo after Ctrl-C at the prompt")
+	}
+	if strings.Contains(s.String(), "half-typed") {
+		t.Errorf("the half-typed password is echoed:\n%s", s)
+	}
+	if _, err := os.Lstat(out); err == nil {
+		t.Errorf("%s was written", out)
 	}
 }
