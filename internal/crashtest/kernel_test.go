@@ -34,6 +34,18 @@ rm -f "$ROOT/.fill" && cp -a "$ROOT" "$OUT" || exit 91
 exit $code`,
 	},
 	{
+		name: "nearly full install root", text: "no space left on device", copyBack: true,
+		// As above, then 8 KiB freed: the journal fits, the extraction
+		// does not.
+		script: `mount -t tmpfs -o size=256k,mode=$MODE tmpfs "$ROOT" &&
+cp -a "$OLDROOT/." "$ROOT/" &&
+{ cat /dev/zero > "$ROOT/.fill" 2>/dev/null; true; } &&
+truncate -s -8K "$ROOT/.fill" || exit 90
+"$BSI" "$@"; code=$?
+rm -f "$ROOT/.fill" && cp -a "$ROOT" "$OUT" || exit 91
+exit $code`,
+	},
+	{
 		name: "read-only install root", text: "read-only file system",
 		script: `mount --bind "$ROOT" "$ROOT" && mount -o remount,bind,ro "$ROOT" "$ROOT" || exit 90
 exec "$BSI" "$@"`,
@@ -84,6 +96,7 @@ func TestKernelFaults(t *testing.T) {
 			if r.code != 1 || !strings.Contains(r.stderr, kf.text) || !strings.Contains(r.stderr, b.dir+"/") {
 				t.Errorf("want exit 1 and an error naming a path in %s and %q: %s", b.dir, kf.text, r)
 			}
+			t.Logf("%s: %s", kf.name, strings.TrimSpace(r.stderr))
 			if kf.copyBack {
 				if err := os.RemoveAll(root); err != nil {
 					t.Fatal(err)
