@@ -36,6 +36,11 @@ type spec struct {
 	// undone, when set, lists what an injected error left that the
 	// command itself should have removed before it returned.
 	undone func(got tree) []string
+	// clocked: what the command writes holds wall-clock times (a
+	// publish's expiries), so two runs from the same tree may differ by
+	// the second they run in: every state that is not exactly OLD or NEW
+	// is run again, none is taken as proven by an earlier rerun.
+	clocked bool
 	// bug names an open bug, in a package this harness does not own, that
 	// makes some points of the command fail: its kill and error tests are
 	// skipped, naming it, unless BSI_CRASHTEST_BUGS=1. Delete it with the
@@ -156,6 +161,7 @@ func publishSpec() *spec {
 		// open destinations, the next publish does and clears them.
 		nextRun:  []string{"public/.bsi-tmp"},
 		follower: newFollower,
+		clocked:  true,
 		bug:      bugPublishResume,
 	}
 }
