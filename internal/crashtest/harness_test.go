@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +38,9 @@ var (
 // more of them than GOMAXPROCS keeps the run short.
 const parallel = "4"
 
+// children counts the child processes run.
+var children atomic.Int64
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	explicit := false
@@ -45,6 +49,9 @@ func TestMain(m *testing.M) {
 		flag.Set("test.parallel", parallel)
 	}
 	code := m.Run()
+	if testing.Verbose() {
+		fmt.Printf("crashtest: %d child processes\n", children.Load())
+	}
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
@@ -113,6 +120,7 @@ func runProg(t *testing.T, env []string, prog string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	children.Add(1)
 	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Env = append(cleanEnv(), env...)
 	var stdout, stderr bytes.Buffer
