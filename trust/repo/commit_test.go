@@ -2,10 +2,12 @@ package repo
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -101,5 +103,43 @@ func TestDirDestinationDropsTemporaryFiles(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]string{"./": "", "timestamp.json": "{}"}, tree(t, dir)); diff != "" {
 		t.Errorf("destination (-want +got):\n%s", diff)
+	}
+}
+
+// TestPublishAfterInterruptedPublish: a publish killed after it wrote the
+// new snapshot (and role files) but before timestamp.json leaves files no
+// client was sent to; the rerun signs the snapshot again (another expiry)
+// and replaces them. A snapshot the destination's timestamp lists is
+// never replaced.
+func TestPublishAfterInterruptedPublish(t *testing.T) {
+	f := published(t)
+	f.add("webkit-26.3-b", "webkit", 2, "webkit1")
+	next := f.ws.snapshot.Signed.Version + 1
+	// What the interrupted run left: other bytes under the new names.
+	orphan := filepath.Join(f.public(), fmt.Sprintf("%d.snapshot.json", next))
+	if err := os.WriteFile(orphan, []byte(`{"signed":"from the killed run"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	role := filepath.Join(f.public(), "2.webkit.json")
+	if err := os.WriteFile(role, []byte(`{"signed":"from the killed run"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.clock = f.clock.Add(time.Second) // another expiry
+	f.publish()
+	if b, _ := os.ReadFile(orphan); strings.Contains(string(b), "killed") {
+		t.Error("the interrupted run's snapshot was kept")
+	}
+	if b, _ := os.ReadFile(role); strings.Contains(string(b), "killed") {
+		t.Error("the interrupted run's role file was kept")
+	}
+	// The published snapshot is immutable.
+	published := filepath.Join(f.public(), fmt.Sprintf("%d.snapshot.json", next))
+	good, _ := os.ReadFile(published)
+	if err := os.WriteFile(published, append([]byte(" "), good...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := DirDestination(f.public())
+	if err := putSnapshot(t.Context(), d, next, good, &PublishResult{}); err == nil || !strings.Contains(err.Error(), "different content") {
+		t.Errorf("replacing the published snapshot: %v, want a conflict", err)
 	}
 }

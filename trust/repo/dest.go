@@ -172,6 +172,22 @@ func (d *dirDest) WriteFile(_ context.Context, name string, data []byte) error {
 
 func (d *dirDest) String() string { return d.dir }
 
+// putKind says how putFile treats a name that already holds other bytes.
+type putKind int
+
+const (
+	// immutable: a versioned name some published file may point at; other
+	// bytes there are a conflict (published from another workspace?).
+	immutable putKind = iota
+	// unreferenced: a versioned name newer than anything the destination's
+	// timestamp.json leads to, so no client was ever sent to it: other
+	// bytes there are what an interrupted publish left (a snapshot signed
+	// with another expiry, say) and are replaced.
+	unreferenced
+	// mutable: timestamp.json, root.json.
+	mutable
+)
+
 // putFile writes data under name unless the same bytes are already there.
 // For immutable names (consistent snapshots) a different content is a
 // conflict: the destination was published from another workspace. An
@@ -179,20 +195,20 @@ func (d *dirDest) String() string { return d.dir }
 // when it has one; a mutable name (timestamp.json, root.json) only after
 // every deferred write is durable, so that it never points at a file a
 // crash could lose.
-func putFile(ctx context.Context, d Destination, name string, data []byte, mutable bool, res *PublishResult) error {
+func putFile(ctx context.Context, d Destination, name string, data []byte, kind putKind, res *PublishResult) error {
 	old, err := d.ReadFile(ctx, name)
 	switch {
 	case err == nil && bytes.Equal(old, data):
 		res.Skipped++
 		return nil
-	case err == nil && !mutable:
+	case err == nil && kind == immutable:
 		return &DestinationError{Dest: fmt.Sprint(d), Name: name, Err: errors.New("already holds different content (published from another workspace?)")}
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return &DestinationError{Dest: fmt.Sprint(d), Name: name, Err: err}
 	}
 	write := d.WriteFile
 	if dw, ok := d.(deferredWriter); ok {
-		if mutable {
+		if kind == mutable {
 			if err := dw.Flush(ctx); err != nil {
 				return &DestinationError{Dest: fmt.Sprint(d), Err: err}
 			}

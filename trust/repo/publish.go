@@ -264,7 +264,11 @@ func (w *Workspace) writeTree(ctx context.Context, dest Destination, published m
 			return err
 		}
 		v := w.snapshot.Signed.Meta[role+".json"].Version
-		if err := putFile(ctx, dest, fmt.Sprintf("%d.%s.json", v, role), data, false, res); err != nil {
+		kind := immutable
+		if old := destMeta[role+".json"]; old == nil || old.Version < v {
+			kind = unreferenced
+		}
+		if err := putFile(ctx, dest, fmt.Sprintf("%d.%s.json", v, role), data, kind, res); err != nil {
 			return err
 		}
 	}
@@ -275,14 +279,40 @@ func (w *Workspace) writeTree(ctx context.Context, dest Destination, published m
 	if err != nil {
 		return err
 	}
-	if err := putFile(ctx, dest, fmt.Sprintf("%d.snapshot.json", w.snapshot.Signed.Version), snap, false, res); err != nil {
+	if err := putSnapshot(ctx, dest, w.snapshot.Signed.Version, snap, res); err != nil {
 		return err
 	}
 	ts, err := w.timestamp.ToBytes(false)
 	if err != nil {
 		return err
 	}
-	return putFile(ctx, dest, "timestamp.json", ts, true, res)
+	return putFile(ctx, dest, "timestamp.json", ts, mutable, res)
+}
+
+// putSnapshot writes version v of the snapshot: replacing what an
+// interrupted publish left under that name when the destination's
+// timestamp.json lists an older snapshot (the rerun signs it again, with
+// another expiry), refusing other bytes when it lists this one.
+func putSnapshot(ctx context.Context, dest Destination, v int64, snap []byte, res *PublishResult) error {
+	kind := unreferenced
+	if pub := publishedSnapshotVersion(ctx, dest); pub >= v {
+		kind = immutable
+	}
+	return putFile(ctx, dest, fmt.Sprintf("%d.snapshot.json", v), snap, kind, res)
+}
+
+// publishedSnapshotVersion returns the snapshot version dest's
+// timestamp.json lists, 0 when it has none (or none that parses).
+func publishedSnapshotVersion(ctx context.Context, dest Destination) int64 {
+	data, err := dest.ReadFile(ctx, "timestamp.json")
+	if err != nil {
+		return 0
+	}
+	ts, err := new(timestampMeta).FromBytes(data)
+	if err != nil || ts.Signed.Meta["snapshot.json"] == nil {
+		return 0
+	}
+	return ts.Signed.Meta["snapshot.json"].Version
 }
 
 func depth(role string) int {
@@ -440,7 +470,7 @@ func (w *Workspace) publishRoots(ctx context.Context, dest Destination, res *Pub
 		if err != nil {
 			return fmt.Errorf("root history: %w", err)
 		}
-		if err := putFile(ctx, dest, name, data, false, res); err != nil {
+		if err := putFile(ctx, dest, name, data, immutable, res); err != nil {
 			return err
 		}
 	}
@@ -448,8 +478,8 @@ func (w *Workspace) publishRoots(ctx context.Context, dest Destination, res *Pub
 	if err != nil {
 		return err
 	}
-	if err := putFile(ctx, dest, fmt.Sprintf("%d.root.json", w.root.Signed.Version), data, false, res); err != nil {
+	if err := putFile(ctx, dest, fmt.Sprintf("%d.root.json", w.root.Signed.Version), data, immutable, res); err != nil {
 		return err
 	}
-	return putFile(ctx, dest, "root.json", data, true, res)
+	return putFile(ctx, dest, "root.json", data, mutable, res)
 }

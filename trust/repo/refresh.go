@@ -52,7 +52,7 @@ func (w *Workspace) Refresh(ctx context.Context, dest Destination, opts RefreshO
 			if err != nil {
 				return err
 			}
-			if err := putFile(ctx, dest, fmt.Sprintf("%d.snapshot.json", w.snapshot.Signed.Version), snap, false, res); err != nil {
+			if err := putSnapshot(ctx, dest, w.snapshot.Signed.Version, snap, res); err != nil {
 				return err
 			}
 		}
@@ -60,7 +60,7 @@ func (w *Workspace) Refresh(ctx context.Context, dest Destination, opts RefreshO
 		if err != nil {
 			return err
 		}
-		return putFile(ctx, dest, "timestamp.json", ts, true, res)
+		return putFile(ctx, dest, "timestamp.json", ts, mutable, res)
 	})
 	if err != nil {
 		return nil, err
