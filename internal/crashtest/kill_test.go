@@ -162,7 +162,6 @@ func publishSpec() *spec {
 		nextRun:  []string{"public/.bsi-tmp"},
 		follower: newFollower,
 		clocked:  true,
-		bug:      bugPublishResume,
 	}
 }
 

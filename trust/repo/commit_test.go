@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,5 +142,78 @@ func TestPublishAfterInterruptedPublish(t *testing.T) {
 	d, _ := DirDestination(f.public())
 	if err := putSnapshot(t.Context(), d, next, good, &PublishResult{}); err == nil || !strings.Contains(err.Error(), "different content") {
 		t.Errorf("replacing the published snapshot: %v, want a conflict", err)
+	}
+}
+
+// TestPublishAfterTimestampWritten: a publish killed after the
+// destination's timestamp.json was written but before the workspace
+// recorded the publish. The rerun must not sign the versions the
+// destination serves again (other expiries, other bytes under published
+// names): it publishes above them.
+func TestPublishAfterTimestampWritten(t *testing.T) {
+	f := published(t)
+	f.add("webkit-26.3-b", "webkit", 2, "webkit1")
+	f.ws.Close()
+	saved := t.TempDir()
+	copyTree(t, f.dir, saved, "public")
+	ws, err := Open(t.Context(), f.dir, f.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ws = ws
+	f.publish()
+	served := tree(t, f.public())
+	ts, _ := os.ReadFile(filepath.Join(f.public(), "timestamp.json"))
+	// The workspace as the killed run left it: without the publish.
+	f.ws.Close()
+	for _, sub := range []string{"metadata", "workspace.json"} {
+		os.RemoveAll(filepath.Join(f.dir, sub))
+	}
+	copyTree(t, saved, f.dir, "public")
+	if f.ws, err = Open(t.Context(), f.dir, f.opts()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.ws.Close() })
+	f.clock = f.clock.Add(2 * time.Second) // other expiries
+	res := f.publish()
+	old, _ := new(timestampMeta).FromBytes(ts)
+	if res.TimestampVersion <= old.Signed.Version || res.SnapshotVersion <= old.Signed.Meta["snapshot.json"].Version {
+		t.Errorf("republished at snapshot %d, timestamp %d; the destination served %d, %d",
+			res.SnapshotVersion, res.TimestampVersion, old.Signed.Meta["snapshot.json"].Version, old.Signed.Version)
+	}
+	after := tree(t, f.public())
+	for name, data := range served {
+		if name != "timestamp.json" && name != "root.json" && after[name] != data {
+			t.Errorf("published %s changed", name)
+		}
+	}
+}
+
+// copyTree copies the files under src to dst, leaving out the top-level
+// entry skip and the lock file.
+func copyTree(t *testing.T, src, dst, skip string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if rel == skip || rel == ".lock" {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -53,6 +53,7 @@ func (w *Workspace) Publish(ctx context.Context, dest Destination) (*PublishResu
 		req := onlineRequest{meta: meta, root: w.root,
 			snapshot:  w.cfg.Edited[metadata.SNAPSHOT] || w.cfg.Edited[metadata.ROOT] || first,
 			timestamp: w.cfg.Edited[metadata.TIMESTAMP] || first}
+		req.minSnapshot, req.minTimestamp = w.destAhead(ctx, dest)
 		if err := w.resignOnline(ctx, req); err != nil {
 			return err
 		}
@@ -155,16 +156,41 @@ type onlineRequest struct {
 	root      *rootMeta                      // root whose keys sign
 	snapshot  bool                           // re-sign snapshot even if meta is unchanged
 	timestamp bool                           // re-sign timestamp even if snapshot is unchanged
+	// minSnapshot and minTimestamp are versions the destination already
+	// serves without the workspace having recorded them (destAhead): the
+	// new versions must be higher.
+	minSnapshot, minTimestamp int64
+}
+
+// destAhead returns the snapshot and timestamp versions dest serves when
+// a publish wrote them but was interrupted before the workspace recorded
+// it (dest's timestamp.json is not the workspace's and not older), else
+// zeros. Signing those versions again, with other expiries, would give a
+// published name other bytes; the next publish goes above them instead.
+func (w *Workspace) destAhead(ctx context.Context, dest Destination) (snap, ts int64) {
+	data, err := dest.ReadFile(ctx, "timestamp.json")
+	if err != nil {
+		return 0, 0
+	}
+	t, err := new(timestampMeta).FromBytes(data)
+	if err != nil || t.Signed.Meta["snapshot.json"] == nil || t.Signed.Version < w.timestamp.Signed.Version {
+		return 0, 0
+	}
+	if mine, err := w.timestamp.ToBytes(false); err == nil && bytes.Equal(mine, data) && w.cfg.Published {
+		return 0, 0
+	}
+	return t.Signed.Meta["snapshot.json"].Version, t.Signed.Version
 }
 
 // resignOnline bumps and signs snapshot (when its meta changed or asked)
 // and timestamp (when snapshot changed or asked) with the online keys.
 func (w *Workspace) resignOnline(ctx context.Context, req onlineRequest) error {
 	now := w.now()
-	if req.snapshot || !metaEqual(req.meta, w.snapshot.Signed.Meta) {
+	if req.snapshot || !metaEqual(req.meta, w.snapshot.Signed.Meta) || w.snapshot.Signed.Version <= req.minSnapshot {
 		if w.cfg.Published {
 			w.snapshot.Signed.Version++
 		}
+		w.snapshot.Signed.Version = max(w.snapshot.Signed.Version, req.minSnapshot+1)
 		w.snapshot.Signed.Meta = req.meta
 		w.snapshot.Signed.Expires = now.Add(w.expiry(kindSnapshot))
 		if err := w.signOnline(ctx, metadata.SNAPSHOT, req.root); err != nil {
@@ -172,7 +198,7 @@ func (w *Workspace) resignOnline(ctx context.Context, req onlineRequest) error {
 		}
 		req.timestamp = true
 	}
-	if !req.timestamp {
+	if !req.timestamp && w.timestamp.Signed.Version > req.minTimestamp {
 		return nil
 	}
 	snap, err := w.snapshot.ToBytes(false)
@@ -183,6 +209,7 @@ func (w *Workspace) resignOnline(ctx context.Context, req onlineRequest) error {
 	if w.cfg.Published {
 		w.timestamp.Signed.Version++
 	}
+	w.timestamp.Signed.Version = max(w.timestamp.Signed.Version, req.minTimestamp+1)
 	w.timestamp.Signed.Meta = map[string]*metadata.MetaFiles{"snapshot.json": {
 		Version: w.snapshot.Signed.Version, Length: int64(len(snap)), Hashes: metadata.Hashes{"sha256": sum[:]}}}
 	w.timestamp.Signed.Expires = now.Add(w.expiry(kindTimestamp))

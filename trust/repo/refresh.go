@@ -44,6 +44,7 @@ func (w *Workspace) Refresh(ctx context.Context, dest Destination, opts RefreshO
 		snapWasV := w.snapshot.Signed.Version
 		req := onlineRequest{meta: w.snapshot.Signed.Meta, root: root, timestamp: true,
 			snapshot: w.snapshot.Signed.Expires.Before(w.opts.Now().Add(within))}
+		req.minSnapshot, req.minTimestamp = w.destAhead(ctx, dest)
 		if err := w.resignOnline(ctx, req); err != nil {
 			return err
 		}
