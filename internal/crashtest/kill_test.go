@@ -41,6 +41,14 @@ type spec struct {
 	// the second they run in: every state that is not exactly OLD or NEW
 	// is run again, none is taken as proven by an earlier rerun.
 	clocked bool
+	// supersedes accepts a rerun that ends above NEW rather than at it:
+	// a publish killed after the destination's timestamp.json was
+	// written, before the workspace recorded it, resumes above the
+	// versions the destination serves (trust/repo destAhead), so its
+	// snapshot and timestamp versions are higher than NEW's. Accepted
+	// when the follower verifies the destination and the workspace is
+	// settled: one more run changes nothing.
+	supersedes bool
 	// bug names an open bug, in a package this harness does not own, that
 	// makes some points of the command fail: its kill and error tests are
 	// skipped, naming it, unless BSI_CRASHTEST_BUGS=1. Delete it with the
@@ -159,9 +167,10 @@ func publishSpec() *spec {
 		// publish leaves its temporary files there. bsi serve never serves
 		// a dot-name and no metadata names them; "repo status" does not
 		// open destinations, the next publish does and clears them.
-		nextRun:  []string{"public/.bsi-tmp"},
-		follower: newFollower,
-		clocked:  true,
+		nextRun:    []string{"public/.bsi-tmp"},
+		follower:   newFollower,
+		clocked:    true,
+		supersedes: true,
 	}
 }
 
