@@ -10,8 +10,11 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -134,6 +137,41 @@ func exitCode(err error) int {
 	}
 }
 
+// printable returns s with control characters (C0, DEL, C1), invalid
+// UTF-8 and Unicode format characters escaped as Go would quote them, so
+// that names from metadata, archives or URLs in a message can neither
+// hide text nor drive the terminal (ESC sequences, NUL, bidi overrides).
+func printable(s string) string {
+	clean := utf8.ValidString(s)
+	for _, r := range s {
+		if unsafeRune(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unsafeRune(r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func unsafeRune(r rune) bool {
+	return r < 0x20 && r != '\t' && r != '\n' || r == 0x7f ||
+		r >= 0x80 && r < 0xa0 || unicode.Is(unicode.Cf, r)
+}
+
 // run executes one command line and returns the exit code.
 func run(ctx context.Context, args []string, e *env) int {
 	cmds := commands()
@@ -169,10 +207,10 @@ func run(ctx context.Context, args []string, e *env) int {
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "bsi: error: %s\n", err)
+		fmt.Fprintf(e.stderr, "bsi: error: %s\n", printable(err.Error()))
 		var he *hintError
 		if errors.As(err, &he) {
-			fmt.Fprintf(e.stderr, "bsi: hint: %s\n", he.hint)
+			fmt.Fprintf(e.stderr, "bsi: hint: %s\n", printable(he.hint))
 		}
 		var ue *usageError
 		if errors.As(err, &ue) {

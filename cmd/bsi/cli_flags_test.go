@@ -40,3 +40,22 @@ func TestParseFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintable: messages carry names from metadata, archives and URLs;
+// what reaches the terminal cannot drive it or hide text.
+func TestPrintable(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain text, tabs\tand ünïcödé", "plain text, tabs\tand ünïcödé"},
+		{"role web\x1b]0;owned\x07kit", `role web\x1b]0;owned\akit`},
+		{"nul\x00byte", `nul\x00byte`},
+		{"del\x7f c1\u0085", `del\x7f c1\u0085`},
+		{"bidi \u202eevil", `bidi \u202eevil`},
+		{"bad utf8 \xff end", `bad utf8 \xff end`},
+		{"a real \uFFFD stays", "a real \uFFFD stays"},
+	}
+	for _, tt := range tests {
+		if got := printable(tt.in); got != tt.want {
+			t.Errorf("printable(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
