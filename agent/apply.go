@@ -71,9 +71,16 @@ func (a *Agent) Apply(ctx context.Context, rep *Report, want func(Action) bool) 
 		}
 		res.Done = append(res.Done, act)
 	}
-	if lc := a.j.LastCheck; lc != nil && len(res.Done) > 0 {
+	if lc := a.j.LastCheck; lc != nil && (len(res.Done) > 0 || len(res.Failed) > 0) {
 		for _, act := range res.Done {
 			lc.Pending = slices.DeleteFunc(lc.Pending, func(s string) bool { return s == describe(act) })
+		}
+		if len(res.Failed) > 0 {
+			// The record says why the pending changes are still pending,
+			// and of which class the failure was (an archive refused is a
+			// security failure).
+			ferr := errors.Join(errs...)
+			lc.Error, lc.Class = ferr.Error(), errorClass(ferr)
 		}
 		errs = append(errs, a.save())
 	}

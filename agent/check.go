@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bsiframework/bsi/install"
 	"github.com/bsiframework/bsi/manifest"
 	"github.com/bsiframework/bsi/trust"
 	"github.com/bsiframework/bsi/trust/client"
@@ -136,9 +137,13 @@ func (a *Agent) failCheck(err error) error {
 	return err
 }
 
+// errorClass names the class of a failure for the record. An archive the
+// installer refuses is a security failure: it verified against signed
+// metadata, so a holder of a signing key published it.
 func errorClass(err error) string {
+	var ae *install.ArchiveError
 	switch {
-	case errors.Is(err, trust.ErrSecurity):
+	case errors.Is(err, trust.ErrSecurity), errors.As(err, &ae):
 		return "security"
 	case errors.Is(err, trust.ErrFreshness):
 		return "freshness"

@@ -186,7 +186,7 @@ func printResult(e *env, rep *agent.Report, res *agent.Result) {
 		fmt.Fprintln(e.stdout, doneLine(act, rep.Device.Release))
 	}
 	for _, f := range res.Failed {
-		fmt.Fprintf(e.stderr, "bsi: failed: %s %s: %v\n", f.Action.Kind, f.Action.Component, f.Err)
+		fmt.Fprintf(e.stderr, "bsi: failed: %s %s: %s\n", f.Action.Kind, f.Action.Component, printable(fmt.Sprint(f.Err)))
 	}
 	if len(res.Done) == 0 && len(res.Failed) == 0 {
 		fmt.Fprintln(e.stdout, "nothing to do")

@@ -46,14 +46,11 @@ func slowUnderRace(ins []hostileInput) []hostileInput {
 	return ins
 }
 
-// archiveKnownBug: the agent classifies *install.ArchiveError as operational.
-const archiveKnownBug = "agent/cmd/bsi: a refused archive (*install.ArchiveError, whose doc says callers should treat it as a security failure) exits 1, not 3"
-
 // archiveBoth is the archive given to "bsi repo add" and served, listed
 // and validly signed, to "bsi client install".
 func archiveBoth(attack string, archive func() []byte, addFault, installFault string) []hostileInput {
 	return []hostileInput{archiveAdd(attack, archive, addFault), {
-		name: "archive/install-" + attack, fx: fxDevice, args: install, code: 3, stderr: installFault, knownBug: archiveKnownBug,
+		name: "archive/install-" + attack, fx: fxDevice, args: install, code: 3, stderr: installFault,
 		stage: func(h *hostileEnv) { h.listHostile(archive()); h.must(check...) },
 	}}
 }
