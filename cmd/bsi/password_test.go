@@ -49,22 +49,20 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 
 // screen is what a terminal shows: everything read from the master side.
 type screen struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	done chan struct{}
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
 func readScreen(master *os.File) *screen {
-	s := &screen{done: make(chan struct{})}
+	s := &screen{}
 	go func() {
-		defer close(s.done)
 		b := make([]byte, 4096)
 		for {
 			n, err := master.Read(b)
 			s.mu.Lock()
 			s.buf.Write(b[:n])
 			s.mu.Unlock()
-			if err != nil { // EIO once no process holds the slave side
+			if err != nil { // closed, or EIO once no process holds the slave side
 				return
 			}
 		}
@@ -91,6 +89,30 @@ func (s *screen) waitFor(t *testing.T, want string, count int) {
 	}
 }
 
+// typeNoEcho types text on the terminal once its echo is off: once the
+// program reads a password (and before that, the prompt is printed while
+// the terminal still echoes, so a fast typist's keys would show).
+func typeNoEcho(t *testing.T, master, slave *os.File, text string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute) // a hang guard only
+	for {
+		tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tio.Lflag&unix.ECHO == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the terminal's echo was never turned off")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := master.Write([]byte(text)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestPTYEchoesByDefault is the control of TestPasswordPromptNoEcho: a
 // fresh pseudo-terminal echoes what is typed, so a password missing from
 // the screen was hidden by bsi.
@@ -114,20 +136,15 @@ func TestPasswordPromptNoEcho(t *testing.T) {
 	const password = "Hx7q2-typed-secret"
 
 	cmd := startOnPTY(t, slave, bin, "keys", "generate", "--out", out)
-	slave.Close() // the child holds it now: reads end with EIO when it exits
 	s := readScreen(master)
 	s.waitFor(t, "Password for "+out+": ", 1)
-	if _, err := master.Write([]byte(password + "\r")); err != nil {
-		t.Fatal(err)
-	}
+	typeNoEcho(t, master, slave, password+"\r")
 	s.waitFor(t, "Repeat password for "+out+": ", 1)
-	if _, err := master.Write([]byte(password + "\r")); err != nil {
-		t.Fatal(err)
-	}
+	typeNoEcho(t, master, slave, password+"\r")
 	if err := waitChild(cmd); err != nil {
 		t.Fatalf("bsi keys generate: %v; the terminal shows:\n%s", err, s)
 	}
-	<-s.done
+	s.waitFor(t, "public:  "+out+".pub\r\n", 1) // the last line (ONLCR: \r\n)
 	shown := s.String()
 	t.Logf("the terminal shows:\n%s", shown)
 	if strings.Contains(shown, password) || strings.Contains(shown, password[:6]) {
@@ -168,7 +185,7 @@ func waitChild(cmd *exec.Cmd) error {
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(2 * time.Minute):
+	case <-time.After(2 * time.Minute): // a hang guard only
 		cmd.Process.Kill()
 		<-done
 		return errors.New("hangs (killed)")
@@ -185,9 +202,7 @@ func TestPasswordPromptInterrupted(t *testing.T) {
 	cmd := startOnPTY(t, slave, bin, "keys", "generate", "--out", out)
 	s := readScreen(master)
 	s.waitFor(t, "Password for "+out+": ", 1)
-	if _, err := master.Write([]byte("half-typed\x03")); err != nil { // \x03 is Ctrl-C (VINTR)
-		t.Fatal(err)
-	}
+	typeNoEcho(t, master, slave, "half-typed\x03") // \x03 is Ctrl-C (VINTR)
 	err := waitChild(cmd)
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != exitFailure {
