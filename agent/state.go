@@ -61,6 +61,15 @@ func (c *Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return &ConfigError{Field: f.name, Problem: fmt.Sprintf("%q is not an http or https URL", f.v)}
 		}
+		// A password in the URL would be printed in every fetch error and
+		// kept in the journal; a fragment or query would end up in the
+		// middle of every joined URL.
+		if u.User != nil {
+			return &ConfigError{Field: f.name, Problem: "has a user name or password in it (use a proxy or TLS client certificates instead)"}
+		}
+		if u.Fragment != "" || strings.Contains(f.v, "#") || u.RawQuery != "" {
+			return &ConfigError{Field: f.name, Problem: fmt.Sprintf("%q has a query or fragment; give the prefix files are appended to", u.Redacted())}
+		}
 	}
 	if !filepath.IsAbs(c.InstallRoot) {
 		return &ConfigError{Field: "install_root", Problem: fmt.Sprintf("%q is not an absolute path", c.InstallRoot)}

@@ -389,6 +389,10 @@ func writeJSONTo(e *env, v any, compact ...bool) error {
 
 // wantArgs checks the count of positional arguments.
 func wantArgs(pos []string, min, max int, what string) error {
+	if slices.Contains(pos, "") {
+		// An empty name would mean "the current directory" to the OS.
+		return usagef("empty argument where %s is expected", what)
+	}
 	switch {
 	case len(pos) < min:
 		return usagef("missing %s", what)
