@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"strings"
 	"time"
 )
 
@@ -132,6 +133,9 @@ func decode(role, typ string, data []byte, signed headed) (*envelope, error) {
 	if err := json.Unmarshal(data, &env); err != nil {
 		return nil, &FormatError{Role: role, Err: err}
 	}
+	if err := envelopeKeys(data); err != nil {
+		return nil, &FormatError{Role: role, Err: err}
+	}
 	if len(env.Signed) == 0 || env.Signed[0] != '{' {
 		return nil, &FormatError{Role: role, Err: errors.New(`"signed" is missing or not an object`)}
 	}
@@ -194,4 +198,26 @@ func checkLengthHashes(name string, data []byte, sum [32]byte, length int64, has
 		}
 	}
 	return nil
+}
+
+// envelopeKeys refuses an envelope with a key twice, or with a key that
+// encoding/json would take for "signed" or "signatures" (it matches field
+// names without regard to case): the bytes verified and the bytes a later
+// reader finds must be the same object.
+func envelopeKeys(data []byte) error {
+	s := &scanner{b: data}
+	s.ws()
+	seen := map[string]bool{}
+	return s.members(func(key []byte) (bool, error) {
+		k := string(unquoteKey(key))
+		fold := strings.ToLower(k)
+		if (fold == "signed" || fold == "signatures") && k != fold {
+			return false, fmt.Errorf("envelope key %q differs from %q only in case", k, fold)
+		}
+		if seen[fold] {
+			return false, fmt.Errorf("envelope key %q appears twice", k)
+		}
+		seen[fold] = true
+		return false, s.skip()
+	})
 }
