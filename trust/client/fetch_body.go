@@ -91,6 +91,9 @@ func (b *body) attempt() error {
 	ctx, cancel := context.WithCancelCause(b.ctx)
 	wd := startWatchdog(b.c.net, cancel)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.url, nil)
+	if err == nil && req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		err = fmt.Errorf("unsupported protocol scheme %q (http or https)", req.URL.Scheme)
+	}
 	if err != nil {
 		wd.stop()
 		cancel(nil)
