@@ -192,6 +192,10 @@ func run(ctx context.Context, args []string, e *env) int {
 		return exitOK
 	}
 	c, rest := lookup(cmds, args)
+	if c == nil && len(args) == 2 && isHelpFlag(args[1]) && len(groupCommands(cmds, args[0])) > 0 {
+		printGroupHelp(e.stdout, cmds, args[0]) // "bsi keys -h"
+		return exitOK
+	}
 	if c == nil {
 		fmt.Fprintf(e.stderr, "bsi: error: unknown command %q\n", strings.Join(args[:min(2, len(args))], " "))
 		if sub := groupCommands(cmds, args[0]); len(sub) > 0 {
@@ -301,6 +305,18 @@ func printHelp(w io.Writer, cmds []*command) {
 		fmt.Fprintf(w, "\n%s:\n%s\n", g.title, strings.Join(lines, "\n"))
 	}
 	fmt.Fprint(w, "\n", helpExit)
+}
+
+func isHelpFlag(a string) bool { return a == "-h" || a == "--help" || a == "-help" || a == "help" }
+
+// printGroupHelp lists the commands of one group ("bsi keys -h").
+func printGroupHelp(w io.Writer, cmds []*command, group string) {
+	fmt.Fprintf(w, "Usage: bsi %s COMMAND ... (see \"bsi %s COMMAND -h\")\n\n", group, group)
+	for _, c := range cmds {
+		if g, _, _ := strings.Cut(c.name, " "); g == group {
+			fmt.Fprintf(w, "  bsi %-25s %s\n", c.name, c.summary)
+		}
+	}
 }
 
 func printCommandHelp(w io.Writer, c *command) {

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -56,6 +57,22 @@ func TestPrintable(t *testing.T) {
 	for _, tt := range tests {
 		if got := printable(tt.in); got != tt.want {
 			t.Errorf("printable(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestGroupHelp: "bsi GROUP -h" lists the group's commands.
+func TestGroupHelp(t *testing.T) {
+	for _, group := range []string{"keys", "repo", "client"} {
+		var out, errOut strings.Builder
+		e := &env{stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
+		if code := run(t.Context(), []string{group, "-h"}, e); code != exitOK {
+			t.Errorf("bsi %s -h: exit %d: %s", group, code, errOut.String())
+		}
+		for _, verb := range groupCommands(commands(), group) {
+			if !strings.Contains(out.String(), "bsi "+group+" "+verb) {
+				t.Errorf("bsi %s -h does not list %q:\n%s", group, verb, out.String())
+			}
 		}
 	}
 }

@@ -36,7 +36,8 @@ func repoOptions(e *env) repo.Options {
 		Now:    e.now,
 		Logger: e.logger,
 		LoadSigner: func(ctx context.Context, ref string) (signature.Signer, error) {
-			return keys.LoadSigner(ctx, ref, e.passwordFunc(ref))
+			s, err := keys.LoadSigner(ctx, ref, e.passwordFunc(ref))
+			return s, keysHint(err)
 		},
 		TUFKey: keys.TUFKey,
 	}
@@ -60,7 +61,7 @@ func repoLoadSigners(ctx context.Context, e *env, refs []string) ([]signature.Si
 	for _, ref := range refs {
 		s, err := keys.LoadSigner(ctx, ref, e.passwordFunc(ref))
 		if err != nil {
-			return nil, err
+			return nil, keysHint(err)
 		}
 		out = append(out, s)
 	}

@@ -503,8 +503,6 @@ func (l *secretsLife) scanFiles() int {
 // TestRepoLooseKeyHint: the repo commands that load signing keys give the
 // same hint as "bsi keys show" for a loose private key file.
 func TestRepoLooseKeyHint(t *testing.T) {
-	t.Skip("needs cmd/bsi/repo.go (not the keys owner's file): repoOptions' LoadSigner and " +
-		"repoLoadSigners should return keysHint(err), as runKeysShow does; remove this skip then")
 	dir := t.TempDir()
 	key := filepath.Join(dir, "k.key")
 	if code, _, stderr := runKeys(t, nil, "keys", "generate", "--out", key, "--insecure-no-password"); code != 0 {
