@@ -27,6 +27,9 @@ func decodeTargets(data []byte) (*targetsMeta, error) {
 			Delegations *metadata.Delegations   `json:"delegations,omitempty"`
 		} `json:"signed"`
 	}
+	if !plainKeys(data) {
+		return new(targetsMeta).FromBytes(data)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil || f.Signed.Type != metadata.TARGETS || f.Signed.Targets == nil ||
@@ -62,6 +65,31 @@ func uniqueKeyIDs(sigs []metadata.Signature) bool {
 			return false
 		}
 		seen[s.KeyID] = true
+	}
+	return true
+}
+
+// fieldNames are the JSON names of the fields decodeTargets fills.
+var fieldNames = []string{"signatures", "signed", "_type", "spec_version", "version", "expires", "targets",
+	"delegations", "length", "hashes", "custom", "keyid", "sig", "keys", "roles", "name", "keyids",
+	"threshold", "paths", "path_hash_prefixes", "terminating", "keytype", "scheme", "keyval", "public",
+	"succinct_roles", "bit_length", "name_prefix"}
+
+// plainKeys reports whether every field name in data is spelled exactly:
+// encoding/json matches names without regard to case (and through \u
+// escapes, and folds "ſ" to "s" and the Kelvin sign to "k"), where
+// metadata.FromBytes keeps a differently spelled key apart ("signEd" is
+// not its "signed"). Data with any of those goes through FromBytes.
+func plainKeys(data []byte) bool {
+	if bytes.Contains(data, []byte(`\u`)) || bytes.Contains(data, []byte("\u017f")) || bytes.Contains(data, []byte("\u212a")) {
+		return false
+	}
+	lower := bytes.ToLower(data)
+	for _, n := range fieldNames {
+		q := []byte(`"` + n + `"`)
+		if bytes.Count(lower, q) != bytes.Count(data, q) {
+			return false
+		}
 	}
 	return true
 }
