@@ -10,6 +10,7 @@ import (
 
 	"github.com/bsiframework/bsi/install"
 	"github.com/bsiframework/bsi/manifest"
+	"github.com/bsiframework/bsi/trust"
 )
 
 // Result says what Apply did.
@@ -149,7 +150,7 @@ func (a *Agent) apply(ctx context.Context, act Action, payload string, dec *Decl
 	a.hook("intent")
 	var err error
 	if p.To != nil {
-		err = a.inst.Install(ctx, p.Component, p.To.ID, payload)
+		err = refusedArchive(a.inst.Install(ctx, p.Component, p.To.ID, payload))
 	} else {
 		err = a.inst.Rollback(ctx, p.Component, "")
 	}
@@ -322,3 +323,20 @@ func orNone(names []string) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// refusedArchive classes an archive the installer refuses as a security
+// failure: it verified against signed metadata, so a holder of a signing
+// key published it (see install.ArchiveError). The message is the
+// installer's.
+func refusedArchive(err error) error {
+	var ae *install.ArchiveError
+	if err == nil || !errors.As(err, &ae) {
+		return err
+	}
+	return &archiveRefused{err}
+}
+
+type archiveRefused struct{ err error }
+
+func (e *archiveRefused) Error() string   { return e.err.Error() }
+func (e *archiveRefused) Unwrap() []error { return []error{e.err, trust.ErrSecurity} }

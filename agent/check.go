@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bsiframework/bsi/install"
 	"github.com/bsiframework/bsi/manifest"
 	"github.com/bsiframework/bsi/trust"
 	"github.com/bsiframework/bsi/trust/client"
@@ -137,13 +136,10 @@ func (a *Agent) failCheck(err error) error {
 	return err
 }
 
-// errorClass names the class of a failure for the record. An archive the
-// installer refuses is a security failure: it verified against signed
-// metadata, so a holder of a signing key published it.
+// errorClass names the class of a failure for the record.
 func errorClass(err error) string {
-	var ae *install.ArchiveError
 	switch {
-	case errors.Is(err, trust.ErrSecurity), errors.As(err, &ae):
+	case errors.Is(err, trust.ErrSecurity):
 		return "security"
 	case errors.Is(err, trust.ErrFreshness):
 		return "freshness"

@@ -9,9 +9,7 @@ import (
 	"time"
 
 	"github.com/bsiframework/bsi/agent"
-	installer "github.com/bsiframework/bsi/install"
 	"github.com/bsiframework/bsi/internal/progress"
-	"github.com/bsiframework/bsi/trust"
 	"github.com/bsiframework/bsi/trust/client"
 )
 
@@ -331,25 +329,8 @@ func runClientInstall(ctx context.Context, e *env, args []string) error {
 	if res != nil {
 		printResult(e, rep, res)
 	}
-	return deviceErr(err)
+	return err
 }
-
-// deviceErr classes an archive the installer refuses as a security
-// failure (exit 3): on a device it is a payload that verified against
-// signed metadata, so a holder of a signing key published it (see
-// install.ArchiveError). For "bsi repo add" the same error is bad input.
-func deviceErr(err error) error {
-	var ae *installer.ArchiveError
-	if err == nil || !errors.As(err, &ae) || errors.Is(err, trust.ErrSecurity) {
-		return err
-	}
-	return &archiveRefused{err}
-}
-
-type archiveRefused struct{ err error }
-
-func (e *archiveRefused) Error() string   { return e.err.Error() }
-func (e *archiveRefused) Unwrap() []error { return []error{e.err, trust.ErrSecurity} }
 
 func runClientRollback(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("client rollback")
@@ -449,7 +430,7 @@ func runClientRun(ctx context.Context, e *env, args []string) error {
 // runLoop runs the agent loop; it exists so that a clean stop on a signal
 // is not reported as an error.
 func runLoop(ctx context.Context, opts agent.Options, ro agent.RunOptions) error {
-	err := deviceErr(agent.Run(ctx, opts, ro))
+	err := agent.Run(ctx, opts, ro)
 	if ro.Once && err != nil {
 		return err
 	}

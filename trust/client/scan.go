@@ -155,13 +155,8 @@ func (s *scanner) members(f func(key []byte) (stop bool, err error)) error {
 // keyIs reports whether the JSON string bytes key (escapes included)
 // denote want.
 func keyIs(key []byte, want string) bool {
-	if bytes.IndexByte(key, '\\') < 0 {
-		return string(key) == want
-	}
-	var s string
-	q := make([]byte, 0, len(key)+2)
-	q = append(append(append(q, '"'), key...), '"')
-	return json.Unmarshal(q, &s) == nil && s == want
+	k := unquoteKey(key)
+	return k != nil && string(k) == want
 }
 
 // value consumes a value and returns its bytes.

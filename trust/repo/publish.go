@@ -168,18 +168,28 @@ type onlineRequest struct {
 // zeros. Signing those versions again, with other expiries, would give a
 // published name other bytes; the next publish goes above them instead.
 func (w *Workspace) destAhead(ctx context.Context, dest Destination) (snap, ts int64) {
-	data, err := dest.ReadFile(ctx, "timestamp.json")
-	if err != nil {
-		return 0, 0
-	}
-	t, err := new(timestampMeta).FromBytes(data)
-	if err != nil || t.Signed.Meta["snapshot.json"] == nil || t.Signed.Version < w.timestamp.Signed.Version {
+	data, t := servedTimestamp(ctx, dest)
+	if t == nil || t.Signed.Version < w.timestamp.Signed.Version {
 		return 0, 0
 	}
 	if mine, err := w.timestamp.ToBytes(false); err == nil && bytes.Equal(mine, data) && w.cfg.Published {
 		return 0, 0
 	}
 	return t.Signed.Meta["snapshot.json"].Version, t.Signed.Version
+}
+
+// servedTimestamp returns dest's timestamp.json and its decoding, or nil
+// when it has none that parses and lists a snapshot.
+func servedTimestamp(ctx context.Context, dest Destination) ([]byte, *timestampMeta) {
+	data, err := dest.ReadFile(ctx, "timestamp.json")
+	if err != nil {
+		return nil, nil
+	}
+	t, err := new(timestampMeta).FromBytes(data)
+	if err != nil || t.Signed.Meta["snapshot.json"] == nil {
+		return nil, nil
+	}
+	return data, t
 }
 
 // resignOnline bumps and signs snapshot (when its meta changed or asked)
@@ -331,15 +341,10 @@ func putSnapshot(ctx context.Context, dest Destination, v int64, snap []byte, re
 // publishedSnapshotVersion returns the snapshot version dest's
 // timestamp.json lists, 0 when it has none (or none that parses).
 func publishedSnapshotVersion(ctx context.Context, dest Destination) int64 {
-	data, err := dest.ReadFile(ctx, "timestamp.json")
-	if err != nil {
-		return 0
+	if _, t := servedTimestamp(ctx, dest); t != nil {
+		return t.Signed.Meta["snapshot.json"].Version
 	}
-	ts, err := new(timestampMeta).FromBytes(data)
-	if err != nil || ts.Signed.Meta["snapshot.json"] == nil {
-		return 0
-	}
-	return ts.Signed.Meta["snapshot.json"].Version
+	return 0
 }
 
 func depth(role string) int {
@@ -354,15 +359,11 @@ func depth(role string) int {
 
 // publishedMeta reads the snapshot meta that dest currently serves, or nil.
 func publishedMeta(ctx context.Context, dest Destination) map[string]*metadata.MetaFiles {
-	data, err := dest.ReadFile(ctx, "timestamp.json")
-	if err != nil {
+	v := publishedSnapshotVersion(ctx, dest)
+	if v == 0 {
 		return nil
 	}
-	ts, err := new(timestampMeta).FromBytes(data)
-	if err != nil || ts.Signed.Meta["snapshot.json"] == nil {
-		return nil
-	}
-	data, err = dest.ReadFile(ctx, fmt.Sprintf("%d.snapshot.json", ts.Signed.Meta["snapshot.json"].Version))
+	data, err := dest.ReadFile(ctx, fmt.Sprintf("%d.snapshot.json", v))
 	if err != nil {
 		return nil
 	}
