@@ -272,8 +272,10 @@ func TestThresholdDuplicateKeys(t *testing.T) {
 		b, _ = s.timestamp.ToBytes(false)
 		s.set("timestamp.json", b)
 		c, _ := s.client(t, false)
-		e := wantErr[*SignatureError](t, c.Refresh(ctx), trust.ErrSecurity)
-		if e.Have != 1 || e.Threshold != 2 {
+		// Refused outright (spec 4.2: the keyid MUST be unique), not
+		// merely counted once.
+		e := wantErr[*DuplicateSignatureError](t, c.Refresh(ctx), trust.ErrSecurity)
+		if e.Role != "timestamp" || e.KeyID != k.id {
 			t.Errorf("error %v", e)
 		}
 	})

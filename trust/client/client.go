@@ -24,6 +24,10 @@ type Limits struct {
 	TimestampMax     int64 // bytes of the timestamp: 16 KiB
 	SnapshotMax      int64 // bytes of the snapshot when the timestamp gives no length: 4 MiB
 	TargetsMax       int64 // bytes of a targets role when the snapshot gives no length: 32 MiB
+	// TargetMax is the largest target file Download accepts, whatever
+	// length the signed metadata gives it: 1 GiB. A longer target is
+	// refused before any request (a *TargetSizeError).
+	TargetMax int64
 }
 
 // DefaultLimits are the limits a zero Limits field takes.
@@ -34,6 +38,7 @@ var DefaultLimits = Limits{
 	TimestampMax:     16 << 10,
 	SnapshotMax:      4 << 20,
 	TargetsMax:       32 << 20,
+	TargetMax:        1 << 30,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -51,6 +56,7 @@ func (l Limits) withDefaults() Limits {
 		TimestampMax:     pick(l.TimestampMax, d.TimestampMax),
 		SnapshotMax:      pick(l.SnapshotMax, d.SnapshotMax),
 		TargetsMax:       pick(l.TargetsMax, d.TargetsMax),
+		TargetMax:        pick(l.TargetMax, d.TargetMax),
 	}
 }
 
@@ -104,6 +110,9 @@ type Client struct {
 	// used records where each role came from in the last refresh or
 	// lookup: tests check that the warm path decodes nothing.
 	used map[string]source
+	// freeSpace returns the bytes available to an unprivileged writer in
+	// the file system holding dir (-1: unknown); tests replace it.
+	freeSpace func(dir string) (int64, error)
 }
 
 // Init creates dir (if needed) and stores rootJSON as dir/root.json, the
@@ -139,7 +148,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.TargetsURL = joinURL(cfg.MetadataURL, "targets")
 	}
 	c := &Client{cfg: cfg, limits: cfg.Limits.withDefaults(), net: cfg.Network.withDefaults(),
-		hc: httpClient(cfg.HTTPClient, cfg.Network), now: cfg.Now, log: cfg.Logger, store: store{dir: cfg.MetadataDir}}
+		hc: httpClient(cfg.HTTPClient, cfg.Network), now: cfg.Now, log: cfg.Logger, store: store{dir: cfg.MetadataDir}, freeSpace: freeSpace}
 	if c.now == nil {
 		c.now = time.Now
 	}

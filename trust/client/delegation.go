@@ -94,23 +94,33 @@ func (d *delegations) childrenFor(target string) []child {
 	return out
 }
 
-// allChildren lists every role d delegates to, in order.
-func (d *delegations) allChildren() []string {
+// children lists every role d delegates to, in order, for enumeration
+// (Components). Succinct hash bins are counted before any is named: a
+// bit_length that makes more bins than limit (the roles the snapshot
+// lists) or than binsCap is refused with a *DelegationError, so that a
+// hostile bit_length of 32 costs nothing.
+func (d *delegations) children(delegator string, limit int) ([]string, error) {
 	if d == nil {
-		return nil
+		return nil, nil
 	}
 	if sr := d.SuccinctRoles; sr != nil {
-		out := make([]string, 0, 1<<min(sr.BitLength, 16))
-		for i := uint64(0); i < uint64(1)<<sr.BitLength; i++ {
-			out = append(out, sr.name(uint32(i)))
+		n := uint64(1) << sr.BitLength // checkDelegations: 1 <= BitLength <= 32
+		if n > uint64(min(limit, binsCap)) {
+			return nil, &DelegationError{Role: sr.NamePrefix + "-*", Delegator: delegator,
+				Reason: fmt.Sprintf("succinct_roles bit_length %d makes %d hash bins, more than the %d roles the snapshot lists (at most %d)",
+					sr.BitLength, n, limit, binsCap)}
 		}
-		return out
+		out := make([]string, n)
+		for i := range out {
+			out[i] = sr.name(uint32(i))
+		}
+		return out, nil
 	}
 	out := make([]string, len(d.Roles))
 	for i, r := range d.Roles {
 		out[i] = r.Name
 	}
-	return out
+	return out, nil
 }
 
 // keysFor returns the keys and threshold delegator's metadata gives role.
@@ -147,6 +157,13 @@ type found struct {
 // roles, skips roles visited before (cycles), and stops backtracking at
 // a terminating delegation. It returns nil when no role lists target.
 func search(ctx context.Context, target string, maxRoles int, load loader) (*found, error) {
+	f, _, err := searchChain(ctx, target, maxRoles, load)
+	return f, err
+}
+
+// searchChain is search; on failure it also returns the chain of roles
+// from targets to the role that failed, that role included.
+func searchChain(ctx context.Context, target string, maxRoles int, load loader) (*found, []string, error) {
 	type frame struct {
 		role  string
 		chain []string
@@ -160,8 +177,9 @@ func search(ctx context.Context, target string, maxRoles int, load loader) (*fou
 		if visited[f.role] {
 			continue
 		}
+		chain := append(slices.Clip(f.chain), f.role)
 		if len(visited) >= maxRoles {
-			return nil, &DelegationError{Role: f.role, Delegator: f.chain[len(f.chain)-1],
+			return nil, chain, &DelegationError{Role: f.role, Delegator: f.chain[len(f.chain)-1],
 				Reason: fmt.Sprintf("search for %q visited the maximum of %d roles", target, maxRoles)}
 		}
 		delegator := roleRoot
@@ -170,15 +188,14 @@ func search(ctx context.Context, target string, maxRoles int, load loader) (*fou
 		}
 		tf, err := load(ctx, f.role, delegator)
 		if err != nil {
-			return nil, err
+			return nil, chain, err
 		}
 		e, delegs, err := tf.find(target)
 		if err != nil {
-			return nil, err
+			return nil, chain, err
 		}
-		chain := append(slices.Clip(f.chain), f.role)
 		if e != nil {
-			return &found{path: target, entry: e, roles: chain}, nil
+			return &found{path: target, entry: e, roles: chain}, nil, nil
 		}
 		visited[f.role] = true
 		// 5.6.7.2: the delegations in order of appearance; a terminating
@@ -195,5 +212,5 @@ func search(ctx context.Context, target string, maxRoles int, load loader) (*fou
 			stack = append(stack, next[i])
 		}
 	}
-	return nil, nil
+	return nil, nil, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"maps"
@@ -25,10 +26,18 @@ import (
 // match t, Download makes no request. Nothing unverified is ever left at
 // path: bytes go to a temporary file next to it, removed on any failure.
 //
-// Errors: *LengthError, *HashError (security), *FetchError.
+// A target whose length is over Limits.TargetMax, or over the space
+// available in the file system of path (where the platform reports it),
+// is refused before any request and before a byte is written.
+//
+// Errors: *LengthError, *HashError (security), *TargetSizeError,
+// *FetchError (operational).
 func (c *Client) Download(ctx context.Context, t *Target, path string) error {
 	if err := checkHashes(t); err != nil {
 		return err
+	}
+	if t.Length > c.limits.TargetMax {
+		return &TargetSizeError{Path: t.Path, Length: t.Length, Max: c.limits.TargetMax}
 	}
 	if f, err := os.Open(path); err == nil {
 		err := verifyStream(t, f, nil)
@@ -40,6 +49,12 @@ func (c *Client) Download(ctx context.Context, t *Target, path string) error {
 	c.mu.Lock()
 	consistent := c.trusted != nil && c.trusted.root.signed.ConsistentSnapshot
 	c.mu.Unlock()
+	dir := filepath.Dir(path)
+	if avail, err := c.freeSpace(dir); err != nil {
+		return fmt.Errorf("client: target %q: space available in %s: %w", t.Path, dir, err)
+	} else if avail >= 0 && t.Length > avail {
+		return &TargetSizeError{Path: t.Path, Length: t.Length, Dir: dir, Available: avail}
+	}
 	url := joinURL(c.cfg.TargetsURL, targetName(t, consistent))
 	body, err := c.open(ctx, url)
 	if err != nil {

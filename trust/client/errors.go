@@ -98,6 +98,23 @@ func (e *SignatureError) Error() string {
 
 func (e *SignatureError) Unwrap() error { return trust.ErrSecurity }
 
+// DuplicateSignatureError reports metadata whose signatures array lists
+// one key id more than once, which the specification forbids ("the keyid
+// MUST be unique in the signatures array"): the file is refused whatever
+// the signatures are worth, so that no count of signatures can depend on
+// how duplicates are treated.
+type DuplicateSignatureError struct {
+	Role    string
+	Version int64
+	KeyID   string
+}
+
+func (e *DuplicateSignatureError) Error() string {
+	return fmt.Sprintf("%s: version %d lists a signature by key id %s more than once", e.Role, e.Version, e.KeyID)
+}
+
+func (e *DuplicateSignatureError) Unwrap() error { return trust.ErrSecurity }
+
 // HashError reports bytes whose hash differs from the one the trusted
 // metadata lists. Name is a metadata file ("snapshot.json") or a target
 // path.
@@ -232,6 +249,25 @@ func (e *TimeoutError) Error() string {
 
 // Timeout reports true, as net.Error does for timeouts.
 func (e *TimeoutError) Timeout() bool { return true }
+
+// TargetSizeError is Download refusing a target before any request: its
+// signed length is over Limits.TargetMax (Max is set), or over the space
+// available in Dir, the file system that would receive it (Available).
+// It is operational: the metadata may be genuine, the device cannot take it.
+type TargetSizeError struct {
+	Path      string
+	Length    int64
+	Max       int64 // Limits.TargetMax, when that is the bound
+	Dir       string
+	Available int64 // bytes free in Dir, when that is the bound
+}
+
+func (e *TargetSizeError) Error() string {
+	if e.Max > 0 {
+		return fmt.Sprintf("target %q: length %d is over the limit of %d bytes (Limits.TargetMax)", e.Path, e.Length, e.Max)
+	}
+	return fmt.Sprintf("target %q: length %d, but only %d bytes are available in %s", e.Path, e.Length, e.Available, e.Dir)
+}
 
 // NotFoundError reports a target path that no role reachable by the
 // delegation search lists.

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 )
 
@@ -85,87 +83,6 @@ func (c *Client) Lookup(ctx context.Context, path string) (*Target, error) {
 		return nil, &NotFoundError{Path: path}
 	}
 	return f.target(), nil
-}
-
-// Targets returns every target the search of Lookup would return, sorted
-// by path: a target listed by a role that the search for its path would
-// not reach, or would reach only after another role listing that path, is
-// left out. It fetches every delegated role reachable from targets.
-func (c *Client) Targets(ctx context.Context) ([]*Target, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.ensure(ctx); err != nil {
-		return nil, err
-	}
-	ts := c.trusted
-	load := func(ctx context.Context, role, delegator string) (*targetsFile, error) {
-		return c.loadRole(ctx, ts, role, delegator)
-	}
-	paths, err := c.loadAll(ctx, ts, load)
-	if errors.Is(err, errStoredChanged) {
-		c.log.Warn("stored metadata changed since it was verified; verifying again", "err", err)
-		c.dropIndexed(ts)
-		paths, err = c.loadAll(ctx, ts, load)
-	}
-	if serr := c.saveRecord(); err == nil {
-		err = serr
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []*Target
-	for _, p := range paths {
-		f, err := search(ctx, p, c.limits.MaxDelegations, load)
-		var de *DelegationError
-		if errors.As(err, &de) {
-			c.log.Warn("target left out", "path", p, "err", err)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if f != nil {
-			out = append(out, f.target())
-		}
-	}
-	return out, c.saveRecord()
-}
-
-// loadAll loads every role reachable from targets in pre-order, at most as
-// many as the snapshot lists, and returns the sorted union of the target
-// paths they list.
-func (c *Client) loadAll(ctx context.Context, ts *trustedSet, load loader) ([]string, error) {
-	type edge struct{ role, delegator string }
-	stack := []edge{{roleTargets, roleRoot}}
-	visited := map[string]bool{}
-	paths := map[string]bool{}
-	for len(stack) > 0 {
-		e := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if visited[e.role] {
-			continue
-		}
-		if len(visited) >= len(ts.snapshot.signed.Meta) {
-			return nil, &DelegationError{Role: e.role, Delegator: e.delegator, Reason: "more roles delegated than the snapshot lists"}
-		}
-		visited[e.role] = true
-		f, err := load(ctx, e.role, e.delegator)
-		if err != nil {
-			return nil, err
-		}
-		t, err := f.parsed()
-		if err != nil {
-			return nil, err
-		}
-		for p := range t.Targets {
-			paths[p] = true
-		}
-		kids := t.Delegations.allChildren()
-		for i := len(kids) - 1; i >= 0; i-- {
-			stack = append(stack, edge{kids[i], e.role})
-		}
-	}
-	return slices.Sorted(maps.Keys(paths)), nil
 }
 
 func (c *Client) ensure(ctx context.Context) error {

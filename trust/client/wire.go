@@ -11,6 +11,8 @@ import (
 	"hash"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // The wire types are lean copies of the TUF metadata formats: only the
@@ -152,6 +154,9 @@ func decode(role, typ string, data []byte, signed headed) (*envelope, error) {
 	if h.Expires.IsZero() {
 		return nil, &FormatError{Role: role, Err: errors.New("no expiry")}
 	}
+	if err := checkSignatureKeyIDs(role, h.Version, env.Signatures); err != nil {
+		return nil, err
+	}
 	return &env, nil
 }
 
@@ -201,23 +206,61 @@ func checkLengthHashes(name string, data []byte, sum [32]byte, length int64, has
 }
 
 // envelopeKeys refuses an envelope with a key twice, or with a key that
-// encoding/json would take for "signed" or "signatures" (it matches field
-// names without regard to case): the bytes verified and the bytes a later
-// reader finds must be the same object.
+// encoding/json would take for "signed" or "signatures": it matches field
+// names by Unicode simple case folding, so "SIGNED", "ſigned" (long s)
+// and "signatures" spelled with a Kelvin sign would all reach the field.
+// Keys are compared after the same folding encoding/json applies
+// (jsonFold), so the guarantee does not depend on the decoder: the bytes
+// verified and the bytes a later reader finds must be the same object.
 func envelopeKeys(data []byte) error {
 	s := &scanner{b: data}
 	s.ws()
 	seen := map[string]bool{}
+	signed, signatures := jsonFold("signed"), jsonFold("signatures")
 	return s.members(func(key []byte) (bool, error) {
 		k := string(unquoteKey(key))
-		fold := strings.ToLower(k)
-		if (fold == "signed" || fold == "signatures") && k != fold {
-			return false, fmt.Errorf("envelope key %q differs from %q only in case", k, fold)
+		fold := jsonFold(k)
+		if (fold == signed && k != "signed") || (fold == signatures && k != "signatures") {
+			return false, fmt.Errorf("envelope key %q is not spelled exactly, but encoding/json would take it for %q", k, strings.ToLower(fold))
 		}
 		if seen[fold] {
-			return false, fmt.Errorf("envelope key %q appears twice", k)
+			return false, fmt.Errorf("envelope key %q appears twice (after case folding)", k)
 		}
 		seen[fold] = true
 		return false, s.skip()
 	})
+}
+
+// jsonFold folds s as encoding/json folds field names before comparing
+// them (its appendFoldedName): ASCII letters to upper case, every other
+// rune r to unicode.ToUpper(unicode.ToLower(r)). Two keys match the same
+// struct field exactly when their folds are equal ("ſ" and "K"
+// fold to "S" and "K").
+func jsonFold(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			if 'a' <= r && r <= 'z' {
+				r -= 'a' - 'A'
+			}
+			b.WriteRune(r)
+			continue
+		}
+		b.WriteRune(unicode.ToUpper(unicode.ToLower(r)))
+	}
+	return b.String()
+}
+
+// checkSignatureKeyIDs refuses a signatures array that lists a key id
+// twice: "the keyid MUST be unique in the signatures array" (spec 4.2).
+func checkSignatureKeyIDs(role string, version int64, sigs []wireSignature) error {
+	seen := make(map[string]bool, len(sigs))
+	for _, s := range sigs {
+		if seen[s.KeyID] {
+			return &DuplicateSignatureError{Role: role, Version: version, KeyID: s.KeyID}
+		}
+		seen[s.KeyID] = true
+	}
+	return nil
 }
