@@ -95,6 +95,7 @@ const (
 	ProblemDuplicate    Problem = "duplicate path"
 	ProblemParent       Problem = "parent is a link or a file, not a directory"
 	ProblemLinkEscapes  Problem = "symbolic link leaves the version directory"
+	ProblemTooDeep      Problem = "names and link targets have too many path parts in total"
 	ProblemHardlink     Problem = "hard link target is not an earlier regular file"
 	ProblemFileTooLarge Problem = "entry is larger than the per-entry limit"
 	ProblemTooMany      Problem = "too many entries"

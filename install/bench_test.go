@@ -41,3 +41,16 @@ func BenchmarkInstall(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkValidateDeepLinks validates the archive of
+// TestAttackQuadraticSymlinkArchive with 10,000 links, each resolving
+// through a path 4,094 parts deep.
+func BenchmarkValidateDeepLinks(b *testing.B) {
+	data := deepLinkArchive(b, 10_000)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := ValidateArchive(bytes.NewReader(data), Limits{MaxEntries: 10_003}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

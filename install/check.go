@@ -11,23 +11,62 @@ const (
 	maxNameLen      = 4096
 	maxComponentLen = 255
 	// maxLinkFollows is how many symbolic links one resolution may expand,
-	// as in the Linux kernel; it also bounds the work on crafted link chains.
+	// as in the Linux kernel; it also bounds the depth of nested resolutions.
 	maxLinkFollows = 40
+	// maxPathParts bounds the path parts of all names, symbolic link targets
+	// and hard link targets of one archive together (ProblemTooDeep). It is
+	// counted as headers are read, before any link is resolved, and it
+	// bounds the whole validation: every part costs one step, whether it
+	// places an entry in the tree or is walked while resolving a link
+	// (each link's target is walked once; see checker.resolveLink).
+	maxPathParts = 1 << 22
 )
 
 // checker validates archive entries one header at a time, then resolves
-// every symbolic link against the complete entry list in finish.
+// every symbolic link against the complete entry tree in finish.
+//
+// The entries form a tree of nodes, one per path part, so that placing an
+// entry and resolving a link cost one map look-up per part: nothing ever
+// re-joins or re-hashes a path prefix (which made both quadratic in the
+// depth of a path). A symbolic link's resolution is memoised on its node,
+// so a link used by many others is walked once.
 type checker struct {
-	lim      Limits
-	entries  []Entry
-	byName   map[string]int  // explicit entry name -> index in entries
-	implicit map[string]bool // directories created as parents of entries
-	total    int64
-	count    int
+	lim     Limits
+	entries []Entry
+	nodes   []*node // the node of each entry
+	root    *node
+	total   int64
+	count   int
+	parts   int // path parts read so far, against maxPathParts
+	steps   int // resolution steps taken (parts walked), for tests
 }
 
+// node is one path below the version directory: an entry of the archive,
+// an implicit parent directory of one (entry -1), or the root (entry -1,
+// parent nil).
+type node struct {
+	parent   *node
+	children map[string]*node
+	entry    int
+
+	// Symbolic links only: the memoised resolution of the target.
+	state   linkState
+	at      *node // the deepest existing node the target reaches
+	beyond  int   // parts below at that name no entry (taken literally)
+	follows int   // links expanded while resolving the target
+}
+
+type linkState uint8
+
+const (
+	linkUnresolved linkState = iota
+	linkResolving            // on the stack: meeting it again is a loop
+	linkInside
+	linkRefused // leaves the version directory, loops, or expands too many links
+)
+
 func newChecker(lim Limits) *checker {
-	return &checker{lim: lim, byName: map[string]int{}, implicit: map[string]bool{}}
+	return &checker{lim: lim, root: &node{entry: -1}}
 }
 
 // add checks one header. skip is true for headers that produce nothing:
@@ -57,6 +96,9 @@ func (c *checker) add(h *tar.Header) (e Entry, skip bool, err error) {
 		}
 		return Entry{}, true, nil // "./": the version directory itself
 	}
+	if c.parts += countParts(name); c.parts > maxPathParts {
+		return fail(ProblemTooDeep)
+	}
 	e = Entry{Name: name, Type: typ, Mode: 0o644}
 	switch typ {
 	case File:
@@ -78,42 +120,78 @@ func (c *checker) add(h *tar.Header) (e Entry, skip bool, err error) {
 		if p := checkLinkTarget(h.Linkname); p != "" {
 			return fail(p)
 		}
+		if c.parts += countParts(h.Linkname); c.parts > maxPathParts {
+			return fail(ProblemTooDeep)
+		}
 		e.Linkname = h.Linkname
 	case Hardlink:
 		target, p := cleanName(h.Linkname, false)
-		i, ok := c.byName[target]
-		if p != "" || !ok || c.entries[i].Type != File {
+		if p != "" {
 			return fail(ProblemHardlink)
 		}
-		e.Linkname, e.Mode, e.Size = target, c.entries[i].Mode, c.entries[i].Size
+		if c.parts += countParts(target); c.parts > maxPathParts {
+			return fail(ProblemTooDeep)
+		}
+		n := c.lookup(target)
+		if n == nil || n.entry < 0 || c.entries[n.entry].Type != File {
+			return fail(ProblemHardlink)
+		}
+		to := c.entries[n.entry]
+		e.Linkname, e.Mode, e.Size = target, to.Mode, to.Size
 	}
 	if p := c.place(name, typ); p != "" {
 		return fail(p)
 	}
-	c.byName[name] = len(c.entries)
 	c.entries = append(c.entries, e)
 	return e, false, nil
 }
 
-// place checks that name is new and that every parent is (or will be) a
-// directory, and records the parents as implicit directories.
-func (c *checker) place(name string, typ EntryType) Problem {
-	if _, dup := c.byName[name]; dup {
-		return ProblemDuplicate
-	}
-	if c.implicit[name] && typ != Dir {
-		return ProblemDuplicate
-	}
-	for i := 0; i < len(name); i++ {
-		if name[i] != '/' {
-			continue
+// countParts is the number of slash-separated parts of a path.
+func countParts(p string) int { return strings.Count(p, "/") + 1 }
+
+// lookup returns the node of a clean name, or nil.
+func (c *checker) lookup(name string) *node {
+	n := c.root
+	for part := range strings.SplitSeq(name, "/") {
+		if n = n.children[part]; n == nil {
+			return nil
 		}
-		parent := name[:i]
-		if j, ok := c.byName[parent]; ok && c.entries[j].Type != Dir {
+	}
+	return n
+}
+
+// place checks that name is new and that every parent is (or will be) a
+// directory, and adds its node (and implicit parents) to the tree, the
+// entry being the next index of c.entries.
+func (c *checker) place(name string, typ EntryType) Problem {
+	n := c.root
+	for rest := name; ; {
+		part, more, found := strings.Cut(rest, "/")
+		rest = more
+		if n.entry >= 0 && c.entries[n.entry].Type != Dir {
 			return ProblemParent
 		}
-		c.implicit[parent] = true
+		child := n.children[part]
+		if child == nil {
+			if n.children == nil {
+				n.children = map[string]*node{}
+			}
+			child = &node{parent: n, entry: -1}
+			n.children[part] = child
+		}
+		n = child
+		if !found {
+			break
+		}
 	}
+	switch {
+	case n.entry >= 0:
+		return ProblemDuplicate
+	case len(n.children) > 0 && typ != Dir: // an implicit directory already
+		return ProblemDuplicate
+	}
+	n.entry = len(c.entries)
+	c.nodes = append(c.nodes, n)
 	return ""
 }
 
@@ -191,58 +269,95 @@ func checkLinkTarget(target string) Problem {
 
 // finish resolves every symbolic link the way the kernel will once all
 // entries exist, following links that are themselves entries, and refuses
-// any that leaves the version directory or loops.
+// any that leaves the version directory, loops, or expands more than
+// maxLinkFollows links. Each link's target is walked once (the result is
+// kept on its node), so the work is at most the parts counted against
+// maxPathParts.
 func (c *checker) finish() ([]Entry, error) {
 	if len(c.entries) == 0 {
 		return nil, &ArchiveError{Problem: ProblemEmpty}
 	}
-	for _, e := range c.entries {
+	for i, e := range c.entries {
 		if e.Type != Symlink {
 			continue
 		}
-		follows := 0
-		if _, ok := c.resolve(parentParts(e.Name), e.Linkname, &follows); !ok {
+		if !c.resolveLink(c.nodes[i], 0) {
 			return nil, &ArchiveError{Entry: e.Name, Problem: ProblemLinkEscapes}
 		}
 	}
 	return c.entries, nil
 }
 
-func parentParts(name string) []string {
-	parts := strings.Split(name, "/")
-	return parts[:len(parts)-1]
+// resolveLink resolves the target of the symbolic link at n from n's
+// parent directory, once: the result stays on n. depth is how many link
+// resolutions enclose this one. It reports whether the target stays inside
+// the version directory within maxLinkFollows expansions.
+func (c *checker) resolveLink(n *node, depth int) bool {
+	switch n.state {
+	case linkInside:
+		return true
+	case linkRefused, linkResolving: // linkResolving: a loop
+		return false
+	}
+	if depth > maxLinkFollows {
+		return false
+	}
+	n.state = linkResolving
+	at, beyond, follows, ok := c.walk(n.parent, c.entries[n.entry].Linkname, depth)
+	if !ok {
+		n.state = linkRefused
+		return false
+	}
+	n.state, n.at, n.beyond, n.follows = linkInside, at, beyond, follows
+	return true
 }
 
-// resolve walks target from the directory base (a list of path parts below
-// the version directory), expanding links that are entries of the archive.
-// ok is false when the walk climbs above the version directory or expands
-// more than maxLinkFollows links. Parts that name no entry are taken
-// literally: nothing but the archive's entries exists in a fresh version
-// directory, so the kernel would fail on them rather than go elsewhere.
-func (c *checker) resolve(base []string, target string, follows *int) (parts []string, ok bool) {
-	cur := append([]string(nil), base...)
-	for _, part := range strings.Split(target, "/") {
-		switch part {
-		case "", ".":
+// walk follows target from the directory node dir, expanding links that
+// are entries of the archive. The result is the deepest existing node
+// reached and how many literal parts lie below it: parts that name no
+// entry are taken literally, since nothing but the archive's entries
+// exists in a fresh version directory, so the kernel would fail on them
+// rather than go elsewhere. ok is false when the walk climbs above the
+// version directory or expands more than maxLinkFollows links.
+func (c *checker) walk(dir *node, target string, depth int) (at *node, beyond, follows int, ok bool) {
+	at = dir
+	for rest := target; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, "/")
+		c.steps++
+		switch {
+		case part == "" || part == ".":
 			continue
-		case "..":
-			if len(cur) == 0 {
-				return nil, false
+		case part == "..":
+			switch {
+			case beyond > 0:
+				beyond--
+			case at.parent == nil:
+				return nil, 0, 0, false
+			default:
+				at = at.parent
 			}
-			cur = cur[:len(cur)-1]
+			continue
+		case beyond > 0:
+			beyond++
 			continue
 		}
-		cur = append(cur, part)
-		i, isEntry := c.byName[strings.Join(cur, "/")]
-		if !isEntry || c.entries[i].Type != Symlink {
+		next := at.children[part]
+		if next == nil {
+			beyond = 1
 			continue
 		}
-		if *follows++; *follows > maxLinkFollows {
-			return nil, false
+		if next.entry < 0 || c.entries[next.entry].Type != Symlink {
+			at = next
+			continue
 		}
-		if cur, ok = c.resolve(cur[:len(cur)-1], c.entries[i].Linkname, follows); !ok {
-			return nil, false
+		if !c.resolveLink(next, depth+1) {
+			return nil, 0, 0, false
 		}
+		if follows += 1 + next.follows; follows > maxLinkFollows {
+			return nil, 0, 0, false
+		}
+		at, beyond = next.at, next.beyond
 	}
-	return cur, true
+	return at, beyond, follows, true
 }

@@ -27,6 +27,7 @@ func FuzzValidateArchive(f *testing.F) {
 	f.Add(tarBytes(f, false, file("VERSION", "1"), exe("bin/tool", "x"), symlink("lib/l", "../VERSION"), hardlink("h", "VERSION")))
 	f.Add(tarBytes(f, true, dir("./"), dir("a/"), symlink("a/b", "."), symlink("c", "a/b/b/b"), file("a/f", "x")))
 	f.Add(tarBytes(f, false, symlink("s", "d/.."), dir("d/"), symlink("d/x", "../s")))
+	f.Add(deepLinkArchive(f, 200)) // TestAttackQuadraticSymlinkArchive, smaller
 	f.Fuzz(checkArchive)
 }
 
@@ -45,7 +46,11 @@ func FuzzArchiveEntries(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
+	for _, seed := range linkGraphs {
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, desc string) {
+		compareWithReference(t, desc)
 		var ents []ent
 		for _, line := range strings.Split(desc, "\n") {
 			fields := strings.SplitN(line, " ", 3)
