@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/bsiframework/bsi/internal/atomicfile"
 	"github.com/bsiframework/bsi/internal/fault"
@@ -127,46 +130,72 @@ func (w *Workspace) commit() error {
 
 // replay finishes a commit whose journal is durable, or drops one that
 // never reached its journal (step 3 above).
+//
+// The journal is data someone with write access to DIR could have
+// planted, so replay trusts none of it: every entry must name one of
+// bsi's own files (journalEntryOK), and every rename and removal goes
+// through an os.Root on DIR with no symbolic link on the way (safeParent),
+// so that nothing outside DIR is ever written or removed. An entry that
+// fails either check refuses the whole journal with an *UnsafeFileError
+// naming it, before anything is moved.
 func (w *Workspace) replay() error {
 	stage := w.path(commitDir)
-	data, err := os.ReadFile(filepath.Join(stage, journalName))
+	jpath := filepath.Join(stage, journalName)
+	root, err := os.OpenRoot(w.dir)
+	if err != nil {
+		return fmt.Errorf("workspace: %w", err)
+	}
+	defer root.Close()
+	fi, err := root.Lstat(commitDir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return os.RemoveAll(stage) // nothing committed: drop what was staged
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("workspace commit: %w", err)
+	}
+	if !fi.IsDir() {
+		// A symbolic link or a file: removing the name touches nothing
+		// it points at.
+		return root.Remove(commitDir)
+	}
+	data, err := root.ReadFile(commitDir + "/" + journalName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return root.RemoveAll(commitDir) // nothing committed: drop what was staged
 	}
 	if err != nil {
 		return fmt.Errorf("workspace commit journal: %w", err)
 	}
 	var j commitJournal
 	if err := json.Unmarshal(data, &j); err != nil {
-		return fmt.Errorf("workspace commit journal %s: %w", filepath.Join(stage, journalName), err)
+		return fmt.Errorf("workspace commit journal %s: %w", jpath, err)
+	}
+	if err := j.check(root, jpath); err != nil {
+		return err
 	}
 	var b barrier
 	for _, m := range j.Moves {
-		if !filepath.IsLocal(m.Staged) || !filepath.IsLocal(m.To) {
-			return fmt.Errorf("workspace commit journal %s: bad entry %q -> %q", filepath.Join(stage, journalName), m.Staged, m.To)
-		}
 		to := w.path(filepath.FromSlash(m.To))
-		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		if err := root.MkdirAll(path.Dir(m.To), 0o755); err != nil {
 			return err
+		}
+		if err := safeParent(root, m.To); err != nil {
+			return &UnsafeFileError{Path: jpath, Reason: fmt.Sprintf("entry %q: %v", m.To, err)}
 		}
 		if err := fault.CheckPath("repo.commit.rename", to); err != nil {
 			return err
 		}
-		err := os.Rename(filepath.Join(stage, m.Staged), to)
+		err := root.Rename(commitDir+"/"+m.Staged, m.To)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("workspace commit: %w", err)
 		}
 		b.dirs = addDir(b.dirs, filepath.Dir(to))
 	}
 	for _, rel := range j.Remove {
-		if !filepath.IsLocal(rel) {
-			return fmt.Errorf("workspace commit journal %s: bad entry %q", filepath.Join(stage, journalName), rel)
-		}
 		p := w.path(filepath.FromSlash(rel))
 		if err := fault.CheckPath("repo.remove", p); err != nil {
 			return err
 		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("workspace commit: %w", err)
 		}
 		b.dirs = addDir(b.dirs, filepath.Dir(p))
@@ -174,10 +203,78 @@ func (w *Workspace) replay() error {
 	if err := syncAll(sortedKeys(b.dirs)); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(stage); err != nil {
+	if err := root.RemoveAll(commitDir); err != nil {
 		return err
 	}
 	return atomicfile.SyncDir(w.dir)
+}
+
+// Names a journal may hold: a staged file is a decimal number; a final
+// name is one of bsi's own workspace files.
+var (
+	stagedName  = regexp.MustCompile(`^[0-9]{1,9}$`)
+	journalTo   = regexp.MustCompile(`^(workspace\.json|metadata/` + roleFile + `|metadata/roots/[1-9][0-9]{0,18}\.root\.json|content/[0-9a-f]{64})$`)
+	journalGone = regexp.MustCompile(`^metadata/` + roleFile + `$`)
+)
+
+// roleFile is the file name of a role: a top-level role, a component, or a
+// component's hash bin ("webkit.bin-3f").
+const roleFile = `[a-z][a-z0-9-]{0,31}(\.bin-[0-9a-f]{1,16})?\.json`
+
+// check refuses a journal with an entry that is not one of bsi's own files
+// or whose directories are not plain directories of the workspace.
+func (j *commitJournal) check(root *os.Root, jpath string) error {
+	for _, m := range j.Moves {
+		if !stagedName.MatchString(m.Staged) || !journalTo.MatchString(m.To) {
+			return &UnsafeFileError{Path: jpath, Reason: fmt.Sprintf("bad entry %q -> %q: not a file bsi writes in a workspace", m.Staged, m.To)}
+		}
+		if fi, err := root.Lstat(commitDir + "/" + m.Staged); err == nil && !fi.Mode().IsRegular() {
+			return &UnsafeFileError{Path: jpath, Reason: fmt.Sprintf("bad entry %q: the staged file is not a regular file (%v)", m.Staged, fi.Mode().Type())}
+		}
+		if err := safeParent(root, m.To); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return &UnsafeFileError{Path: jpath, Reason: fmt.Sprintf("bad entry %q: %v", m.To, err)}
+		}
+	}
+	for _, rel := range j.Remove {
+		if !journalGone.MatchString(rel) || protectedRole(rel) {
+			return &UnsafeFileError{Path: jpath, Reason: fmt.Sprintf("bad entry %q: not a file bsi removes from a workspace", rel)}
+		}
+		if err := safeParent(root, rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return &UnsafeFileError{Path: jpath, Reason: fmt.Sprintf("bad entry %q: %v", rel, err)}
+		}
+	}
+	return nil
+}
+
+// protectedRole reports whether rel is the file of a top-level role, which
+// no commit removes.
+func protectedRole(rel string) bool {
+	switch strings.TrimSuffix(path.Base(rel), ".json") {
+	case "root", "targets", "snapshot", "timestamp":
+		return true
+	}
+	return false
+}
+
+// safeParent checks that every directory above rel (slash-separated,
+// relative to root) is a directory, not a symbolic link.
+func safeParent(root *os.Root, rel string) error {
+	dir := path.Dir(rel)
+	if dir == "." {
+		return nil
+	}
+	parts := strings.Split(dir, "/")
+	for i := range parts {
+		p := strings.Join(parts[:i+1], "/")
+		fi, err := root.Lstat(p)
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory (%v)", p, fi.Mode().Type())
+		}
+	}
+	return nil
 }
 
 func addDir(dirs map[string]bool, dir string) map[string]bool {

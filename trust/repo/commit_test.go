@@ -16,6 +16,7 @@ import (
 // TestCommitReplay: Open finishes a commit whose journal is durable and
 // drops one that never reached it, as a crash at each step would leave it.
 func TestCommitReplay(t *testing.T) {
+	hexA, hexB, hexC := strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("c", 64)
 	stage := func(t *testing.T, dir string, files map[string]string, journal string) {
 		t.Helper()
 		if err := os.MkdirAll(filepath.Join(dir, commitDir), 0o755); err != nil {
@@ -43,12 +44,12 @@ func TestCommitReplay(t *testing.T) {
 			files: map[string]string{"0": "new", ".workspace.json.tmp-123": "half"}},
 		{name: "journal: moved into place",
 			files:   map[string]string{"0": "payload", "1": "root v1"},
-			journal: `{"moves":[{"staged":"0","to":"content/abc"},{"staged":"1","to":"metadata/roots/1.root.json"}]}`,
-			want:    map[string]string{"content/abc": "payload", "metadata/roots/1.root.json": "root v1", "metadata/roots/": ""}},
+			journal: `{"moves":[{"staged":"0","to":"content/` + hexA + `"},{"staged":"1","to":"metadata/roots/1.root.json"}]}`,
+			want:    map[string]string{"content/" + hexA: "payload", "metadata/roots/1.root.json": "root v1", "metadata/roots/": ""}},
 		{name: "journal half replayed: finished",
 			files:   map[string]string{"1": "second"},
-			journal: `{"moves":[{"staged":"0","to":"content/first"},{"staged":"1","to":"content/second"}]}`,
-			want:    map[string]string{"content/second": "second"}},
+			journal: `{"moves":[{"staged":"0","to":"content/` + hexB + `"},{"staged":"1","to":"content/` + hexC + `"}]}`,
+			want:    map[string]string{"content/" + hexC: "second"}},
 		{name: "journal with an escaping name",
 			files:   map[string]string{"0": "x"},
 			journal: `{"moves":[{"staged":"0","to":"../outside"}]}`,

@@ -175,3 +175,36 @@ func (e *DestinationError) Error() string {
 }
 
 func (e *DestinationError) Unwrap() error { return e.Err }
+
+// UnsafeFileError is a file or directory of the workspace, a destination or
+// a commit journal that bsi refuses to touch: a symbolic link where a
+// regular file or directory must be, a file with several hard links, or a
+// journal entry naming a file that is not one of bsi's own. Someone with
+// write access to the directory planted it, so it wraps trust.ErrSecurity.
+type UnsafeFileError struct {
+	Path   string
+	Reason string
+}
+
+func (e *UnsafeFileError) Error() string { return fmt.Sprintf("%s: %s", e.Path, e.Reason) }
+
+func (e *UnsafeFileError) Unwrap() error { return trust.ErrSecurity }
+
+// VerifyError is a role (or payload) of the tree about to be published that
+// a device would refuse. Publish and Refresh check the whole tree as a
+// device would before any online signature, and refuse with this error.
+// It wraps trust.ErrSecurity.
+type VerifyError struct {
+	Role   string
+	KeyIDs []string // the keys that would have to sign, when that is the failure
+	Reason string
+}
+
+func (e *VerifyError) Error() string {
+	if len(e.KeyIDs) > 0 {
+		return fmt.Sprintf("verifying the tree to publish: %s: %s (keys: %s)", e.Role, e.Reason, strings.Join(shortIDs(e.KeyIDs), ", "))
+	}
+	return fmt.Sprintf("verifying the tree to publish: %s: %s", e.Role, e.Reason)
+}
+
+func (e *VerifyError) Unwrap() error { return trust.ErrSecurity }

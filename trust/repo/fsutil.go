@@ -145,12 +145,28 @@ func removeFileDurable(path string) error {
 // lockFile is an exclusive flock(2) on DIR/.lock held while a Workspace is
 // open. The holder writes its pid and start time into the file so that a
 // second process can say who holds it.
+//
+// The lock file is opened with O_NOFOLLOW and must be a regular file with
+// one link: a .lock planted as a symbolic link or a hard link to another
+// file (a private key) is refused, never written through. It is never
+// truncated: the holder record is a fixed-width line written over the
+// first bytes of the file.
 type lockFile struct{ f *os.File }
 
+// lockRecord is the width of the holder record, newline included.
+const lockRecord = 64
+
 func acquireLock(path string, now time.Time) (*lockFile, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, &UnsafeFileError{Path: path, Reason: "the workspace lock is a symbolic link (refusing to write through it; remove it)"}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening lock file: %w", err)
+	}
+	if err := checkLockFile(path, f); err != nil {
+		f.Close()
+		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		holder, _ := io.ReadAll(io.LimitReader(f, 256))
@@ -161,11 +177,24 @@ func acquireLock(path string, now time.Time) (*lockFile, error) {
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	// The holder's pid is advice for error messages, not state: no fsync.
-	info := fmt.Sprintf("%d %s\n", os.Getpid(), now.UTC().Format(time.RFC3339))
-	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(info), 0)
-	}
+	info := fmt.Sprintf("%d %s", os.Getpid(), now.UTC().Format(time.RFC3339))
+	f.WriteAt([]byte(fmt.Sprintf("%-*s\n", lockRecord-1, info)), 0)
 	return &lockFile{f: f}, nil
+}
+
+// checkLockFile refuses a lock file that is not a regular file of one link.
+func checkLockFile(path string, f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("lock file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return &UnsafeFileError{Path: path, Reason: fmt.Sprintf("the workspace lock is not a regular file (%v)", fi.Mode().Type())}
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+		return &UnsafeFileError{Path: path, Reason: fmt.Sprintf("the workspace lock has %d hard links (refusing to write to another file through it; remove it)", st.Nlink)}
+	}
+	return nil
 }
 
 func parseLockHolder(path, s string) error {
@@ -182,7 +211,6 @@ func (l *lockFile) release() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	l.f.Truncate(0)
 	err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
