@@ -30,7 +30,8 @@ type RotateOptions struct {
 // signatures must be made again under the new keys. A root change becomes
 // root N+1, to be signed by a threshold of the old and of the new root
 // keys. A threshold the remaining keys cannot reach (removing the last
-// root key included) gives a *ThresholdError.
+// root key included) gives a *ThresholdError. Options.Confirm is shown the
+// change first (*DeclinedError).
 func (w *Workspace) Rotate(ctx context.Context, role string, o RotateOptions) error {
 	if _, ok := binComponent(role); ok {
 		return &RoleError{Role: role, Reason: "is a hash bin: rotate its component"}
@@ -86,7 +87,7 @@ func (w *Workspace) Rotate(ctx context.Context, role string, o RotateOptions) er
 		if len(refs) > 0 {
 			w.cfg.Online[role] = append(w.cfg.Online[role], refs...)
 		}
-		return nil
+		return w.confirm(ctx, w.rotated(role))
 	})
 }
 
@@ -175,4 +176,18 @@ func (w *Workspace) rotateComponent(role string, ids []string, threshold int, ke
 		}
 	}
 	return nil
+}
+
+// rotated returns the roles a rotation of role changes that are signed
+// offline: its delegator and (but for root) the role itself.
+func (w *Workspace) rotated(role string) []string {
+	delegator := metadata.TARGETS
+	if isTopLevel(role) {
+		delegator = metadata.ROOT
+	}
+	out := []string{delegator}
+	if role != delegator && offline(role) {
+		out = append(out, role)
+	}
+	return out
 }

@@ -45,9 +45,12 @@ func offline(role string) bool { return role != metadata.SNAPSHOT && role != met
 // role changed since the last publish that the key is authorised for. It
 // never adds a second signature of one key. It returns the roles signed.
 //
-// A named role the key may not sign, or no pending role at all that it may
-// sign, gives a *NotAuthorisedError; a named role without changes gives a
-// *RoleError.
+// A named role the key may not sign, or pending roles none of which it
+// may sign, give a *NotAuthorisedError; a named role without changes gives
+// a *RoleError; no pending role at all a *NothingPendingError (not a
+// security failure). Options.Confirm, when set, is shown the change of
+// every role about to get a new signature first; when it refuses, the
+// error is a *DeclinedError and nothing is signed.
 func (w *Workspace) Sign(ctx context.Context, signer signature.Signer, roles ...string) ([]string, error) {
 	var done []string
 	err := w.mutate(func() error {
@@ -58,7 +61,8 @@ func (w *Workspace) Sign(ctx context.Context, signer signature.Signer, roles ...
 	return done, err
 }
 
-// signWith is Sign without the commit.
+// signWith is Sign without the commit. It plans every signature first,
+// shows the roles that get a new one to Options.Confirm, then signs.
 func (w *Workspace) signWith(ctx context.Context, signer signature.Signer, roles []string) ([]string, error) {
 	pub, err := signer.PublicKey()
 	if err != nil {
@@ -66,15 +70,19 @@ func (w *Workspace) signWith(ctx context.Context, signer signature.Signer, roles
 	}
 	explicit := len(roles) > 0
 	if !explicit {
-		roles = sortedKeys(w.cfg.Edited)
+		roles = slices.DeleteFunc(sortedKeys(w.cfg.Edited), func(r string) bool { return !offline(r) })
+		if len(roles) == 0 {
+			return nil, &NothingPendingError{KeyID: w.describeKey(pub)}
+		}
 	}
-	var done []string
+	type planned struct {
+		role string
+		ids  []string
+	}
+	var plan []planned
 	for _, role := range roles {
 		if !offline(role) {
-			if explicit {
-				return nil, &RoleError{Role: role, Reason: "is signed by its online key at publish"}
-			}
-			continue
+			return nil, &RoleError{Role: role, Reason: "is signed by its online key at publish"}
 		}
 		if !w.cfg.Edited[role] {
 			return nil, &RoleError{Role: role, Reason: "has no unpublished changes to sign"}
@@ -89,32 +97,54 @@ func (w *Workspace) signWith(ctx context.Context, signer signature.Signer, roles
 			}
 			continue
 		}
-		added, err := w.signRole(ctx, role, signer, ids)
+		plan = append(plan, planned{role, ids})
+	}
+	if len(plan) == 0 {
+		return nil, &NotAuthorisedError{KeyID: w.describeKey(pub)}
+	}
+	var show []string
+	for _, p := range plan {
+		need, err := w.needsSignature(p.role, pub, p.ids)
+		if err != nil {
+			return nil, err
+		}
+		if need {
+			show = append(show, p.role)
+		}
+	}
+	if err := w.confirm(ctx, show); err != nil {
+		return nil, err
+	}
+	var done []string
+	for _, p := range plan {
+		added, err := w.signRole(ctx, p.role, signer, p.ids)
 		if err != nil {
 			return nil, err
 		}
 		if added {
-			done = append(done, role)
+			done = append(done, p.role)
 		}
-	}
-	if len(done) == 0 && !w.anySigned(pub, roles) {
-		return nil, &NotAuthorisedError{KeyID: w.describeKey(pub)}
 	}
 	return done, nil
 }
 
-// anySigned reports whether pub already has a signature on one of roles
-// (signing again is then a no-op, not an error).
-func (w *Workspace) anySigned(pub crypto.PublicKey, roles []string) bool {
-	for _, role := range roles {
-		if !offline(role) || !w.cfg.Edited[role] {
-			continue
-		}
-		if ids, err := w.authorisedIDs(role, pub); err == nil && len(ids) > 0 {
-			return true
+// needsSignature reports whether one of ids has no valid signature of
+// pub on role yet.
+func (w *Workspace) needsSignature(role string, pub crypto.PublicKey, ids []string) (bool, error) {
+	payload, sigs, _, err := w.signable(role)
+	if err != nil {
+		return false, err
+	}
+	key, err := tufKey(w.opts, pub)
+	if err != nil {
+		return false, err
+	}
+	for _, id := range ids {
+		if !hasValid(*sigs, id, key, payload) {
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 func (w *Workspace) describeKey(pub crypto.PublicKey) string {

@@ -60,6 +60,14 @@ type Options struct {
 	TUFKey func(crypto.PublicKey) (*metadata.Key, error)
 	// After waits between KeepFresh rounds; nil means time.After.
 	After func(time.Duration) <-chan time.Time
+	// Confirm, when set, is shown what a signature is about to approve
+	// (the change of each role since its last published version) before
+	// any signing operation signs; an error from it aborts the operation
+	// with a *DeclinedError and the workspace unchanged. See Summarise.
+	Confirm func(ctx context.Context, s *Summary) error
+	// Published is where the last published versions are read for the
+	// summaries; nil means DIR/public, the default publish destination.
+	Published Destination
 }
 
 func (o *Options) fill() {
