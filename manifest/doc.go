@@ -23,7 +23,7 @@
 //	title             string   1 to 200 characters, no control characters or U+FFFD
 //	platform          string   a name: 1 to 64 of [A-Za-z0-9._+-], first a letter or digit
 //	component         string   ^[a-z][a-z0-9-]{0,31}$, not root, targets,
-//	                           snapshot or timestamp; equals the signing role
+//	                           snapshot, timestamp or rollout; equals the signing role
 //	applies_to        object
 //	  releases        [string] at least one release name (same rule as platform)
 //	  builds          [string] optional; when set, only these builds

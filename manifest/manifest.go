@@ -70,12 +70,14 @@ type Manifest struct {
 	WithdrawnReason string    `json:"withdrawn_reason,omitempty"`
 }
 
-// reservedRoles are the top-level TUF roles; no component may take their name.
-var reservedRoles = []string{"root", "targets", "snapshot", "timestamp"}
+// reservedRoles are the top-level TUF roles and the rollout role; no
+// component may take their name.
+var reservedRoles = []string{"root", "targets", "snapshot", "timestamp", "rollout"}
 
 // ValidComponent checks a component name: a lower-case letter, then lower-case
 // letters, digits and '-', at most 32 characters, and not one of the role
-// names root, targets, snapshot, timestamp. The error is a *NameError.
+// names root, targets, snapshot, timestamp, rollout. The error is a
+// *NameError.
 func ValidComponent(name string) error {
 	bad := func(format string, a ...any) error {
 		return &NameError{Kind: "component", Name: name, Problem: fmt.Sprintf(format, a...)}

@@ -102,6 +102,7 @@ func TestValidateRules(t *testing.T) {
 		{"component targets", func(m *Manifest) { m.Component = "targets" }, "component", "reserved for the targets role"},
 		{"component snapshot", func(m *Manifest) { m.Component = "snapshot" }, "component", "reserved for the snapshot role"},
 		{"component timestamp", func(m *Manifest) { m.Component = "timestamp" }, "component", "reserved for the timestamp role"},
+		{"component rollout", func(m *Manifest) { m.Component = "rollout" }, "component", "reserved for the rollout role"},
 		{"releases none", func(m *Manifest) { m.AppliesTo.Releases = []string{} }, "applies_to.releases", "at least one release is required"},
 		{"release empty", func(m *Manifest) { m.AppliesTo.Releases = []string{"26.3", ""} }, "applies_to.releases[1]", "empty"},
 		{"release duplicate", func(m *Manifest) { m.AppliesTo.Releases = []string{"26.3", "26.4", "26.3"} }, "applies_to.releases[2]", `"26.3" repeats applies_to.releases[0]`},

@@ -23,6 +23,9 @@ type InitOptions struct {
 	// and at every publish. They are recorded in workspace.json.
 	SnapshotKey  string
 	TimestampKey string
+	// RolloutKey, when set, is the online key of a rollout role that
+	// targets delegates from the start (see EnableRollout).
+	RolloutKey string
 	// Expires overrides default expiry periods by role kind: "root",
 	// "targets", "component", "snapshot", "timestamp".
 	Expires map[string]time.Duration
@@ -73,6 +76,11 @@ func Init(ctx context.Context, dir string, opts Options, in InitOptions) (*Works
 	}
 	w, err := create(dir, opts, &config{Format: Format, Expires: expires, Online: online,
 		Components: map[string]*componentConfig{}, Edited: map[string]bool{}, Expiries: map[string]time.Time{}}, in, onlineKeys)
+	if err == nil && in.RolloutKey != "" {
+		if err = w.EnableRollout(ctx, in.RolloutKey); err != nil {
+			w.Close()
+		}
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

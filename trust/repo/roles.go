@@ -11,6 +11,8 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/bsiframework/bsi/rollout"
 )
 
 // binInfix separates a component from its bin suffix: "webkit.bin-3f".
@@ -98,12 +100,18 @@ func (w *Workspace) previousRoot() (*rootMeta, error) {
 }
 
 // roleNames lists every role of the workspace: root, targets, components
-// (sorted) each followed by its bins, snapshot, timestamp.
+// (sorted) each followed by its bins, the rollout role when targets
+// delegates it, snapshot, timestamp.
 func (w *Workspace) roleNames() ([]string, error) {
 	names := []string{metadata.ROOT, metadata.TARGETS}
 	for _, c := range w.components() {
 		names = append(names, c)
 		names = append(names, w.bins(c)...)
+	}
+	if on, err := w.RolloutEnabled(); err != nil {
+		return nil, err
+	} else if on {
+		names = append(names, rollout.Role)
 	}
 	return append(names, metadata.SNAPSHOT, metadata.TIMESTAMP), nil
 }
