@@ -110,7 +110,7 @@ func (d *decoder) token() (json.Token, error) {
 		switch {
 		case errors.As(err, &se):
 			return nil, &DecodeError{Reason: ReasonSyntax, Report: d.report, Field: d.field, Detail: fmt.Sprintf("at byte %d", se.Offset), Err: err}
-		case errors.Is(err, io.EOF):
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 			return nil, &DecodeError{Reason: ReasonSyntax, Report: d.report, Field: d.field, Detail: "unexpected end of input", Err: io.ErrUnexpectedEOF}
 		default:
 			return nil, &DecodeError{Reason: ReasonRead, Report: d.report, Field: d.field, Err: err}
