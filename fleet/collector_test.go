@@ -392,3 +392,5 @@ func TestLimiterMemoryIsBounded(t *testing.T) {
 		t.Fatalf("%d buckets kept, want at most 100", len(l.buckets))
 	}
 }
+
+func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
