@@ -28,41 +28,55 @@ type Failure struct {
 // Apply carries out the changing actions of rep.Plan (Install, RollBack,
 // Retire) for which want returns true (nil: all of them: converge).
 //
-// Nothing is installed when rep has a rejected target, or when any payload
-// fails to download or verify: every payload is fetched and checked (length
-// and hashes, by trust/client) before the first switch. Each action is then
-// applied as journaled steps; one that fails (a failed health check, a bad
-// archive) leaves its component as it was and the others go on. A failed
-// health check also declines the improvement, so it is not retried until
-// installed by name. An action whose installer step could neither finish
-// nor undo itself (the disk failing again in its undo or clean-up) stays
-// pending in installed.json: Apply stops there, and the next Open
-// recovers the install root and settles the step by what is current.
+// Decisions are per component: a Blocked component (its metadata failed,
+// or its role signed a rejected target) has no changing action, and the
+// other components go ahead. Every payload is fetched and checked
+// (length and hashes, by trust/client) before the first switch; a payload
+// that fails to download or verify fails its own action only. Each action
+// is then applied as journaled steps; one that fails (a failed health
+// check, a bad archive) leaves its component as it was and the others go
+// on. A failed health check also declines the improvement, so it is not
+// retried until installed by name. An action whose installer step could
+// neither finish nor undo itself (the disk failing again in its undo or
+// clean-up) stays pending in installed.json: Apply stops there, and the
+// next Open recovers the install root and settles the step by what is
+// current.
+//
+// The error joins rep.Err() (the blocked components and rejected targets)
+// and the failures of the actions, so that its class is the worst of the
+// run. Two changing actions for one component are refused (a
+// *ConflictError) before anything is fetched.
 func (a *Agent) Apply(ctx context.Context, rep *Report, want func(Action) bool) (*Result, error) {
-	if err := rep.Err(); err != nil {
-		return nil, a.failApply(err)
-	}
 	var todo []Action
 	for _, act := range rep.Plan {
 		if act.Kind.Changes() && (want == nil || want(act)) {
 			todo = append(todo, act)
 		}
 	}
-	payloads, err := a.download(ctx, rep, todo)
-	if err != nil {
+	if err := oneChangeEach(todo); err != nil {
 		return nil, a.failApply(err)
 	}
-	res := &Result{}
-	var errs []error
+	payloads, failed, err := a.download(ctx, rep, todo)
+	if err != nil {
+		return nil, a.failApply(errors.Join(rep.Err(), err))
+	}
+	res := &Result{Failed: failed}
+	errs := []error{rep.Err()}
+	for _, f := range failed {
+		errs = append(errs, f.Err)
+	}
 	for _, act := range todo {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, err)
 			break
 		}
+		if slices.ContainsFunc(failed, func(f Failure) bool { return f.Action.Component == act.Component }) {
+			continue
+		}
 		if act.To != nil {
 			a.j.undecline(act.Component, act.To.Manifest.ID)
 		}
-		if err := a.apply(ctx, act, payloads[act.Component], nil); err != nil {
+		if err := a.apply(ctx, act, payloads[changeKey(act)], nil); err != nil {
 			res.Failed = append(res.Failed, Failure{Action: act, Err: err})
 			errs = append(errs, err)
 			if a.j.Pending != nil {
@@ -89,6 +103,34 @@ func (a *Agent) Apply(ctx context.Context, rep *Report, want func(Action) bool) 
 	return res, errors.Join(errs...)
 }
 
+// oneChangeEach refuses two changes of one component in one run: their
+// payloads, journal steps and health checks would mix.
+func oneChangeEach(acts []Action) error {
+	seen := map[string]string{}
+	for _, act := range acts {
+		id := "the baseline"
+		if act.To != nil {
+			id = act.To.Manifest.ID
+		}
+		if prev, ok := seen[act.Component]; ok {
+			return &ConflictError{Component: act.Component, IDs: []string{prev, id}}
+		}
+		seen[act.Component] = id
+	}
+	return nil
+}
+
+// ConflictError is a request for two improvements of one component in
+// one run: a component has one improvement at a time.
+type ConflictError struct {
+	Component string
+	IDs       []string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s: %s name two improvements of one component; give one", e.Component, strings.Join(e.IDs, " and "))
+}
+
 // failApply records in the last check that nothing was installed, and why.
 func (a *Agent) failApply(err error) error {
 	err = fmt.Errorf("nothing installed: %w", err)
@@ -101,33 +143,52 @@ func (a *Agent) failApply(err error) error {
 	return err
 }
 
-// download fetches and verifies the payload of every action that switches
-// to an improvement, into the cache; it returns the paths by component.
-func (a *Agent) download(ctx context.Context, rep *Report, acts []Action) (map[string]string, error) {
+// changeKey names the payload of an action by component and improvement:
+// "webkit/webkit-26.3-b"; "" for a switch to the baseline.
+func changeKey(act Action) string {
+	if act.To == nil {
+		return ""
+	}
+	return act.Component + "/" + act.To.Manifest.ID
+}
+
+// download fetches and verifies, into the cache, the payload of every
+// action that switches to an improvement. It returns the paths by
+// changeKey, and the actions whose payload could not be fetched or
+// verified (each fails alone: its component is left as it is). err is
+// set only when nothing can be fetched at all.
+func (a *Agent) download(ctx context.Context, rep *Report, acts []Action) (map[string]string, []Failure, error) {
 	c, err := a.client()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := map[string]string{}
 	if err := os.MkdirAll(a.path(cacheDir), 0o700); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var failed []Failure
 	for _, act := range acts {
 		if act.To == nil {
 			continue
 		}
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
 		t := rep.targets[act.To.Path]
 		if t == nil {
-			return nil, fmt.Errorf("%s: target %s is not in the verified metadata", act.Component, act.To.Path)
+			failed = append(failed, Failure{Action: act,
+				Err: fmt.Errorf("%s: target %s is not in the verified metadata", act.Component, act.To.Path)})
+			continue
 		}
 		p := a.cachePath(t.Path)
 		a.hook("download")
 		if err := c.Download(ctx, t, p); err != nil {
-			return nil, fmt.Errorf("download %s: %w", t.Path, err)
+			failed = append(failed, Failure{Action: act, Err: fmt.Errorf("%s: download %s: %w", act.Component, t.Path, err)})
+			continue
 		}
-		out[act.Component] = p
+		out[changeKey(act)] = p
 	}
-	return out, nil
+	return out, failed, nil
 }
 
 // apply makes one change as three journaled steps: intent, switch, result.
@@ -177,28 +238,39 @@ func (a *Agent) apply(ctx context.Context, act Action, payload string, dec *Decl
 }
 
 // InstallRequest picks the actions that install the improvements named by
-// ids, as `bsi client install STATE ID...` does. An id may name the
-// improvement the plan already switches to, or any other active improvement
-// that applies to the device and whose sequence is not lower than the
-// installed one's (the user's choice among equals or higher). Naming an id
-// clears its decline. The error names the first id that cannot be
-// installed and why.
-func (a *Agent) InstallRequest(rep *Report, ids []string) (func(Action) bool, error) {
+// refs, as `bsi client install STATE REF...` does. A ref is
+// "component/id" or a bare id; a bare id held by several components is
+// refused with an *AmbiguousError listing them. A ref may name the
+// improvement the plan already switches to, or any other active
+// improvement that applies to the device and whose sequence is not lower
+// than the installed one's (the user's choice among equals or higher).
+// Two refs of one component are refused with a *ConflictError, an
+// improvement of a blocked component with its error. Naming an id clears
+// its decline. The error names the first ref that cannot be installed
+// and why.
+func (a *Agent) InstallRequest(rep *Report, refs []string) (func(Action) bool, error) {
 	chosen := map[string]bool{}
-	for _, id := range ids {
-		act, err := a.requestOne(rep, id)
+	byComp := map[string]string{}
+	for _, ref := range refs {
+		act, err := a.requestOne(rep, ref)
 		if err != nil {
 			return nil, err
 		}
-		if act != nil {
-			chosen[act.Component+"/"+act.To.Manifest.ID] = true
-			if !slices.ContainsFunc(rep.Plan, func(x Action) bool { return sameChange(x, *act) }) {
-				rep.Plan = append(rep.Plan, *act)
-			}
+		id := act.To.Manifest.ID
+		if prev, ok := byComp[act.Component]; ok && prev != id {
+			return nil, &ConflictError{Component: act.Component, IDs: []string{prev, id}}
+		}
+		byComp[act.Component] = id
+		if act.Kind == None {
+			continue // installed already
+		}
+		chosen[changeKey(*act)] = true
+		if !slices.ContainsFunc(rep.Plan, func(x Action) bool { return sameChange(x, *act) }) {
+			rep.Plan = append(rep.Plan, *act)
 		}
 	}
 	return func(x Action) bool {
-		return x.To != nil && chosen[x.Component+"/"+x.To.Manifest.ID]
+		return x.To != nil && chosen[changeKey(x)]
 	}, nil
 }
 
@@ -207,39 +279,98 @@ func sameChange(x, y Action) bool {
 		x.To.Manifest.ID == y.To.Manifest.ID
 }
 
-// requestOne finds (or makes) the action installing id; nil when id is
-// already installed.
-func (a *Agent) requestOne(rep *Report, id string) (*Action, error) {
-	for _, act := range rep.Plan {
-		if act.Kind.Changes() && act.To != nil && act.To.Manifest.ID == id {
-			return &act, nil
+// splitRef reads "component/id" or a bare id (component "").
+func splitRef(ref string) (component, id string, err error) {
+	c, id, ok := strings.Cut(ref, "/")
+	if !ok {
+		return "", ref, nil
+	}
+	if c == "" || id == "" || strings.Contains(id, "/") {
+		return "", "", &RequestError{ID: ref, Problem: "is neither ID nor COMPONENT/ID"}
+	}
+	return c, id, nil
+}
+
+// resolve finds the component of ref among the components that hold its
+// id (comps, sorted); the error is a *RequestError when none does, an
+// *AmbiguousError when a bare id matches several.
+func resolve(ref string, comps []string, where string) (component, id string, err error) {
+	component, id, err = splitRef(ref)
+	if err != nil {
+		return "", "", err
+	}
+	comps = slices.Compact(comps)
+	switch {
+	case component != "" && slices.Contains(comps, component):
+		return component, id, nil
+	case component != "" || len(comps) == 0:
+		return "", "", &RequestError{ID: ref, Problem: where}
+	case len(comps) > 1:
+		e := &AmbiguousError{ID: id}
+		for _, c := range comps {
+			e.Candidates = append(e.Candidates, c+"/"+id)
 		}
-		if act.Kind == Reject && act.Target.Manifest != nil && act.Target.Manifest.ID == id {
-			return nil, fmt.Errorf("%s: %w", id, act.Err)
+		return "", "", e
+	}
+	return comps[0], id, nil
+}
+
+// AmbiguousError is a bare id that several components hold: ids are
+// unique per component only.
+type AmbiguousError struct {
+	ID         string
+	Candidates []string
+}
+
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("%s is ambiguous: name one of %s", e.ID, strings.Join(e.Candidates, ", "))
+}
+
+// requestOne finds (or makes) the action installing ref; its Kind is None
+// when ref is installed already.
+func (a *Agent) requestOne(rep *Report, ref string) (*Action, error) {
+	var comps []string
+	for _, v := range rep.Available {
+		_, id, _ := splitRef(ref)
+		if v.Manifest.ID == id {
+			comps = append(comps, v.Role)
+		}
+	}
+	slices.Sort(comps)
+	comp, id, err := resolve(ref, comps, "not listed by the verified metadata")
+	if err != nil {
+		return nil, err
+	}
+	if b := rep.Blocked(comp); b != nil {
+		if b.Err != nil {
+			return nil, fmt.Errorf("%s/%s: %w", comp, id, b.Err)
+		}
+		return nil, &RequestError{ID: comp + "/" + id, Problem: b.Reason}
+	}
+	for _, act := range rep.Plan {
+		if act.Kind.Changes() && act.Component == comp && act.To != nil && act.To.Manifest.ID == id {
+			return &act, nil
 		}
 	}
 	var cand *Available
 	for i := range rep.Available {
-		if rep.Available[i].Manifest.ID == id {
-			cand = &rep.Available[i]
+		if v := &rep.Available[i]; v.Role == comp && v.Manifest.ID == id {
+			cand = v
 		}
-	}
-	if cand == nil {
-		return nil, &RequestError{ID: id, Problem: "not listed by the verified metadata"}
 	}
 	if err := cand.Verify(); err != nil {
 		return nil, err
 	}
 	m := cand.Manifest
 	if app := m.Check(a.cfg.Device()); !app.Applies {
-		return nil, &RequestError{ID: id, Problem: "does not apply to this device: " + app.String()}
+		return nil, &RequestError{ID: comp + "/" + id, Problem: "does not apply to this device: " + app.String()}
 	}
 	in := a.j.Installed[m.Component]
 	switch {
 	case in != nil && in.ID == id:
-		return nil, nil
+		return &Action{Kind: None, Component: m.Component, From: in, To: cand, Reason: "installed"}, nil
 	case in != nil && m.Sequence < in.Sequence:
-		return nil, &RequestError{ID: id, Problem: fmt.Sprintf(
+		return nil, &RequestError{ID: comp + "/" + id, Problem: fmt.Sprintf(
 			"sequence %d %s is lower than installed %s %s; a lower sequence is reached only by withdrawal or by rolling back",
 			m.Sequence, manifest.SequenceLabel(m.Sequence), in.ID, manifest.SequenceLabel(in.Sequence))}
 	}
@@ -251,45 +382,56 @@ type RequestError struct{ ID, Problem string }
 
 func (e *RequestError) Error() string { return e.ID + ": " + e.Problem }
 
-// Rollback removes the installed improvement id by the user's choice. With
-// baselineOnly it switches the component to the baseline without any
-// network access; otherwise it checks the repository and switches to the
-// highest active applicable improvement of lower sequence that the device
-// has not declined, or the baseline when there is none. The removed
-// improvement is declined: checks no longer offer it until it is installed
-// by name. The decline is part of the journaled switch (Step.Decline): a
-// crash before the switch leaves id installed and not declined, one after
-// it leaves id removed and declined.
-func (a *Agent) Rollback(ctx context.Context, id string, baselineOnly bool) (*Action, error) {
-	var in *Installed
-	for _, x := range a.j.Installed {
-		if x.ID == id {
-			in = x
+// Rollback removes the installed improvement ref ("component/id" or a
+// bare id; a bare id installed in several components is an
+// *AmbiguousError) by the user's choice. With baselineOnly it switches the
+// component to the baseline without any network access; otherwise it
+// checks the repository and switches to the highest active applicable
+// improvement of lower sequence that the device has not declined, or the
+// baseline when there is none; a component whose metadata is blocked
+// cannot be checked, and nothing changes (other components' failures do
+// not matter). The removed improvement is declined: checks no longer
+// offer it until it is installed by name. The decline is part of the
+// journaled switch (Step.Decline): a crash before the switch leaves id
+// installed and not declined, one after it leaves id removed and declined.
+func (a *Agent) Rollback(ctx context.Context, ref string, baselineOnly bool) (*Action, error) {
+	var comps, names []string
+	_, bare, _ := splitRef(ref)
+	for _, x := range a.j.installedList() {
+		names = append(names, x.Component+"/"+x.ID)
+		if x.ID == bare {
+			comps = append(comps, x.Component)
 		}
 	}
-	if in == nil {
-		var names []string
-		for _, x := range a.j.installedList() {
-			names = append(names, x.ID)
-		}
-		return nil, &RequestError{ID: id, Problem: "not installed (installed: " + orNone(names) + ")"}
+	comp, id, err := resolve(ref, comps, "not installed (installed: "+orNone(names)+")")
+	if err != nil {
+		return nil, err
 	}
+	in := a.j.Installed[comp]
 	act := Action{Kind: RollBack, Component: in.Component, From: in, Reason: "rolled back by the user"}
 	var payload string
 	if !baselineOnly {
 		rep, err := a.Check(ctx)
-		if err != nil {
+		if rep == nil {
 			return nil, fmt.Errorf("nothing changed: %w", err)
+		}
+		if b := rep.Blocked(comp); b != nil && b.Err != nil {
+			return nil, fmt.Errorf("nothing changed: %w", b.Err)
+		} else if b != nil {
+			return nil, fmt.Errorf("nothing changed: %w", &RequestError{ID: comp + "/" + id, Problem: b.Reason})
 		}
 		act.To = lowerAlternative(a.cfg.Device(), in, slices.DeleteFunc(slices.Clone(rep.Available), func(v Available) bool {
 			return a.j.declined(v.Manifest.Component, v.Manifest.ID)
 		}))
 		if act.To != nil {
-			ps, err := a.download(ctx, rep, []Action{act})
+			ps, failed, err := a.download(ctx, rep, []Action{act})
+			if err == nil && len(failed) > 0 {
+				err = failed[0].Err
+			}
 			if err != nil {
 				return nil, fmt.Errorf("nothing changed: %w", err)
 			}
-			payload = ps[act.Component]
+			payload = ps[changeKey(act)]
 		}
 	}
 	dec := &Decline{ID: id, Reason: "rolled back by the user", At: a.opts.Now()}

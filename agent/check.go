@@ -44,7 +44,9 @@ type Report struct {
 	At     time.Time
 	// Freshness of the metadata just verified.
 	Freshness Freshness
-	// Plan is what Plan decided, plus notes on invalid manifests.
+	// Plan is what Plan decided, plus notes on invalid manifests. A
+	// component whose metadata failed, or whose role signed a rejected
+	// target, has a Blocked action and no other.
 	Plan []Action
 	// Available lists every improvement the verified metadata lists
 	// (including those the device declined, which Plan did not see).
@@ -52,15 +54,29 @@ type Report struct {
 	targets   map[string]*client.Target
 }
 
-// Err joins the security errors of rejected targets; nil when none.
+// Err joins the security errors of rejected targets and the errors of
+// blocked components (each a *ComponentError); nil when none. Its class
+// (errors.Is trust.ErrSecurity, then trust.ErrFreshness) is the class of
+// the worst component.
 func (r *Report) Err() error {
 	var errs []error
 	for _, a := range r.Plan {
-		if a.Kind == Reject {
+		if a.Kind == Reject || a.Kind == Blocked && a.Err != nil {
 			errs = append(errs, a.Err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Blocked returns the Blocked action of component, or nil when the
+// component could be decided.
+func (r *Report) Blocked(component string) *Action {
+	for i, a := range r.Plan {
+		if a.Kind == Blocked && a.Component == component {
+			return &r.Plan[i]
+		}
+	}
+	return nil
 }
 
 // Pending returns the actions that would change what is installed.
@@ -75,12 +91,17 @@ func (r *Report) Pending() []Action {
 }
 
 // Check refreshes the trusted metadata (the whole TUF client workflow),
-// lists the improvements and plans. It records the outcome in the journal
-// for Status. A refresh failure is returned as it came from trust/client:
-// errors.Is(err, trust.ErrSecurity) for an attack, trust.ErrFreshness for
-// expired metadata, neither for network failures (a *client.FetchError
-// naming the URL). When a target is rejected, Check returns the report and
-// its Err.
+// lists the improvements per component and plans. It records the outcome
+// in the journal for Status.
+//
+// A failure of root, timestamp, snapshot or top-level targets is returned
+// as it came from trust/client, with a nil report: errors.Is(err,
+// trust.ErrSecurity) for an attack, trust.ErrFreshness for expired
+// metadata, neither for network failures (a *client.FetchError naming the
+// URL). A failure confined to components (a component role expired,
+// missing or hostile, a target rejected) blocks those components only:
+// Check returns the report, whose other components are planned as usual,
+// and its Err.
 func (a *Agent) Check(ctx context.Context) (*Report, error) {
 	c, err := a.client()
 	if err != nil {
@@ -89,16 +110,24 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 	if err := c.Refresh(ctx); err != nil {
 		return nil, a.failCheck(fmt.Errorf("refresh: %w", err))
 	}
-	ts, err := c.Targets(ctx)
+	comps, err := c.Components(ctx)
 	if err != nil {
 		return nil, a.failCheck(fmt.Errorf("list targets: %w", err))
+	}
+	var ts []*client.Target
+	failed := map[string]error{}
+	for _, comp := range comps {
+		ts = append(ts, comp.Targets...)
+		if comp.Err != nil {
+			failed[comp.Role] = comp.Err
+		}
 	}
 	all, notes := Collect(ts)
 	avail := slices.DeleteFunc(slices.Clone(all), func(v Available) bool {
 		in := a.j.Installed[v.Manifest.Component]
 		return a.j.declined(v.Manifest.Component, v.Manifest.ID) && (in == nil || in.ID != v.Manifest.ID)
 	})
-	plan := append(Plan(a.cfg.Device(), a.j.installedList(), avail), notes...)
+	plan := append(Plan(a.cfg.Device(), a.j.installedList(), avail, failed), notes...)
 	rep := &Report{Device: a.cfg.Device(), At: a.opts.Now(), Freshness: freshnessOf(c.Freshness()),
 		Plan: plan, Available: all, targets: map[string]*client.Target{}}
 	for _, t := range ts {
@@ -109,8 +138,11 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 		switch {
 		case act.Kind.Changes():
 			rec.Pending = append(rec.Pending, describe(act))
-		case act.Kind == KeepAndWarn, act.Kind == Reject:
+		case act.Kind == KeepAndWarn, act.Kind == Reject, act.Kind == Blocked:
 			rec.Attention = append(rec.Attention, act.Reason)
+		}
+		if act.Kind == Blocked {
+			rec.Components = append(rec.Components, componentRecord(act))
 		}
 	}
 	if err := rep.Err(); err != nil {
@@ -121,6 +153,15 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	return rep, rep.Err()
+}
+
+// componentRecord is the record of a Blocked action: a failed role's
+// class, or "security" for a role that signed a rejected target.
+func componentRecord(act Action) ComponentRecord {
+	if act.Err != nil {
+		return ComponentRecord{Component: act.Component, Class: errorClass(act.Err), Error: act.Err.Error()}
+	}
+	return ComponentRecord{Component: act.Component, Class: "security", Error: act.Reason}
 }
 
 // failCheck records a failed check, keeping the last good freshness.

@@ -24,7 +24,7 @@ func ExamplePlan() {
 		{Path: "webkit/webkit-26.3-a.tar.gz", Role: "webkit", Manifest: a},
 		{Path: "webkit/webkit-26.3-b.tar.gz", Role: "webkit", Manifest: b},
 	}
-	for _, act := range agent.Plan(device, installed, available) {
+	for _, act := range agent.Plan(device, installed, available, nil) {
 		fmt.Printf("%s %s: %s\n", act.Kind, act.Component, act.Reason)
 	}
 	// Output:

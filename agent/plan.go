@@ -103,9 +103,14 @@ const (
 	// Reject is a target whose manifest does not match its signing role or
 	// path: a security error; it is never installed.
 	Reject
+	// Blocked is a component whose metadata could not be used (expired,
+	// missing, hostile role) or whose role signed a rejected target:
+	// nothing of it changes. Its installed improvement is kept, and the
+	// failure, not a disappearance, is reported.
+	Blocked
 )
 
-var kindNames = [...]string{"none", "install", "rollback", "retire", "keep-and-warn", "ignore", "reject"}
+var kindNames = [...]string{"none", "install", "rollback", "retire", "keep-and-warn", "ignore", "reject", "blocked"}
 
 func (k Kind) String() string {
 	if k < 0 || int(k) >= len(kindNames) {
@@ -143,9 +148,26 @@ type Action struct {
 	Target *Available
 	// Reason says why, for people.
 	Reason string
-	// Err is the security error of a Reject.
+	// Err is the security error of a Reject, or the failure of a Blocked
+	// component's metadata (a *ComponentError); nil for a component
+	// blocked by a rejected target, whose Reject carries the error.
 	Err error
 }
+
+// ComponentError is a component whose metadata could not be used. Err is
+// the cause as trust/client gave it: errors.Is(err, trust.ErrSecurity) for
+// an attack, trust.ErrFreshness for expired metadata, neither for an
+// operational failure (a role that could not be fetched).
+type ComponentError struct {
+	Component string
+	Err       error
+}
+
+func (e *ComponentError) Error() string {
+	return fmt.Sprintf("component %s: %v", e.Component, e.Err)
+}
+
+func (e *ComponentError) Unwrap() error { return e.Err }
 
 // Plan decides, for each component, how to converge what is installed to
 // what device should have, following DESIGN.md "Client decision rules":
@@ -166,14 +188,43 @@ type Action struct {
 //
 // Targets for another platform, release or build give Ignore; targets whose
 // manifest does not match the signing role or path give Reject and take no
-// part in any decision. Actions come sorted by component, then kind.
-func Plan(device manifest.Device, installed []Installed, available []Available) []Action {
+// part in any decision.
+//
+// Decisions are per component. A component in failed (its metadata could
+// not be used; the value is its error) or whose role signed a rejected
+// target is Blocked: none of its targets is considered, its installed
+// improvement is neither rolled back nor retired, and every other
+// component is decided as if it were not there. Actions come sorted by
+// component, then kind.
+func Plan(device manifest.Device, installed []Installed, available []Available, failed map[string]error) []Action {
 	var acts []Action
-	byComp := map[string][]*Available{}
+	rejected := map[string][]string{}
 	for i := range available {
 		a := &available[i]
 		if err := a.Verify(); err != nil {
 			acts = append(acts, Action{Kind: Reject, Component: a.Role, Target: a, Reason: err.Error(), Err: err})
+			rejected[a.Role] = append(rejected[a.Role], a.Path)
+		}
+	}
+	inst := map[string]*Installed{}
+	for i := range installed {
+		inst[installed[i].Component] = &installed[i]
+	}
+	blocked := map[string]bool{}
+	for c, err := range failed {
+		blocked[c] = true
+		acts = append(acts, blockedAction(c, inst[c], err, nil))
+	}
+	for c, paths := range rejected {
+		if !blocked[c] && c != "targets" { // targets is no component: its Reject is the report
+			blocked[c] = true
+			acts = append(acts, blockedAction(c, inst[c], nil, paths))
+		}
+	}
+	byComp := map[string][]*Available{}
+	for i := range available {
+		a := &available[i]
+		if blocked[a.Role] || a.Verify() != nil {
 			continue
 		}
 		c := a.Manifest.Component
@@ -182,16 +233,12 @@ func Plan(device manifest.Device, installed []Installed, available []Available) 
 			acts = append(acts, Action{Kind: Ignore, Component: c, Target: a, Reason: app.String()})
 		}
 	}
-	inst := map[string]*Installed{}
-	for i := range installed {
-		inst[installed[i].Component] = &installed[i]
-	}
 	comps := make([]string, 0, len(byComp)+len(inst))
 	for c := range byComp {
 		comps = append(comps, c)
 	}
 	for c := range inst {
-		if _, ok := byComp[c]; !ok {
+		if _, ok := byComp[c]; !ok && !blocked[c] {
 			comps = append(comps, c)
 		}
 	}
@@ -203,6 +250,24 @@ func Plan(device manifest.Device, installed []Installed, available []Available) 
 			strings.Compare(targetPath(x.Target), targetPath(y.Target)))
 	})
 	return acts
+}
+
+// blockedAction is the decision for a component that cannot be decided:
+// err is why its metadata failed, or paths are its rejected targets.
+func blockedAction(c string, in *Installed, err error, paths []string) Action {
+	act := Action{Kind: Blocked, Component: c, From: in}
+	if err != nil {
+		act.Err = &ComponentError{Component: c, Err: err}
+		act.Reason = fmt.Sprintf("%s: metadata could not be used (%s): %v", c, errorClass(err), err)
+	} else {
+		act.Reason = fmt.Sprintf("%s: role %s signed rejected target(s) %s", c, c, strings.Join(paths, ", "))
+	}
+	if in != nil {
+		act.Reason += "; " + in.ID + " kept, nothing of " + c + " changes"
+	} else {
+		act.Reason += "; nothing of " + c + " is installed"
+	}
+	return act
 }
 
 func targetPath(a *Available) string {

@@ -154,13 +154,16 @@ func TestPlan(t *testing.T) {
 			}},
 		{"component differs from role rejected", dev263, nil,
 			[]Available{{Path: "webkit/safari-26.3-a.tar.gz", Role: "webkit", Manifest: s1}},
-			[]short{{Kind: Reject, Component: "webkit", Target: "webkit/safari-26.3-a.tar.gz", Security: true}}},
+			[]short{{Kind: Reject, Component: "webkit", Target: "webkit/safari-26.3-a.tar.gz", Security: true},
+				{Kind: Blocked, Component: "webkit"}}},
 		{"component differs from path rejected", dev263, nil,
 			[]Available{{Path: "safari/webkit-26.3-a.tar.gz", Role: "webkit", Manifest: a1}},
-			[]short{{Kind: Reject, Component: "webkit", Target: "safari/webkit-26.3-a.tar.gz", Security: true}}},
+			[]short{{Kind: Reject, Component: "webkit", Target: "safari/webkit-26.3-a.tar.gz", Security: true},
+				{Kind: Blocked, Component: "webkit"}}},
 		{"id differs from path rejected", dev263, nil,
 			[]Available{{Path: "webkit/webkit-26.3-z.tar.gz", Role: "webkit", Manifest: a1}},
-			[]short{{Kind: Reject, Component: "webkit", Target: "webkit/webkit-26.3-z.tar.gz", Security: true}}},
+			[]short{{Kind: Reject, Component: "webkit", Target: "webkit/webkit-26.3-z.tar.gz", Security: true},
+				{Kind: Blocked, Component: "webkit"}}},
 		{"top-level role may not sign improvements", dev263, nil,
 			[]Available{{Path: av(a1).Path, Role: "targets", Manifest: a1}},
 			[]short{{Kind: Reject, Component: "targets", Target: av(a1).Path, Security: true}}},
@@ -168,16 +171,105 @@ func TestPlan(t *testing.T) {
 			[]Available{av(a1), {Path: "webkit/webkit-26.3-b.tar.gz", Role: "safari", Manifest: a2}},
 			[]short{
 				{Kind: Reject, Component: "safari", Target: "webkit/webkit-26.3-b.tar.gz", Security: true},
+				{Kind: Blocked, Component: "safari"},
 				{Kind: None, Component: "webkit", From: a1.ID, To: a1.ID},
 			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := summarize(Plan(tt.device, tt.installed, tt.available))
+			got := summarize(Plan(tt.device, tt.installed, tt.available, nil))
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Plan (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestPlanBlocked: a component whose metadata failed, or whose role
+// signed a rejected target, is blocked (kept as it is, never rolled back
+// or retired for want of its targets), and every other component is
+// decided as usual.
+func TestPlanBlocked(t *testing.T) {
+	a1, a2, a2w := mf("webkit", 1), mf("webkit", 2), mf("webkit", 2, withdrawn)
+	s1, s2, s2w := mf("safari", 1), mf("safari", 2), mf("safari", 2, withdrawn)
+	expired := fmt.Errorf("webkit.json expired: %w", trust.ErrFreshness)
+	forged := fmt.Errorf("webkit.json signature: %w", trust.ErrSecurity)
+	missing := errors.New("webkit.json: 404 Not Found")
+	evil := Available{Path: "webkit/webkit-evil.tar.gz", Role: "webkit",
+		Manifest: mf("safari", 3, func(m *manifest.Manifest) { m.ID = "webkit-evil" })}
+	dev264 := manifest.Device{Platform: "macos", Release: "26.4", Build: "25E1"}
+	tests := []struct {
+		name      string
+		device    manifest.Device
+		installed []Installed
+		available []Available
+		failed    map[string]error
+		want      []short
+		security  bool
+	}{
+		{"expired role keeps its improvement, safari rolls back", dev263,
+			[]Installed{inst(a2), inst(s2)}, []Available{av(s1), av(s2w)}, map[string]error{"webkit": expired},
+			[]short{
+				{Kind: RollBack, Component: "safari", From: s2.ID, To: s1.ID},
+				{Kind: Blocked, Component: "webkit", From: a2.ID},
+			}, false},
+		{"failed role's verified targets are not used", dev263,
+			[]Installed{inst(a2)}, []Available{av(a1), av(a2w)}, map[string]error{"webkit": forged},
+			[]short{{Kind: Blocked, Component: "webkit", From: a2.ID, Security: true}}, true},
+		{"missing role is not a disappearance", dev263,
+			[]Installed{inst(a2)}, nil, map[string]error{"webkit": missing},
+			[]short{{Kind: Blocked, Component: "webkit", From: a2.ID}}, false},
+		{"failed role is not retired on release change", dev264,
+			[]Installed{inst(a2)}, nil, map[string]error{"webkit": expired},
+			[]short{{Kind: Blocked, Component: "webkit", From: a2.ID}}, false},
+		{"rejected target blocks its role, not the component it claims", dev263,
+			[]Installed{inst(a1), inst(s2)}, []Available{av(a1), av(a2), evil, av(s1), av(s2w)}, nil,
+			[]short{
+				{Kind: RollBack, Component: "safari", From: s2.ID, To: s1.ID},
+				{Kind: Reject, Component: "webkit", Target: evil.Path, Security: true},
+				{Kind: Blocked, Component: "webkit", From: a1.ID},
+			}, true},
+		{"fresh device installs what is not blocked", dev263,
+			nil, []Available{av(a1), av(s1)}, map[string]error{"webkit": expired},
+			[]short{
+				{Kind: Install, Component: "safari", To: s1.ID},
+				{Kind: Blocked, Component: "webkit"},
+			}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			acts := Plan(tt.device, tt.installed, tt.available, tt.failed)
+			if diff := cmp.Diff(tt.want, summarize(acts)); diff != "" {
+				t.Errorf("Plan (-want +got):\n%s", diff)
+			}
+			rep := &Report{Plan: acts}
+			err := rep.Err()
+			if got := errors.Is(err, trust.ErrSecurity); got != tt.security {
+				t.Errorf("Report.Err() = %v: security %v, want %v", err, got, tt.security)
+			}
+			for c, ferr := range tt.failed {
+				var ce *ComponentError
+				if !errors.As(err, &ce) || ce.Component != c || !errors.Is(err, ferr) {
+					t.Errorf("Report.Err() = %v, want a *ComponentError for %s wrapping %v", err, c, ferr)
+				}
+			}
+		})
+	}
+}
+
+// TestReportErrSecurityWinsOverFreshness: the run's class is the worst
+// component's: security (exit 3) before freshness (exit 4).
+func TestReportErrSecurityWinsOverFreshness(t *testing.T) {
+	acts := Plan(dev263, nil, nil, map[string]error{
+		"webkit": fmt.Errorf("expired: %w", trust.ErrFreshness),
+		"safari": fmt.Errorf("bad signature: %w", trust.ErrSecurity),
+	})
+	rep := &Report{Plan: acts}
+	if got := errorClass(rep.Err()); got != "security" {
+		t.Errorf("class of %v = %s, want security", rep.Err(), got)
+	}
+	if !errors.Is(rep.Err(), trust.ErrFreshness) {
+		t.Errorf("%v lost the freshness failure", rep.Err())
 	}
 }
 
@@ -195,7 +287,7 @@ func TestMismatchErrorNamesRolePathComponent(t *testing.T) {
 }
 
 func TestKindText(t *testing.T) {
-	for k := None; k <= Reject; k++ {
+	for k := None; k <= Blocked; k++ {
 		b, _ := k.MarshalText()
 		var back Kind
 		if err := back.UnmarshalText(b); err != nil || back != k {

@@ -32,7 +32,9 @@ type RunOptions struct {
 // its desired state after each check. Each round opens (and so locks and
 // recovers) the state, and closes it before waiting. A round's failure is
 // reported to Round and the loop goes on; nothing is installed in a round
-// whose check failed. Run returns nil when ctx is cancelled (between steps:
+// whose check failed, and nothing of a component that the check blocked
+// (its role expired, missing or hostile, or a target rejected), while the
+// others converge. Run returns nil when ctx is cancelled (between steps:
 // an install in progress finishes its journaled step), or, with Once, the
 // round's error.
 func Run(ctx context.Context, opts Options, ro RunOptions) error {
@@ -78,9 +80,11 @@ func round(ctx context.Context, opts Options, auto bool) (*Report, *Result, []st
 	}
 	defer a.Close()
 	rep, err := a.Check(ctx)
-	if err != nil || !auto || len(rep.Pending()) == 0 {
+	if rep == nil || !auto || len(rep.Pending()) == 0 {
 		return rep, nil, a.Recovered(), err
 	}
+	// A failure confined to components (err with a report) blocks those
+	// only; Apply's error includes it.
 	res, err := a.Apply(ctx, rep, nil)
 	return rep, res, a.Recovered(), err
 }

@@ -172,10 +172,13 @@ func TestManifestComponentMustMatchRole(t *testing.T) {
 	if !errors.As(err, &me) || me.Role != "webkit" || me.Component != "safari" || me.Path != "webkit/webkit-evil.tar.gz" {
 		t.Errorf("error %v does not name role webkit, component safari and the path", err)
 	}
-	if res != nil || rep == nil {
-		t.Errorf("report %v, result %v: want a report and no result", rep != nil, res)
+	if rep == nil || rep.Blocked("webkit") == nil || rep.Blocked("safari") != nil {
+		t.Errorf("report %+v: want webkit blocked, safari not", rep)
 	}
-	f.wantInstalled("safari", "")
+	if res == nil || len(res.Done) != 1 {
+		t.Errorf("result %+v: want safari's own improvement installed", res)
+	}
+	f.wantInstalled("safari", s1.ID) // the honest safari-26.3-a, never webkit-evil
 	f.wantInstalled("webkit", "")
 }
 
@@ -194,7 +197,10 @@ func TestFreezeBlocksInstall(t *testing.T) {
 	}
 }
 
-func TestForgedPayloadNotInstalled(t *testing.T) {
+// TestAttackForgedPayloadConfined: a forged webkit payload is refused
+// (security error, nothing of webkit installed), and safari's honest
+// payload is installed: a payload fails its own component only.
+func TestAttackForgedPayloadConfined(t *testing.T) {
 	f := newFixture(t)
 	a1, s1 := mf("webkit", 1), mf("safari", 1)
 	f.publish(a1, s1)
@@ -207,12 +213,15 @@ func TestForgedPayloadNotInstalled(t *testing.T) {
 		return true
 	})
 	_, res, err := f.converge()
-	if !errors.Is(err, trust.ErrSecurity) || res != nil {
-		t.Fatalf("converge = %v, %v; want a security error and no result", res, err)
+	if !errors.Is(err, trust.ErrSecurity) || res == nil || len(res.Failed) != 1 || res.Failed[0].Action.Component != "webkit" {
+		t.Fatalf("converge = %+v, %v; want a security error and webkit's install failed", res, err)
 	}
-	// Nothing at all, not even the honest safari payload.
 	f.wantInstalled("webkit", "")
-	f.wantInstalled("safari", "")
+	f.wantInstalled("safari", s1.ID)
+	st, _ := ReadStatus(f.state, f.clock.Now())
+	if st.LastCheck == nil || st.LastCheck.Class != "security" {
+		t.Errorf("last check %+v, want a security failure recorded", st.LastCheck)
+	}
 }
 
 func TestNetworkFailureExit1(t *testing.T) {

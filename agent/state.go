@@ -145,8 +145,19 @@ type CheckRecord struct {
 	// Pending lists changes the plan wanted but that were not made.
 	Pending []string `json:"pending,omitempty"`
 	// Attention lists what a person should look at (kept improvements,
-	// rejected targets).
+	// rejected targets, blocked components).
 	Attention []string `json:"attention,omitempty"`
+	// Components lists the components the check could not decide, and
+	// why; the others were decided (and installed) as usual.
+	Components []ComponentRecord `json:"components,omitempty"`
+}
+
+// ComponentRecord is a component whose metadata or targets failed in the
+// last check. Class is "security", "freshness" or "operational".
+type ComponentRecord struct {
+	Component string `json:"component"`
+	Class     string `json:"class"`
+	Error     string `json:"error"`
 }
 
 // Freshness is when metadata was last verified and when each trusted role

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/bsiframework/bsi/agent"
@@ -62,12 +63,15 @@ component roles), lists the improvements, and reports per component: the
 installed improvement, the desired one, and the action pending (install;
 rollback because withdrawn; retire because the release changed;
 keep-and-warn because an installed improvement disappeared without a
-withdrawal). It also reports when metadata was verified and when the
+withdrawal; blocked because the component's role is expired, missing or
+hostile, or signed a rejected target: the other components are reported
+as usual). It also reports when metadata was verified and when the
 timestamp expires. Nothing is installed. --release first records a new
 release, like set-release.
 
 Exit codes: 3 when a signature, hash, rollback or manifest/role check
-fails, 4 when metadata expired (a possible freeze), 1 on network errors.
+fails, 4 when metadata expired (a possible freeze), 1 on network errors;
+for failures of several components, 3 wins over 4.
 
 Examples:
   bsi client check /var/lib/bsi
@@ -77,17 +81,24 @@ Examples:
 		},
 		{
 			name:    "client install",
-			args:    "STATE [ID...|--all] [--health-cmd CMD] [--timeout D] [--retries N]",
+			args:    "STATE [[COMPONENT/]ID...|--all] [--health-cmd CMD] [--timeout D] [--retries N]",
 			summary: "download, verify and apply improvements (--all: converge)",
 			help: `Checks, then applies. With --all the device converges to its desired
 state: desired improvements installed, withdrawn ones rolled back, those of
 an old release retired. With IDs only those improvements are installed
 (an ID may be any active improvement for this device whose sequence is not
-lower than the installed one's; naming an ID also clears a decline).
+lower than the installed one's; naming an ID also clears a decline). Ids
+are unique per component only: write COMPONENT/ID (webkit/fix-1); a bare
+ID that several components hold is refused (exit 2) with the candidates,
+and so are two IDs of one component.
 
+Decisions are per component: a component whose role is expired, missing
+or hostile, or whose role signed a rejected target, is blocked (nothing
+of it changes, its installed improvement is kept) while the others are
+installed and rolled back; the command then exits 3 or 4 (3 wins).
 Every payload is downloaded and its length and hashes verified before the
-first change; after any security, freshness or network failure nothing is
-installed. Each change is journaled: a crash leaves the old or the new
+first change; a payload that fails fails its own component only. After a
+failure of root, timestamp, snapshot or targets, nothing is installed. Each change is journaled: a crash leaves the old or the new
 state, and the next command finishes or undoes it. --health-cmd runs after
 each switch (through sh -c, with BSI_COMPONENT, BSI_ID and BSI_DIR set);
 when it fails the switch is undone and the improvement declined.
@@ -99,16 +110,18 @@ Examples:
 		},
 		{
 			name:    "client rollback",
-			args:    "STATE ID [--baseline] [--health-cmd CMD] [--timeout D] [--retries N]",
+			args:    "STATE [COMPONENT/]ID [--baseline] [--health-cmd CMD] [--timeout D] [--retries N]",
 			summary: "remove an installed improvement by choice",
 			help: `Removes the installed improvement ID: its component switches to the best
 lower improvement still offered (checked against the repository) or, with
 --baseline or when there is none, to the platform's own copy (no network
 needed). ID is then declined: later checks do not offer it again until it
-is installed by name.
+is installed by name. A bare ID installed in several components is
+refused (exit 2) with the candidates: write COMPONENT/ID.
 
 Examples:
   bsi client rollback /var/lib/bsi webkit-26.3-b
+  bsi client rollback /var/lib/bsi webkit/fix-1
   bsi client rollback /var/lib/bsi webkit-26.3-b --baseline` + networkHelp,
 			run: runClientRollback,
 		},
@@ -157,6 +170,7 @@ func runClientInit(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e = clientEnv(e, false)
 	if err := wantArgs(pos, 1, 1, "STATE"); err != nil {
 		return err
 	}
@@ -187,6 +201,7 @@ func runClientSetRelease(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e = clientEnv(e, false)
 	if err := wantArgs(pos, 2, 2, "STATE and RELEASE"); err != nil {
 		return err
 	}
@@ -270,6 +285,7 @@ func runClientCheck(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e = clientEnv(e, *asJSON)
 	if err := wantArgs(pos, 1, 1, "STATE"); err != nil {
 		return err
 	}
@@ -300,6 +316,7 @@ func runClientInstall(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e = clientEnv(e, false)
 	if err := wantArgs(pos, 1, -1, "STATE"); err != nil {
 		return err
 	}
@@ -316,18 +333,40 @@ func runClientInstall(ctx context.Context, e *env, args []string) error {
 	}
 	defer a.Close()
 	rep, err := a.Check(ctx)
-	if err != nil {
+	if rep == nil {
 		return fmt.Errorf("nothing installed: %w", err)
 	}
+	// A failure confined to components (err with a report) blocks those
+	// only; Apply's error includes it, so the exit code is the worst.
 	var want func(agent.Action) bool
 	if !*all {
 		if want, err = a.InstallRequest(rep, pos[1:]); err != nil {
-			return fmt.Errorf("nothing installed: %w", err)
+			return fmt.Errorf("nothing installed: %w", requestUsage(err))
 		}
 	}
 	res, err := a.Apply(ctx, rep, want)
 	if res != nil {
 		printResult(e, rep, res)
+	}
+	return err
+}
+
+// requestUsage makes a request that names improvements ambiguously (a
+// bare id of several components, two ids of one component, a malformed
+// COMPONENT/ID) a usage error: exit 2, with the candidates in the message.
+func requestUsage(err error) error {
+	var (
+		ae *agent.AmbiguousError
+		ce *agent.ConflictError
+		re *agent.RequestError
+	)
+	switch {
+	case errors.As(err, &ae):
+		return usagef("%s", ae)
+	case errors.As(err, &ce):
+		return usagef("%s", ce)
+	case errors.As(err, &re) && strings.HasSuffix(re.Problem, "neither ID nor COMPONENT/ID"):
+		return usagef("%s", re)
 	}
 	return err
 }
@@ -341,6 +380,7 @@ func runClientRollback(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e = clientEnv(e, false)
 	if err := wantArgs(pos, 2, 2, "STATE and ID"); err != nil {
 		return err
 	}
@@ -354,8 +394,8 @@ func runClientRollback(ctx context.Context, e *env, args []string) error {
 	}
 	defer a.Close()
 	act, err := a.Rollback(ctx, pos[1], *baseline)
-	if err != nil {
-		if !*baseline && !errors.As(err, new(*agent.RequestError)) {
+	if err = requestUsage(err); err != nil {
+		if !*baseline && !errors.As(err, new(*agent.RequestError)) && !errors.As(err, new(*usageError)) {
 			return withHint(err, "--baseline removes it without network access")
 		}
 		return err
@@ -371,6 +411,7 @@ func runClientStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e = clientEnv(e, *asJSON)
 	if err := wantArgs(pos, 1, 1, "STATE"); err != nil {
 		return err
 	}
@@ -396,6 +437,7 @@ func runClientRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e = clientEnv(e, *asJSON)
 	if err := wantArgs(pos, 1, 1, "STATE"); err != nil {
 		return err
 	}

@@ -45,6 +45,9 @@ type componentJSON struct {
 	Action    agent.Kind       `json:"action"`
 	To        *improvementJSON `json:"to,omitempty"`
 	Reason    string           `json:"reason"`
+	// Class is set for a blocked component: "security", "freshness" or
+	// "operational", the class of why its metadata could not be used.
+	Class string `json:"class,omitempty"`
 }
 
 type targetNoteJSON struct {
@@ -107,6 +110,12 @@ func toReportJSON(rep *agent.Report) reportJSON {
 			if act.Kind.Changes() {
 				c.To = availableJSON(act.To, d.Release)
 			}
+			if act.Kind == agent.Blocked {
+				c.Class = "security" // blocked by a rejected target of its role
+				if act.Err != nil {
+					c.Class = classOf(act.Err)
+				}
+			}
 			out.Components = append(out.Components, c)
 		}
 	}
@@ -128,7 +137,11 @@ func printReport(e *env, a *agent.Agent, state string, rep *agent.Report, asJSON
 	tw.Flush()
 	pending := 0
 	for _, c := range r.Components {
-		if c.Action != agent.None {
+		switch c.Action {
+		case agent.None:
+		case agent.Blocked:
+			fmt.Fprintf(e.stdout, "  BLOCKED (%s) %s\n", c.Class, c.Reason)
+		default:
 			fmt.Fprintf(e.stdout, "  %s: %s\n", c.Component, c.Reason)
 		}
 		if c.Action.Changes() {
@@ -142,10 +155,21 @@ func printReport(e *env, a *agent.Agent, state string, rep *agent.Report, asJSON
 		fmt.Fprintf(e.stdout, "REJECTED %s: %s\n", n.Path, n.Reason)
 	}
 	fmt.Fprintln(e.stdout, freshnessLine(rep.Freshness, e.now()))
-	if pending > 0 && len(r.Rejected) == 0 {
+	if pending > 0 {
 		fmt.Fprintf(e.stdout, "%d change(s) pending: bsi client install %s --all\n", pending, state)
 	}
 	return nil
+}
+
+// classOf names the exit class of err as the journal does.
+func classOf(err error) string {
+	switch exitCode(err) {
+	case exitSecurity:
+		return "security"
+	case exitFreshness:
+		return "freshness"
+	}
+	return "operational"
 }
 
 func deviceLine(d deviceJSON) string {
@@ -186,7 +210,7 @@ func printResult(e *env, rep *agent.Report, res *agent.Result) {
 		fmt.Fprintln(e.stdout, doneLine(act, rep.Device.Release))
 	}
 	for _, f := range res.Failed {
-		fmt.Fprintf(e.stderr, "bsi: failed: %s %s: %s\n", f.Action.Kind, f.Action.Component, printable(fmt.Sprint(f.Err)))
+		fmt.Fprintf(e.stderr, "bsi: failed: %s %s: %v\n", f.Action.Kind, f.Action.Component, f.Err)
 	}
 	if len(res.Done) == 0 && len(res.Failed) == 0 {
 		fmt.Fprintln(e.stdout, "nothing to do")
@@ -261,6 +285,11 @@ func printStatus(e *env, st *agent.Status, asJSON bool) error {
 	switch lc := st.LastCheck; {
 	case lc == nil:
 		fmt.Fprintln(w, "last check: never")
+	case lc.Error != "" && len(lc.Components) > 0:
+		fmt.Fprintf(w, "last check: %s, failed (%s) for component(s):\n", stampUTC(lc.At), lc.Class)
+		for _, c := range lc.Components {
+			fmt.Fprintf(w, "  %s (%s): %s\n", c.Component, c.Class, c.Error)
+		}
 	case lc.Error != "":
 		fmt.Fprintf(w, "last check: %s, failed (%s)\n", stampUTC(lc.At), lc.Class)
 	default:
@@ -309,6 +338,7 @@ func printRound(e *env, rep *agent.Report, res *agent.Result, recovered []string
 		}
 		writeJSONTo(e, r, true)
 	} else {
+		printBlocked(e, rep)
 		printRoundText(e, rep, res)
 	}
 	if err != nil && !once {
@@ -339,5 +369,17 @@ func printRoundText(e *env, rep *agent.Report, res *agent.Result) {
 	}
 	for _, f := range res.Failed {
 		fmt.Fprintf(e.stdout, "%s failed %s %s: %v\n", now, f.Action.Kind, f.Action.Component, f.Err)
+	}
+}
+
+// printBlocked prints, for a round, the components its check blocked.
+func printBlocked(e *env, rep *agent.Report) {
+	if rep == nil {
+		return
+	}
+	for _, c := range toReportJSON(rep).Components {
+		if c.Action == agent.Blocked {
+			fmt.Fprintf(e.stdout, "%s blocked (%s) %s\n", stampUTC(e.now()), c.Class, c.Reason)
+		}
 	}
 }

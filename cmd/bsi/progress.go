@@ -25,7 +25,7 @@ const progressMinDownload = 1 << 20
 // stderrTerminal reports whether e.stderr, where progress bars go, is a
 // terminal. A buffer (tests) or a pipe or file is not.
 func stderrTerminal(e *env) bool {
-	f, ok := e.stderr.(*os.File)
+	f, ok := rawWriter(e.stderr).(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
@@ -40,7 +40,7 @@ func withClientProgress(e *env, opts *agent.Options, bar progress.Options) {
 	}
 	// trust/client's own transport: its request bounds (opts.Network)
 	// apply to whatever transport it is given.
-	t := &progressTransport{next: client.NewTransport(), w: e.stderr, opts: bar}
+	t := &progressTransport{next: client.NewTransport(), w: rawWriter(e.stderr), opts: bar}
 	opts.HTTPClient = &http.Client{Transport: t}
 	if opts.Logger != nil {
 		opts.Logger = slog.New(progress.Handler(opts.Logger.Handler(), t))
@@ -74,7 +74,7 @@ func (t *progressTransport) RoundTrip(req *http.Request) (*http.Response, error)
 
 // start puts up a new bar.
 func (t *progressTransport) start(name string, total int64) *progress.Bar {
-	bar := progress.New(t.w, "downloading "+name, total, t.opts)
+	bar := progress.New(t.w, "downloading "+printable(name), total, t.opts)
 	t.mu.Lock()
 	t.bar = bar
 	t.mu.Unlock()
