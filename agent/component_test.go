@@ -17,7 +17,7 @@ import (
 // never reports a per-component error (branch h1-client writes the real
 // one). Tests that need a role to fail alone skip until then: set it to
 // false after the merge.
-const componentsShim = true
+const componentsShim = false
 
 // TestAttackRejectedTargetDoesNotBlockOtherComponents: the webkit role
 // signs a target whose manifest claims to be safari's. Webkit is reported
