@@ -233,9 +233,10 @@ func envelopeKeys(data []byte) error {
 
 // jsonFold folds s as encoding/json folds field names before comparing
 // them (its appendFoldedName): ASCII letters to upper case, every other
-// rune r to unicode.ToUpper(unicode.ToLower(r)). Two keys match the same
-// struct field exactly when their folds are equal ("ſ" and "K"
-// fold to "S" and "K").
+// rune to the smallest rune of its Unicode simple-folding orbit. Two keys
+// match the same struct field exactly when their folds are equal
+// ("ſ" (long s) folds to "S", "K" (Kelvin sign) to "K"; the
+// dotless "ı" stays itself).
 func jsonFold(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
@@ -247,7 +248,15 @@ func jsonFold(s string) string {
 			b.WriteRune(r)
 			continue
 		}
-		b.WriteRune(unicode.ToUpper(unicode.ToLower(r)))
+		for {
+			r2 := unicode.SimpleFold(r)
+			if r2 <= r {
+				r = r2
+				break
+			}
+			r = r2
+		}
+		b.WriteRune(r)
 	}
 	return b.String()
 }
