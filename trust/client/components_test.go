@@ -2,7 +2,11 @@ package client
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -430,6 +434,53 @@ func TestJSONFoldMatchesEncodingJSON(t *testing.T) {
 			if want := jsonFold(key) == jsonFold(field); got != want {
 				t.Errorf("key %q, field %q: encoding/json matches %v, jsonFold equal %v", key, field, got, want)
 			}
+		}
+	}
+}
+
+// TestSpecMusts covers two format rules of section 4 that need no
+// repository: spec_version must be of major version 1, RSA keys at least
+// 2048 bits.
+func TestSpecMusts(t *testing.T) {
+	s := newSim(t)
+	genuine := s.get("timestamp.json")
+	for _, tc := range []struct {
+		from, to string
+		ok       bool
+	}{
+		{`"spec_version": "1.0.31"`, `"spec_version": "1.0.31"`, true},
+		{`"spec_version": "1.0.31"`, `"spec_version": "2.0.0"`, false},
+		{`"spec_version": "1.0.31"`, `"spec_version": ""`, false},
+		{`"spec_version": "1.0.31"`, `"spec_version": "10.0.0"`, false},
+		{`"spec_version": "1.0.31",`, ``, true}, // absent: claims no version
+	} {
+		data := bytes.Replace(genuine, []byte(tc.from), []byte(tc.to), 1)
+		if tc.from != tc.to && bytes.Equal(data, genuine) {
+			t.Fatalf("fixture: %s not found", tc.from)
+		}
+		var ts timestampSigned
+		_, err := decode(roleTimestamp, roleTimestamp, data, &ts)
+		if tc.ok && err != nil {
+			t.Errorf("%s: %v", tc.to, err)
+		}
+		if !tc.ok {
+			wantErr[*FormatError](t, err, trust.ErrSecurity)
+		}
+	}
+	for _, bits := range []int{1024, 2048} {
+		k, err := rsa.GenerateKey(rand.Reader, bits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wk := &wireKey{KeyType: "rsa", Scheme: "rsassa-pss-sha256"}
+		wk.KeyVal.Public = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+		_, err = parseKey("k", wk)
+		if (err == nil) != (bits >= 2048) {
+			t.Errorf("rsa %d bits: %v", bits, err)
 		}
 	}
 }
