@@ -484,3 +484,85 @@ func TestSpecMusts(t *testing.T) {
 		}
 	}
 }
+
+// FuzzComponents builds a delegation graph from the input: roles webkit,
+// safari, n1, n2 delegate to each other, each edge with the child's own
+// key or (a key holder's attempt) the delegator's. Every file is signed
+// by its role's own key. Whatever the graph, Components succeeds, webkit
+// and safari list their own targets, a component's error is a security
+// error, every component's targets come through it, and Lookup agrees.
+func FuzzComponents(f *testing.F) {
+	f.Add([]byte{0, 1, 1})          // webkit -> safari with webkit's key
+	f.Add([]byte{0, 1, 0, 1, 0, 0}) // webkit -> safari, safari -> webkit
+	f.Add([]byte{0, 2, 0, 2, 1, 1}) // webkit -> n1 -> safari (n1's key)
+	f.Add([]byte{1, 3, 0, 3, 3, 0}) // safari -> n2 -> n2
+	f.Add([]byte{0, 2, 0, 1, 2, 0, 2, 0, 1})
+	pool := []string{"webkit", "safari", "n1", "n2"}
+	f.Fuzz(func(t *testing.T, graph []byte) {
+		if len(graph) > 24 {
+			graph = graph[:24]
+		}
+		s := newSim(t)
+		for _, r := range pool[:2] {
+			s.delegate("targets", r, []string{r + "/*"}, true)
+		}
+		for i := 0; i+2 < len(graph); i += 3 {
+			parent, child, theirs := pool[int(graph[i])%len(pool)], pool[int(graph[i+1])%len(pool)], graph[i+2]%2 == 1
+			if s.targets[parent] == nil {
+				continue
+			}
+			if s.targets[child] == nil {
+				s.delegate(parent, child, []string{"*/*"}, false)
+				continue
+			}
+			k := s.signers[child][0]
+			if theirs {
+				k = s.signers[parent][0]
+			}
+			p := &s.targets[parent].Signed
+			if p.Delegations == nil {
+				p.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{}}
+			}
+			if slices.ContainsFunc(p.Delegations.Roles, func(r metadata.DelegatedRole) bool { return r.Name == child }) {
+				continue
+			}
+			p.Delegations.Keys[k.id] = k.key
+			p.Delegations.Roles = append(p.Delegations.Roles, metadata.DelegatedRole{
+				Name: child, KeyIDs: []string{k.id}, Threshold: 1, Paths: []string{"*/*"}})
+		}
+		for r := range s.targets {
+			if r != "targets" {
+				s.addTarget(r, r+"/t", []byte(r), "")
+			}
+		}
+		s.publish(s.order...)
+		c, _ := s.client(t, false)
+		comps, err := c.Components(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, comp := range comps {
+			for _, tg := range comp.Targets {
+				if len(tg.Roles) < 2 || tg.Roles[1] != comp.Role {
+					t.Errorf("component %s lists %s", comp.Role, names([]*Target{tg}))
+				}
+				got, err := c.Lookup(ctx, tg.Path)
+				if err != nil || !slices.Equal(got.Roles, tg.Roles) {
+					t.Errorf("Lookup(%s) = %v, %v; component %s has %v", tg.Path, got, err, comp.Role, tg.Roles)
+				}
+			}
+		}
+		// A hostile edge anywhere (a role claiming a name with the wrong
+		// key) is a security error of the component it is under, and
+		// never hides what the component's own role lists.
+		for _, r := range pool[:2] {
+			comp := compNamed(t, comps, r)
+			if comp.Err != nil && !errors.Is(comp.Err, trust.ErrSecurity) {
+				t.Errorf("%s: %v, not a security error", r, comp.Err)
+			}
+			if want := r + "/t@targets>" + r; !slices.Contains(names(comp.Targets), want) {
+				t.Errorf("%s: %q lacks %s (err %v)", r, names(comp.Targets), want, comp.Err)
+			}
+		}
+	})
+}
