@@ -205,6 +205,10 @@ func (c *Client) enumerate(ctx context.Context, ts *trustedSet) ([]Component, er
 			return nil, err
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		// Cancelled: the components' failures say nothing about them.
+		return nil, err
+	}
 	out := make([]Component, 0, len(all))
 	if len(self.Targets) > 0 {
 		out = append(out, self.Component)
@@ -318,7 +322,10 @@ func (c *Client) collect(ctx context.Context, cs *component, top *targetsFile, l
 		}
 		if err != nil {
 			// failed[1] is the component the failing role belongs to.
-			owner := failed[min(1, len(failed)-1)]
+			owner := ""
+			if len(failed) > 0 {
+				owner = failed[min(1, len(failed)-1)]
+			}
 			var de *DelegationError
 			switch {
 			case owner == cs.Role && errors.As(err, &de):
