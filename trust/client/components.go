@@ -181,11 +181,21 @@ func (c *Client) enumerate(ctx context.Context, ts *trustedSet) ([]Component, er
 		}
 		comps[i].files = append(comps[i].files, f)
 	}
+	// A nested edge to a role that targets delegates directly, when
+	// targets' own edge to it failed verification: the file served under
+	// that name is not the one targets means, and a nested delegator that
+	// would accept it is refused rather than have the forgery stored under
+	// the component's name. (A role that failed for freshness or the
+	// network is loaded as usual and fails, or not, on its own.)
+	forged := map[string]bool{}
+	for _, cs := range comps {
+		forged[cs.Role] = cs.dead && errors.Is(cs.Err, trust.ErrSecurity)
+	}
 	for _, cs := range comps {
 		if cs.dead {
 			continue
 		}
-		if err := c.walk(ctx, cs, nroles, load); err != nil {
+		if err := c.walk(ctx, cs, nroles, forged, load); err != nil {
 			return nil, err
 		}
 	}
@@ -194,6 +204,10 @@ func (c *Client) enumerate(ctx context.Context, ts *trustedSet) ([]Component, er
 		if err := c.collect(ctx, cs, top, load); err != nil {
 			return nil, err
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		// Cancelled: the components' failures say nothing about them.
+		return nil, err
 	}
 	out := make([]Component, 0, len(all))
 	if len(self.Targets) > 0 {
@@ -212,7 +226,7 @@ func (c *Client) enumerate(ctx context.Context, ts *trustedSet) ([]Component, er
 // the component's own role (loaded already), one delegation edge at a
 // time. Only errStoredChanged is returned; every other failure is the
 // component's.
-func (c *Client) walk(ctx context.Context, cs *component, nroles int, load loader) error {
+func (c *Client) walk(ctx context.Context, cs *component, nroles int, forged map[string]bool, load loader) error {
 	type edge struct {
 		role, delegator string
 		depth           int // roles on the chain, targets included
@@ -259,6 +273,11 @@ func (c *Client) walk(ctx context.Context, cs *component, nroles int, load loade
 			continue
 		}
 		visited[k] = true
+		if forged[e.role] {
+			cs.fail(&DelegationError{Role: e.role, Delegator: e.delegator,
+				Reason: "targets delegates this role too, and the file served for it failed verification against targets' keys"})
+			continue
+		}
 		f, err := load(ctx, e.role, e.delegator)
 		if err == nil {
 			err = push(f, e.depth)
@@ -303,7 +322,10 @@ func (c *Client) collect(ctx context.Context, cs *component, top *targetsFile, l
 		}
 		if err != nil {
 			// failed[1] is the component the failing role belongs to.
-			owner := failed[min(1, len(failed)-1)]
+			owner := ""
+			if len(failed) > 0 {
+				owner = failed[min(1, len(failed)-1)]
+			}
 			var de *DelegationError
 			switch {
 			case owner == cs.Role && errors.As(err, &de):

@@ -27,7 +27,24 @@
 // delegations (paths, path_hash_prefixes, succinct hash bins, terminating
 // roles, cycles skipped, at most Limits.MaxDelegations roles), loading
 // each delegated role against the snapshot and its delegator's keys.
-// Download streams a target through its length and hashes.
+// Download streams a target through its length and hashes, after
+// refusing one longer than Limits.TargetMax or the free space where it
+// would be written.
+//
+// # Components
+//
+// A device decides per component: Components returns one entry per
+// delegation of the top-level targets role, with its targets and its own
+// error. Roles are verified per delegation edge (a role reached through a
+// second delegator is verified against that delegator's keys too), the
+// direct delegations of targets before any nested one, so that a nested
+// role claiming a component's name ("webkit" delegating a role named
+// "safari") is checked against the nested delegator's keys and fails as
+// the nested delegator's component. An expired, unlisted, forged or
+// oversized role (succinct bins are counted before they are named) is the
+// error of the component whose subtree holds it, never of another, and
+// never a silent loss of targets. MUSTS.md maps every MUST of the
+// specification to the function that enforces it and its test.
 //
 // The verifying core is a pure state machine (trustedSet: bytes in,
 // verified values out, no I/O, no clock); the Client around it fetches
@@ -38,10 +55,11 @@
 //
 // # Errors
 //
-// Security failures (*SignatureError, *RollbackError, *VersionError,
-// *HashError, *LengthError, *DelegationError, *FormatError) wrap
-// trust.ErrSecurity; *ExpiredError wraps trust.ErrFreshness; *FetchError
-// and *NotFoundError are operational. Each carries the role or path, the
+// Security failures (*SignatureError, *DuplicateSignatureError,
+// *RollbackError, *VersionError, *HashError, *LengthError,
+// *DelegationError, *FormatError) wrap trust.ErrSecurity; *ExpiredError
+// wraps trust.ErrFreshness; *FetchError, *TargetSizeError and
+// *NotFoundError are operational. Each carries the role or path, the
 // versions and the keys involved:
 //
 //	timestamp: version 7 is lower than trusted 9

@@ -61,6 +61,10 @@ func parseKey(id string, k *wireKey) (*pubKey, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Section 4: "All RSA keys MUST be at least 2048 bits."
+		if bits := rk.N.BitLen(); bits < 2048 {
+			return nil, fmt.Errorf("rsa key of %d bits, below the 2048 the specification requires", bits)
+		}
 		pub = rk
 		opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto, Hash: crypto.SHA256}
 		verify = func(msg, sig []byte) bool {

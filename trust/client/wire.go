@@ -27,6 +27,10 @@ const (
 	roleTargets   = "targets"
 )
 
+// specMajor is the major version of the specification the client
+// implements; metadata of another major version is refused.
+const specMajor = "1"
+
 func isTopLevel(role string) bool {
 	switch role {
 	case roleRoot, roleTimestamp, roleSnapshot, roleTargets:
@@ -47,7 +51,7 @@ type wireSignature struct {
 
 type header struct {
 	Type        string    `json:"_type"`
-	SpecVersion string    `json:"spec_version"`
+	SpecVersion *string   `json:"spec_version"` // nil when absent
 	Version     int64     `json:"version"`
 	Expires     time.Time `json:"expires"`
 }
@@ -154,6 +158,15 @@ func decode(role, typ string, data []byte, signed headed) (*envelope, error) {
 	if h.Expires.IsZero() {
 		return nil, &FormatError{Role: role, Err: errors.New("no expiry")}
 	}
+	// Section 4: clients MUST verify that spec_version matches the
+	// expected version: major version 1, as go-tuf and python-tuf accept.
+	// Metadata without the field claims no version and is taken (older
+	// bsi test fixtures and hand-made metadata omit it).
+	if v := h.SpecVersion; v != nil {
+		if major, _, _ := strings.Cut(*v, "."); major != specMajor {
+			return nil, &FormatError{Role: role, Err: fmt.Errorf("spec_version %q, want %s.x.y", *v, specMajor)}
+		}
+	}
 	if err := checkSignatureKeyIDs(role, h.Version, env.Signatures); err != nil {
 		return nil, err
 	}
@@ -233,9 +246,10 @@ func envelopeKeys(data []byte) error {
 
 // jsonFold folds s as encoding/json folds field names before comparing
 // them (its appendFoldedName): ASCII letters to upper case, every other
-// rune r to unicode.ToUpper(unicode.ToLower(r)). Two keys match the same
-// struct field exactly when their folds are equal ("ſ" and "K"
-// fold to "S" and "K").
+// rune to the smallest rune of its Unicode simple-folding orbit. Two keys
+// match the same struct field exactly when their folds are equal
+// ("ſ" (long s) folds to "S", "K" (Kelvin sign) to "K"; the
+// dotless "ı" stays itself).
 func jsonFold(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
@@ -247,7 +261,15 @@ func jsonFold(s string) string {
 			b.WriteRune(r)
 			continue
 		}
-		b.WriteRune(unicode.ToUpper(unicode.ToLower(r)))
+		for {
+			r2 := unicode.SimpleFold(r)
+			if r2 <= r {
+				r = r2
+				break
+			}
+			r = r2
+		}
+		b.WriteRune(r)
 	}
 	return b.String()
 }
