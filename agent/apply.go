@@ -183,7 +183,7 @@ func (a *Agent) download(ctx context.Context, rep *Report, acts []Action) (map[s
 		p := a.cachePath(t.Path)
 		a.hook("download")
 		if err := c.Download(ctx, t, p); err != nil {
-			failed = append(failed, Failure{Action: act, Err: fmt.Errorf("%s: download %s: %w", act.Component, t.Path, err)})
+			failed = append(failed, Failure{Action: act, Err: fmt.Errorf("download %s: %w", t.Path, err)})
 			continue
 		}
 		out[changeKey(act)] = p
