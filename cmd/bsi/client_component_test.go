@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -119,4 +120,42 @@ func TestClientRollbackAmbiguousID(t *testing.T) {
 	}
 	f.wantCurrent("safari", "")
 	f.wantCurrent("webkit", "fix-1")
+}
+
+// TestAttackEscapesOnStdout: a component role lists a target whose path
+// carries terminal escapes, a bidi override and a C1 control; every client
+// command that shows it, in text and JSON, prints it escaped on stdout and
+// stderr.
+func TestAttackEscapesOnStdout(t *testing.T) {
+	f := newClientFixture(t, clientStart)
+	f.publish(improvement("safari", "26.3", 1))
+	f.init()
+	hostile := "webkit/\x1b[2J\x1b]0;owned\x07\u202e\u009b31m.tar.gz"
+	m := improvement("webkit", "26.3", 1)
+	custom, _ := m.Custom()
+	f.repo.AddTarget("webkit", hostile, testrepo.TarGz(map[string]string{"x": "y"}), custom)
+	f.repo.Publish()
+	for _, args := range [][]string{
+		{"client", "check", f.state},
+		{"client", "check", f.state, "--json"},
+		{"client", "install", f.state, "--all"},
+		{"client", "status", f.state},
+		{"client", "status", f.state, "--json"},
+		{"client", "run", f.state, "--once", "--auto-install"},
+		{"client", "run", f.state, "--once", "--json"},
+	} {
+		code, out, errOut := f.bsi(context.Background(), args...)
+		if code != 0 && code != 3 {
+			t.Errorf("bsi %s: exit %d, want 3 (or 0 for status)\n%s", strings.Join(args[2:], " "), code, errOut)
+		}
+		for _, o := range []struct{ name, text string }{{"stdout", out}, {"stderr", errOut}} {
+			if i := rawTerminalRune(o.text); i >= 0 {
+				t.Errorf("bsi %s: %s holds a raw control or format character at byte %d:\n%q", args[1], o.name, i, o.text)
+			}
+		}
+		if !strings.Contains(out+errOut, `\x1b[2J`) && !strings.Contains(out+errOut, `\u001b[2J`) {
+			t.Errorf("bsi %s does not show the hostile path escaped:\n%s%s", strings.Join(args[1:], " "), out, errOut)
+		}
+	}
+	f.wantCurrent("safari", "safari-26.3-a") // installed by install --all: webkit alone is blocked
 }
