@@ -183,7 +183,7 @@ func (a *Agent) download(ctx context.Context, rep *Report, acts []Action) (map[s
 		p := a.cachePath(t.Path)
 		a.hook("download")
 		if err := c.Download(ctx, t, p); err != nil {
-			failed = append(failed, Failure{Action: act, Err: fmt.Errorf("%s: download %s: %w", act.Component, t.Path, err)})
+			failed = append(failed, Failure{Action: act, Err: fmt.Errorf("download %s: %w", t.Path, err)})
 			continue
 		}
 		out[changeKey(act)] = p
@@ -330,9 +330,9 @@ func (e *AmbiguousError) Error() string {
 // when ref is installed already.
 func (a *Agent) requestOne(rep *Report, ref string) (*Action, error) {
 	var comps []string
+	_, bare, _ := splitRef(ref)
 	for _, v := range rep.Available {
-		_, id, _ := splitRef(ref)
-		if v.Manifest.ID == id {
+		if v.Manifest.ID == bare {
 			comps = append(comps, v.Role)
 		}
 	}
@@ -341,11 +341,8 @@ func (a *Agent) requestOne(rep *Report, ref string) (*Action, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b := rep.Blocked(comp); b != nil {
-		if b.Err != nil {
-			return nil, fmt.Errorf("%s/%s: %w", comp, id, b.Err)
-		}
-		return nil, &RequestError{ID: comp + "/" + id, Problem: b.Reason}
+	if err := rep.componentErr(comp); err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", comp, id, err)
 	}
 	for _, act := range rep.Plan {
 		if act.Kind.Changes() && act.Component == comp && act.To != nil && act.To.Manifest.ID == id {
@@ -415,10 +412,8 @@ func (a *Agent) Rollback(ctx context.Context, ref string, baselineOnly bool) (*A
 		if rep == nil {
 			return nil, fmt.Errorf("nothing changed: %w", err)
 		}
-		if b := rep.Blocked(comp); b != nil && b.Err != nil {
-			return nil, fmt.Errorf("nothing changed: %w", b.Err)
-		} else if b != nil {
-			return nil, fmt.Errorf("nothing changed: %w", &RequestError{ID: comp + "/" + id, Problem: b.Reason})
+		if err := rep.componentErr(comp); err != nil {
+			return nil, fmt.Errorf("nothing changed: %w", err)
 		}
 		act.To = lowerAlternative(a.cfg.Device(), in, slices.DeleteFunc(slices.Clone(rep.Available), func(v Available) bool {
 			return a.j.declined(v.Manifest.Component, v.Manifest.ID)

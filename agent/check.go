@@ -79,6 +79,26 @@ func (r *Report) Blocked(component string) *Action {
 	return nil
 }
 
+// componentErr is why component is blocked: its metadata's error, or the
+// security errors of the targets its role signed that were rejected; nil
+// when it is not blocked.
+func (r *Report) componentErr(component string) error {
+	b := r.Blocked(component)
+	if b == nil {
+		return nil
+	}
+	if b.Err != nil {
+		return b.Err
+	}
+	var errs []error
+	for _, a := range r.Plan {
+		if a.Kind == Reject && a.Component == component {
+			errs = append(errs, a.Err)
+		}
+	}
+	return fmt.Errorf("%s: %w", b.Reason, errors.Join(errs...))
+}
+
 // Pending returns the actions that would change what is installed.
 func (r *Report) Pending() []Action {
 	var out []Action

@@ -48,14 +48,22 @@
 // repository now lists webkit-26.3-a withdrawn ("breaks video") and
 // webkit-26.3-b active with sequence 2:
 //
-//	Plan(device, [webkit-26.3-a], [webkit-26.3-a (withdrawn), webkit-26.3-b])
+//	Plan(device, [webkit-26.3-a], [webkit-26.3-a (withdrawn), webkit-26.3-b], nil)
 //	  → Install webkit: webkit-26.3-a → webkit-26.3-b
 //
 // Had webkit-26.3-b not been published, the plan would be RollBack to the
 // baseline. Had webkit-26.3-a merely vanished from the metadata, the plan
 // would be KeepAndWarn. Once the device moves to 26.4, the plan retires
 // webkit-26.3-a (Retire) in favour of the best 26.4 improvement, or the
-// baseline.
+// baseline. Had the webkit role expired (failed = {webkit: expired}), or
+// signed a target whose manifest claims another component, the plan would
+// be Blocked: webkit-26.3-a kept, the failure reported, and safari's
+// decisions made as usual.
+//
+// Decisions are per component throughout: a payload that fails to
+// download fails its own component; payloads, steps and requests are
+// keyed by component and id ("webkit/fix-1"), since ids are unique per
+// component only.
 //
 // Applying one decision is three journaled steps: the journal records the
 // intent (from, to, payload), the installer switches the component (itself

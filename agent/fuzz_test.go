@@ -75,3 +75,24 @@ func FuzzEscapeName(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSplitRef: a request ref is read without panicking; what is accepted
+// is a bare id or one COMPONENT/ID pair, both non-empty, that writes back
+// to the same ref.
+func FuzzSplitRef(f *testing.F) {
+	for _, s := range []string{"webkit-26.3-a", "webkit/fix-1", "webkit/", "/fix-1", "a/b/c", "", "/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		c, id, err := splitRef(ref)
+		if err != nil {
+			return
+		}
+		switch {
+		case c == "" && id != ref:
+			t.Errorf("splitRef(%q) = bare %q", ref, id)
+		case c != "" && (id == "" || strings.Contains(id, "/") || strings.Contains(c, "/") || c+"/"+id != ref):
+			t.Errorf("splitRef(%q) = %q, %q", ref, c, id)
+		}
+	})
+}

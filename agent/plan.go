@@ -194,7 +194,9 @@ func (e *ComponentError) Unwrap() error { return e.Err }
 // not be used; the value is its error) or whose role signed a rejected
 // target is Blocked: none of its targets is considered, its installed
 // improvement is neither rolled back nor retired, and every other
-// component is decided as if it were not there. Actions come sorted by
+// component is decided as if it were not there. A rejected target signed
+// by the top-level targets role, which holds the keys of every component
+// role, blocks every component. Actions come sorted by
 // component, then kind.
 func Plan(device manifest.Device, installed []Installed, available []Available, failed map[string]error) []Action {
 	var acts []Action
@@ -213,12 +215,22 @@ func Plan(device manifest.Device, installed []Installed, available []Available, 
 	blocked := map[string]bool{}
 	for c, err := range failed {
 		blocked[c] = true
-		acts = append(acts, blockedAction(c, inst[c], err, nil))
+		acts = append(acts, blockedAction(c, inst[c], err, "", nil))
 	}
 	for c, paths := range rejected {
-		if !blocked[c] && c != "targets" { // targets is no component: its Reject is the report
+		if !blocked[c] && c != "targets" {
 			blocked[c] = true
-			acts = append(acts, blockedAction(c, inst[c], nil, paths))
+			acts = append(acts, blockedAction(c, inst[c], nil, c, paths))
+		}
+	}
+	if paths := rejected["targets"]; paths != nil {
+		// The top-level targets role holds the keys of every component
+		// role: when it signs a rejected target, no component is decided.
+		for _, c := range componentsOf(available, installed) {
+			if !blocked[c] {
+				blocked[c] = true
+				acts = append(acts, blockedAction(c, inst[c], nil, "targets", paths))
+			}
 		}
 	}
 	byComp := map[string][]*Available{}
@@ -252,15 +264,32 @@ func Plan(device manifest.Device, installed []Installed, available []Available, 
 	return acts
 }
 
+// componentsOf lists the components of available targets' roles and of
+// installed improvements, sorted, without the top-level "targets".
+func componentsOf(available []Available, installed []Installed) []string {
+	var out []string
+	for _, a := range available {
+		if a.Role != "targets" {
+			out = append(out, a.Role)
+		}
+	}
+	for _, in := range installed {
+		out = append(out, in.Component)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // blockedAction is the decision for a component that cannot be decided:
-// err is why its metadata failed, or paths are its rejected targets.
-func blockedAction(c string, in *Installed, err error, paths []string) Action {
+// err is why its metadata failed, or paths are the rejected targets that
+// role (the component's own, or the top-level targets) signed.
+func blockedAction(c string, in *Installed, err error, role string, paths []string) Action {
 	act := Action{Kind: Blocked, Component: c, From: in}
 	if err != nil {
 		act.Err = &ComponentError{Component: c, Err: err}
 		act.Reason = fmt.Sprintf("%s: metadata could not be used (%s): %v", c, errorClass(err), err)
 	} else {
-		act.Reason = fmt.Sprintf("%s: role %s signed rejected target(s) %s", c, c, strings.Join(paths, ", "))
+		act.Reason = fmt.Sprintf("%s: role %s signed rejected target(s) %s", c, role, strings.Join(paths, ", "))
 	}
 	if in != nil {
 		act.Reason += "; " + in.ID + " kept, nothing of " + c + " changes"

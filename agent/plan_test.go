@@ -229,6 +229,13 @@ func TestPlanBlocked(t *testing.T) {
 				{Kind: Reject, Component: "webkit", Target: evil.Path, Security: true},
 				{Kind: Blocked, Component: "webkit", From: a1.ID},
 			}, true},
+		{"improvement signed by top-level targets blocks every component", dev263,
+			[]Installed{inst(a1), inst(s2)}, []Available{av(a1), {Path: av(a2).Path, Role: "targets", Manifest: a2}, av(s1), av(s2w)}, nil,
+			[]short{
+				{Kind: Blocked, Component: "safari", From: s2.ID},
+				{Kind: Reject, Component: "targets", Target: av(a2).Path, Security: true},
+				{Kind: Blocked, Component: "webkit", From: a1.ID},
+			}, true},
 		{"fresh device installs what is not blocked", dev263,
 			nil, []Available{av(a1), av(s1)}, map[string]error{"webkit": expired},
 			[]short{

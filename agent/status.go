@@ -92,7 +92,7 @@ func attention(cfg *Config, j *Journal, now time.Time) []string {
 	slices.Sort(comps)
 	for _, c := range comps {
 		for _, d := range j.Declined[c] {
-			add("%s %s is declined (%s); bsi client install STATE %s installs it anyway", c, d.ID, d.Reason, d.ID)
+			add("%s %s is declined (%s); bsi client install STATE %s/%s installs it anyway", c, d.ID, d.Reason, c, d.ID)
 		}
 	}
 	return append(out, drift(cfg, j)...)

@@ -98,14 +98,15 @@ of it changes, its installed improvement is kept) while the others are
 installed and rolled back; the command then exits 3 or 4 (3 wins).
 Every payload is downloaded and its length and hashes verified before the
 first change; a payload that fails fails its own component only. After a
-failure of root, timestamp, snapshot or targets, nothing is installed. Each change is journaled: a crash leaves the old or the new
-state, and the next command finishes or undoes it. --health-cmd runs after
+failure of root, timestamp, snapshot or targets, nothing is installed.
+Each change is journaled: a crash leaves the old or the new state, and
+the next command finishes or undoes it. --health-cmd runs after
 each switch (through sh -c, with BSI_COMPONENT, BSI_ID and BSI_DIR set);
 when it fails the switch is undone and the improvement declined.
 
 Examples:
   bsi client install /var/lib/bsi --all
-  bsi client install /var/lib/bsi webkit-26.3-b --health-cmd 'test -f "$BSI_DIR/lib/WebKit"'` + networkHelp,
+  bsi client install /var/lib/bsi webkit/webkit-26.3-b --health-cmd 'test -f "$BSI_DIR/lib/WebKit"'` + networkHelp,
 			run: runClientInstall,
 		},
 		{

@@ -293,7 +293,7 @@ func TestClientExitCodes(t *testing.T) {
 		w.Write(testrepo.TarGz(map[string]string{"lib/webkit.txt": "evil\n"}))
 		return true
 	})
-	f.want(3, "nothing installed", "client", "install", f.state, "--all")
+	f.want(3, "download webkit/webkit-26.3-a.tar.gz", "client", "install", f.state, "--all")
 	f.wantCurrent("webkit", "")
 	f.repo.Intercept(nil)
 
@@ -306,7 +306,10 @@ func TestClientExitCodes(t *testing.T) {
 	if !strings.Contains(out, "REJECTED webkit/webkit-evil.tar.gz") {
 		t.Errorf("check output does not show the rejection:\n%s", out)
 	}
-	f.want(3, "nothing installed", "client", "install", f.state, "--all")
+	out = f.want(3, "differs from signing role", "client", "install", f.state, "--all")
+	if !strings.Contains(out, "nothing to do") {
+		t.Errorf("install with webkit blocked did something:\n%s", out)
+	}
 	f.wantCurrent("webkit", "")
 	f.repo.RemoveTarget("webkit", "webkit/webkit-evil.tar.gz")
 	f.repo.Publish()

@@ -134,7 +134,7 @@ var hostileInputs = []hostileInput{
 }
 
 func TestHostileInputs(t *testing.T) {
-	all := append(append(append(slicesClip(hostileInputs), hostileArchives...), hostileManifests...), hostileCLI...)
+	all := append(append(append(append(slicesClip(hostileInputs), hostileArchives...), hostileManifests...), hostileCLI...), hostileStdout...)
 	if len(all) < 60 {
 		t.Errorf("the catalogue has %d entries, want at least 60", len(all))
 	}
@@ -194,10 +194,13 @@ func runHostile(t *testing.T, in hostileInput) {
 	if strings.Contains(errOut, "panic") || strings.Contains(errOut, "goroutine ") {
 		t.Errorf("stderr shows a panic:\n%s", errOut)
 	}
-	// Names from the repository or the input are printed quoted: raw control
-	// characters would let a hostile file write to the user's terminal.
-	if i := strings.IndexFunc(errOut, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' || r == 0x7f }); i >= 0 {
-		t.Errorf("stderr holds a raw control character %q at byte %d:\n%q", errOut[i], i, errOut)
+	// Names from the repository or the input are printed escaped, on
+	// stdout as on stderr: raw control or format characters would let a
+	// hostile file write to the user's terminal.
+	for _, o := range []struct{ name, text string }{{"stdout", out}, {"stderr", errOut}} {
+		if i := rawTerminalRune(o.text); i >= 0 {
+			t.Errorf("%s holds a raw control or format character at byte %d:\n%q", o.name, i, o.text)
+		}
 	}
 	h.compareState(before, h.treeState(), in.advances)
 	for _, d := range h.watch {
