@@ -17,6 +17,9 @@
 // targets go to TD under their percent-encoded path (or their path).
 // Each scenario has its own directories and its own simulator on
 // 127.0.0.1, and a timeout: a client that hangs fails that scenario only.
+// Before the first scenario, Run checks the client (CheckClient): its
+// command must exist, be executable and answer "init" with a trivial
+// root; otherwise Run returns a *ClientError and runs nothing.
 //
 // # Scenarios
 //
@@ -48,6 +51,20 @@
 // retires, another platform, release or build never installs, a manifest
 // must match its signing role, freeze and rollback install nothing, a
 // forged payload installs nothing, a failed health check undoes.
+//
+// # Containment
+//
+// Some scenarios stage one key holder reaching beyond its role through the
+// structure of the metadata: a nested role named like a top-level
+// component (delegation/nested-role-shadows-component: webkit's key
+// delegates a role named safari and the mirror serves it as safari.json),
+// 2^32 succinct hash bins (delegation/succinct-bit-length-32, answered
+// within a time bound), one key listed and counted twice
+// (keys/delegated-key-listed-twice), and an envelope key "ſigned" that
+// equals "signed" only under Unicode case folding
+// (basic/envelope-folded-signed). In the bsi group, one component's
+// expired or hostile role must not stop another's install or withdrawal
+// (bsi/expired-role-confined, bsi/manifest-wrong-role-confined).
 //
 // Fault names the check a scenario is aimed at ("signature", "expiry",
 // "rollback", "hash", "length", ...): a client that skips that check

@@ -98,14 +98,18 @@ func (o Options) Selected() ([]Scenario, error) {
 }
 
 // Run runs the selected scenarios against the client and returns the
-// report. The error is for a run that could not happen at all (no client,
-// bad pattern); failing scenarios are in the report.
+// report. The error is for a run that could not happen at all (bad
+// pattern; a client that cannot be run or does not answer "init", a
+// *ClientError from CheckClient); failing scenarios are in the report.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if len(o.Client) == 0 {
 		return nil, errors.New("conformance: no client command")
 	}
 	scen, err := o.Selected()
 	if err != nil {
+		return nil, err
+	}
+	if err := CheckClient(ctx, o.Client, o.TempDir); err != nil {
 		return nil, err
 	}
 	if o.Timeout <= 0 {
@@ -153,7 +157,7 @@ func (o Options) runOne(ctx context.Context, dir string, s Scenario) (r Result) 
 	defer func() { r.Duration = time.Since(start) }()
 	if s.Group() == "bsi" && len(o.BSI) == 0 {
 		r.Status = Skipped
-		r.Failures = []string{"no bsi command given"}
+		r.Failures = []string{`skipped: no bsi command given (Options.BSI, --bsi); the bsi group drives "bsi client", not the client under test`}
 		return r
 	}
 	failed, msgs, calls := runScenario(ctx, o, dir, s)

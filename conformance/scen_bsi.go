@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
 	"github.com/bsiframework/bsi/conformance/sim"
 	"github.com/bsiframework/bsi/manifest"
 )
@@ -40,8 +42,12 @@ func bsiScenarios() []Scenario {
 			Spec: rule(1) + "; DESIGN.md Improvements (component must equal the signing role)", Fault: "manifest-role", Run: bsiOtherComponent},
 		{Name: "bsi/manifest-signed-by-targets", Description: "the top-level targets role lists an improvement itself: exit 3, nothing installed",
 			Spec: rule(1) + "; DESIGN.md Improvements (component must equal the signing role)", Fault: "manifest-role", Run: bsiSignedByTargets},
-		{Name: "bsi/manifest-wrong-role-blocks-all", Description: "one mismatched manifest blocks the whole run: a valid improvement of another component is not installed either",
-			Spec: rule(1), Fault: "manifest-role", Run: bsiMismatchBlocksAll},
+		{Name: "bsi/manifest-wrong-role-confined", Description: "webkit's role lists a manifest claiming safari while safari's installed improvement is withdrawn: exit 3, and safari still rolls back",
+			Spec: rule(1) + "; DESIGN.md containment (decisions per component)", Fault: "manifest-role", Run: bsiMismatchConfined},
+		{Name: "bsi/expired-role-confined", Description: "webkit's role is expired: exit 4, webkit installs nothing, and safari's improvement is still installed",
+			Spec: rule(2) + "; DESIGN.md containment (decisions per component)", Fault: "expiry", Run: bsiExpiredConfined},
+		{Name: "bsi/nested-role-shadows-component", Description: "webkit's key delegates a nested role named safari and the mirror serves it as safari.json, hiding safari's withdrawal: safari rolls back or the run exits 3, never a silent disappearance",
+			Spec: rule(3) + "; TUF 5.6.7.1 (a role is verified against its delegator's keys)", Fault: "delegation", Run: bsiNestedShadow},
 		{Name: "bsi/freeze", Description: "the timestamp is stale (expired): install exits 4 and installs nothing",
 			Spec: rule(2), Fault: "expiry", Run: bsiFreeze},
 		{Name: "bsi/component-role-expired", Description: "the component role is expired: install exits 4 and installs nothing",
@@ -211,12 +217,85 @@ func bsiSignedByTargets(t *T) {
 	wantNothingInstalled(t, inv)
 }
 
-func bsiMismatchBlocksAll(t *T) {
-	start(t, improvement("libc", devRelease, 1))
-	listOutside(t, "targets", "", improvement("webkit", devRelease, 1))
+// startInstalled publishes safari a and b and webkit's improvement w (if
+// any) with components webkit and safari, and installs them: safari at b.
+func startInstalled(t *T, w *manifest.Manifest) (p *sim.Publisher, a, b *manifest.Manifest) {
+	a, b = improvement("safari", devRelease, 1), improvement("safari", devRelease, 2)
+	p = t.Publisher("webkit", "safari")
+	ms := []*manifest.Manifest{a, b}
+	if w != nil {
+		ms = append(ms, w)
+	}
+	publish(t, p, ms...)
+	t.DeviceInit()
+	t.WantExit("install --all", t.InstallAll(), 0)
+	t.WantInstalled("safari", b.ID)
+	return p, a, b
+}
+
+func bsiMismatchConfined(t *T) {
+	p, a, b := startInstalled(t, nil)
+	p.Withdraw(t.ctx, b.ID, "breaks video playback")
+	p.Publish(t.ctx)
+	// The webkit key lists, on webkit's paths, a manifest claiming safari.
+	claim := improvement("safari", devRelease, 3)
+	listOutside(t, "webkit", "webkit/"+claim.ID+".tar.gz", claim)
 	inv := t.InstallAll()
 	t.WantExit("install --all", inv, 3)
-	wantNothingInstalled(t, inv)
+	t.WantInstalled("safari", a.ID)
+	t.WantInstalled("webkit", "")
+}
+
+func bsiExpiredConfined(t *T) {
+	w, s := improvement("webkit", devRelease, 1), improvement("safari", devRelease, 1)
+	publish(t, t.Publisher("webkit", "safari"), w, s)
+	t.DeviceInit()
+	r := t.Repo
+	r.Targets["webkit"].Signed.Expires = time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	r.Publish("webkit")
+	inv := t.InstallAll()
+	t.WantExit("install --all", inv, 4)
+	t.WantInstalled("webkit", "")
+	t.WantInstalled("safari", s.ID)
+}
+
+// bsiNestedShadow: after safari's b is withdrawn, the webkit key delegates
+// a role named safari (on webkit's own paths) to itself, and the mirror
+// serves, as the safari.json snapshot lists, a copy of safari's role
+// without b, signed by the webkit key. A device that verifies a role
+// against the keys of whichever delegator it met first sees b silently
+// disappear (kept, attention) instead of withdrawn.
+func bsiNestedShadow(t *T) {
+	p, a, b := startInstalled(t, nil)
+	p.Withdraw(t.ctx, b.ID, "breaks video playback")
+	p.Publish(t.ctx)
+	r := t.Repo
+	wk := r.Signers["webkit"][0]
+	wt := &r.Targets["webkit"].Signed
+	if wt.Delegations == nil {
+		wt.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{}}
+	}
+	wt.Delegations.Keys[wk.ID] = wk.Key
+	wt.Delegations.Roles = append(wt.Delegations.Roles, metadata.DelegatedRole{
+		Name: "safari", KeyIDs: []string{wk.ID}, Threshold: 1, Paths: []string{"webkit/*"}})
+	r.Publish("webkit")
+	v := r.Targets["safari"].Signed.Version
+	fake, err := metadata.Targets().FromBytes(r.Get(strconv.FormatInt(v, 10) + ".safari.json"))
+	if err != nil {
+		t.Fatalf("safari.json: %v", err)
+	}
+	delete(fake.Signed.Targets, "safari/"+b.ID+".tar.gz")
+	forged := sim.SignWith(r, fake, []*sim.Key{wk})
+	r.Set(strconv.FormatInt(v, 10)+".safari.json", forged)
+	r.Set("safari.json", forged)
+	inv := t.InstallAll()
+	switch inv.Exit {
+	case 3:
+	case 0:
+		t.WantInstalled("safari", a.ID) // rolled back per the genuine role
+	default:
+		t.Errorf("install --all: expected a roll-back of %s (exit 0) or a security failure (exit 3), bsi exited %d%s", b.ID, inv.Exit, stderrTail(inv.Stderr))
+	}
 }
 
 func bsiFreeze(t *T) {

@@ -41,9 +41,9 @@ var Groups = []string{"basic", "root", "expiry", "rollback", "keys", "delegation
 
 // Scenarios returns every scenario, in group order.
 func Scenarios() []Scenario {
-	all := slices.Concat(basicScenarios(), rootScenarios(), expiryScenarios(), rollbackScenarios(),
-		keyScenarios(), delegationScenarios(), nameScenarios(), targetScenarios(), limitScenarios(),
-		bsiScenarios())
+	all := slices.Concat(basicScenarios(), envelopeScenarios(), rootScenarios(), expiryScenarios(), rollbackScenarios(),
+		keyScenarios(), containKeyScenarios(), delegationScenarios(), containDelegationScenarios(), nameScenarios(),
+		targetScenarios(), limitScenarios(), bsiScenarios())
 	return all
 }
 

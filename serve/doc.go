@@ -8,6 +8,16 @@
 //   - GET and HEAD only; no directory listings; dot-files are not served.
 //   - Paths are confined to the tree with an [os.Root]: ".." segments,
 //     absolute paths and symbolic links that leave the tree are refused.
+//   - Only regular files are opened, and the type is checked before the
+//     open, which never blocks: a named pipe or device in the tree is a
+//     404 at once, not a request (and a thread) waiting for ever.
+//   - Keys are never published: NewHandler refuses (UnsafeTreeError,
+//     naming the file) a directory holding a workspace (workspace.json),
+//     a *.key file or a file starting with a PEM private key header, at
+//     its top or below (the first 20,000 entries; dot-entries, never
+//     served, are skipped), so neither a workspace nor its parent can be
+//     served; and a file whose first bytes are a PEM private key header is
+//     a 404 whenever it is requested, even if it appeared after the start.
 //   - Caching follows what can change. timestamp.json and every other
 //     unversioned name (root.json, a plain targets.json) get
 //     "Cache-Control: no-cache", so a CDN revalidates them on every request

@@ -16,3 +16,7 @@ func fileID(fi fs.FileInfo) uint64 {
 	}
 	return 0
 }
+
+// openNonBlock makes opening a named pipe return at once instead of
+// waiting for a writer; on a regular file it changes nothing.
+const openNonBlock = syscall.O_NONBLOCK

@@ -127,7 +127,11 @@ type etagKey struct {
 // maxETags bounds the ETag cache; it is emptied when full.
 const maxETags = 8192
 
-// NewHandler opens dir as the root of the served tree.
+// NewHandler opens dir as the root of the served tree. It refuses, with an
+// *UnsafeTreeError naming the file, a directory that holds a publisher's
+// workspace (workspace.json) or private keys (*.key files, files starting
+// with a PEM private key header), at its top or below, within the first
+// 20,000 entries: serving a workspace or its parent would publish the keys.
 func NewHandler(dir string, logger *slog.Logger) (*Handler, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -142,6 +146,10 @@ func NewHandler(dir string, logger *slog.Logger) (*Handler, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
+	}
+	if err := checkTree(dir, root); err != nil {
+		root.Close()
+		return nil, err
 	}
 	return &Handler{root: root, log: logger, etags: make(map[etagKey]string)}, nil
 }
@@ -204,7 +212,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	f, err := h.root.Open(name)
+	// The type is checked before the file is opened, and the open does not
+	// block: opening a named pipe for reading would wait for a writer for
+	// ever, holding the request and a thread.
+	if fi, err := h.root.Stat(name); err != nil || !fi.Mode().IsRegular() {
+		h.notFound(w, r, name, err)
+		return
+	}
+	f, err := h.root.OpenFile(name, os.O_RDONLY|openNonBlock, 0)
 	if err != nil {
 		h.notFound(w, r, name, err)
 		return
@@ -212,6 +227,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
+		http.NotFound(w, r) // replaced between the two checks
+		return
+	}
+	if kind, ok := sniffPrivateKey(f); ok {
+		h.log.Warn("refused a private key", "path", name, "pem", kind)
 		http.NotFound(w, r)
 		return
 	}
@@ -228,7 +248,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, name string, err error) {
-	if !errors.Is(err, fs.ErrNotExist) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		// Escapes through links, permission problems: logged, never explained.
 		h.log.Warn("refused", "path", name, "err", err)
 	}

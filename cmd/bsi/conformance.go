@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,9 +29,14 @@ hold arguments and quotes: "/usr/local/bin/bsi tuf-client".
 
 The bsi group drives "bsi client" through the device rules (withdrawal,
 disappearance, release change, platform and build, sequence, manifest and
-role, freeze); --bsi names the bsi command (default: this binary).
+role, freeze); --bsi names the bsi command (default: this binary when
+COMMAND is bsi; for another client the group is skipped, and says so).
 --group (repeatable) selects groups; --run selects
 scenarios whose name matches REGEX.
+
+Before any scenario, COMMAND is checked: it must exist, be executable and
+answer "init" on a trivial repository with exit 0; otherwise the run stops
+with one error (exit 2).
 
 A live progress line goes to stderr, then a table by group and every
 failure with what was expected and what the client did (exit code,
@@ -39,7 +45,8 @@ reports. --xfails lists expected failures (one scenario name a line, an
 optional reason after it): a listed scenario that passes is a failure.
 --list prints the scenarios and runs nothing.
 
-Exit codes: 0 when every scenario passed or failed as expected, 1 otherwise.
+Exit codes: 0 when every scenario passed or failed as expected, 1 otherwise,
+2 for a client that cannot be run.
 
 Examples:
   bsi conformance run --client "bsi tuf-client"
@@ -107,8 +114,14 @@ func runConformance(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	rep, err := conformance.Run(ctx, o)
+	if ce, ok := errors.AsType[*conformance.ClientError](err); ok {
+		return usagef("%v", ce)
+	}
 	if err != nil {
 		return err
+	}
+	if sel, _ := o.Selected(); o.BSI == nil && slices.ContainsFunc(sel, func(s conformance.Scenario) bool { return s.Group() == "bsi" }) {
+		fmt.Fprintf(e.stderr, "bsi: the client %q is not bsi: the bsi group was skipped (--bsi COMMAND runs it)\n", f.client)
 	}
 	if err := rep.WriteText(e.stdout); err != nil {
 		return err
@@ -134,7 +147,9 @@ func (f *conformanceFlags) options(e *env) (conformance.Options, error) {
 		}
 	}
 	if f.bsi == "" {
-		o.BSI = []string{selfCommand()}
+		if isBSI(o.Client) {
+			o.BSI = []string{selfCommand()}
+		}
 	} else if o.BSI, err = conformance.SplitCommand(f.bsi); err != nil {
 		return o, usagef("conformance run: --bsi: %v", err)
 	}
@@ -152,6 +167,30 @@ func (f *conformanceFlags) options(e *env) (conformance.Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// isBSI reports whether client runs bsi ("bsi tuf-client", a path to a
+// bsi binary, or this binary): only then does the bsi group, which drives
+// "bsi client", default to this binary.
+func isBSI(client []string) bool {
+	if len(client) == 0 {
+		return false
+	}
+	name := strings.TrimSuffix(filepath.Base(client[0]), ".exe")
+	if name == "bsi" {
+		return true
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return false
+	}
+	p, err := exec.LookPath(client[0])
+	if err != nil {
+		return false
+	}
+	a, errA := os.Stat(p)
+	b, errB := os.Stat(self)
+	return errA == nil && errB == nil && os.SameFile(a, b)
 }
 
 // selfCommand is how this binary can be run again: argv[0] when it names
