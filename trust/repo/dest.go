@@ -149,12 +149,25 @@ func (d *dirDest) write(name string, data []byte, durable bool) error {
 
 // Flush makes every deferred write durable: an fsync of each file and
 // directory, or one sync(2) after very many.
-func (d *dirDest) Flush(context.Context) error { return d.pending.sync(d.root) }
+func (d *dirDest) Flush(context.Context) error {
+	if d.root == nil {
+		return nil
+	}
+	return d.pending.sync(d.root)
+}
 
-// check refuses a name that is not a plain relative path.
+// check refuses a name that is not a plain relative path, and opens the
+// root if it is not open yet.
 func (d *dirDest) check(name string) error {
 	if !fs.ValidPath(name) || name == "." {
 		return fmt.Errorf("invalid name %q", name)
+	}
+	if d.root == nil {
+		r, err := os.OpenRoot(d.dir)
+		if err != nil {
+			return err
+		}
+		d.root = r
 	}
 	return nil
 }
@@ -178,12 +191,20 @@ func (d *dirDest) Exists(_ context.Context, name string) (bool, error) {
 }
 
 func (d *dirDest) WriteFile(_ context.Context, name string, data []byte) error {
+	if err := d.check(name); err != nil {
+		return err
+	}
 	defer d.dropTmp()
 	return d.write(name, data, true)
 }
 
 // Close releases the destination's directory.
-func (d *dirDest) Close() error { return d.root.Close() }
+func (d *dirDest) Close() error {
+	if d.root == nil {
+		return nil
+	}
+	return d.root.Close()
+}
 
 // rootBarrier is barrier for files named relative to an os.Root.
 type rootBarrier struct {
