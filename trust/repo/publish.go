@@ -10,6 +10,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -20,6 +21,10 @@ type PublishResult struct {
 	Skipped          int      `json:"skipped"` // files or roles already present
 	SnapshotVersion  int64    `json:"snapshot_version"`
 	TimestampVersion int64    `json:"timestamp_version"`
+	// Set by Refresh: the new timestamp's expiry, and the snapshot's when
+	// it was signed again.
+	TimestampExpires time.Time `json:"timestamp_expires,omitzero"`
+	SnapshotExpires  time.Time `json:"snapshot_expires,omitzero"`
 }
 
 // Publish signs snapshot and timestamp with the online keys when anything

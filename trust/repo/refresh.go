@@ -1,9 +1,11 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -41,6 +43,11 @@ func (w *Workspace) Refresh(ctx context.Context, dest Destination, opts RefreshO
 		if now := w.opts.Now(); now.After(root.Signed.Expires) {
 			return &ExpiredError{Role: metadata.ROOT, Version: root.Signed.Version, Expires: root.Signed.Expires}
 		}
+		// Nothing is signed over a snapshot that is not the one dest
+		// serves, signed by the snapshot keys.
+		if err := w.checkServed(ctx, dest, root); err != nil {
+			return err
+		}
 		snapWasV := w.snapshot.Signed.Version
 		req := onlineRequest{meta: w.snapshot.Signed.Meta, root: root, timestamp: true,
 			snapshot: w.snapshot.Signed.Expires.Before(w.opts.Now().Add(within))}
@@ -67,7 +74,46 @@ func (w *Workspace) Refresh(ctx context.Context, dest Destination, opts RefreshO
 		return nil, err
 	}
 	res.SnapshotVersion, res.TimestampVersion = w.snapshot.Signed.Version, w.timestamp.Signed.Version
+	res.TimestampExpires = w.timestamp.Signed.Expires
+	if slices.Contains(res.Written, fmt.Sprintf("%d.snapshot.json", res.SnapshotVersion)) {
+		res.SnapshotExpires = w.snapshot.Signed.Expires
+	}
 	return res, nil
+}
+
+// checkServed verifies, before Refresh signs, that dest serves the
+// workspace's last publish and that its snapshot is sound: dest's
+// timestamp.json lists the workspace's snapshot (version, length, hashes)
+// and is not older than the workspace's timestamp, dest serves that
+// snapshot byte for byte, and a threshold of root's snapshot keys signed
+// it. A failure is a *VerifyError saying what dest serves.
+func (w *Workspace) checkServed(ctx context.Context, dest Destination, root *rootMeta) error {
+	snap, err := w.readFile(w.rolePath(metadata.SNAPSHOT))
+	if err != nil {
+		return err
+	}
+	sv := w.snapshot.Signed.Version
+	_, t := servedTimestamp(ctx, dest)
+	if t == nil {
+		return &VerifyError{Role: metadata.TIMESTAMP, Reason: fmt.Sprintf("destination %s serves no timestamp.json that lists a snapshot: it does not hold the last publish (snapshot v%d); publish to it first", dest, sv)}
+	}
+	mf := t.Signed.Meta["snapshot.json"]
+	if t.Signed.Version < w.timestamp.Signed.Version {
+		return &VerifyError{Role: metadata.TIMESTAMP, Reason: fmt.Sprintf("destination %s serves timestamp v%d, older than the workspace's last publish (v%d): is it another repository or an old copy?", dest, t.Signed.Version, w.timestamp.Signed.Version)}
+	}
+	if mf.Version != sv || mf.VerifyLengthHashes(snap) != nil {
+		return &VerifyError{Role: metadata.SNAPSHOT, Reason: fmt.Sprintf("destination %s serves snapshot v%d, not the workspace's snapshot v%d (length %d): refusing to sign a timestamp over a snapshot the destination does not serve (run bsi repo publish to finish an interrupted publish)", dest, mf.Version, sv, len(snap))}
+	}
+	name := fmt.Sprintf("%d.snapshot.json", sv)
+	served, err := dest.ReadFile(ctx, name)
+	if err != nil || !bytes.Equal(served, snap) {
+		return &VerifyError{Role: metadata.SNAPSHOT, Reason: fmt.Sprintf("destination %s does not serve %s as the workspace holds it (%v)", dest, name, err)}
+	}
+	if err := root.VerifyDelegate(metadata.SNAPSHOT, w.snapshot); err != nil {
+		return &VerifyError{Role: fmt.Sprintf("snapshot v%d", sv), KeyIDs: root.Signed.Roles[metadata.SNAPSHOT].KeyIDs,
+			Reason: fmt.Sprintf("not signed by a threshold of root v%d's snapshot keys: %v", root.Signed.Version, err)}
+	}
+	return nil
 }
 
 // KeepFresh refreshes the workspace in dir every interval until ctx is
@@ -127,6 +173,12 @@ func refreshOnce(ctx context.Context, dir string, dest Destination, interval tim
 	if err != nil {
 		return err
 	}
-	opts.Logger.Info("refreshed", "timestamp", res.TimestampVersion, "snapshot", res.SnapshotVersion)
+	args := []any{"dir", dir, "timestamp", res.TimestampVersion, "timestamp_expires", res.TimestampExpires.Format(time.RFC3339)}
+	if !res.SnapshotExpires.IsZero() {
+		args = append(args, "snapshot_resigned", res.SnapshotVersion, "snapshot_expires", res.SnapshotExpires.Format(time.RFC3339))
+	} else {
+		args = append(args, "snapshot", res.SnapshotVersion)
+	}
+	opts.Logger.Info("refreshed", args...)
 	return nil
 }
