@@ -81,37 +81,47 @@ func (w *Workspace) Refresh(ctx context.Context, dest Destination, opts RefreshO
 	return res, nil
 }
 
-// checkServed verifies, before Refresh signs, that dest serves the
-// workspace's last publish and that its snapshot is sound: dest's
-// timestamp.json lists the workspace's snapshot (version, length, hashes)
-// and is not older than the workspace's timestamp, dest serves that
-// snapshot byte for byte, and a threshold of root's snapshot keys signed
-// it. A failure is a *VerifyError saying what dest serves.
+// checkServed verifies, before Refresh signs, that the workspace's
+// snapshot is sound and that dest serves the workspace's last publish:
+//
+//   - a threshold of root's snapshot keys signed the workspace's snapshot,
+//     else a *VerifyError (someone edited it: a security failure);
+//   - dest's timestamp.json is not older than the workspace's and lists
+//     that snapshot (version, length, hashes), and dest serves the
+//     snapshot byte for byte, else a *DestinationError saying what dest
+//     serves (the wrong destination, or an interrupted publish that the
+//     next publish finishes: an operational failure).
 func (w *Workspace) checkServed(ctx context.Context, dest Destination, root *rootMeta) error {
 	snap, err := w.readFile(w.rolePath(metadata.SNAPSHOT))
 	if err != nil {
 		return err
 	}
 	sv := w.snapshot.Signed.Version
+	if err := root.VerifyDelegate(metadata.SNAPSHOT, w.snapshot); err != nil {
+		return &VerifyError{Role: fmt.Sprintf("snapshot v%d", sv), KeyIDs: root.Signed.Roles[metadata.SNAPSHOT].KeyIDs,
+			Reason: fmt.Sprintf("the workspace's snapshot is not signed by a threshold of root v%d's snapshot keys: %v", root.Signed.Version, err)}
+	}
+	notServed := func(name, format string, args ...any) error {
+		return &DestinationError{Dest: fmt.Sprint(dest), Name: name, Err: fmt.Errorf(format, args...)}
+	}
 	_, t := servedTimestamp(ctx, dest)
 	if t == nil {
-		return &VerifyError{Role: metadata.TIMESTAMP, Reason: fmt.Sprintf("destination %s serves no timestamp.json that lists a snapshot: it does not hold the last publish (snapshot v%d); publish to it first", dest, sv)}
+		return notServed("timestamp.json", "serves no timestamp.json that lists a snapshot: it does not hold the workspace's last publish (snapshot v%d); publish to it first, or give the destination of the last publish with --to", sv)
 	}
 	mf := t.Signed.Meta["snapshot.json"]
 	if t.Signed.Version < w.timestamp.Signed.Version {
-		return &VerifyError{Role: metadata.TIMESTAMP, Reason: fmt.Sprintf("destination %s serves timestamp v%d, older than the workspace's last publish (v%d): is it another repository or an old copy?", dest, t.Signed.Version, w.timestamp.Signed.Version)}
+		return notServed("timestamp.json", "serves timestamp v%d (snapshot v%d), older than the workspace's last publish (timestamp v%d, snapshot v%d): another repository or an old copy? give the destination of the last publish with --to", t.Signed.Version, mf.Version, w.timestamp.Signed.Version, sv)
 	}
 	if mf.Version != sv || mf.VerifyLengthHashes(snap) != nil {
-		return &VerifyError{Role: metadata.SNAPSHOT, Reason: fmt.Sprintf("destination %s serves snapshot v%d, not the workspace's snapshot v%d (length %d): refusing to sign a timestamp over a snapshot the destination does not serve (run bsi repo publish to finish an interrupted publish)", dest, mf.Version, sv, len(snap))}
+		return notServed("timestamp.json", "lists snapshot v%d, not the workspace's last published snapshot v%d (length %d): refusing to sign a timestamp over a snapshot the destination does not serve (bsi repo publish finishes an interrupted publish)", mf.Version, sv, len(snap))
 	}
 	name := fmt.Sprintf("%d.snapshot.json", sv)
 	served, err := dest.ReadFile(ctx, name)
-	if err != nil || !bytes.Equal(served, snap) {
-		return &VerifyError{Role: metadata.SNAPSHOT, Reason: fmt.Sprintf("destination %s does not serve %s as the workspace holds it (%v)", dest, name, err)}
+	if err != nil {
+		return notServed(name, "the snapshot its timestamp lists is missing: %v", err)
 	}
-	if err := root.VerifyDelegate(metadata.SNAPSHOT, w.snapshot); err != nil {
-		return &VerifyError{Role: fmt.Sprintf("snapshot v%d", sv), KeyIDs: root.Signed.Roles[metadata.SNAPSHOT].KeyIDs,
-			Reason: fmt.Sprintf("not signed by a threshold of root v%d's snapshot keys: %v", root.Signed.Version, err)}
+	if !bytes.Equal(served, snap) {
+		return notServed(name, "holds other bytes than the workspace's snapshot v%d", sv)
 	}
 	return nil
 }

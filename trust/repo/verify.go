@@ -65,7 +65,7 @@ func (w *Workspace) verifyRoots(ctx context.Context, dest Destination) error {
 			return &VerifyError{Role: metadata.ROOT, Reason: fmt.Sprintf("the destination's root.json does not parse: %v", err)}
 		}
 		if served.Signed.Version > cur {
-			return &VerifyError{Role: metadata.ROOT, Reason: fmt.Sprintf("the destination serves root v%d, newer than the workspace's v%d", served.Signed.Version, cur)}
+			return &DestinationError{Dest: fmt.Sprint(dest), Name: "root.json", Err: fmt.Errorf("serves root v%d, newer than the workspace's v%d (published from another workspace?)", served.Signed.Version, cur)}
 		}
 		trusted = served
 	}
@@ -131,7 +131,7 @@ func (w *Workspace) verifyTargetsTree(ctx context.Context, dest Destination, met
 		role := strings.TrimSuffix(name, ".json")
 		old := destMeta[name]
 		if old != nil && old.Version > mf.Version {
-			return nil, &VerifyError{Role: role, Reason: fmt.Sprintf("version %d is lower than the published %d", mf.Version, old.Version)}
+			return nil, &DestinationError{Dest: fmt.Sprint(dest), Name: name, Err: fmt.Errorf("the destination's snapshot lists %s v%d, the workspace's is v%d, lower (published from another workspace?)", role, old.Version, mf.Version)}
 		}
 		if old != nil && old.Version == mf.Version && (len(old.Hashes) == 0 || len(mf.Hashes) == 0 || hashesEqual(old.Hashes, mf.Hashes)) {
 			continue
