@@ -157,3 +157,32 @@ func TestAuditPublishedCorrupted(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditSnapshotMetaUnpinned: a snapshot that lists targets-family
+// files by version only is a warning (snapshot-meta-unpinned), not a
+// failure; one from bsi's publisher, which pins length and sha256, has no
+// such finding.
+func TestAuditSnapshotMetaUnpinned(t *testing.T) {
+	rep := auditRepo(t, "webkit", nil) // sim: versions only
+	if !rep.HasFinding("snapshot-meta-unpinned", "snapshot") {
+		t.Errorf("no snapshot-meta-unpinned finding: %+v", rep.Findings)
+	}
+	for _, f := range rep.Findings {
+		if f.Check == "snapshot-meta-unpinned" && (f.Severity != SevWarning || !strings.Contains(f.Message, "webkit.json")) {
+			t.Errorf("finding %+v: want a warning naming webkit.json", f)
+		}
+	}
+	if err := rep.Err(); err != nil {
+		t.Errorf("an unpinned snapshot alone fails the audit: %v", err)
+	}
+	pinned := auditRepo(t, "webkit", func(r *sim.Repo) {
+		r.MetaHashes = true
+		r.Publish("targets", "webkit")
+	})
+	if pinned.HasFinding("snapshot-meta-unpinned", "snapshot") {
+		t.Errorf("a sim snapshot with hashes is reported unpinned: %+v", pinned.Findings)
+	}
+	if rep := audit(t, published(t)); rep.HasFinding("snapshot-meta-unpinned", "snapshot") {
+		t.Errorf("bsi's publisher left the snapshot unpinned: %+v", rep.Findings)
+	}
+}

@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -185,7 +187,30 @@ func (a *auditor) snapshot(ctx context.Context, root *metadata.Metadata[metadata
 		ra.Verified = true
 	}
 	a.budget(ra, "snapshot")
+	a.unpinned(snap)
 	return snap
+}
+
+// unpinned warns when the snapshot lists a targets-family file by version
+// only: a mirror holding that role's key could then serve any file the
+// key signed with that version (mix-and-match within one key).
+func (a *auditor) unpinned(snap *metadata.Metadata[metadata.SnapshotType]) {
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(snap.Signed.Meta)) {
+		if mf := snap.Signed.Meta[name]; mf.Length == 0 || len(mf.Hashes["sha256"]) == 0 {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	shown := names
+	if len(shown) > 5 {
+		shown = append(slices.Clone(shown[:5]), fmt.Sprintf("and %d more", len(names)-5))
+	}
+	a.find(SevWarning, "snapshot", "snapshot-meta-unpinned",
+		"snapshot version %d lists %d targets-family file(s) without length and sha256 (%s): a mirror holding one of their keys can substitute any file that key signed with the listed version; publish with a bsi that pins them",
+		snap.Signed.Version, len(names), strings.Join(shown, ", "))
 }
 
 // delegation is a role to visit and what delegated it.

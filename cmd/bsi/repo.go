@@ -103,7 +103,7 @@ func repoAbsRef(ref string) string {
 // repoDestination returns --to, or DIR/public.
 func repoDestination(ctx context.Context, dir, to string) (repo.Destination, func() error, error) {
 	if to == "" {
-		to = filepath.Join(dir, "public")
+		return repo.PublicDestination(dir)
 	}
 	return repo.OpenDestination(ctx, to)
 }

@@ -108,7 +108,7 @@ func repoSignFile(ctx context.Context, e *env, file, keyRef, keyID string) error
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	if err := os.WriteFile(file, out, 0o644); err != nil {
+	if err := repo.WriteOutputFile(file, out); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "signed %s with key %s\n", file, repoShort(keyID))
@@ -149,11 +149,11 @@ Examples:
 			if err != nil {
 				return err
 			}
-			if err := os.WriteFile(*out, exp.Metadata, 0o644); err != nil {
+			if err := repo.WriteOutputFile(*out, exp.Metadata); err != nil {
 				return err
 			}
 			if *canon != "" {
-				if err := os.WriteFile(*canon, exp.Canonical, 0o644); err != nil {
+				if err := repo.WriteOutputFile(*canon, exp.Canonical); err != nil {
 					return err
 				}
 			}

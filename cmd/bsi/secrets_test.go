@@ -332,7 +332,10 @@ func secretsErrorPaths(l *secretsLife, bin string) {
 		t.Fatal(err)
 	}
 	l.bsi("", 0, "repo", "publish", ws, "--to", l.path("elsewhere"))
-	l.bsi("", 0, "repo", "refresh", ws)
+	// ws/public now holds an older publish: refresh refuses it (issue 17).
+	l.bsi("", 1, "repo", "refresh", ws)
+	l.stderrHas("older than the workspace's last publish")
+	l.bsi("", 0, "repo", "refresh", ws, "--to", l.path("elsewhere"))
 }
 
 // keySource is a private key file and the password that opens it.

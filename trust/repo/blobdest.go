@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"gocloud.dev/blob"
@@ -26,8 +27,10 @@ import (
 var blobSchemes = []string{"s3://", "gs://", "azblob://", "file://", "mem://"}
 
 // openBlob opens a gocloud.dev bucket URL. A file:// URL without a query
-// gets "metadata=skip", so that the directory holds exactly the published
-// tree (no .attrs side files) and can be served as it is.
+// is a directory destination (DirDestination), so that the directory holds
+// exactly the published tree (no .attrs side files), can be served as it
+// is, and is written through an os.Root. A file:// URL must name an
+// absolute path: file://relative/path is refused.
 func openBlob(ctx context.Context, dest string) (Destination, func() error, error) {
 	known := false
 	for _, s := range blobSchemes {
@@ -38,12 +41,25 @@ func openBlob(ctx context.Context, dest string) (Destination, func() error, erro
 	}
 	open := dest
 	if u, err := url.Parse(dest); err == nil && u.Scheme == "file" {
+		if u.Host != "" && u.Host != "localhost" {
+			// file://relative/path parses as host "relative", path
+			// "/path": the tree would land at /path.
+			return nil, nil, &DestinationError{Dest: dest, Err: fmt.Errorf("a file:// URL needs an absolute path (file:///abs/path; %q would be read as host %q and path %q); or give the directory path itself", dest, u.Host, u.Path)}
+		}
+		if u.RawQuery == "" {
+			// A plain file:// URL is a directory destination: the same
+			// tree (no .attrs side files), written through an os.Root.
+			d, err := DirDestination(filepath.FromSlash(u.Path))
+			if err != nil {
+				return nil, nil, &DestinationError{Dest: dest, Err: err}
+			}
+			dd := d.(*dirDest)
+			dd.name = dest
+			return dd, dd.Close, nil
+		}
 		// Like a directory destination, a file:// bucket is created.
 		if err := os.MkdirAll(u.Path, 0o755); err != nil {
 			return nil, nil, &DestinationError{Dest: dest, Err: err}
-		}
-		if u.RawQuery == "" {
-			open = dest + "?metadata=skip"
 		}
 	}
 	b, err := blob.OpenBucket(ctx, open)

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/bsiframework/bsi/internal/atomicfile"
 	"github.com/bsiframework/bsi/internal/fault"
@@ -37,43 +39,59 @@ func OpenDestination(ctx context.Context, dest string) (Destination, func() erro
 		return openBlob(ctx, dest)
 	}
 	d, err := DirDestination(dest)
-	return d, func() error { return nil }, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, d.(*dirDest).Close, nil
 }
 
 // DirDestination returns a destination that writes files under dir with
 // atomic, durable writes. The directory is created if needed. Temporary
 // files live in dir/.bsi-tmp while a publish writes; what a crashed
 // publish left there is removed here.
+//
+// Every read and write goes through an os.Root opened on dir: a symbolic
+// link planted inside the destination (a "targets" link to another
+// directory) cannot take a write, a read or a removal outside it, and a
+// write replaces the name (temporary file and rename), never opens an
+// existing file for writing.
 func DirDestination(dir string) (Destination, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, &DestinationError{Dest: dir, Err: err}
 	}
-	if err := os.RemoveAll(filepath.Join(dir, destTmp)); err != nil {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
 		return nil, &DestinationError{Dest: dir, Err: err}
 	}
-	return &dirDest{dir: dir}, nil
+	if err := root.RemoveAll(destTmp); err != nil {
+		root.Close()
+		return nil, &DestinationError{Dest: dir, Err: err}
+	}
+	return &dirDest{dir: dir, root: root}, nil
 }
 
 // destTmp holds a directory destination's temporary files (a dot-name:
 // bsi serve never serves it).
 const destTmp = ".bsi-tmp"
 
-// tmp returns the directory for temporary files, created on first use.
-func (d *dirDest) tmp() (string, error) {
-	p := filepath.Join(d.dir, destTmp)
+// tmp creates the directory for temporary files on first use.
+func (d *dirDest) tmp() error {
 	if !d.tmpMade {
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return "", err
+		if err := d.root.Mkdir(destTmp, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		if fi, err := d.root.Lstat(destTmp); err != nil || !fi.IsDir() {
+			return &UnsafeFileError{Path: filepath.Join(d.dir, destTmp), Reason: "is not a directory"}
 		}
 		d.tmpMade = true
 	}
-	return p, nil
+	return nil
 }
 
 // dropTmp removes the (empty) directory of temporary files.
 func (d *dirDest) dropTmp() {
 	if d.tmpMade {
-		os.Remove(filepath.Join(d.dir, destTmp))
+		d.root.Remove(destTmp)
 		d.tmpMade = false
 	}
 }
@@ -90,8 +108,10 @@ type deferredWriter interface {
 // dirDest is a directory destination. It is not safe for concurrent use.
 type dirDest struct {
 	dir     string
-	pending barrier // deferred writes not yet durable
-	tmpMade bool    // dir/.bsi-tmp exists
+	name    string      // as given (a file:// URL), when not dir
+	root    *os.Root    // dir; every file operation goes through it
+	pending rootBarrier // deferred writes not yet durable
+	tmpMade bool        // dir/.bsi-tmp exists
 }
 
 var _ deferredWriter = (*dirDest)(nil)
@@ -99,52 +119,71 @@ var _ deferredWriter = (*dirDest)(nil)
 // WriteFileDeferred writes atomically (temporary file and rename) without
 // syncing; Flush makes every such write durable at once.
 func (d *dirDest) WriteFileDeferred(_ context.Context, name string, data []byte) error {
-	p, err := d.path(name)
-	if err != nil {
+	if err := d.write(name, data, false); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	d.pending.add(name)
+	return nil
+}
+
+// write writes name through the root: its directories are created (never
+// through a link leaving the destination), then a temporary file in
+// .bsi-tmp is renamed over it.
+func (d *dirDest) write(name string, data []byte, durable bool) error {
+	if err := d.check(name); err != nil {
 		return err
 	}
-	tmp, err := d.tmp()
-	if err != nil {
+	if dir := path.Dir(name); dir != "." {
+		if err := d.root.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := d.tmp(); err != nil {
 		return err
 	}
-	err = atomicfile.WriteVia(tmp, p, 0o644, false, func(f *os.File) error {
+	return atomicfile.WriteIn(d.root, destTmp, name, 0o644, durable, func(f *os.File) error {
 		_, err := f.Write(data)
 		return err
 	})
-	if err == nil {
-		d.pending.add(p)
-	}
-	return err
 }
 
 // Flush makes every deferred write durable: an fsync of each file and
 // directory, or one sync(2) after very many.
-func (d *dirDest) Flush(context.Context) error { return d.pending.sync() }
-
-func (d *dirDest) path(name string) (string, error) {
-	if !fs.ValidPath(name) {
-		return "", fmt.Errorf("invalid name %q", name)
+func (d *dirDest) Flush(context.Context) error {
+	if d.root == nil {
+		return nil
 	}
-	return filepath.Join(d.dir, filepath.FromSlash(name)), nil
+	return d.pending.sync(d.root)
+}
+
+// check refuses a name that is not a plain relative path, and opens the
+// root if it is not open yet.
+func (d *dirDest) check(name string) error {
+	if !fs.ValidPath(name) || name == "." {
+		return fmt.Errorf("invalid name %q", name)
+	}
+	if d.root == nil {
+		r, err := os.OpenRoot(d.dir)
+		if err != nil {
+			return err
+		}
+		d.root = r
+	}
+	return nil
 }
 
 func (d *dirDest) ReadFile(_ context.Context, name string) ([]byte, error) {
-	p, err := d.path(name)
-	if err != nil {
+	if err := d.check(name); err != nil {
 		return nil, err
 	}
-	return os.ReadFile(p)
+	return d.root.ReadFile(name)
 }
 
 func (d *dirDest) Exists(_ context.Context, name string) (bool, error) {
-	p, err := d.path(name)
-	if err != nil {
+	if err := d.check(name); err != nil {
 		return false, err
 	}
-	_, err = os.Stat(p)
+	_, err := d.root.Stat(name)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -152,25 +191,72 @@ func (d *dirDest) Exists(_ context.Context, name string) (bool, error) {
 }
 
 func (d *dirDest) WriteFile(_ context.Context, name string, data []byte) error {
-	p, err := d.path(name)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	tmp, err := d.tmp()
-	if err != nil {
+	if err := d.check(name); err != nil {
 		return err
 	}
 	defer d.dropTmp()
-	return atomicfile.WriteVia(tmp, p, 0o644, true, func(f *os.File) error {
-		_, err := f.Write(data)
-		return err
-	})
+	return d.write(name, data, true)
 }
 
-func (d *dirDest) String() string { return d.dir }
+// Close releases the destination's directory.
+func (d *dirDest) Close() error {
+	if d.root == nil {
+		return nil
+	}
+	return d.root.Close()
+}
+
+// rootBarrier is barrier for files named relative to an os.Root.
+type rootBarrier struct {
+	names []string
+	dirs  map[string]bool
+}
+
+func (b *rootBarrier) add(name string) {
+	if b.dirs == nil {
+		b.dirs = map[string]bool{}
+	}
+	b.names = append(b.names, name)
+	b.dirs[path.Dir(name)] = true
+}
+
+func (b *rootBarrier) sync(root *os.Root) error {
+	names, dirs := b.names, sortedKeys(b.dirs)
+	b.names, b.dirs = nil, nil
+	if len(names) > manyFiles {
+		fault.Point("repo.sync")
+		syscall.Sync()
+		return nil
+	}
+	var errs []error
+	for _, n := range append(names, dirs...) {
+		errs = append(errs, syncIn(root, n))
+	}
+	return errors.Join(errs...)
+}
+
+func syncIn(root *os.Root, name string) error {
+	if err := fault.CheckPath("repo.fsync", filepath.Join(root.Name(), filepath.FromSlash(name))); err != nil {
+		return err
+	}
+	defer fault.Point("repo.fsync.done")
+	f, err := root.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", name, err)
+	}
+	return nil
+}
+
+func (d *dirDest) String() string {
+	if d.name != "" {
+		return d.name
+	}
+	return d.dir
+}
 
 // putKind says how putFile treats a name that already holds other bytes.
 type putKind int
@@ -225,4 +311,17 @@ func putFile(ctx context.Context, d Destination, name string, data []byte, kind 
 	fault.Point("repo.dest.put.done")
 	res.Written = append(res.Written, name)
 	return nil
+}
+
+// PublicDestination opens the default destination of the workspace in
+// dir, dir/public, as a directory destination. A "public" that is a
+// symbolic link is refused with an *UnsafeFileError: someone with write
+// access to the workspace could otherwise send the published tree (and
+// its writes) anywhere.
+func PublicDestination(dir string) (Destination, func() error, error) {
+	p := filepath.Join(dir, "public")
+	if fi, err := os.Lstat(p); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, nil, &UnsafeFileError{Path: p, Reason: "the workspace's default destination is a symbolic link (give the real directory with --to)"}
+	}
+	return OpenDestination(context.Background(), p)
 }

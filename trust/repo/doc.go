@@ -43,6 +43,34 @@
 // workspace.json, which records them, replaced and synced. A failed
 // operation leaves the workspace as it was.
 //
+// # Confinement
+//
+// Anyone who can write to the workspace or a directory destination may
+// have planted links there, so no write follows one: the lock is opened
+// with O_NOFOLLOW and must be a regular file of one link (it is never
+// truncated); a commit journal may name only bsi's own files
+// (workspace.json, metadata/<role>.json, metadata/roots/N.root.json,
+// content/<sha256>) and is replayed through an os.Root on DIR with no
+// link on the way; a directory destination (and a plain file:// URL) is
+// written through an os.Root, so a "targets" link cannot take payloads
+// outside it; a DIR/public that is a link is refused; exports and signed
+// role files replace their name (temporary file and rename) and never
+// write through a link. A refusal is an *UnsafeFileError.
+//
+// # Verifying before signing
+//
+// The snapshot pins the length and sha256 of every targets-family file.
+// Before the online keys sign, Publish verifies the tree it is about to
+// publish as a device would (verify.go): the root chain from the root the
+// destination serves (or root v1), each role the destination does not
+// serve yet and its delegators against the keys their delegator lists,
+// versions not below the destination's, and every new payload's length
+// and hashes in the content store; Refresh verifies the workspace's
+// snapshot with the snapshot keys and requires the destination to serve
+// exactly the workspace's last publish. A failure is a *VerifyError
+// (security) or, for the wrong destination, a *DestinationError; nothing
+// is signed or written.
+//
 // # Published tree
 //
 //	1.root.json … N.root.json, root.json

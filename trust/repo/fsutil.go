@@ -218,3 +218,16 @@ func (l *lockFile) release() error {
 	l.f = nil
 	return err
 }
+
+// WriteOutputFile writes data to path for the user (an exported role, a
+// signed role file, canonical bytes): a new temporary file in the same
+// directory (O_EXCL), synced, renamed over path. A symbolic link or a hard
+// link at path is replaced, never written through, and no existing file
+// is opened for writing: a link planted on a USB stick towards a key file
+// leaves that file as it was.
+func WriteOutputFile(path string, data []byte) error {
+	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

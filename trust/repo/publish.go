@@ -10,6 +10,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -20,6 +21,10 @@ type PublishResult struct {
 	Skipped          int      `json:"skipped"` // files or roles already present
 	SnapshotVersion  int64    `json:"snapshot_version"`
 	TimestampVersion int64    `json:"timestamp_version"`
+	// Set by Refresh: the new timestamp's expiry, and the snapshot's when
+	// it was signed again.
+	TimestampExpires time.Time `json:"timestamp_expires,omitzero"`
+	SnapshotExpires  time.Time `json:"snapshot_expires,omitzero"`
 }
 
 // Publish signs snapshot and timestamp with the online keys when anything
@@ -46,6 +51,10 @@ func (w *Workspace) Publish(ctx context.Context, dest Destination) (*PublishResu
 		}
 		meta, err := w.snapshotMeta()
 		if err != nil {
+			return err
+		}
+		// Nothing is signed until the tree verifies as a device would.
+		if err := w.verifyPublish(ctx, dest, meta); err != nil {
 			return err
 		}
 		first := !w.cfg.Published
@@ -97,8 +106,11 @@ func (w *Workspace) checkExpired() error {
 	return nil
 }
 
-// snapshotMeta computes the snapshot's meta: the version of every
-// targets-family role.
+// snapshotMeta computes the snapshot's meta: the version, length and
+// sha256 of every targets-family role file, so that a mirror holding one
+// component's key cannot substitute another file that key signed with
+// the same version (mix-and-match). A role unchanged since the last
+// publish keeps the entry that publish signed, when it pins the hash.
 func (w *Workspace) snapshotMeta() (map[string]*metadata.MetaFiles, error) {
 	names, err := w.roleNames()
 	if err != nil {
@@ -110,7 +122,7 @@ func (w *Workspace) snapshotMeta() (map[string]*metadata.MetaFiles, error) {
 			continue
 		}
 		old, ok := w.snapshot.Signed.Meta[role+".json"]
-		if ok && !w.cfg.Edited[role] && w.cfg.Published {
+		if ok && !w.cfg.Edited[role] && w.cfg.Published && pinned(old) {
 			meta[role+".json"] = old
 			continue
 		}
@@ -118,9 +130,20 @@ func (w *Workspace) snapshotMeta() (map[string]*metadata.MetaFiles, error) {
 		if err != nil {
 			return nil, err
 		}
-		meta[role+".json"] = &metadata.MetaFiles{Version: m.Signed.Version}
+		data, err := w.fileBytes(role)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(data)
+		meta[role+".json"] = &metadata.MetaFiles{Version: m.Signed.Version, Length: int64(len(data)),
+			Hashes: metadata.Hashes{"sha256": sum[:]}}
 	}
 	return meta, nil
+}
+
+// pinned reports whether a snapshot entry carries length and sha256.
+func pinned(mf *metadata.MetaFiles) bool {
+	return mf != nil && mf.Length > 0 && len(mf.Hashes["sha256"]) == sha256.Size
 }
 
 func metaEqual(a, b map[string]*metadata.MetaFiles) bool {
