@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,5 +192,27 @@ func TestRolloutCommandsHelp(t *testing.T) {
 	}
 	if out := c.ok("help"); !strings.Contains(out, "Publishers: staged rollout") || !strings.Contains(out, "bsi rollout halt") {
 		t.Fatalf("bsi help:\n%s", out)
+	}
+}
+
+// A repository with a rollout role stays readable by devices: the client
+// verifies the rollout role like any delegated role and lists the
+// improvements (devices act on rollouts once the agent is wired, phase 2).
+func TestClientReadsRepositoryWithRolloutRole(t *testing.T) {
+	c, ws := rolloutWS(t)
+	c.ok("rollout", "start", ws, "webkit-26.3-b", "--stages", "canary:100%:24h,100%")
+	c.ok("rollout", "halt", ws, "webkit-26.3-b", "--reason", "hold", "--publish")
+	f := newClientFixture(t, clientStart)
+	pub := filepath.Join(ws, "public")
+	srv := httptest.NewServer(http.FileServer(http.Dir(pub)))
+	defer srv.Close()
+	f.must("client", "init", f.state, "--root", filepath.Join(pub, "1.root.json"), "--url", srv.URL,
+		"--platform", "macos", "--release", "26.3")
+	if out := f.must("client", "check", f.state); !strings.Contains(out, "webkit-26.3-b 26.3 (b)") {
+		t.Fatalf("check against a repository with a rollout role:\n%s", out)
+	}
+	// An auditor finds nothing wrong with it either.
+	if code, out, rep := auditRun(t, pub, c.now); code != exitOK {
+		t.Fatalf("audit: exit %d\n%s\n%v", code, out, findings(rep))
 	}
 }
