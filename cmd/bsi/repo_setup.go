@@ -37,7 +37,9 @@ Examples:
       --root-threshold 2 --targets-key t.pub \
       --snapshot-key snapshot.key --timestamp-key awskms:///alias/bsi-ts
   bsi repo init ws --root-key r.pub --targets-key t.pub \
-      --snapshot-key s.key --timestamp-key ts.key --expires timestamp=6h`
+      --snapshot-key s.key --timestamp-key ts.key --expires timestamp=6h
+  bsi repo init ws --root-key r.pub --targets-key t.pub \
+      --snapshot-key s.key --timestamp-key ts.key --rollout --rollout-key rollout.key`
 
 func repoInitCommand() *command {
 	return &command{

@@ -17,7 +17,7 @@ import (
 // packages rollout and trust/repo.
 func rolloutCommands() []*command {
 	return []*command{rolloutEnableCommand(), rolloutStartCommand(), rolloutSetCommand(),
-		rolloutHaltCommand(), rolloutResumeCommand(), rolloutStatusCommand()}
+		rolloutHaltCommand(), rolloutResumeCommand(), rolloutStatusCommand(), rolloutRotateKeyCommand()}
 }
 
 const rolloutPublishFlags = `  --publish               publish right away (as bsi repo publish)
@@ -71,6 +71,43 @@ Example:
 			}
 			fmt.Fprintf(e.stdout, "delegated rollout/*/* to the rollout role; targets needs signing\n")
 			fmt.Fprintf(e.stderr, "bsi: hint: next: bsi repo sign %s --key TARGETS-KEY, then bsi rollout start %s ID --stages ...\n", pos[0], pos[0])
+			return nil
+		},
+	}
+}
+
+func rolloutRotateKeyCommand() *command {
+	return &command{
+		name:    "rollout rotate-key",
+		args:    "DIR --key KEY",
+		summary: "replace the online rollout key",
+		help: `Makes KEY (a private key file or a KMS URI) the only key of the rollout
+role: the recovery from a lost or compromised online rollout key. Targets
+then lists the new key instead of the old one and is pending until its keys
+sign it (bsi repo sign); the rollout role is signed again with the new key.
+Running it again with the same key finishes an interrupted rotation.
+
+Example:
+  bsi rollout rotate-key ws --key awskms:///alias/bsi-rollout-2`,
+		run: func(ctx context.Context, e *env, args []string) error {
+			fs := newFlags("rollout rotate-key")
+			key := fs.String("key", "", "")
+			pos, err := parseFlags(fs, args)
+			if err != nil {
+				return err
+			}
+			if *key == "" {
+				return usagef("missing --key")
+			}
+			w, err := openRepo(ctx, e, pos)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			if err := w.RotateRolloutKey(ctx, repoAbsRef(*key)); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "the rollout role is now signed by %s; targets needs signing\n", printable(*key))
 			return nil
 		},
 	}

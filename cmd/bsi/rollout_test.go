@@ -180,6 +180,14 @@ func TestRolloutWithoutRole(t *testing.T) {
 	if st := rolloutStatus(t, c, ws, "--json"); len(st) != 1 || st[0].Percent != "2%" || st[0].Pending {
 		t.Fatalf("%+v", st)
 	}
+	// A new rollout key: targets signs it in, then rollout changes use it.
+	c.ok("rollout", "rotate-key", ws, "--key", k("webkit"))
+	if errs := c.fail(exitFailure, "repo", "publish", ws); !strings.Contains(errs, "targets v2 needs 1 more signature") {
+		t.Fatal(errs)
+	}
+	c.ok("repo", "sign", ws, "--key", k("targets"))
+	c.ok("rollout", "halt", ws, "webkit-26.3-a", "--reason", "after rotation", "--publish")
+	c.fail(exitUsage, "rollout", "rotate-key", ws)
 }
 
 func TestRolloutCommandsHelp(t *testing.T) {
