@@ -61,6 +61,7 @@ func TestBucketShareAndMonotone(t *testing.T) {
 					n++
 				}
 			}
+			t.Logf("%s: stage %d: %d of %d devices below %d bp", spec, i+1, n, devices, st.BasisPoints)
 			if diff := n*Full/devices - st.BasisPoints; diff > 150 || diff < -150 {
 				t.Errorf("%s: stage %d: %d of %d devices below %d bp (off by %d bp)", spec, i+1, n, devices, st.BasisPoints, diff)
 			}

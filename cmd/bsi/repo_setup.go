@@ -21,6 +21,9 @@ Flags:
   --targets-threshold K   targets signatures needed (default 1)
   --snapshot-key KEY      the online snapshot key: private key file or KMS URI
   --timestamp-key KEY     the online timestamp key: private key file or KMS URI
+  --rollout               add the online rollout role (staged rollout, see
+                          bsi rollout start); needs --rollout-key
+  --rollout-key KEY       the online rollout key: private key file or KMS URI
   --expires ROLE=D        expiry period of a role kind (repeatable): root
                           (default 365d), targets (90d), component (90d),
                           snapshot (7d), timestamp (1d)
@@ -34,7 +37,9 @@ Examples:
       --root-threshold 2 --targets-key t.pub \
       --snapshot-key snapshot.key --timestamp-key awskms:///alias/bsi-ts
   bsi repo init ws --root-key r.pub --targets-key t.pub \
-      --snapshot-key s.key --timestamp-key ts.key --expires timestamp=6h`
+      --snapshot-key s.key --timestamp-key ts.key --expires timestamp=6h
+  bsi repo init ws --root-key r.pub --targets-key t.pub \
+      --snapshot-key s.key --timestamp-key ts.key --rollout --rollout-key rollout.key`
 
 func repoInitCommand() *command {
 	return &command{
@@ -56,6 +61,8 @@ func runRepoInit(ctx context.Context, e *env, args []string) error {
 	targetsT := fs.Int("targets-threshold", 1, "")
 	snap := fs.String("snapshot-key", "", "")
 	ts := fs.String("timestamp-key", "", "")
+	withRollout := fs.Bool("rollout", false, "")
+	rolloutKey := fs.String("rollout-key", "", "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -70,9 +77,14 @@ func runRepoInit(ctx context.Context, e *env, args []string) error {
 		return usagef("missing --targets-key")
 	case *snap == "" || *ts == "":
 		return usagef("missing --snapshot-key or --timestamp-key")
+	case *withRollout && *rolloutKey == "":
+		return usagef("--rollout needs --rollout-key KEY (the online rollout key)")
 	}
 	in := repo.InitOptions{RootThreshold: *rootT, TargetsThreshold: *targetsT,
 		SnapshotKey: repoAbsRef(*snap), TimestampKey: repoAbsRef(*ts), Expires: map[string]time.Duration{}}
+	if *rolloutKey != "" {
+		in.RolloutKey = repoAbsRef(*rolloutKey)
+	}
 	for _, x := range expires {
 		role, d, ok := strings.Cut(x, "=")
 		if !ok {
@@ -95,6 +107,9 @@ func runRepoInit(ctx context.Context, e *env, args []string) error {
 	defer w.Close()
 	fmt.Fprintf(e.stdout, "initialised %s: root (%d of %d) and targets (%d of %d) wait for signatures\n",
 		pos[0], *rootT, len(rootKeys), *targetsT, len(targetsKeys))
+	if in.RolloutKey != "" {
+		fmt.Fprintf(e.stdout, "rollout role delegated (rollout/*/*), signed by its online key\n")
+	}
 	fmt.Fprintf(e.stderr, "bsi: hint: next: bsi repo delegate %s --component NAME --key PUB, then bsi repo sign %s --key KEY\n", pos[0], pos[0])
 	return nil
 }

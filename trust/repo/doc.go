@@ -14,7 +14,10 @@
 // its manifest under custom.bsi, so that it travels inside signed metadata.
 // Snapshot and timestamp are signed by online keys, referenced (a key file
 // or a KMS URI) in the workspace configuration and resolved through
-// Options.LoadSigner; nothing else in the workspace is secret.
+// Options.LoadSigner; nothing else in the workspace is secret. An optional
+// "rollout" role, delegated by targets with paths "rollout/*/*" and signed
+// by its own online key, lists one schedule "rollout/<component>/<id>.json"
+// per gated improvement (package rollout; EnableRollout, StartRollout).
 //
 // Every change bumps the changed role's version once per editing session
 // (until the next publish) and clears its signatures; the role is then
@@ -29,6 +32,8 @@
 //	                             roles changed since the last publish and the
 //	                             targets they changed, and a read-only mirror
 //	                             of key ids per role
+//	DIR/rollout.json             the online rollout key reference, when
+//	                             targets delegates the rollout role
 //	DIR/metadata/<role>.json     each role as edited and signed (the exact
 //	                             bytes that are published)
 //	DIR/metadata/roots/N.root.json  every earlier published root

@@ -93,11 +93,7 @@ func (w *Workspace) EnableRollout(ctx context.Context, ref string) error {
 		return fmt.Errorf("rollout key %s: %w", ref, err)
 	}
 	id, _ := k.ID()
-	data, err := json.MarshalIndent(rolloutConfig{Format: rolloutConfigFormat, Key: onlineKey{Ref: ref, KeyID: id}}, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(w.path(rolloutConfigName), append(data, '\n'), 0o644); err != nil {
+	if err := w.writeRolloutConfig(onlineKey{Ref: ref, KeyID: id}); err != nil {
 		return err
 	}
 	return w.mutate(func() error {
@@ -113,8 +109,60 @@ func (w *Workspace) EnableRollout(ctx context.Context, ref string) error {
 		d.Roles = append(d.Roles, metadata.DelegatedRole{Name: rollout.Role, KeyIDs: []string{id}, Threshold: 1,
 			Terminating: true, Paths: []string{rollout.Role + "/*/*"}})
 		w.newTargetsRole(rollout.Role)
-		return w.signRollout(ctx)
+		return w.signRollout(ctx, onlineKey{Ref: ref, KeyID: id})
 	})
+}
+
+// RotateRolloutKey makes ref (a private key file or a KMS URI) the only
+// key of the rollout role, as recovery from a lost or compromised online
+// rollout key: targets lists the new key instead of the old ones (and is
+// then pending until its keys sign it), and the rollout role is signed
+// again with the new key. Running it again with the same key finishes an
+// interrupted rotation.
+func (w *Workspace) RotateRolloutKey(ctx context.Context, ref string) error {
+	if on, err := w.RolloutEnabled(); err != nil {
+		return err
+	} else if !on {
+		return &RolloutError{Reason: "the workspace has no rollout role (bsi rollout enable)"}
+	}
+	k, err := loadOnlineKey(ctx, w.opts, ref)
+	if err != nil {
+		return fmt.Errorf("rollout key %s: %w", ref, err)
+	}
+	id, _ := k.ID()
+	key := onlineKey{Ref: ref, KeyID: id}
+	err = w.mutate(func() error {
+		if err := w.edit(metadata.TARGETS); err != nil {
+			return err
+		}
+		d := w.targets[metadata.TARGETS].Signed.Delegations
+		d.Keys[id] = k
+		for i := range d.Roles {
+			if d.Roles[i].Name == rollout.Role {
+				d.Roles[i].KeyIDs, d.Roles[i].Threshold = []string{id}, 1
+			}
+		}
+		pruneKeys(d)
+		if err := w.edit(rollout.Role); err != nil {
+			return err
+		}
+		return w.signRollout(ctx, key)
+	})
+	if err != nil {
+		return err
+	}
+	// After the commit: a crash before this write leaves the old
+	// reference, which the next rollout change reports; running
+	// RotateRolloutKey again repairs it.
+	return w.writeRolloutConfig(key)
+}
+
+func (w *Workspace) writeRolloutConfig(key onlineKey) error {
+	data, err := json.MarshalIndent(rolloutConfig{Format: rolloutConfigFormat, Key: key}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(w.path(rolloutConfigName), append(data, '\n'), 0o644)
 }
 
 // readRolloutConfig reads DIR/rollout.json.
@@ -136,27 +184,34 @@ func (w *Workspace) readRolloutConfig() (*rolloutConfig, error) {
 	return &c, nil
 }
 
-// signRollout signs the rollout role with its online key.
-func (w *Workspace) signRollout(ctx context.Context) error {
+// signRollout signs the rollout role with the online key in
+// DIR/rollout.json.
+func (w *Workspace) signRolloutConfigured(ctx context.Context) error {
 	c, err := w.readRolloutConfig()
 	if err != nil {
 		return err
 	}
+	return w.signRollout(ctx, c.Key)
+}
+
+// signRollout signs the rollout role with an online key, which must be
+// one of the role's keys.
+func (w *Workspace) signRollout(ctx context.Context, key onlineKey) error {
 	rk, err := w.keysFor(rollout.Role)
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(rk.ids, c.Key.KeyID) {
-		return &RolloutError{Reason: fmt.Sprintf("the online key %s in %s is not a key of the rollout role", shortID(c.Key.KeyID), rolloutConfigName)}
+	if !slices.Contains(rk.ids, key.KeyID) {
+		return &RolloutError{Reason: fmt.Sprintf("the online key %s (%s) is not a key of the rollout role (bsi rollout rotate-key repairs it)", shortID(key.KeyID), key.Ref)}
 	}
 	if w.opts.LoadSigner == nil {
 		return &RolloutError{Reason: "no signer loader for the online rollout key"}
 	}
-	s, err := w.opts.LoadSigner(ctx, c.Key.Ref)
+	s, err := w.opts.LoadSigner(ctx, key.Ref)
 	if err != nil {
-		return fmt.Errorf("rollout: loading online key %s: %w", c.Key.Ref, err)
+		return fmt.Errorf("rollout: loading online key %s: %w", key.Ref, err)
 	}
-	_, err = w.signRole(ctx, rollout.Role, s, []string{c.Key.KeyID})
+	_, err = w.signRole(ctx, rollout.Role, s, []string{key.KeyID})
 	return err
 }
 
@@ -365,7 +420,7 @@ func (w *Workspace) changeRollout(ctx context.Context, id string, change func(*I
 		}
 		state = w.rolloutState(path, next)
 		state.Pending = true
-		return w.signRollout(ctx)
+		return w.signRolloutConfigured(ctx)
 	})
 	if err != nil {
 		return nil, err

@@ -331,3 +331,56 @@ func TestRolloutMissingKeyReference(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// Recovery from a lost or compromised rollout key: the new key replaces
+// the old one in targets, signs the rollout role, and is used from then on.
+func TestRolloutRotateKey(t *testing.T) {
+	f := withRollout(t)
+	ctx := t.Context()
+	if _, err := f.ws.StartRollout(ctx, "webkit-26.3-a", time.Time{}, stages(t, "5%:1h,100%")); err != nil {
+		t.Fatal(err)
+	}
+	f.publish()
+	f.key("rollout2")
+	if err := f.ws.RotateRolloutKey(ctx, "rollout2"); err != nil {
+		t.Fatal(err)
+	}
+	rk, err := f.ws.keysFor(rollout.Role)
+	if err != nil || len(rk.ids) != 1 || rk.ids[0] != f.keyID("rollout2") {
+		t.Fatalf("rollout keys after rotation: %v, %v", rk.ids, err)
+	}
+	tg, _ := f.ws.targetsRole(metadata.TARGETS)
+	if _, ok := tg.Signed.Delegations.Keys[f.keyID("rollout")]; ok {
+		t.Fatal("the old rollout key is still listed by targets")
+	}
+	// Only targets waits for signatures; the rollout role is signed.
+	pend, _ := f.ws.pending()
+	if len(pend) != 1 || pend[0].Role != metadata.TARGETS {
+		t.Fatalf("pending after rotation: %+v", pend)
+	}
+	f.sign("targets")
+	if _, err := f.ws.HaltRollout(ctx, "webkit-26.3-a", "x"); err != nil {
+		t.Fatal(err)
+	}
+	f.publish()
+	// The old key can no longer sign the rollout role.
+	if _, err := f.ws.SetRollout(ctx, "webkit-26.3-a", 5000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ws.Sign(ctx, f.key("rollout"), rollout.Role); err == nil {
+		t.Fatal("the old rollout key signed the rollout role")
+	}
+	// A rollout.json left pointing at the old key (a crash after the
+	// commit) is reported, and rotating again repairs it.
+	f.ws.writeRolloutConfig(onlineKey{Ref: "rollout", KeyID: f.keyID("rollout")})
+	var re *RolloutError
+	if _, err := f.ws.ResumeRollout(ctx, "webkit-26.3-a"); !errors.As(err, &re) || !strings.Contains(err.Error(), "rotate-key") {
+		t.Fatalf("stale key reference: %v", err)
+	}
+	if err := f.ws.RotateRolloutKey(ctx, "rollout2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ws.ResumeRollout(ctx, "webkit-26.3-a"); err != nil {
+		t.Fatal(err)
+	}
+}
