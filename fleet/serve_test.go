@@ -96,3 +96,43 @@ func TestStorageFailureIs503(t *testing.T) {
 		t.Fatalf("stats with the database closed: %d, want 503", code)
 	}
 }
+
+// countingStore counts Stats calls.
+type countingStore struct {
+	Store
+	mu    sync.Mutex
+	stats int
+}
+
+func (s *countingStore) Stats(ctx context.Context, f Filter) ([]ImprovementStats, error) {
+	s.mu.Lock()
+	s.stats++
+	s.mu.Unlock()
+	return s.Store.Stats(ctx, f)
+}
+
+// TestAttackStatsPolling polls the statistics in a loop: one computation
+// serves them all within StatsTTL, and the address limit answers 429 past
+// its burst.
+func TestAttackStatsPolling(t *testing.T) {
+	base, _ := openStore(t, "sqlite")
+	s := &countingStore{Store: base}
+	c := newCollector(t, s, func(o *Options) { o.AddrRate, o.AddrBurst, o.StatsTTL = 1, 20, time.Hour })
+	for i := range 25 {
+		path := "/v1/stats"
+		if i%2 == 1 {
+			path = "/"
+		}
+		code := getJSON(t, c, path, nil)
+		want := 200
+		if i >= 20 {
+			want = 429
+		}
+		if code != want {
+			t.Fatalf("GET %s #%d: %d, want %d", path, i, code, want)
+		}
+	}
+	if s.stats != 1 {
+		t.Fatalf("statistics computed %d times for 20 requests, want 1", s.stats)
+	}
+}
