@@ -40,6 +40,12 @@ type Options struct {
 
 	// MaxCommit is the most reports one group commit writes (default 5000).
 	MaxCommit int
+
+	// StatsTTL is how long the statistics of all improvements are reused
+	// by GET /v1/stats and the status page (default 2s): each computation
+	// scans the reports, so a client polling in a loop must not cause one
+	// per request.
+	StatsTTL time.Duration
 }
 
 // Collector receives reports over HTTP and serves statistics. It is an
@@ -57,6 +63,11 @@ type Collector struct {
 	closed  bool
 	queue   chan *commitReq
 	stopped chan struct{}
+
+	// statsMu guards the cached statistics of all improvements.
+	statsMu    sync.Mutex
+	statsAt    time.Time
+	statsCache []ImprovementStats
 }
 
 var _ http.Handler = (*Collector)(nil)
@@ -96,6 +107,9 @@ func New(opts Options) (*Collector, error) {
 	deff(&opts.AddrRate, 50)
 	def(&opts.AddrBurst, 500)
 	def(&opts.MaxCommit, 5000)
+	if opts.StatsTTL <= 0 {
+		opts.StatsTTL = 2 * time.Second
+	}
 	c := &Collector{
 		opts:    opts,
 		log:     opts.Logger,
@@ -108,10 +122,10 @@ func New(opts Options) (*Collector, error) {
 		c.addrs = newLimiter(opts.AddrRate, opts.AddrBurst, 1<<16)
 	}
 	c.mux.HandleFunc("POST /v1/reports", c.handleReports)
-	c.mux.HandleFunc("GET /v1/stats", c.handleStats)
-	c.mux.HandleFunc("GET /v1/stats/{component}/{improvement}", c.handleStatsOne)
+	c.mux.HandleFunc("GET /v1/stats", c.limited(c.handleStats))
+	c.mux.HandleFunc("GET /v1/stats/{component}/{improvement}", c.limited(c.handleStatsOne))
 	c.mux.HandleFunc("GET /healthz", c.handleHealth)
-	c.mux.HandleFunc("GET /{$}", c.handleStatus)
+	c.mux.HandleFunc("GET /{$}", c.limited(c.handleStatus))
 	go c.commitLoop()
 	return c, nil
 }
@@ -229,7 +243,10 @@ type Accepted struct {
 	Accepted int `json:"accepted"`
 }
 
-func (c *Collector) handleReports(w http.ResponseWriter, r *http.Request) {
+// addrAllowed takes one request from the client address's bucket, or
+// answers 429 and returns false. The address is the TCP peer's: a proxy's
+// X-Forwarded-For is not trusted.
+func (c *Collector) addrAllowed(w http.ResponseWriter, r *http.Request) bool {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -237,6 +254,39 @@ func (c *Collector) handleReports(w http.ResponseWriter, r *http.Request) {
 	if ok, wait := c.addrs.take(map[string]int{host: 1}, c.opts.Now()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
 		c.refuse(w, r, apiError{Status: http.StatusTooManyRequests, Reason: "rate-address", Error: fmt.Sprintf("too many requests from %s", host)})
+		return false
+	}
+	return true
+}
+
+// limited applies the address rate limit to a handler.
+func (c *Collector) limited(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if c.addrAllowed(w, r) {
+			h(w, r)
+		}
+	}
+}
+
+// allStats returns the statistics of every improvement, computed at most
+// once per StatsTTL.
+func (c *Collector) allStats(ctx context.Context) ([]ImprovementStats, error) {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	now := time.Now()
+	if c.statsCache != nil && now.Sub(c.statsAt) < c.opts.StatsTTL {
+		return c.statsCache, nil
+	}
+	st, err := c.opts.Store.Stats(ctx, Filter{})
+	if err != nil {
+		return nil, err
+	}
+	c.statsCache, c.statsAt = st, now
+	return st, nil
+}
+
+func (c *Collector) handleReports(w http.ResponseWriter, r *http.Request) {
+	if !c.addrAllowed(w, r) {
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
@@ -295,7 +345,7 @@ type StatsResponse struct {
 }
 
 func (c *Collector) handleStats(w http.ResponseWriter, r *http.Request) {
-	st, err := c.opts.Store.Stats(r.Context(), Filter{})
+	st, err := c.allStats(r.Context())
 	if err != nil {
 		c.log.Error("fleet: stats", "err", err)
 		c.refuse(w, r, apiError{Status: http.StatusServiceUnavailable, Reason: "storage", Error: "statistics unavailable"})

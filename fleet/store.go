@@ -166,6 +166,8 @@ func openSQLite(ctx context.Context, path string) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet: open sqlite %s: %w", path, err)
 	}
+	// One writer (the committer) and a few readers (statistics).
+	db.SetMaxOpenConns(8)
 	s := &sqlStore{db: db, d: sqliteDialect, inserts: map[int]string{}}
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		db.Close()
@@ -179,6 +181,8 @@ func openPostgres(ctx context.Context, dsn string) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet: open postgres %s: %w", redact(dsn), err)
 	}
+	// Several collectors share the server's max_connections.
+	db.SetMaxOpenConns(8)
 	s := &sqlStore{db: db, d: postgresDialect, inserts: map[int]string{}}
 	// Several collectors may start at once on one database: the advisory
 	// lock serialises their CREATE ... IF NOT EXISTS.

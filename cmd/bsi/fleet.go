@@ -12,7 +12,7 @@ import (
 func fleetCommands() []*command {
 	return []*command{{
 		name:    "fleet serve",
-		args:    "[--db sqlite:PATH|postgres://...] [--addr HOST:PORT] [--max-body BYTES] [--quiet]",
+		args:    "[--db sqlite:PATH|postgres://...] [--addr HOST:PORT] [--max-body BYTES] [--device-rate R --device-burst N] [--addr-rate R --addr-burst N] [--quiet]",
 		summary: "collect device reports and serve rollout statistics",
 		help: `Receives device reports (POST /v1/reports, a JSON batch: see package
 fleet/report) and serves per-improvement statistics: GET /v1/stats, GET
@@ -29,6 +29,11 @@ Flags:
                     postgres://USER@HOST/DB (several collectors share one database)
   --addr HOST:PORT  listen address (default 127.0.0.1:8090; port 0 picks one)
   --max-body BYTES  largest POST body (default 1048576)
+  --device-rate R   reports per second per device id after its burst (default 0.2)
+  --device-burst N  reports a device may send at once (default 60)
+  --addr-rate R     requests per second per client address after its burst (default 50)
+  --addr-burst N    requests an address may send at once (default 500; raise it
+                    for large fleets behind one NAT address)
   --quiet           log only warnings and errors
 
 Examples:
@@ -45,6 +50,10 @@ func runFleetServe(ctx context.Context, e *env, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8090", "")
 	maxBody := fs.Int64("max-body", 1<<20, "")
 	quiet := fs.Bool("quiet", false, "")
+	deviceRate := fs.Float64("device-rate", 0.2, "")
+	deviceBurst := fs.Int("device-burst", 60, "")
+	addrRate := fs.Float64("addr-rate", 50, "")
+	addrBurst := fs.Int("addr-burst", 500, "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -57,6 +66,9 @@ func runFleetServe(ctx context.Context, e *env, args []string) error {
 	}
 	if *maxBody < 4096 || *maxBody > 64<<20 {
 		return usagef("--max-body: %d out of range 4096..67108864", *maxBody)
+	}
+	if *deviceRate <= 0 || *addrRate <= 0 || *deviceBurst < 1 || *addrBurst < 1 {
+		return usagef("rates must be above 0 and bursts at least 1")
 	}
 	level := slog.LevelInfo
 	if *quiet {
@@ -73,7 +85,8 @@ func runFleetServe(ctx context.Context, e *env, args []string) error {
 		Ready: func(a string) {
 			fmt.Fprintf(e.stdout, "collecting fleet reports at http://%s/ (database %s)\n", a, dbKind(*db))
 		},
-		Collector: fleet.Options{Store: store, Logger: logger, Now: e.now, MaxBody: *maxBody},
+		Collector: fleet.Options{Store: store, Logger: logger, Now: e.now, MaxBody: *maxBody,
+			DeviceRate: *deviceRate, DeviceBurst: *deviceBurst, AddrRate: *addrRate, AddrBurst: *addrBurst},
 	})
 }
 

@@ -95,6 +95,8 @@ func TestFleetServeUsage(t *testing.T) {
 		{"fleet", "serve", "--max-body", "1"},
 		{"fleet", "serve", "extra"},
 		{"fleet", "serve", "--nope"},
+		{"fleet", "serve", "--device-rate", "0"},
+		{"fleet", "serve", "--addr-burst", "-1"},
 	} {
 		var stdout, stderr bytes.Buffer
 		e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" },

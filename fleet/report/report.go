@@ -12,8 +12,12 @@ import (
 
 // Limits of the format.
 const (
-	MaxBatch    = 500 // reports in one batch
-	MaxField    = 64  // bytes of any string field
+	MaxBatch = 500 // reports in one batch
+	// DeviceBatch is the most reports of one device a sender should put in
+	// one batch: the collector's default per-device burst is 60, and a
+	// batch over a device's burst is refused (429) however long it waits.
+	DeviceBatch = 50
+	MaxField    = 64 // bytes of any string field
 	MaxStage    = 1000
 	MaxSequence = 1<<31 - 1
 	idLen       = 32 // hex digits of report_id and device
