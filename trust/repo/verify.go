@@ -116,8 +116,8 @@ func (w *Workspace) rootVersion(v int64) (*rootMeta, error) {
 	return m, nil
 }
 
-// publishedRole is one targets-family role as it would be published.
-type publishedRole struct {
+// treeRole is one targets-family role as it would be published.
+type treeRole struct {
 	m       *targetsMeta
 	changed bool // dest does not serve these bytes yet
 }
@@ -125,7 +125,7 @@ type publishedRole struct {
 // verifyTargetsTree checks every targets-family role that dest does not
 // serve as meta lists it, and the delegators above each. It returns the
 // roles checked, by name.
-func (w *Workspace) verifyTargetsTree(ctx context.Context, dest Destination, meta, destMeta map[string]*metadata.MetaFiles) (map[string]publishedRole, error) {
+func (w *Workspace) verifyTargetsTree(ctx context.Context, dest Destination, meta, destMeta map[string]*metadata.MetaFiles) (map[string]treeRole, error) {
 	need := map[string]bool{}
 	for name, mf := range meta {
 		role := strings.TrimSuffix(name, ".json")
@@ -142,7 +142,7 @@ func (w *Workspace) verifyTargetsTree(ctx context.Context, dest Destination, met
 	}
 	order := sortedKeys(need)
 	slices.SortStableFunc(order, func(a, b string) int { return depth(a) - depth(b) })
-	out := map[string]publishedRole{}
+	out := map[string]treeRole{}
 	for _, role := range order {
 		mf := meta[role+".json"]
 		if mf == nil {
@@ -160,7 +160,7 @@ func (w *Workspace) verifyTargetsTree(ctx context.Context, dest Destination, met
 		if err := verifyDelegated(w.root, out, role, m); err != nil {
 			return nil, err
 		}
-		out[role] = publishedRole{m: m, changed: changed}
+		out[role] = treeRole{m: m, changed: changed}
 	}
 	return out, nil
 }
@@ -212,7 +212,7 @@ func delegatorOf(role string) string {
 
 // verifyDelegated checks m, published as role, against its delegator:
 // root for targets, else the delegator as verified in done.
-func verifyDelegated(root *rootMeta, done map[string]publishedRole, role string, m *targetsMeta) error {
+func verifyDelegated(root *rootMeta, done map[string]treeRole, role string, m *targetsMeta) error {
 	parent := delegatorOf(role)
 	var err error
 	var ids []string
@@ -261,7 +261,7 @@ func delegatedKeyIDs(delegator *targetsMeta, role string) []string {
 
 // verifyPayloads checks that every payload the changed roles list and
 // dest lacks is in the content store with its listed length and hashes.
-func (w *Workspace) verifyPayloads(ctx context.Context, dest Destination, roles map[string]publishedRole, destMeta map[string]*metadata.MetaFiles) error {
+func (w *Workspace) verifyPayloads(ctx context.Context, dest Destination, roles map[string]treeRole, destMeta map[string]*metadata.MetaFiles) error {
 	published := w.snapshot.Signed.Meta
 	for _, role := range sortedKeys(roles) {
 		r := roles[role]
