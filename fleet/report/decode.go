@@ -217,15 +217,15 @@ func (d *decoder) reportObject() (Report, error) {
 	if err := d.delim('}'); err != nil {
 		return r, err
 	}
-	if !seen[fieldIndex("time")] {
-		d.field = "time"
-		return r, d.fail(ReasonMissing, "")
-	}
 	for _, f := range fieldTable {
 		if p := f.check(&r); p != nil {
 			d.field = f.name
 			return r, d.fail(p.reason, "%s", p.detail)
 		}
+	}
+	if !seen[fieldIndex("time")] {
+		d.field = "time"
+		return r, d.fail(ReasonMissing, "")
 	}
 	d.field = ""
 	return r, nil
