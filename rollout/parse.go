@@ -33,12 +33,14 @@ func Parse(data []byte) (*Schedule, error) {
 }
 
 // FromCustom reads the schedule from a rollout target's custom field. The
-// field must be one JSON object without duplicate keys at any depth; keys
-// other than "bsi_rollout" are ignored. Unlike [Parse] it accepts any
-// spelling of the same JSON (a role file may escape characters that the
-// canonical form writes as they are). It returns [ErrNoSchedule] when
-// custom is empty, null, or has no "bsi_rollout" key, and otherwise a
-// *FieldError for a schedule that Parse would refuse in canonical form.
+// field must be one JSON object in which "bsi_rollout" appears at most
+// once; other keys (other tools' data) are ignored. Unlike [Parse] it
+// accepts any spelling of the same JSON for the schedule (a role file may
+// escape characters that the canonical form writes as they are, or add
+// white space), but not duplicate keys, floats or unknown fields. It
+// returns [ErrNoSchedule] when custom is empty, null, or has no
+// "bsi_rollout" key, and otherwise a *FieldError for a schedule that Parse
+// would refuse in canonical form.
 func FromCustom(custom json.RawMessage) (*Schedule, error) {
 	if t := bytes.TrimSpace(custom); len(t) == 0 || bytes.Equal(t, []byte("null")) {
 		return nil, ErrNoSchedule
@@ -46,19 +48,54 @@ func FromCustom(custom json.RawMessage) (*Schedule, error) {
 	if len(custom) > 2*MaxSize {
 		return nil, fieldErr("", "custom field is %d bytes, more than the limit of %d", len(custom), 2*MaxSize)
 	}
-	canon, err := canonicalize(custom)
+	raw, err := customValue(custom)
 	if err != nil {
 		return nil, err
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(canon, &fields); err != nil {
-		return nil, fieldErr("", "custom field is not a JSON object")
-	}
-	raw, ok := fields[CustomKey]
-	if !ok {
+	if raw == nil {
 		return nil, ErrNoSchedule
 	}
-	return Parse(raw)
+	if len(raw) > MaxSize {
+		return nil, fieldErr(CustomKey, "%d bytes, more than the limit of %d", len(raw), MaxSize)
+	}
+	canon, err := canonicalize(raw)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(canon)
+}
+
+// customValue returns the raw value of CustomKey in a custom object, nil
+// when it has none.
+func customValue(custom []byte) (json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(custom))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fieldErr("", "custom field is not a JSON object")
+	}
+	var raw json.RawMessage
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fieldErr("", "custom field: syntax: %v", err)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fieldErr("", "custom field: syntax: %v", err)
+		}
+		if tok == CustomKey {
+			if raw != nil {
+				return nil, fieldErr(CustomKey, "duplicate key")
+			}
+			raw = v
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, fieldErr("", "custom field: syntax: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fieldErr("", "custom field: trailing data after the object")
+	}
+	return raw, nil
 }
 
 // decode parses data strictly and validates it, returning the schedule and

@@ -52,7 +52,7 @@ func TestFromCustomEscapedSpelling(t *testing.T) {
 	c, _ := s.Custom()
 	esc := strings.NewReplacer("<", `\u003c`, ">", `\u003e`, "&", `\u0026`)
 	c2 := []byte(esc.Replace(string(c)))
-	c2 = append([]byte(`{"other": 1, `), c2[1:]...)
+	c2 = append([]byte(`{"other": [1.5e3, {"a":1,"a":2}], `), c2[1:]...)
 	got, err := FromCustom(c2)
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +74,7 @@ func TestFromCustomErrors(t *testing.T) {
 		`{"bsi_rollout":` + string(enc) + `,"bsi_rollout":` + string(enc) + `}`,
 		`{"bsi_rollout":{}}`,
 		`{"bsi_rollout":` + string(enc) + `} x`,
+		`{"bsi_rollout":` + strings.Replace(string(enc), `"id":`, `"id":"x","id":`, 1) + `}`,
 	} {
 		if _, err := FromCustom([]byte(c)); err == nil || errors.Is(err, ErrNoSchedule) {
 			t.Errorf("%.60q: %v, want a schedule error", c, err)
