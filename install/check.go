@@ -19,7 +19,7 @@ const (
 	// bounds the whole validation: every part costs one step, whether it
 	// places an entry in the tree or is walked while resolving a link
 	// (each link's target is walked once; see checker.resolveLink).
-	maxPathParts = 1 << 22
+	maxPathParts = 1 << 19
 )
 
 // checker validates archive entries one header at a time, then resolves
@@ -31,29 +31,36 @@ const (
 // depth of a path). A symbolic link's resolution is memoised on its node,
 // so a link used by many others is walked once.
 type checker struct {
-	lim     Limits
-	entries []Entry
-	nodes   []*node // the node of each entry
-	root    *node
-	total   int64
-	count   int
-	parts   int // path parts read so far, against maxPathParts
-	steps   int // resolution steps taken (parts walked), for tests
+	lim      Limits
+	entries  []Entry
+	nodes    []*node // the node of each entry
+	root     *node
+	children map[childKey]*node // one map for the whole tree: small per node
+	total    int64
+	count    int
+	parts    int // path parts read so far, against maxPathParts
+	steps    int // resolution steps taken (parts walked), for tests
 }
 
 // node is one path below the version directory: an entry of the archive,
 // an implicit parent directory of one (entry -1), or the root (entry -1,
 // parent nil).
 type node struct {
-	parent   *node
-	children map[string]*node
-	entry    int
+	parent      *node
+	entry       int
+	hasChildren bool // an implicit or explicit directory
 
 	// Symbolic links only: the memoised resolution of the target.
 	state   linkState
 	at      *node // the deepest existing node the target reaches
 	beyond  int   // parts below at that name no entry (taken literally)
 	follows int   // links expanded while resolving the target
+}
+
+// childKey names the child part of directory parent.
+type childKey struct {
+	parent *node
+	part   string
 }
 
 type linkState uint8
@@ -66,7 +73,7 @@ const (
 )
 
 func newChecker(lim Limits) *checker {
-	return &checker{lim: lim, root: &node{entry: -1}}
+	return &checker{lim: lim, root: &node{entry: -1}, children: map[childKey]*node{}}
 }
 
 // add checks one header. skip is true for headers that produce nothing:
@@ -153,7 +160,7 @@ func countParts(p string) int { return strings.Count(p, "/") + 1 }
 func (c *checker) lookup(name string) *node {
 	n := c.root
 	for part := range strings.SplitSeq(name, "/") {
-		if n = n.children[part]; n == nil {
+		if n = c.children[childKey{n, part}]; n == nil {
 			return nil
 		}
 	}
@@ -171,13 +178,11 @@ func (c *checker) place(name string, typ EntryType) Problem {
 		if n.entry >= 0 && c.entries[n.entry].Type != Dir {
 			return ProblemParent
 		}
-		child := n.children[part]
+		child := c.children[childKey{n, part}]
 		if child == nil {
-			if n.children == nil {
-				n.children = map[string]*node{}
-			}
 			child = &node{parent: n, entry: -1}
-			n.children[part] = child
+			c.children[childKey{n, part}] = child
+			n.hasChildren = true
 		}
 		n = child
 		if !found {
@@ -187,7 +192,7 @@ func (c *checker) place(name string, typ EntryType) Problem {
 	switch {
 	case n.entry >= 0:
 		return ProblemDuplicate
-	case len(n.children) > 0 && typ != Dir: // an implicit directory already
+	case n.hasChildren && typ != Dir: // an implicit directory already
 		return ProblemDuplicate
 	}
 	n.entry = len(c.entries)
@@ -342,7 +347,7 @@ func (c *checker) walk(dir *node, target string, depth int) (at *node, beyond, f
 			beyond++
 			continue
 		}
-		next := at.children[part]
+		next := c.children[childKey{at, part}]
 		if next == nil {
 			beyond = 1
 			continue

@@ -23,7 +23,7 @@
 // regular file, entries over Limits.MaxFileSize, more than Limits.MaxEntries
 // entries, and an expanded size over Limits.MaxTotalSize (also enforced on
 // the decompressed stream, so a gzip bomb stops at the limit), and more than
-// 4,194,304 path parts in all names and link targets together. Validation
+// 524,288 path parts in all names and link targets together. Validation
 // is linear in the archive: entries form a tree with one node per path
 // part, and each symbolic link is resolved once and its result kept, so a
 // small archive of links through paths thousands of parts deep costs

@@ -120,3 +120,30 @@ func TestPrivateKeyPEM(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPrivateKeyPEM: whatever privateKeyPEM recognises starts, after white
+// space, with exactly the header line of the type it reports, and that
+// type ends in "PRIVATE KEY"; and a recognised header is recognised after
+// any leading white space and with any content after it.
+func FuzzPrivateKeyPEM(f *testing.F) {
+	for _, s := range []string{encryptedKeyPEM, pkcs8KeyPEM, publicKeyPEM, "-----BEGIN X PRIVATE KEY-----", `{"signed":{}}`, ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		typ, ok := privateKeyPEM(b)
+		if !ok {
+			if typ != "" {
+				t.Fatalf("not a key, yet type %q", typ)
+			}
+			return
+		}
+		trimmed := strings.TrimLeft(string(b), " \t\r\n\ufeff")
+		if !strings.HasSuffix(typ, "PRIVATE KEY") || !strings.HasPrefix(trimmed, "-----BEGIN "+typ+"-----") {
+			t.Fatalf("%q recognised as %q", b, typ)
+		}
+		again, ok := privateKeyPEM([]byte("\n \t" + trimmed + "\x00tail"))
+		if !ok || again != typ {
+			t.Fatalf("%q with other white space and tail: %q, %v", b, again, ok)
+		}
+	})
+}
