@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -46,6 +47,8 @@ Flags:
                             the file must be, root or targets)
   --yes                     do not ask for confirmation
   --json                    print the summary as JSON on stdout
+  --known-key PUB           a public key file that names its key in the
+                            summary (repeatable)
   --file FILE               sign an exported role file instead of a workspace
   --trusted-root FILE       with --file: the last trusted root (required)
   --previous FILE           with --file: the previous version of a targets
@@ -182,7 +185,11 @@ func repoSignFile(ctx context.Context, e *env, fo repoFileOptions) error {
 		fmt.Fprintln(e.stderr, "bsi: warning: --unsafe-no-previous-root: the file is not checked against a trusted root")
 	}
 	s := &repo.Summary{Roles: []repo.RoleChange{*change}}
-	if err := repoConfirmer(e, fo.sf, nil)(ctx, s); err != nil {
+	names, err := fo.sf.keyNames(ctx, e, nil)
+	if err != nil {
+		return err
+	}
+	if err := repoConfirmer(e, fo.sf, names)(ctx, s); err != nil {
 		return &repo.DeclinedError{Roles: []string{change.Role}, Err: err}
 	}
 	for _, id := range ids {
@@ -316,10 +323,34 @@ Examples:
 
 // signFlags are the flags of every signing command: --yes skips the
 // confirmation, --json prints the summary as JSON on stdout.
-type signFlags struct{ yes, json *bool }
+type signFlags struct {
+	yes, json *bool
+	known     *stringList // --known-key: public key files that name keys in the summary
+}
 
 func addSignFlags(fs *flag.FlagSet) signFlags {
-	return signFlags{yes: fs.Bool("yes", false, ""), json: fs.Bool("json", false, "")}
+	sf := signFlags{yes: fs.Bool("yes", false, ""), json: fs.Bool("json", false, ""), known: &stringList{}}
+	fs.Var(sf.known, "known-key", "")
+	return sf
+}
+
+// keyNames maps the key id of every --known-key file to its base name,
+// added to names.
+func (sf signFlags) keyNames(ctx context.Context, e *env, names map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	for id, n := range names {
+		out[id] = n
+	}
+	ks, err := repoLoadTUFKeys(ctx, e, *sf.known)
+	if err != nil {
+		return nil, err
+	}
+	for i, k := range ks {
+		if id, err := k.ID(); err == nil {
+			out[id] = filepath.Base((*sf.known)[i])
+		}
+	}
+	return out, nil
 }
 
 // openRepoSigning opens the workspace with a confirmation of every
@@ -327,6 +358,10 @@ func addSignFlags(fs *flag.FlagSet) signFlags {
 // came from, when known) and, on a terminal, approved.
 func openRepoSigning(ctx context.Context, e *env, pos []string, sf signFlags, names map[string]string) (*repo.Workspace, error) {
 	if err := wantArgs(pos, 1, 1, "workspace directory DIR"); err != nil {
+		return nil, err
+	}
+	names, err := sf.keyNames(ctx, e, names)
+	if err != nil {
 		return nil, err
 	}
 	o := repoOptions(e)
