@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,8 +26,9 @@ twice by one key. A root change is signed by the old root keys and by the new
 ones: both thresholds must be met before publish.
 
 Before it signs, it shows what the signature approves: for each role, the
-change from its last published version (read from DIR/public and verified
-against the published delegator; a role never published is shown whole):
+change from its last published version (read from --published, default
+DIR/public, and verified against the published delegator; a role never
+published, or whose published version does not verify, is shown whole):
 keys added and removed, thresholds, delegations, improvements added,
 changed, withdrawn or removed with their sha256 and manifest fields, version
 and expiry. On a terminal it then asks; "n" or end of input signs nothing.
@@ -49,6 +51,9 @@ Flags:
   --json                    print the summary as JSON on stdout
   --known-key PUB           a public key file that names its key in the
                             summary (repeatable)
+  --published DEST          where the last published versions are read
+                            (directory or URL as for publish --to; default
+                            DIR/public)
   --file FILE               sign an exported role file instead of a workspace
   --trusted-root FILE       with --file: the last trusted root (required)
   --previous FILE           with --file: the previous version of a targets
@@ -326,10 +331,12 @@ Examples:
 type signFlags struct {
 	yes, json *bool
 	known     *stringList // --known-key: public key files that name keys in the summary
+	published *string     // --published: where the last published versions are read
 }
 
 func addSignFlags(fs *flag.FlagSet) signFlags {
-	sf := signFlags{yes: fs.Bool("yes", false, ""), json: fs.Bool("json", false, ""), known: &stringList{}}
+	sf := signFlags{yes: fs.Bool("yes", false, ""), json: fs.Bool("json", false, ""), known: &stringList{},
+		published: fs.String("published", "", "")}
 	fs.Var(sf.known, "known-key", "")
 	return sf
 }
@@ -366,7 +373,54 @@ func openRepoSigning(ctx context.Context, e *env, pos []string, sf signFlags, na
 	}
 	o := repoOptions(e)
 	o.Confirm = repoConfirmer(e, sf, names)
+	switch p := *sf.published; {
+	case strings.Contains(p, "://"):
+		d, closeDest, err := repo.OpenDestination(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		o.Published = d
+		w, err := repo.Open(ctx, pos[0], o)
+		if err != nil {
+			closeDest()
+			return nil, err
+		}
+		return w, nil // only read; it lives as long as the command
+	case p != "":
+		o.Published = readOnlyDir(p) // a directory destination would clean it up
+	}
 	return repo.Open(ctx, pos[0], o)
+}
+
+// readOnlyDir reads a published tree in a directory, and writes nothing.
+type readOnlyDir string
+
+func (d readOnlyDir) path(name string) (string, error) {
+	if !fs.ValidPath(name) {
+		return "", fmt.Errorf("%s: not a file name of the published tree", name)
+	}
+	return filepath.Join(string(d), filepath.FromSlash(name)), nil
+}
+
+func (d readOnlyDir) ReadFile(_ context.Context, name string) ([]byte, error) {
+	p, err := d.path(name)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(p)
+}
+
+func (d readOnlyDir) Exists(_ context.Context, name string) (bool, error) {
+	p, err := d.path(name)
+	if err != nil {
+		return false, err
+	}
+	_, err = os.Stat(p)
+	return err == nil, nil
+}
+
+func (d readOnlyDir) WriteFile(context.Context, string, []byte) error {
+	return errors.New("--published is read only")
 }
 
 // errNotConfirmed is a confirmation answered with anything but yes.

@@ -270,3 +270,31 @@ func TestSignSummaryEscapes(t *testing.T) {
 		t.Fatalf("not escaped: %q", b.String())
 	}
 }
+
+// A tree published elsewhere is read with --published; without it the
+// workspace's DIR/public (absent here) cannot be verified and the role is
+// shown whole, saying so.
+func TestSignSummaryPublishedElsewhere(t *testing.T) {
+	c := newRepoCLI(t)
+	ws, pub := c.path("ws"), c.path("served")
+	k := c.key
+	c.ok("repo", "init", ws, "--root-key", k("root1")+".pub", "--targets-key", k("targets")+".pub",
+		"--snapshot-key", k("snapshot"), "--timestamp-key", k("timestamp"))
+	c.ok("repo", "delegate", ws, "--component", "webkit", "--key", k("webkit")+".pub")
+	m, p := c.improvement("webkit-26.3-a", 1)
+	c.ok("repo", "add", ws, "--manifest", m, "--payload", p, "--key", k("webkit"))
+	c.ok("repo", "sign", ws, "--key", k("root1"))
+	c.ok("repo", "sign", ws, "--key", k("targets"))
+	c.ok("repo", "publish", ws, "--to", pub)
+	m2, p2 := c.improvement("webkit-26.3-b", 2)
+	c.ok("repo", "add", ws, "--manifest", m2, "--payload", p2)
+	errs := c.okErr("repo", "sign", ws, "--key", k("webkit"), "--published", pub, "--yes")
+	if !strings.Contains(errs, "webkit v2 (was v1)") || strings.Contains(errs, "webkit-26.3-a.tar.gz") {
+		t.Fatalf("with --published:\n%s", errs)
+	}
+	m3, p3 := c.improvement("webkit-26.3-c", 3)
+	errs = c.okErr("repo", "add", ws, "--manifest", m3, "--payload", p3, "--key", k("webkit"))
+	if !strings.Contains(errs, "last published version unverified") || !strings.Contains(errs, "webkit-26.3-a.tar.gz") {
+		t.Fatalf("without --published:\n%s", errs)
+	}
+}
