@@ -18,12 +18,17 @@ platform, release and component), checks that the payload is a non-empty
 tar or tar.gz with safe entry names, copies it into the content store and
 lists it as the target COMPONENT/ID.tar.gz (or .tar) of the component role
 (or its hash bin), with sha256 and sha512 and the manifest in custom.bsi.
-With --key the changed role is signed at once.
+With --key the changed role is signed at once, after its change since the
+last published version is shown (and, on a terminal, confirmed), as by
+bsi repo sign: every improvement the signature approves is listed, including
+any someone else queued.
 
 Flags:
   --manifest FILE         the improvement manifest (bsi manifest new)
   --payload FILE          the payload archive
   --key KEY               sign the changed role (repeatable)
+  --yes                   with --key: do not ask for confirmation
+  --json                  with --key: print the summary as JSON on stdout
   --allow-sequence-gap    accept a sequence that skips numbers
 
 Examples:
@@ -33,7 +38,7 @@ Examples:
 func repoAddCommand() *command {
 	return &command{
 		name:    "repo add",
-		args:    "DIR --manifest M.json --payload FILE [--key KEY]...",
+		args:    "DIR --manifest M.json --payload FILE [--key KEY]... [--yes] [--json]",
 		summary: "add an improvement to its component role",
 		help:    repoAddHelp,
 		run: func(ctx context.Context, e *env, args []string) error {
@@ -43,6 +48,7 @@ func repoAddCommand() *command {
 			man := fs.String("manifest", "", "")
 			payload := fs.String("payload", "", "")
 			gap := fs.Bool("allow-sequence-gap", false, "")
+			sf := addSignFlags(fs)
 			pos, err := parseFlags(fs, args)
 			if err != nil {
 				return err
@@ -54,15 +60,15 @@ func repoAddCommand() *command {
 			if err != nil {
 				return err
 			}
-			w, err := openRepo(ctx, e, pos)
-			if err != nil {
-				return err
-			}
-			defer w.Close()
 			signers, err := repoLoadSigners(ctx, e, keyRefs)
 			if err != nil {
 				return err
 			}
+			w, err := openRepoSigning(ctx, e, pos, sf, nil)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
 			imp, err := w.Add(ctx, repo.AddRequest{Manifest: data, Payload: *payload, AllowSequenceGap: *gap, Signers: signers})
 			var invalid *manifest.ValidationError
 			if errors.As(err, &invalid) {
@@ -71,7 +77,9 @@ func repoAddCommand() *command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "added %s as %s in role %s\n", imp.ID, imp.Target, imp.Role)
+			if !*sf.json {
+				fmt.Fprintf(e.stdout, "added %s as %s in role %s\n", imp.ID, imp.Target, imp.Role)
+			}
 			return nil
 		},
 	}
@@ -80,11 +88,13 @@ func repoAddCommand() *command {
 func repoWithdrawCommand() *command {
 	return &command{
 		name:    "repo withdraw",
-		args:    "DIR ID --reason TEXT [--key KEY]...",
+		args:    "DIR ID --reason TEXT [--key KEY]... [--yes] [--json]",
 		summary: "withdraw an improvement (devices roll back)",
 		help: `Marks an improvement withdrawn, with the reason, in a new version of its
 role. The target entry stays listed: devices need it to roll back. With --key
-the changed role is signed at once.
+the changed role is signed at once, after its change since the last
+published version is shown (and, on a terminal, confirmed; --yes skips the
+question, --json prints the summary as JSON), as by bsi repo sign.
 
 Example:
   bsi repo withdraw ws webkit-26.3-a --reason "breaks video playback" --key webkit-a.key`,
@@ -93,6 +103,7 @@ Example:
 			var keyRefs stringList
 			fs.Var(&keyRefs, "key", "")
 			reason := fs.String("reason", "", "")
+			sf := addSignFlags(fs)
 			pos, err := parseFlags(fs, args)
 			if err != nil {
 				return err
@@ -103,19 +114,21 @@ Example:
 			if *reason == "" {
 				return usagef("missing --reason")
 			}
-			w, err := openRepo(ctx, e, pos[:1])
-			if err != nil {
-				return err
-			}
-			defer w.Close()
 			signers, err := repoLoadSigners(ctx, e, keyRefs)
 			if err != nil {
 				return err
 			}
+			w, err := openRepoSigning(ctx, e, pos[:1], sf, nil)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
 			if err := w.Withdraw(ctx, pos[1], *reason, signers...); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "withdrew %s\n", pos[1])
+			if !*sf.json {
+				fmt.Fprintf(e.stdout, "withdrew %s\n", pos[1])
+			}
 			return nil
 		},
 	}

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/bsiframework/bsi/trust/repo"
 )
@@ -207,7 +210,9 @@ of the old root keys and of the new ones; clients reach it through the TUF
 root chain. For snapshot and timestamp, --add-key is the new private key
 (file or KMS URI): publish signs with it. With no change at all, the role is
 re-issued with a new version and expiry. A threshold that the remaining keys
-cannot reach is refused.
+cannot reach is refused. The change is shown first (keys added and removed
+with their ids, types and files, thresholds, version and expiry) and, on a
+terminal, confirmed; --yes skips the question, --json prints it as JSON.
 
 Examples:
   bsi repo rotate ws --role timestamp --add-key ts2.key --remove-key 3f2a9c01
@@ -218,7 +223,7 @@ Examples:
 func repoRotateCommand() *command {
 	return &command{
 		name:    "repo rotate",
-		args:    "DIR --role ROLE [--add-key PUB]... [--remove-key KEYID]... [--threshold K]",
+		args:    "DIR --role ROLE [--add-key PUB]... [--remove-key KEYID]... [--threshold K] [--yes] [--json]",
 		summary: "change a role's keys or threshold",
 		help:    repoRotateHelp,
 		run: func(ctx context.Context, e *env, args []string) error {
@@ -228,6 +233,7 @@ func repoRotateCommand() *command {
 			fs.Var(&remove, "remove-key", "")
 			role := fs.String("role", "", "")
 			threshold := fs.Int("threshold", 0, "")
+			sf := addSignFlags(fs)
 			pos, err := parseFlags(fs, args)
 			if err != nil {
 				return err
@@ -235,21 +241,38 @@ func repoRotateCommand() *command {
 			if *role == "" {
 				return usagef("missing --role")
 			}
-			w, err := openRepo(ctx, e, pos)
+			// The summary names each added key by its file.
+			online := *role == "snapshot" || *role == "timestamp"
+			names := map[string]string{}
+			var added []*metadata.Key
+			if !online {
+				if added, err = repoLoadTUFKeys(ctx, e, add); err != nil {
+					return err
+				}
+			}
+			for i, k := range added {
+				if id, err := k.ID(); err == nil {
+					names[id] = filepath.Base(add[i])
+				}
+			}
+			w, err := openRepoSigning(ctx, e, pos, sf, names)
 			if err != nil {
 				return err
 			}
 			defer w.Close()
 			o := repo.RotateOptions{Remove: remove, Threshold: *threshold}
-			if *role == "snapshot" || *role == "timestamp" {
+			if online {
 				for _, a := range add {
 					o.AddRefs = append(o.AddRefs, repoAbsRef(a))
 				}
-			} else if o.Add, err = repoLoadTUFKeys(ctx, e, add); err != nil {
-				return err
+			} else {
+				o.Add = added
 			}
 			if err := w.Rotate(ctx, *role, o); err != nil {
 				return err
+			}
+			if *sf.json {
+				return nil
 			}
 			fmt.Fprintf(e.stdout, "rotated %s: +%d key(s), -%d key(s); run bsi repo status %s for what needs signing\n", *role, len(add), len(remove), pos[0])
 			return nil

@@ -153,7 +153,8 @@ func (p *Publisher) Publish(ctx context.Context) {
 func (p *Publisher) sign(ctx context.Context, k *Key) {
 	_, err := p.Workspace.Sign(ctx, k.Signer)
 	var na *repo.NotAuthorisedError
-	if errors.As(err, &na) && na.Role == "" {
+	var np *repo.NothingPendingError
+	if errors.As(err, &na) && na.Role == "" || errors.As(err, &np) {
 		return
 	}
 	p.Repo.check(err)

@@ -25,6 +25,20 @@
 // version must be signed by a threshold of the previous root's keys and of
 // its own. Publish refuses pending and expired roles.
 //
+// # What a signer sees
+//
+// Every signing operation (Sign, Add and Withdraw with signers, Delegate
+// with signers, ImportSignatures, Rotate) first computes a Summary: each
+// role's change since its last published version, which is read from
+// Options.Published (DIR/public by default) and verified against the last
+// published version of its delegator (a root against its own keys); a role
+// never published, or whose published version cannot be read or verified,
+// is shown whole. Options.Confirm sees it and may refuse (*DeclinedError,
+// nothing signed). On the air-gapped machine, CheckFile checks a root file
+// against the signer's own copy of the last trusted root (version N+1, an
+// expiry floor, no threshold lowered, a key of the new or the trusted root)
+// and returns the same kind of summary.
+//
 // # Layout
 //
 //	DIR/workspace.json           configuration: online key references, expiry

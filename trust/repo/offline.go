@@ -252,7 +252,8 @@ type FileCheck struct {
 	// TrustedRoot is the signer's own copy of the last trusted root. A root
 	// file must follow it (version N+1, no threshold lowered) and be signed
 	// by a key of either; a targets file by a key of its targets role.
-	// Required unless NoTrustedRootUnsafe.
+	// Required unless NoTrustedRootUnsafe, or the file is root version 1
+	// (the first root follows none; its own root keys must sign it).
 	TrustedRoot []byte
 	// NoTrustedRootUnsafe signs without TrustedRoot: nothing is checked
 	// against a previous root and any key signs.
@@ -295,7 +296,7 @@ func (e *ChainError) Unwrap() error { return trust.ErrSecurity }
 // Errors: a *ChainError when the file does not follow c.TrustedRoot or
 // c.Previous; a *NotAuthorisedError when pub is not a key of the role (for
 // root: of the new or the trusted root); a *RoleError when c.TrustedRoot is
-// missing without NoTrustedRootUnsafe.
+// missing without NoTrustedRootUnsafe (but for root version 1).
 func CheckFile(data []byte, pub crypto.PublicKey, c FileCheck) (*RoleChange, []string, error) {
 	if c.MinExpiry == 0 {
 		c.MinExpiry = DefaultMinExpiry
@@ -319,8 +320,8 @@ func CheckFile(data []byte, pub crypto.PublicKey, c FileCheck) (*RoleChange, []s
 		if trusted, err = new(rootMeta).FromBytes(c.TrustedRoot); err != nil {
 			return nil, nil, fmt.Errorf("trusted root: %w", err)
 		}
-	case !c.NoTrustedRootUnsafe:
-		return nil, nil, &RoleError{Role: typ, Reason: "cannot be checked without the previous trusted root"}
+	case !c.NoTrustedRootUnsafe && !firstRoot(typ, data):
+		return nil, nil, &RoleError{Role: typ, Reason: "cannot be checked without your copy of the last trusted root (--trusted-root)"}
 	}
 	var change RoleChange
 	var signers []roleKeys
@@ -370,6 +371,21 @@ func CheckFile(data []byte, pub crypto.PublicKey, c FileCheck) (*RoleChange, []s
 		return nil, nil, err
 	}
 	return &change, ids, nil
+}
+
+// firstRoot reports whether data is root version 1, which follows no
+// trusted root (the first ceremony; it can replace no root a client
+// trusts).
+func firstRoot(typ string, data []byte) bool {
+	if typ != metadata.ROOT {
+		return false
+	}
+	var head struct {
+		Signed struct {
+			Version int64 `json:"version"`
+		} `json:"signed"`
+	}
+	return json.Unmarshal(data, &head) == nil && head.Signed.Version == 1
 }
 
 // roleType returns the _type of a role file that can be signed offline.
