@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,6 +105,13 @@ func TestRepoRefreshChecksDestination(t *testing.T) {
 		t.Error("refresh wrote a lone timestamp.json into ws/public")
 	}
 	c.ok("repo", "refresh", ws, "--to", bucket)
+	// keep-fresh logs each round: what it re-signed, the new expiry.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	code, _, errs := c.run(ctx, "repo", "keep-fresh", ws, "--interval", "1h", "--to", bucket)
+	if code != 0 || !strings.Contains(errs, "msg=refreshed") || !strings.Contains(errs, "timestamp_expires=") {
+		t.Errorf("keep-fresh: exit %d, stderr:\n%s", code, errs)
+	}
 }
 
 // TestAttackRepoPublicSymlink: ws/public planted as a symbolic link is

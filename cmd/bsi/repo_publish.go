@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -160,7 +161,13 @@ Examples:
 			}
 			defer closeDest()
 			fmt.Fprintf(e.stderr, "bsi: keeping %s fresh every %v (stop with Ctrl-C)\n", pos[0], interval)
-			return repo.KeepFresh(ctx, pos[0], dest, interval, repoOptions(e), repo.RefreshOptions{SnapshotWithin: within})
+			opts := repoOptions(e)
+			if !opts.Logger.Enabled(ctx, slog.LevelInfo) {
+				// A daemon's log: each round says what it re-signed and
+				// the new expiry.
+				opts.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			}
+			return repo.KeepFresh(ctx, pos[0], dest, interval, opts, repo.RefreshOptions{SnapshotWithin: within})
 		},
 	}
 }

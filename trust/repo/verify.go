@@ -133,7 +133,13 @@ func (w *Workspace) verifyTargetsTree(ctx context.Context, dest Destination, met
 		if old != nil && old.Version > mf.Version {
 			return nil, &DestinationError{Dest: fmt.Sprint(dest), Name: name, Err: fmt.Errorf("the destination's snapshot lists %s v%d, the workspace's is v%d, lower (published from another workspace?)", role, old.Version, mf.Version)}
 		}
-		if old != nil && old.Version == mf.Version && (len(old.Hashes) == 0 || len(mf.Hashes) == 0 || hashesEqual(old.Hashes, mf.Hashes)) {
+		if old != nil && old.Version == mf.Version {
+			if len(old.Hashes) > 0 && len(mf.Hashes) > 0 && !hashesEqual(old.Hashes, mf.Hashes) {
+				// The name would not be written again: devices would get
+				// bytes the new snapshot does not pin.
+				return nil, &DestinationError{Dest: fmt.Sprint(dest), Name: fmt.Sprintf("%d.%s", mf.Version, name),
+					Err: errors.New("already holds different content (published from another workspace?)")}
+			}
 			continue
 		}
 		for r := role; r != ""; r = delegatorOf(r) {
