@@ -61,7 +61,7 @@ func TestAttackExportFollowsSymlinkCLI(t *testing.T) {
 	if err := os.Symlink(c.path("real.json"), signed); err != nil {
 		t.Fatal(err)
 	}
-	c.ok("repo", "sign", "--file", signed, "--key", k("targets"))
+	c.ok("repo", "sign", "--file", signed, "--key", k("targets"), "--unsafe-no-previous-root", "--yes")
 	if after, _ := os.ReadFile(c.path("real.json")); string(after) != string(data) {
 		t.Error("sign --file wrote through a symbolic link")
 	}
