@@ -42,7 +42,9 @@ func Collect(targets []*client.Target) (avail []Available, notes []Action) {
 // Report is the outcome of a check.
 type Report struct {
 	Device manifest.Device
-	At     time.Time
+	// Ring is the device's rollout ring, "" for none.
+	Ring string
+	At   time.Time
 	// Freshness of the metadata just verified.
 	Freshness Freshness
 	// Plan is what Plan decided, plus notes on invalid manifests. A
@@ -174,7 +176,7 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 	})
 	plan := append(Plan(a.cfg.Device(), a.j.installedList(), avail, failed), notes...)
 	plan = append(plan, g.ignored...)
-	rep := &Report{Device: a.cfg.Device(), At: now, Freshness: freshnessOf(c.Freshness()),
+	rep := &Report{Device: a.cfg.Device(), Ring: a.cfg.Ring, At: now, Freshness: freshnessOf(c.Freshness()),
 		Plan: plan, Available: all, Rollouts: g.states, RolloutErr: g.err, targets: map[string]*client.Target{}}
 	for _, t := range ts {
 		rep.targets[t.Path] = t

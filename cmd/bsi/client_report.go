@@ -63,6 +63,11 @@ type reportJSON struct {
 	Components []componentJSON  `json:"components"`
 	Ignored    []targetNoteJSON `json:"ignored"`
 	Rejected   []targetNoteJSON `json:"rejected"`
+	// Rollouts lists the improvements a staged rollout gates for this
+	// device: status offered, waiting, halted, held (the rollout role
+	// failed) or installed.
+	Rollouts []agent.RolloutState `json:"rollouts"`
+	Ring     string               `json:"ring,omitempty"`
 }
 
 type deviceJSON struct {
@@ -97,7 +102,8 @@ func desiredOf(act agent.Action) *agent.Available {
 func toReportJSON(rep *agent.Report) reportJSON {
 	d := rep.Device
 	out := reportJSON{Device: deviceJSON{d.Platform, d.Release, d.Build}, Checked: rep.At, Freshness: rep.Freshness,
-		Components: []componentJSON{}, Ignored: []targetNoteJSON{}, Rejected: []targetNoteJSON{}}
+		Components: []componentJSON{}, Ignored: []targetNoteJSON{}, Rejected: []targetNoteJSON{},
+		Rollouts: append([]agent.RolloutState{}, rep.Rollouts...), Ring: rep.Ring}
 	for _, act := range rep.Plan {
 		switch act.Kind {
 		case agent.Ignore:
@@ -146,6 +152,16 @@ func printReport(e *env, a *agent.Agent, state string, rep *agent.Report, asJSON
 		}
 		if c.Action.Changes() {
 			pending++
+		}
+	}
+	if len(r.Rollouts) > 0 {
+		ring := "no ring"
+		if r.Ring != "" {
+			ring = "ring " + r.Ring
+		}
+		fmt.Fprintf(e.stdout, "rollouts (%s):\n", ring)
+		for _, st := range r.Rollouts {
+			fmt.Fprintf(e.stdout, "  %s/%s: %s\n", st.Component, st.ID, st.Text)
 		}
 	}
 	for _, n := range r.Ignored {
