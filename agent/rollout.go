@@ -249,7 +249,7 @@ func describeDecision(s *rollout.Schedule, dec rollout.Decision, dev rollout.Dev
 	return RolloutWaiting, text
 }
 
-// Rollout returns the rollout state of component/id, or nil when no
+// RolloutOf returns the rollout state of component/id, or nil when no
 // rollout gates it.
 func (r *Report) RolloutOf(component, id string) *RolloutState {
 	for i, st := range r.Rollouts {

@@ -155,11 +155,7 @@ func printReport(e *env, a *agent.Agent, state string, rep *agent.Report, asJSON
 		}
 	}
 	if len(r.Rollouts) > 0 {
-		ring := "no ring"
-		if r.Ring != "" {
-			ring = "ring " + r.Ring
-		}
-		fmt.Fprintf(e.stdout, "rollouts (%s):\n", ring)
+		fmt.Fprintf(e.stdout, "rollouts (%s):\n", ringText(r.Ring))
 		for _, st := range r.Rollouts {
 			fmt.Fprintf(e.stdout, "  %s/%s: %s\n", st.Component, st.ID, st.Text)
 		}
@@ -175,6 +171,13 @@ func printReport(e *env, a *agent.Agent, state string, rep *agent.Report, asJSON
 		fmt.Fprintf(e.stdout, "%d change(s) pending: bsi client install %s --all\n", pending, state)
 	}
 	return nil
+}
+
+func ringText(ring string) string {
+	if ring == "" {
+		return "no ring"
+	}
+	return "ring " + ring
 }
 
 // classOf names the exit class of err as the journal does.
@@ -313,6 +316,12 @@ func printStatus(e *env, st *agent.Status, asJSON bool) error {
 	}
 	if lc := st.LastCheck; lc != nil && lc.Freshness != nil {
 		fmt.Fprintln(w, freshnessLine(*lc.Freshness, e.now()))
+	}
+	if lc := st.LastCheck; lc != nil && len(lc.Rollouts) > 0 {
+		fmt.Fprintf(w, "rollouts (%s):\n", ringText(st.Config.Ring))
+		for _, r := range lc.Rollouts {
+			fmt.Fprintf(w, "  %s/%s: %s\n", r.Component, r.ID, r.Text)
+		}
 	}
 	if len(st.Attention) > 0 {
 		fmt.Fprintln(w, "attention:")

@@ -102,6 +102,9 @@ func TestClientRolloutCommands(t *testing.T) {
 	f.must("client", "install", f.state, "--all")
 	f.wantCurrent("webkit", wb.ID)
 	f.must("client", "install", other, wb.ID, "--override-halt")
+	if out := f.must("client", "status", other); !strings.Contains(out, "rollouts (no ring):\n  webkit/webkit-26.3-a: halted at") {
+		t.Fatalf("status:\n%s", out)
+	}
 }
 
 // TestClientRolloutConvergence drives 200 device states with the bsi
