@@ -194,3 +194,15 @@ func sameKeys(a, b *roleKeys) bool {
 
 // shortID is a key id as errors show it: its first 12 characters.
 func shortID(id string) string { return id[:min(len(id), 12)] + "…" }
+
+// KeyUsable reports whether this client can verify signatures with a key
+// of the metadata (key type, scheme and public value as published): nil,
+// or why not ("scheme rsa-pkcs1v15-sha256 (key type rsa) not supported",
+// "public key is not PEM …"). An unusable key never counts towards a
+// threshold. Auditors use it to show which keys devices cannot use.
+func KeyUsable(keyType, scheme, public string) error {
+	k := &wireKey{KeyType: keyType, Scheme: scheme}
+	k.KeyVal.Public = public
+	_, err := parseKey("", k)
+	return err
+}
