@@ -91,7 +91,7 @@ func (a *auditor) compare(comp, what string, clientErr error) {
 		a.find(SevError, roleOr(comp), "verifier-disagreement",
 			"bsi devices (trust/client) refuse %s, go-tuf accepts it: %v", what, clientErr)
 	case clientErr == nil && goTUF != nil:
-		a.find(SevError, roleOr(comp), "verifier-disagreement",
+		a.find(SevError, goTUF.Role, "verifier-disagreement",
 			"go-tuf refuses %s (%s), bsi devices (trust/client) accept it", what, goTUF.Message)
 	}
 }
