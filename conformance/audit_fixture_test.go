@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -9,6 +10,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -270,7 +273,13 @@ func writeFile(t *testing.T, name string, b []byte) {
 // payloads under /targets.
 func serveFixture(t *testing.T, name string) (metaURL, targetsURL string, root []byte) {
 	t.Helper()
-	dir := filepath.Join("testdata", "audit", name)
+	return serveDir(t, filepath.Join("testdata", "audit", name))
+}
+
+// serveDir serves a fixture directory.
+func serveDir(t *testing.T, dir string) (metaURL, targetsURL string, root []byte) {
+	t.Helper()
+	name := dir
 	root, err := os.ReadFile(filepath.Join(dir, "metadata", "1.root.json"))
 	if err != nil {
 		t.Fatalf("fixture %s: %v (regenerate with -update)", name, err)
@@ -353,6 +362,75 @@ func TestAuditFixtures(t *testing.T) {
 			}
 			if tc.class == nil && (rep.Targets != 2 || rep.Payloads != 2) {
 				t.Errorf("%d targets, %d payloads checked; want 2 and 2", rep.Targets, rep.Payloads)
+			}
+		})
+	}
+}
+
+// mutatedFixture copies fixture name into a temporary directory and
+// replaces the first signature of metadata file with another valid-looking
+// hex string; it returns the directory.
+func mutatedFixture(t *testing.T, name, file string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "audit", name))); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "metadata", file)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env struct {
+		Signatures []map[string]string `json:"signatures"`
+		Signed     json.RawMessage     `json:"signed"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatal(err)
+	}
+	sig := env.Signatures[0]["sig"]
+	b = bytes.Replace(b, []byte(sig), []byte(strings.Repeat("ab", len(sig)/2)), 1)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestAttackVerifiedColumnHonest: the verified column says true only for
+// a role that verified beneath roles that verified. The old audit showed
+// the root verified when the trusted root itself failed, and a delegated
+// role verified beneath a targets role that did not verify.
+func TestAttackVerifiedColumnHonest(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		unverified []string
+		verified   []string
+	}{
+		{"trusted root not signed by its threshold", "1.root.json", []string{"root", "timestamp", "snapshot", "targets", "webkit"}, nil},
+		{"targets signature forged", "1.targets.json", []string{"targets", "webkit"}, []string{"root", "timestamp", "snapshot"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, tu, root := serveDir(t, mutatedFixture(t, "consistent-on", tc.file))
+			rep, err := Audit(t.Context(), AuditOptions{URL: u, TargetsURL: tu, Root: root, Now: func() time.Time { return fixtureTime }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := map[string]bool{}
+			for _, ra := range rep.Roles {
+				rows[ra.Role] = ra.Verified
+			}
+			for _, r := range tc.unverified {
+				if v, ok := rows[r]; !ok || v {
+					t.Errorf("role %s: verified %v (listed %v), want false: %+v", r, v, ok, rep.Roles)
+				}
+			}
+			for _, r := range tc.verified {
+				if !rows[r] {
+					t.Errorf("role %s is not shown verified: %+v", r, rep.Roles)
+				}
+			}
+			if !errors.Is(rep.Err(), trust.ErrSecurity) {
+				t.Errorf("audit error %v, want a security error", rep.Err())
 			}
 		})
 	}
