@@ -132,6 +132,11 @@ func Audit(ctx context.Context, o AuditOptions) (*AuditReport, error) {
 			return nil, err
 		}
 	}
+	// A cancelled audit is not a repository's fault: no report of the
+	// fetches it cut short.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
 	return a.rep, nil
 }
 
