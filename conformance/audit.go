@@ -279,10 +279,13 @@ func (r *AuditReport) WriteJUnit(w io.Writer) error {
 	return rep.writeJUnit(w, []string{"audit"})
 }
 
-// plural is "1 finding", "2 findings".
+// plural is "1 finding", "2 findings", "0 unexpected passes".
 func plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "s") {
+		return fmt.Sprintf("%d %ses", n, noun)
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }

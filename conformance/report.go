@@ -107,8 +107,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	if c.Total() > 0 {
 		pct = 100 * float64(c.Pass+c.XFail) / float64(c.Total())
 	}
-	fmt.Fprintf(&b, "\n%d scenarios: %d passed, %d failed, %d expected failures, %d unexpected passes, %d skipped (%.1f%% as expected)\n",
-		c.Total(), c.Pass, c.Fail, c.XFail, c.XPass, c.Skip, pct)
+	fmt.Fprintf(&b, "\n%s: %d passed, %d failed, %s, %s, %d skipped (%.1f%% as expected)\n",
+		plural(c.Total(), "scenario"), c.Pass, c.Fail, plural(c.XFail, "expected failure"), plural(c.XPass, "unexpected pass"), c.Skip, pct)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

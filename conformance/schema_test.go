@@ -191,3 +191,14 @@ func TestConformanceJSONSchema(t *testing.T) {
 		}
 	}
 }
+
+func TestPlural(t *testing.T) {
+	for _, tc := range []struct {
+		n          int
+		noun, want string
+	}{{0, "finding", "0 findings"}, {1, "finding", "1 finding"}, {2, "target", "2 targets"}, {1, "unexpected pass", "1 unexpected pass"}, {3, "unexpected pass", "3 unexpected passes"}} {
+		if got := plural(tc.n, tc.noun); got != tc.want {
+			t.Errorf("plural(%d, %q) = %q, want %q", tc.n, tc.noun, got, tc.want)
+		}
+	}
+}

@@ -131,6 +131,17 @@ func runConformance(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	o.Progress = progress
+	// Every client is checked before any scenario runs: a broken second
+	// client must not cost the time of the first one's run.
+	for _, client := range f.clients[1:] {
+		cmd, err := conformance.SplitCommand(client)
+		if err != nil {
+			return usagef("conformance run: --client: %v", err)
+		}
+		if err := conformance.CheckClient(ctx, cmd, ""); err != nil {
+			return usagef("%v", err)
+		}
+	}
 	m := &conformance.Matrix{}
 	failed := 0
 	for i, client := range f.clients {
