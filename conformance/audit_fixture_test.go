@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -340,6 +341,10 @@ func TestAuditFixtures(t *testing.T) {
 			rep := auditFixture(t, tc.name, fixtureTime)
 			for _, f := range rep.Findings {
 				t.Logf("%s %s %s: %s", f.Severity, f.Check, f.Role, f.Message)
+				// The report speaks bsi's words, not go-tuf's.
+				if strings.Contains(f.Message, "Verifying ") || strings.Contains(f.Message, "not enough signatures") {
+					t.Errorf("go-tuf's message leaks into the report: %s", f.Message)
+				}
 			}
 			for _, w := range tc.want {
 				if !slices.ContainsFunc(rep.Findings, func(f Finding) bool {
@@ -433,5 +438,18 @@ func TestAttackVerifiedColumnHonest(t *testing.T) {
 				t.Errorf("audit error %v, want a security error", rep.Err())
 			}
 		})
+	}
+}
+
+// TestAuditInterrupted: an audit cancelled part-way (Ctrl-C) returns the
+// context's error, not a report of "fetch" findings that blame the
+// repository for the fetches the cancellation cut short.
+func TestAuditInterrupted(t *testing.T) {
+	u, tu, root := serveFixture(t, "consistent-on")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	rep, err := Audit(ctx, AuditOptions{URL: u, TargetsURL: tu, Root: root, Now: func() time.Time { return fixtureTime }})
+	if !errors.Is(err, context.Canceled) || rep != nil {
+		t.Fatalf("cancelled audit: report %+v, error %v; want no report and context.Canceled", rep, err)
 	}
 }
