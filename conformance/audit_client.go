@@ -89,10 +89,10 @@ func (a *auditor) compare(comp, what string, clientErr error) {
 	switch {
 	case refuses && goTUF == nil:
 		a.find(SevError, roleOr(comp), "verifier-disagreement",
-			"bsi devices (trust/client) refuse %s, go-tuf accepts it: %v", what, clientErr)
+			"bsi devices (trust/client) refuse %s and go-tuf accepts: %v", what, clientErr)
 	case clientErr == nil && goTUF != nil:
 		a.find(SevError, goTUF.Role, "verifier-disagreement",
-			"go-tuf refuses %s (%s), bsi devices (trust/client) accept it", what, goTUF.Message)
+			"go-tuf refuses %s (%s) and bsi devices (trust/client) accept", what, goTUF.Message)
 	}
 }
 

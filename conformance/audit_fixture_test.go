@@ -50,8 +50,11 @@ type fixtureShape struct {
 	// rootVersions is the length of the root history; each new version
 	// rotates one root key and is signed by the old and the new keys.
 	rootVersions int
-	// targetsScheme is "ed25519" or "rsa-pkcs1v15-sha256" (an RSA key
-	// whose scheme bsi devices do not support, signing PKCS#1 v1.5).
+	// targetsScheme is "ed25519", "rsa-pkcs1v15-sha256" (an RSA key
+	// whose scheme bsi devices do not support, signing PKCS#1 v1.5) or
+	// "rsa-mislabelled" (an RSA key published with scheme
+	// rsa-pkcs1v15-sha256 that signs RSASSA-PSS: go-tuf ignores the
+	// scheme of RSA keys, bsi devices do not).
 	targetsScheme string
 	// hexECDSA adds to the timestamp role (threshold 1) a second key, an
 	// ECDSA key published in hex rather than PEM.
@@ -66,6 +69,7 @@ var fixtureShapes = map[string]fixtureShape{
 	"consistent-off":  {consistent: false, rootVersions: 4, targetsScheme: "ed25519"},
 	"consistent-on":   {consistent: true, rootVersions: 2, targetsScheme: "ed25519"},
 	"rsa-pkcs1v15":    {consistent: true, rootVersions: 1, targetsScheme: "rsa-pkcs1v15-sha256"},
+	"rsa-mislabelled": {consistent: true, rootVersions: 1, targetsScheme: "rsa-mislabelled"},
 	"hex-ecdsa":       {consistent: true, rootVersions: 1, targetsScheme: "ed25519", hexECDSA: true},
 	"shared-key":      {consistent: false, rootVersions: 1, targetsScheme: "ed25519", sharedKey: true},
 	"orphan-snapshot": {consistent: true, rootVersions: 1, targetsScheme: "ed25519", orphan: true},
@@ -94,7 +98,9 @@ func newEd25519Key(t *testing.T) fixtureKey {
 	return fixtureKey{k, s}
 }
 
-func newRSAPKCS1Key(t *testing.T) fixtureKey {
+// newRSAPKCS1Key is an RSA key published with scheme
+// rsa-pkcs1v15-sha256; it signs PKCS#1 v1.5, or RSASSA-PSS when pss.
+func newRSAPKCS1Key(t *testing.T, pss bool) fixtureKey {
 	priv, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +110,12 @@ func newRSAPKCS1Key(t *testing.T) fixtureKey {
 		t.Fatal(err)
 	}
 	k.Scheme = "rsa-pkcs1v15-sha256"
-	s, err := signature.LoadRSAPKCS1v15Signer(priv, crypto.SHA256)
+	var s signature.Signer
+	if pss {
+		s, err = signature.LoadRSAPSSSigner(priv, crypto.SHA256, &rsa.PSSOptions{Hash: crypto.SHA256})
+	} else {
+		s, err = signature.LoadRSAPKCS1v15Signer(priv, crypto.SHA256)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +176,11 @@ func writeFixture(t *testing.T, dir string, sh fixtureShape) {
 	files := map[string][]byte{}
 	rootKeys := []fixtureKey{newEd25519Key(t), newEd25519Key(t)}
 	targetsKey := newEd25519Key(t)
-	if sh.targetsScheme == "rsa-pkcs1v15-sha256" {
-		targetsKey = newRSAPKCS1Key(t)
+	switch sh.targetsScheme {
+	case "rsa-pkcs1v15-sha256":
+		targetsKey = newRSAPKCS1Key(t, false)
+	case "rsa-mislabelled":
+		targetsKey = newRSAPKCS1Key(t, true)
 	}
 	snapKey, tsKey := newEd25519Key(t), newEd25519Key(t)
 	if sh.sharedKey {
@@ -303,6 +317,9 @@ func auditFixture(t *testing.T, name string, at time.Time) *AuditReport {
 	return rep
 }
 
+// errAudit stands for an operational audit error (exit 1) in tables.
+var errAudit = errors.New("audit findings")
+
 // TestAuditFixtures audits the repositories go-tuf published: no false
 // findings (every target present under the names the root's
 // consistent_snapshot setting gives, 5.7.3), and the real ones found:
@@ -329,6 +346,10 @@ func TestAuditFixtures(t *testing.T) {
 			{SevSecurity, "signature", "targets"},
 			{SevWarning, "key-unusable", "targets"},
 		}, []string{"verifier-disagreement"}},
+		{"rsa-mislabelled", errAudit, 1, []want{
+			{SevWarning, "key-unusable", "targets"},
+			{SevError, "verifier-disagreement", "targets"},
+		}, []string{"signature"}},
 		{"hex-ecdsa", trust.ErrSecurity, 1, []want{
 			{SevSecurity, "signature", "timestamp"},
 			{SevWarning, "key-unusable", "timestamp"},
@@ -359,7 +380,13 @@ func TestAuditFixtures(t *testing.T) {
 					t.Errorf("unexpected finding %+v", f)
 				}
 			}
-			if err := rep.Err(); (tc.class == nil) != (err == nil) || (tc.class != nil && !errors.Is(err, tc.class)) {
+			err := rep.Err()
+			switch {
+			case (tc.class == nil) != (err == nil):
+				t.Errorf("audit error %v, want %v", err, tc.class)
+			case tc.class == errAudit && (errors.Is(err, trust.ErrSecurity) || errors.Is(err, trust.ErrFreshness)):
+				t.Errorf("audit error %v, want an operational error (exit 1)", err)
+			case tc.class != nil && tc.class != errAudit && !errors.Is(err, tc.class):
 				t.Errorf("audit error %v, want %v", err, tc.class)
 			}
 			if rep.Roles[0].Role != "root" || rep.Roles[0].Version != tc.roots {
