@@ -35,7 +35,7 @@ func (a *auditor) crossCheck(ctx context.Context) error {
 	}
 	defer os.RemoveAll(dir)
 	if err := client.Init(dir, a.o.Root, a.now); err != nil {
-		a.compare("root", "the trusted root", err)
+		a.compare("", "the trusted root", err)
 		return nil
 	}
 	log := a.o.Logger

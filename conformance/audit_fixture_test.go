@@ -447,6 +447,9 @@ func TestAttackVerifiedColumnHonest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if rep.HasFinding("verifier-disagreement", "") {
+				t.Errorf("go-tuf and the device client disagree: %+v", rep.Findings)
+			}
 			rows := map[string]bool{}
 			for _, ra := range rep.Roles {
 				rows[ra.Role] = ra.Verified
