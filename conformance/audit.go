@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bsiframework/bsi/trust"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
 // AuditOptions configures Audit.
@@ -33,6 +35,11 @@ type AuditOptions struct {
 	Intervals map[string]time.Duration
 	// HTTPClient fetches files (default a client with a 30 s timeout).
 	HTTPClient *http.Client
+	// SkipClient skips the second verification with the device client
+	// (trust/client) and the comparison of its verdicts with go-tuf's.
+	SkipClient bool
+	// Logger receives the device client's debug messages; nil: discard.
+	Logger *slog.Logger
 }
 
 // Severity classes of audit findings, from worst.
@@ -53,19 +60,35 @@ type Finding struct {
 
 // RoleAudit is what the audit learnt of one role file.
 type RoleAudit struct {
-	Role      string        `json:"role"`
-	Version   int64         `json:"version"`
-	Expires   time.Time     `json:"expires"`
-	Left      time.Duration `json:"left_ns"`
-	Interval  time.Duration `json:"interval_ns"`
-	Budget    string        `json:"budget"` // ok, warn (under twice the interval), expired
-	Verified  bool          `json:"verified"`
-	Targets   int           `json:"targets"`
-	Threshold int           `json:"threshold"`
+	Role     string        `json:"role"`
+	Version  int64         `json:"version"`
+	Expires  time.Time     `json:"expires"`
+	Left     time.Duration `json:"left_ns"`
+	Interval time.Duration `json:"interval_ns"`
+	Budget   string        `json:"budget"` // ok, warn (under twice the interval), expired
+	// Verified is whether the role verified with go-tuf and every role
+	// above it (its delegator, the trusted root) verified too.
+	Verified  bool `json:"verified"`
+	Targets   int  `json:"targets"`
+	Threshold int  `json:"threshold"`
+	// Keys are the key ids the delegator gives the role; Signatures
+	// counts the signatures on the file (valid or not).
+	Keys       []string `json:"keys"`
+	Signatures int      `json:"signatures"`
+	// Delegator is the role that delegates this one ("" for top-level
+	// roles, whose keys root gives).
+	Delegator string `json:"delegator,omitempty"`
 }
 
-// AuditReport is the outcome of Audit.
+// AuditSchema names the version of the JSON form of AuditReport: fields
+// are only ever added under one schema name.
+const AuditSchema = "bsi.audit/v1"
+
+// AuditReport is the outcome of Audit. Its JSON form (WriteJSON) is a
+// stable schema, named by the Schema field and described by
+// conformance/schema/audit.v1.json; durations are nanoseconds.
 type AuditReport struct {
+	Schema   string      `json:"schema"`
 	URL      string      `json:"url"`
 	Time     time.Time   `json:"time"`
 	Roles    []RoleAudit `json:"roles"`
@@ -98,18 +121,34 @@ func Audit(ctx context.Context, o AuditOptions) (*AuditReport, error) {
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
-	a := &auditor{o: o, now: o.Now().UTC(), rep: &AuditReport{URL: o.URL}}
+	a := &auditor{o: o, now: o.Now().UTC(), rep: &AuditReport{Schema: AuditSchema, URL: o.URL, Findings: []Finding{}},
+		component: map[string]string{}}
 	a.rep.Time = a.now
 	if err := a.walk(ctx); err != nil {
 		return nil, err
+	}
+	if !o.SkipClient {
+		if err := a.crossCheck(ctx); err != nil {
+			return nil, err
+		}
+	}
+	// A cancelled audit is not a repository's fault: no report of the
+	// fetches it cut short.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
 	}
 	return a.rep, nil
 }
 
 type auditor struct {
-	o   AuditOptions
-	now time.Time
-	rep *AuditReport
+	o      AuditOptions
+	now    time.Time
+	rep    *AuditReport
+	root   *metadata.Metadata[metadata.RootType] // the newest root the chain reached
+	rootOK bool                                  // the trusted root verified
+	// component maps each targets-family role visited to the component
+	// (top-level delegation) trust/client files it under.
+	component map[string]string
 }
 
 func (a *auditor) find(sev, role, check, format string, args ...any) {
@@ -157,7 +196,7 @@ func (a *auditor) budget(ra RoleAudit, class string) RoleAudit {
 	case ra.Left < 2*ra.Interval:
 		ra.Budget = "warn"
 		a.find(SevWarning, ra.Role, "expiry-budget", "%s version %d expires in %s, under twice its refresh interval %s",
-			ra.Role, ra.Version, ra.Left.Round(time.Minute), ra.Interval)
+			ra.Role, ra.Version, FormatLeft(ra.Left), FormatLeft(ra.Interval))
 	default:
 		ra.Budget = "ok"
 	}
@@ -180,11 +219,11 @@ func (r *AuditReport) Err() error {
 	}
 	switch {
 	case count(SevSecurity) > 0:
-		return fmt.Errorf("audit: %d security findings: %w", count(SevSecurity), trust.ErrSecurity)
+		return fmt.Errorf("audit: %s: %w", plural(count(SevSecurity), "security finding"), trust.ErrSecurity)
 	case count(SevFreshness) > 0:
-		return fmt.Errorf("audit: %d expired roles: %w", count(SevFreshness), trust.ErrFreshness)
+		return fmt.Errorf("audit: %s: %w", plural(count(SevFreshness), "expired role"), trust.ErrFreshness)
 	case count(SevError) > 0:
-		return fmt.Errorf("audit: %d findings", count(SevError))
+		return fmt.Errorf("audit: %s", plural(count(SevError), "finding"))
 	}
 	return nil
 }
@@ -204,12 +243,12 @@ func (r *AuditReport) WriteText(w io.Writer) error {
 	fmt.Fprintln(tw, "role\tversion\tverified\texpires\tleft\tinterval\tbudget\ttargets")
 	for _, ra := range r.Roles {
 		fmt.Fprintf(tw, "%s\t%d\t%v\t%s\t%s\t%s\t%s\t%d\n", ra.Role, ra.Version, ra.Verified,
-			ra.Expires.Format(time.RFC3339), ra.Left.Round(time.Minute), ra.Interval, ra.Budget, ra.Targets)
+			ra.Expires.Format(time.RFC3339), FormatLeft(ra.Left), FormatLeft(ra.Interval), ra.Budget, ra.Targets)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\n%d targets, %d payloads checked, %d findings\n", r.Targets, r.Payloads, len(r.Findings))
+	fmt.Fprintf(w, "\n%s, %s checked, %s\n", plural(r.Targets, "target"), plural(r.Payloads, "payload"), plural(len(r.Findings), "finding"))
 	for _, f := range r.Findings {
 		fmt.Fprintf(w, "%-9s %-20s %s\n", f.Severity, f.Check, f.Message)
 	}
@@ -238,4 +277,37 @@ func (r *AuditReport) WriteJUnit(w io.Writer) error {
 		rep.Results = append(rep.Results, res)
 	}
 	return rep.writeJUnit(w, []string{"audit"})
+}
+
+// plural is "1 finding", "2 findings", "0 unexpected passes".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "s") {
+		return fmt.Sprintf("%d %ses", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// FormatLeft prints a duration as bsi status does: whole days from two
+// days up ("364d"), else hours, else minutes; negative when past.
+func FormatLeft(d time.Duration) string {
+	neg := d < 0
+	if neg {
+		d = -d
+	}
+	var s string
+	switch {
+	case d >= 48*time.Hour:
+		s = fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d >= time.Hour:
+		s = fmt.Sprintf("%dh", d/time.Hour)
+	default:
+		s = fmt.Sprintf("%dm", d/time.Minute)
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
 }

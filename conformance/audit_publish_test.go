@@ -142,6 +142,9 @@ func TestAuditPublishedCorrupted(t *testing.T) {
 			r := published(t)
 			tc.corrupt(t, r)
 			rep := audit(t, r)
+			if rep.HasFinding("verifier-disagreement", "") {
+				t.Errorf("go-tuf and the device client disagree: %+v", rep.Findings)
+			}
 			if !rep.HasFinding(tc.check, tc.role) {
 				t.Fatalf("no %s finding on %q: %+v", tc.check, tc.role, rep.Findings)
 			}

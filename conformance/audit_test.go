@@ -92,6 +92,9 @@ func TestAuditCorrupted(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := auditRepo(t, tc.component, tc.corrupt)
+			if rep.HasFinding("verifier-disagreement", "") {
+				t.Errorf("go-tuf and the device client disagree: %+v", rep.Findings)
+			}
 			if !rep.HasFinding(tc.check, tc.role) {
 				t.Fatalf("no %s finding on %s: %+v", tc.check, tc.role, rep.Findings)
 			}

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/bsiframework/bsi/manifest"
+	"github.com/bsiframework/bsi/trust/client"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -24,10 +25,14 @@ func (a *auditor) walk(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("audit: trusted root: %w", err)
 	}
+	a.rootOK = true
 	if err := root.VerifyDelegate("root", root); err != nil {
-		a.find(SevSecurity, "root", "signature", "trusted root version %d: %v", root.Signed.Version, err)
+		a.rootOK = false
+		a.find(SevSecurity, "root", "signature", "the trusted root (version %d) cannot be used: %s",
+			root.Signed.Version, notSigned(err, "root", root.Signed.Version, root.Signed.Roles["root"], "itself"))
 	}
 	root = a.rootChain(ctx, root)
+	a.root = root
 	a.keyHygiene(root)
 	ts := a.timestamp(ctx, root)
 	if ts == nil {
@@ -63,17 +68,19 @@ func (a *auditor) rootChain(ctx context.Context, root *metadata.Metadata[metadat
 			break
 		}
 		if err := root.VerifyDelegate("root", next); err != nil {
-			a.find(SevSecurity, "root", "signature", "root version %d is not signed by a threshold of version %d's keys: %v", v, v-1, err)
+			a.find(SevSecurity, "root", "signature", "%s", notSigned(err, "root", v, root.Signed.Roles["root"], fmt.Sprintf("root version %d", v-1)))
 			break
 		}
 		if err := next.VerifyDelegate("root", next); err != nil {
-			a.find(SevSecurity, "root", "signature", "root version %d is not signed by a threshold of its own keys: %v", v, err)
+			a.find(SevSecurity, "root", "signature", "%s", notSigned(err, "root", v, next.Signed.Roles["root"], "itself"))
 			break
 		}
 		root = next
 	}
-	a.budget(RoleAudit{Role: "root", Version: root.Signed.Version, Expires: root.Signed.Expires, Verified: true,
-		Threshold: root.Signed.Roles["root"].Threshold}, "root")
+	// The newest root is verified only when the chain started from a
+	// trusted root that itself verified.
+	a.budget(RoleAudit{Role: "root", Version: root.Signed.Version, Expires: root.Signed.Expires, Verified: a.rootOK,
+		Threshold: root.Signed.Roles["root"].Threshold, Keys: roleKeyIDs(root.Signed.Roles["root"]), Signatures: len(root.Signatures)}, "root")
 	if !root.Signed.ConsistentSnapshot {
 		a.find(SevWarning, "root", "consistent-snapshot", "the root does not enable consistent snapshots")
 	}
@@ -93,6 +100,7 @@ func (a *auditor) keyHygiene(root *metadata.Metadata[metadata.RootType]) {
 		for _, id := range r.KeyIDs {
 			owners[id] = append(owners[id], role)
 		}
+		a.unusableKeys(role, r.KeyIDs, root.Signed.Keys)
 		if (role == "root" || role == "targets") && r.Threshold < 2 {
 			a.find(SevWarning, role, "threshold", "offline role %s has threshold %d (one stolen key signs it)", role, r.Threshold)
 		}
@@ -120,11 +128,12 @@ func (a *auditor) timestamp(ctx context.Context, root *metadata.Metadata[metadat
 		a.find(SevSecurity, "timestamp", "format", "timestamp.json: %v", err)
 		return nil
 	}
-	ra := RoleAudit{Role: "timestamp", Version: ts.Signed.Version, Expires: ts.Signed.Expires, Threshold: root.Signed.Roles["timestamp"].Threshold}
+	ra := RoleAudit{Role: "timestamp", Version: ts.Signed.Version, Expires: ts.Signed.Expires, Threshold: root.Signed.Roles["timestamp"].Threshold,
+		Keys: roleKeyIDs(root.Signed.Roles["timestamp"]), Signatures: len(ts.Signatures)}
 	if err := root.VerifyDelegate("timestamp", ts); err != nil {
-		a.find(SevSecurity, "timestamp", "signature", "timestamp version %d: %v", ts.Signed.Version, err)
+		a.find(SevSecurity, "timestamp", "signature", "%s", notSigned(err, "timestamp", ts.Signed.Version, root.Signed.Roles["timestamp"], "root"))
 	} else {
-		ra.Verified = true
+		ra.Verified = a.rootOK
 	}
 	a.budget(ra, "timestamp")
 	if ts.Signed.Meta["snapshot.json"] == nil {
@@ -180,11 +189,12 @@ func (a *auditor) snapshot(ctx context.Context, root *metadata.Metadata[metadata
 	if snap.Signed.Version != meta.Version {
 		a.find(SevSecurity, "snapshot", "consistency", "the timestamp lists snapshot version %d, the file carries %d", meta.Version, snap.Signed.Version)
 	}
-	ra := RoleAudit{Role: "snapshot", Version: snap.Signed.Version, Expires: snap.Signed.Expires, Threshold: root.Signed.Roles["snapshot"].Threshold}
+	ra := RoleAudit{Role: "snapshot", Version: snap.Signed.Version, Expires: snap.Signed.Expires, Threshold: root.Signed.Roles["snapshot"].Threshold,
+		Keys: roleKeyIDs(root.Signed.Roles["snapshot"]), Signatures: len(snap.Signatures)}
 	if err := root.VerifyDelegate("snapshot", snap); err != nil {
-		a.find(SevSecurity, "snapshot", "signature", "snapshot version %d: %v", snap.Signed.Version, err)
+		a.find(SevSecurity, "snapshot", "signature", "%s", notSigned(err, "snapshot", snap.Signed.Version, root.Signed.Roles["snapshot"], "root"))
 	} else {
-		ra.Verified = true
+		ra.Verified = a.rootOK
 	}
 	a.budget(ra, "snapshot")
 	a.unpinned(snap)
@@ -217,14 +227,22 @@ func (a *auditor) unpinned(snap *metadata.Metadata[metadata.SnapshotType]) {
 type delegation struct {
 	name      string
 	component string                   // the component role above (bins), or the role
+	top       string                   // the role targets delegates to on the way here (trust/client's Component)
 	verify    func(md any) error       // checks the role's signatures
 	paths     func(target string) bool // the delegated paths
 	threshold int
+	keys      []string // the key ids the delegator gives the role
+	delegator string
+	// parentOK is whether every role above verified: a role signed by
+	// the keys of an unverified delegator is not verified either.
+	parentOK bool
 }
 
 func (a *auditor) targetsTree(ctx context.Context, root *metadata.Metadata[metadata.RootType], snap *metadata.Metadata[metadata.SnapshotType]) {
 	queue := []delegation{{name: "targets", verify: func(md any) error { return root.VerifyDelegate("targets", md) },
-		paths: func(string) bool { return true }, threshold: root.Signed.Roles["targets"].Threshold}}
+		top:   "targets",
+		paths: func(string) bool { return true }, threshold: root.Signed.Roles["targets"].Threshold,
+		keys: root.Signed.Roles["targets"].KeyIDs, delegator: "root", parentOK: a.rootOK}}
 	seen := map[string]bool{}
 	var manifests []auditedManifest
 	for len(queue) > 0 {
@@ -234,12 +252,21 @@ func (a *auditor) targetsTree(ctx context.Context, root *metadata.Metadata[metad
 			continue
 		}
 		seen[d.name] = true
-		md := a.targetsRole(ctx, root, snap, d)
+		a.component[d.name] = d.top
+		md, ok := a.targetsRole(ctx, root, snap, d)
 		if md == nil {
 			continue
 		}
 		manifests = append(manifests, a.roleTargets(ctx, d, md)...)
-		queue = append(queue, children(d, md)...)
+		if md.Signed.Delegations != nil {
+			for _, r := range md.Signed.Delegations.Roles {
+				a.unusableKeys(r.Name, r.KeyIDs, md.Signed.Delegations.Keys)
+			}
+			if sr := md.Signed.Delegations.SuccinctRoles; sr != nil {
+				a.unusableKeys(sr.NamePrefix+"-*", sr.KeyIDs, md.Signed.Delegations.Keys)
+			}
+		}
+		queue = append(queue, children(d, md, ok)...)
 	}
 	for name := range snap.Signed.Meta {
 		if r := strings.TrimSuffix(name, ".json"); !seen[r] {
@@ -249,40 +276,43 @@ func (a *auditor) targetsTree(ctx context.Context, root *metadata.Metadata[metad
 	a.sequenceRules(manifests)
 }
 
-func (a *auditor) targetsRole(ctx context.Context, root *metadata.Metadata[metadata.RootType], snap *metadata.Metadata[metadata.SnapshotType], d delegation) *metadata.Metadata[metadata.TargetsType] {
+// targetsRole fetches and checks one targets-family role; it returns the
+// role (nil when it cannot be read) and whether it verified.
+func (a *auditor) targetsRole(ctx context.Context, root *metadata.Metadata[metadata.RootType], snap *metadata.Metadata[metadata.SnapshotType], d delegation) (*metadata.Metadata[metadata.TargetsType], bool) {
 	meta := snap.Signed.Meta[d.name+".json"]
 	if meta == nil {
 		a.find(SevSecurity, d.name, "snapshot", "the snapshot does not list delegated role %s", d.name)
-		return nil
+		return nil, false
 	}
 	b := a.fetchListed(ctx, root, d.name, meta)
 	if b == nil {
-		return nil
+		return nil, false
 	}
 	md, err := metadata.Targets().FromBytes(b)
 	if err != nil {
 		a.find(SevSecurity, d.name, "format", "%s version %d: %v", d.name, meta.Version, err)
-		return nil
+		return nil, false
 	}
 	if md.Signed.Version != meta.Version {
 		a.find(SevSecurity, d.name, "consistency", "the snapshot lists %s version %d, the file carries %d", d.name, meta.Version, md.Signed.Version)
 	}
-	ra := RoleAudit{Role: d.name, Version: md.Signed.Version, Expires: md.Signed.Expires, Targets: len(md.Signed.Targets), Threshold: d.threshold}
+	ra := RoleAudit{Role: d.name, Version: md.Signed.Version, Expires: md.Signed.Expires, Targets: len(md.Signed.Targets), Threshold: d.threshold,
+		Keys: slices.Clone(d.keys), Signatures: len(md.Signatures), Delegator: d.delegator}
 	if err := d.verify(md); err != nil {
-		a.find(SevSecurity, d.name, "signature", "%s version %d: %v", d.name, md.Signed.Version, err)
+		a.find(SevSecurity, d.name, "signature", "%s", notSigned(err, d.name, md.Signed.Version, &metadata.Role{KeyIDs: d.keys, Threshold: d.threshold}, d.delegator))
 	} else {
-		ra.Verified = true
+		ra.Verified = d.parentOK
 	}
 	class := "delegated"
 	if d.name == "targets" {
 		class = "targets"
 	}
 	a.budget(ra, class)
-	return md
+	return md, ra.Verified
 }
 
 // children lists the roles md delegates to.
-func children(d delegation, md *metadata.Metadata[metadata.TargetsType]) []delegation {
+func children(d delegation, md *metadata.Metadata[metadata.TargetsType], ok bool) []delegation {
 	dl := md.Signed.Delegations
 	if dl == nil {
 		return nil
@@ -292,13 +322,23 @@ func children(d delegation, md *metadata.Metadata[metadata.TargetsType]) []deleg
 		return func(child any) error { return md.VerifyDelegate(name, child) }
 	}
 	for _, r := range dl.Roles {
-		out = append(out, delegation{name: r.Name, component: r.Name, verify: verify(r.Name),
-			paths: func(p string) bool { ok, _ := r.IsDelegatedPath(p); return ok && d.paths(p) }, threshold: r.Threshold})
+		top := d.top // a nested role belongs to its top-level component
+		if d.name == "targets" {
+			top = r.Name
+		}
+		out = append(out, delegation{name: r.Name, component: r.Name, top: top, verify: verify(r.Name),
+			paths:     func(p string) bool { ok, _ := r.IsDelegatedPath(p); return ok && d.paths(p) },
+			threshold: r.Threshold, keys: r.KeyIDs, delegator: d.name, parentOK: ok})
 	}
 	if s := dl.SuccinctRoles; s != nil {
 		comp := d.name
 		for _, name := range s.GetRoles() {
-			out = append(out, delegation{name: name, component: comp, verify: verify(name), threshold: s.Threshold,
+			top := d.top
+			if d.name == "targets" {
+				top = name
+			}
+			out = append(out, delegation{name: name, component: comp, top: top, verify: verify(name), threshold: s.Threshold,
+				keys: s.KeyIDs, delegator: d.name, parentOK: ok,
 				paths: func(p string) bool {
 					rs := s.GetRolesForTarget(p)
 					return len(rs) == 1 && rs[0].Name == name && d.paths(p)
@@ -363,11 +403,13 @@ func (a *auditor) targetManifest(d delegation, p string, tf *metadata.TargetFile
 	return m
 }
 
-// payload downloads the target under every published name and checks it.
+// payload downloads the target under every published name and checks it:
+// the hash-prefixed names when the root enables consistent snapshots,
+// the plain name otherwise (5.7.3).
 func (a *auditor) payload(ctx context.Context, role, p string, tf *metadata.TargetFiles) {
 	dir, base := path.Split(p)
 	names := []string{p}
-	if len(tf.Hashes) > 0 {
+	if a.root.Signed.ConsistentSnapshot && len(tf.Hashes) > 0 {
 		names = names[:0]
 		algs := make([]string, 0, len(tf.Hashes))
 		for alg := range tf.Hashes {
@@ -420,6 +462,45 @@ func (a *auditor) sequenceRules(ms []auditedManifest) {
 					other, m.ID, m.Sequence, m.Platform, rel, m.Component)
 			}
 			seq[k] = m.ID
+		}
+	}
+}
+
+// notSigned says, in bsi's words, why role version v did not verify
+// against the keys and threshold r that signer gives it. go-tuf's own
+// messages stay out of the report: they name neither the keys nor the
+// delegator.
+func notSigned(err error, role string, v int64, r *metadata.Role, signer string) string {
+	threshold := 0
+	if r != nil {
+		threshold = r.Threshold
+	}
+	var unsigned *metadata.ErrUnsignedMetadata
+	if errors.As(err, &unsigned) || r == nil {
+		return fmt.Sprintf("%s version %d is not signed by a threshold (%d) of the keys %s gives it", role, v, threshold, signer)
+	}
+	return fmt.Sprintf("%s version %d cannot be checked against the keys %s gives it (threshold %d): %s", role, v, signer, threshold, err)
+}
+
+// roleKeyIDs is the key ids of r (nil for a missing role).
+func roleKeyIDs(r *metadata.Role) []string {
+	if r == nil {
+		return nil
+	}
+	return slices.Clone(r.KeyIDs)
+}
+
+// unusableKeys reports each key of role that devices (trust/client)
+// cannot verify with: it never counts towards the role's threshold.
+func (a *auditor) unusableKeys(role string, ids []string, keys map[string]*metadata.Key) {
+	for _, id := range ids {
+		k := keys[id]
+		if k == nil {
+			a.find(SevWarning, role, "key-unusable", "key %.12s… of role %s is not defined by its delegator", id, role)
+			continue
+		}
+		if err := client.KeyUsable(k.Type, k.Scheme, k.Value.PublicKey); err != nil {
+			a.find(SevWarning, role, "key-unusable", "key %.12s… of role %s is unusable on bsi devices: %v", id, role, err)
 		}
 	}
 }

@@ -111,4 +111,25 @@
 // consistency, consistent-snapshot file presence, every target's length and
 // hashes, every manifest and its match with its signing role and the
 // sequence rules, key hygiene, and the expiry budget of each role.
+//
+// The walk verifies with go-tuf's metadata package; the audit then
+// verifies the same repository again with the core devices run
+// (trust/client: a refresh and Components from the same trusted root at
+// the same time, AuditOptions.Now) and reports every place where the two
+// verdicts differ as a verifier-disagreement (an error: devices and other
+// TUF clients would not agree on this repository). Keys devices cannot use
+// are key-unusable warnings naming the reason. Target files are looked up
+// under their hash-prefixed names only when the root enables consistent
+// snapshots (5.7.3). A role's Verified is true only when it and every role
+// above it, up to the trusted root, verified.
+//
+// # Report formats
+//
+// WriteJSON follows the versioned schemas under schema/ (bsi.audit/v1,
+// bsi.conformance/v1, bsi.conformance-matrix/v1): fields are only ever
+// added under one name. WriteHTML writes one self-contained page (inline
+// styles and SVG, no script), escaping all text from repositories and
+// clients. The audit fixtures under testdata/audit are TUF repositories
+// published by go-tuf (regenerate: go test ./conformance -run
+// TestAuditFixtures -update).
 package conformance

@@ -11,8 +11,18 @@ import (
 	"time"
 )
 
-// Report is the outcome of a run, in scenario order.
+// ConformanceSchema names the version of the JSON form of Report, and
+// MatrixSchema that of Matrix: fields are only ever added under one name.
+const (
+	ConformanceSchema = "bsi.conformance/v1"
+	MatrixSchema      = "bsi.conformance-matrix/v1"
+)
+
+// Report is the outcome of a run, in scenario order. Its JSON form
+// (WriteJSON) is a stable schema named by Schema and described by
+// conformance/schema/conformance.v1.json; durations are nanoseconds.
 type Report struct {
+	Schema  string    `json:"schema"`
 	Client  []string  `json:"client"`
 	Started time.Time `json:"finished"`
 	Results []Result  `json:"results"`
@@ -97,17 +107,44 @@ func (r *Report) WriteText(w io.Writer) error {
 	if c.Total() > 0 {
 		pct = 100 * float64(c.Pass+c.XFail) / float64(c.Total())
 	}
-	fmt.Fprintf(&b, "\n%d scenarios: %d passed, %d failed, %d expected failures, %d unexpected passes, %d skipped (%.1f%% as expected)\n",
-		c.Total(), c.Pass, c.Fail, c.XFail, c.XPass, c.Skip, pct)
+	fmt.Fprintf(&b, "\n%s: %d passed, %d failed, %s, %s, %d skipped (%.1f%% as expected)\n",
+		plural(c.Total(), "scenario"), c.Pass, c.Fail, plural(c.XFail, "expected failure"), plural(c.XPass, "unexpected pass"), c.Skip, pct)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// WriteJSON writes the report as indented JSON.
+// WriteJSON writes the report as indented JSON, schema
+// ConformanceSchema.
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	c := *r
+	c.Schema = ConformanceSchema
+	if c.Results == nil {
+		c.Results = []Result{}
+	}
+	return enc.Encode(&c)
+}
+
+// Matrix is the outcome of one suite run against several clients: one
+// Report per client, in the order the clients were given.
+type Matrix struct {
+	Schema string    `json:"schema"`
+	Runs   []*Report `json:"runs"`
+}
+
+// WriteJSON writes the matrix as indented JSON, schema MatrixSchema;
+// each run carries its own ConformanceSchema.
+func (m *Matrix) WriteJSON(w io.Writer) error {
+	c := Matrix{Schema: MatrixSchema, Runs: make([]*Report, len(m.Runs))}
+	for i, r := range m.Runs {
+		rc := *r
+		rc.Schema = ConformanceSchema
+		c.Runs[i] = &rc
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(&c)
 }
 
 type junitSuites struct {

@@ -132,8 +132,8 @@ func TestAuditCommand(t *testing.T) {
 		{"timestamp pointing at a missing snapshot", exitFailure, "error fetch snapshot", 0, func(dir string) {
 			os.Remove(meta(dir, "snapshot"))
 		}},
-		// The snapshot pins every role's hash: the edit is caught there,
-		// before the signature is checked.
+		// The snapshot pins length and sha256 of each role file, so the
+		// edit is caught there, before any signature is checked.
 		{"webkit role edited after signing", exitSecurity, "security hash webkit", 0, func(dir string) {
 			p := meta(dir, "webkit")
 			b, _ := os.ReadFile(p)
@@ -155,5 +155,65 @@ func TestAuditCommand(t *testing.T) {
 				t.Errorf("exit %d, findings %q; want exit %d and %q\n%s", code, got, tc.code, tc.finding, out)
 			}
 		})
+	}
+}
+
+// auditFixtureRun runs "bsi audit" in-process on a go-tuf fixture of
+// conformance/testdata/audit (metadata and targets served apart) at now
+// with extra arguments; it returns the exit code and the output.
+func auditFixtureRun(t *testing.T, fixture string, now time.Time, args ...string) (int, string) {
+	t.Helper()
+	dir := filepath.Join("..", "..", "conformance", "testdata", "audit", fixture)
+	mux := http.NewServeMux()
+	mux.Handle("/metadata/", http.StripPrefix("/metadata/", http.FileServer(http.Dir(filepath.Join(dir, "metadata")))))
+	mux.Handle("/targets/", http.StripPrefix("/targets/", http.FileServer(http.Dir(filepath.Join(dir, "targets")))))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	var stdout, stderr bytes.Buffer
+	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" },
+		now: func() time.Time { return now }, logger: slog.New(slog.DiscardHandler)}
+	code := run(context.Background(), append([]string{"audit", srv.URL + "/metadata", "--targets-url", srv.URL + "/targets",
+		"--root", filepath.Join(dir, "metadata", "1.root.json")}, args...), e)
+	return code, stdout.String() + stderr.String()
+}
+
+// TestAuditAt: --at judges every expiry at the given time, whatever the
+// clock says; the text prints days as bsi status does, and plurals right.
+func TestAuditAt(t *testing.T) {
+	clock := time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC) // every fixture role expired by then
+	html := filepath.Join(t.TempDir(), "audit.html")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+		not  []string
+	}{
+		{"archived repository audited as it stood", []string{"--at", "2027-06-01T00:00:00Z", "--html", html}, exitOK,
+			[]string{"945d", "2 targets, 2 payloads checked"}, []string{"h0m0s", "expired", "1 findings"}},
+		{"the clock", nil, exitFreshness, []string{"expired", "-3652d"}, []string{"h0m0s"}},
+		{"--at after expiry", []string{"--at", "2030-01-02T00:00:00Z"}, exitFreshness, []string{"-24h"}, nil},
+		{"--at not RFC 3339", []string{"--at", "yesterday"}, exitUsage, []string{"RFC 3339"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := auditFixtureRun(t, "consistent-on", clock, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\n%s", code, tc.code, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q\n%s", w, out)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(out, w) {
+					t.Errorf("output has %q\n%s", w, out)
+				}
+			}
+		})
+	}
+	b, err := os.ReadFile(html)
+	if err != nil || !bytes.Contains(b, []byte("<svg")) || !bytes.Contains(b, []byte("bsi.audit/v1")) {
+		t.Errorf("--html wrote %d bytes (%v), want a page with the timeline", len(b), err)
 	}
 }

@@ -18,7 +18,7 @@ func conformanceCommands() []*command {
 	return []*command{
 		{
 			name:    "conformance run",
-			args:    `--client "COMMAND" [--group G]... [--run REGEX] [--xfails FILE] [--json FILE] [--junit FILE] [--bsi "COMMAND"] [--parallel N] [--timeout D]`,
+			args:    `--client "COMMAND"... [--group G]... [--run REGEX] [--xfails FILE] [--json FILE] [--junit FILE] [--html FILE] [--bsi "COMMAND"] [--parallel N] [--timeout D]`,
 			summary: "run the TUF conformance suite against a client",
 			help: `Runs the conformance scenarios against COMMAND, a client speaking the TUF
 client CLI protocol (as "bsi tuf-client" does): each scenario builds its own
@@ -45,13 +45,21 @@ reports. --xfails lists expected failures (one scenario name a line, an
 optional reason after it): a listed scenario that passes is a failure.
 --list prints the scenarios and runs nothing.
 
+--client may be given several times: the suite runs against each client in
+turn, and the reports form a matrix. --html writes a self-contained page
+(the scenario × client matrix with spec references, every failure
+expanded); --json writes schema "bsi.conformance/v1" for one client and
+"bsi.conformance-matrix/v1" (one run per client) for several; --junit takes
+one client.
+
 Exit codes: 0 when every scenario passed or failed as expected, 1 otherwise,
 2 for a client that cannot be run.
 
 Examples:
   bsi conformance run --client "bsi tuf-client"
   bsi conformance run --client "python3 -m myclient" --group rollback --junit out.xml
-  bsi conformance run --client ./client --run 'keys/.*' --xfails known.txt --json report.json`,
+  bsi conformance run --client ./client --run 'keys/.*' --xfails known.txt --json report.json
+  bsi conformance run --client "bsi tuf-client" --client "python3 -m myclient" --html matrix.html`,
 			run: runConformance,
 		},
 		auditCommand(),
@@ -59,23 +67,26 @@ Examples:
 }
 
 type conformanceFlags struct {
-	client, bsi, match, xfails, jsonOut, junitOut string
-	groups                                        stringList
-	parallel                                      int
-	timeout                                       time.Duration
-	list                                          bool
+	client                                         string // the one being set up
+	clients                                        stringList
+	bsi, match, xfails, jsonOut, junitOut, htmlOut string
+	groups                                         stringList
+	parallel                                       int
+	timeout                                        time.Duration
+	list                                           bool
 }
 
 func runConformance(ctx context.Context, e *env, args []string) error {
 	var f conformanceFlags
 	fs := newFlags("conformance run")
-	fs.StringVar(&f.client, "client", "", "")
+	fs.Var(&f.clients, "client", "")
 	fs.StringVar(&f.bsi, "bsi", "", "")
 	fs.Var(&f.groups, "group", "")
 	fs.StringVar(&f.match, "run", "", "")
 	fs.StringVar(&f.xfails, "xfails", "", "")
 	fs.StringVar(&f.jsonOut, "json", "", "")
 	fs.StringVar(&f.junitOut, "junit", "", "")
+	fs.StringVar(&f.htmlOut, "html", "", "")
 	fs.IntVar(&f.parallel, "parallel", 4, "")
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "")
 	fs.BoolVar(&f.list, "list", false, "")
@@ -85,6 +96,12 @@ func runConformance(ctx context.Context, e *env, args []string) error {
 	}
 	if err := wantArgs(pos, 0, 0, ""); err != nil {
 		return err
+	}
+	if len(f.clients) > 1 && f.junitOut != "" {
+		return usagef("conformance run: --junit takes one --client (use --json or --html for a matrix)")
+	}
+	if len(f.clients) > 0 {
+		f.client = f.clients[0]
 	}
 	o, err := f.options(e)
 	if err != nil {
@@ -100,39 +117,81 @@ func runConformance(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	}
-	o.Progress = func(done, total int, r conformance.Result) {
+	progress := func(done, total int, r conformance.Result) {
 		fmt.Fprintf(e.stderr, "\r\033[K[%d/%d] %s %s", done, total, r.Status, r.Name)
 		if done == total {
 			fmt.Fprintln(e.stderr)
 		}
 	}
 	if !e.terminal {
-		o.Progress = func(done, total int, r conformance.Result) {
+		progress = func(done, total int, r conformance.Result) {
 			if r.Status == conformance.Fail || r.Status == conformance.XPass || done == total {
 				fmt.Fprintf(e.stderr, "[%d/%d] %s %s\n", done, total, r.Status, r.Name)
 			}
 		}
 	}
-	rep, err := conformance.Run(ctx, o)
-	if ce, ok := errors.AsType[*conformance.ClientError](err); ok {
-		return usagef("%v", ce)
+	o.Progress = progress
+	// Every client is checked before any scenario runs: a broken second
+	// client must not cost the time of the first one's run.
+	for _, client := range f.clients[1:] {
+		cmd, err := conformance.SplitCommand(client)
+		if err != nil {
+			return usagef("conformance run: --client: %v", err)
+		}
+		if err := conformance.CheckClient(ctx, cmd, ""); err != nil {
+			return usagef("%v", err)
+		}
 	}
-	if err != nil {
+	m := &conformance.Matrix{}
+	failed := 0
+	for i, client := range f.clients {
+		if i > 0 {
+			f.client = client
+			if o, err = f.options(e); err != nil {
+				return err
+			}
+			o.Progress = progress
+		}
+		rep, err := conformance.Run(ctx, o)
+		if ce, ok := errors.AsType[*conformance.ClientError](err); ok {
+			return usagef("%v", ce)
+		}
+		if errors.Is(err, context.Canceled) {
+			return errors.New("conformance: interrupted")
+		}
+		if err != nil {
+			return err
+		}
+		if sel, _ := o.Selected(); o.BSI == nil && slices.ContainsFunc(sel, func(s conformance.Scenario) bool { return s.Group() == "bsi" }) {
+			fmt.Fprintf(e.stderr, "bsi: the client %q is not bsi: the bsi group was skipped (--bsi COMMAND runs it)\n", client)
+		}
+		if len(f.clients) > 1 {
+			if i > 0 {
+				fmt.Fprintln(e.stdout)
+			}
+			fmt.Fprintf(e.stdout, "client %d: %s\n\n", i, client)
+		}
+		if err := rep.WriteText(e.stdout); err != nil {
+			return err
+		}
+		m.Runs = append(m.Runs, rep)
+		failed += len(rep.Failed())
+	}
+	if err := writeReports(m, f.jsonOut, f.junitOut, f.htmlOut); err != nil {
 		return err
 	}
-	if sel, _ := o.Selected(); o.BSI == nil && slices.ContainsFunc(sel, func(s conformance.Scenario) bool { return s.Group() == "bsi" }) {
-		fmt.Fprintf(e.stderr, "bsi: the client %q is not bsi: the bsi group was skipped (--bsi COMMAND runs it)\n", f.client)
-	}
-	if err := rep.WriteText(e.stdout); err != nil {
-		return err
-	}
-	if err := writeReports(rep, f.jsonOut, f.junitOut); err != nil {
-		return err
-	}
-	if !rep.OK() {
-		return fmt.Errorf("conformance: %d scenarios failed", len(rep.Failed()))
+	if failed > 0 {
+		return fmt.Errorf("conformance: %s failed", plural(failed, "scenario"))
 	}
 	return nil
+}
+
+// plural is "1 scenario", "2 scenarios".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func (f *conformanceFlags) options(e *env) (conformance.Options, error) {
@@ -230,13 +289,23 @@ func writeFile(path string, write func(f *os.File) error) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-func writeReports(rep *conformance.Report, jsonOut, junitOut string) error {
+// writeReports writes the machine and HTML reports of m: the JSON of the
+// one run, or of the matrix when there are several clients.
+func writeReports(m *conformance.Matrix, jsonOut, junitOut, htmlOut string) error {
 	var errs []error
 	if jsonOut != "" {
-		errs = append(errs, writeFile(jsonOut, func(f *os.File) error { return rep.WriteJSON(f) }))
+		errs = append(errs, writeFile(jsonOut, func(f *os.File) error {
+			if len(m.Runs) == 1 {
+				return m.Runs[0].WriteJSON(f)
+			}
+			return m.WriteJSON(f)
+		}))
 	}
-	if junitOut != "" {
-		errs = append(errs, writeFile(junitOut, func(f *os.File) error { return rep.WriteJUnit(f) }))
+	if junitOut != "" && len(m.Runs) == 1 {
+		errs = append(errs, writeFile(junitOut, func(f *os.File) error { return m.Runs[0].WriteJUnit(f) }))
+	}
+	if htmlOut != "" {
+		errs = append(errs, writeFile(htmlOut, func(f *os.File) error { return m.WriteHTML(f) }))
 	}
 	return errors.Join(errs...)
 }

@@ -157,5 +157,8 @@ func (p *Publisher) sign(ctx context.Context, k *Key) {
 	if errors.As(err, &na) && na.Role == "" || errors.As(err, &np) {
 		return
 	}
+	if _, ok := errors.AsType[*repo.NothingPendingError](err); ok {
+		return
+	}
 	p.Repo.check(err)
 }

@@ -74,6 +74,8 @@ func (e *ExpiredError) Unwrap() error { return trust.ErrFreshness }
 // signatures from distinct keys of the role (5.3.3, 5.4.2, 5.5.3, 5.6.3).
 // Signer names the metadata whose keys were used ("root v3", "targets").
 // KeyIDs lists the keys that signed validly; Have counts distinct keys.
+// Unusable says which of the role's keys this client could not use and
+// why (an unsupported scheme, a key not in PEM): such keys never count.
 type SignatureError struct {
 	Role      string
 	Version   int64
@@ -81,6 +83,7 @@ type SignatureError struct {
 	Have      int
 	Threshold int
 	KeyIDs    []string
+	Unusable  []string
 }
 
 func (e *SignatureError) Error() string {
@@ -92,8 +95,12 @@ func (e *SignatureError) Error() string {
 		}
 		keys = strings.Join(short, ", ")
 	}
-	return fmt.Sprintf("%s: version %d has %d of %d required signatures by keys of %s (valid: %s)",
+	msg := fmt.Sprintf("%s: version %d has %d of %d required signatures by keys of %s (valid: %s)",
 		e.Role, e.Version, e.Have, e.Threshold, e.Signer, keys)
+	if len(e.Unusable) > 0 {
+		msg += "; " + strings.Join(e.Unusable, "; ")
+	}
+	return msg
 }
 
 func (e *SignatureError) Unwrap() error { return trust.ErrSecurity }

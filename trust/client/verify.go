@@ -28,7 +28,7 @@ type pubKey struct {
 // and -nistp384 (keytype "ecdsa" or the scheme name), rsassa-pss-sha256.
 func parseKey(id string, k *wireKey) (*pubKey, error) {
 	if k == nil {
-		return nil, errors.New("null key")
+		return nil, errors.New("not defined by the delegator")
 	}
 	var pub crypto.PublicKey
 	var verify func(msg, sig []byte) bool
@@ -71,7 +71,7 @@ func parseKey(id string, k *wireKey) (*pubKey, error) {
 			return rsa.VerifyPSS(rk, crypto.SHA256, digest(crypto.SHA256, msg), sig, opts) == nil
 		}
 	default:
-		return nil, fmt.Errorf("unsupported key type %q scheme %q", k.KeyType, k.Scheme)
+		return nil, fmt.Errorf("scheme %s (key type %s) not supported", k.Scheme, k.KeyType)
 	}
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
@@ -84,7 +84,7 @@ func parsePEM[K any](s string) (K, error) {
 	var zero K
 	block, _ := pem.Decode([]byte(s))
 	if block == nil {
-		return zero, errors.New("public key is not PEM")
+		return zero, errors.New("public key is not PEM (hex-encoded keys are not supported)")
 	}
 	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
@@ -111,10 +111,16 @@ type roleKeys struct {
 	signer    string // the delegating metadata, for errors: "root v3", "targets"
 	keys      []*pubKey
 	threshold int
+	// unusable are the listed keys this client cannot verify with, and
+	// why ("key 1a2b… unusable: scheme rsa-pkcs1v15-sha256 not
+	// supported"): they cannot contribute a signature, and a
+	// SignatureError names them so that a publisher sees the cause.
+	unusable []string
 }
 
 // newRoleKeys resolves keyIDs against keys. Unknown or unsupported keys
-// simply cannot contribute a signature; a threshold below 1 is refused.
+// cannot contribute a signature; they are recorded in roleKeys.unusable
+// for the SignatureError. A threshold below 1 is refused.
 func newRoleKeys(signer, role string, keyIDs []string, threshold int, keys map[string]*wireKey) (*roleKeys, error) {
 	if threshold < 1 {
 		return nil, &DelegationError{Role: role, Delegator: signer, Reason: fmt.Sprintf("threshold %d is below 1", threshold)}
@@ -128,6 +134,7 @@ func newRoleKeys(signer, role string, keyIDs []string, threshold int, keys map[s
 		seen[id] = true
 		k, err := parseKey(id, keys[id])
 		if err != nil {
+			rk.unusable = append(rk.unusable, fmt.Sprintf("key %s unusable: %v", shortID(id), err))
 			continue
 		}
 		rk.keys = append(rk.keys, k)
@@ -166,7 +173,7 @@ func (rk *roleKeys) verify(role string, version int64, env *envelope) error {
 	}
 	if len(seen) < rk.threshold {
 		return &SignatureError{Role: role, Version: version, Signer: rk.signer,
-			Have: len(seen), Threshold: rk.threshold, KeyIDs: valid}
+			Have: len(seen), Threshold: rk.threshold, KeyIDs: valid, Unusable: rk.unusable}
 	}
 	return nil
 }
@@ -183,4 +190,19 @@ func sameKeys(a, b *roleKeys) bool {
 		}
 	}
 	return true
+}
+
+// shortID is a key id as errors show it: its first 12 characters.
+func shortID(id string) string { return id[:min(len(id), 12)] + "…" }
+
+// KeyUsable reports whether this client can verify signatures with a key
+// of the metadata (key type, scheme and public value as published): nil,
+// or why not ("scheme rsa-pkcs1v15-sha256 (key type rsa) not supported",
+// "public key is not PEM …"). An unusable key never counts towards a
+// threshold. Auditors use it to show which keys devices cannot use.
+func KeyUsable(keyType, scheme, public string) error {
+	k := &wireKey{KeyType: keyType, Scheme: scheme}
+	k.KeyVal.Public = public
+	_, err := parseKey("", k)
+	return err
 }
