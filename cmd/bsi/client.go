@@ -445,7 +445,7 @@ func runClientInstall(ctx context.Context, e *env, args []string) error {
 	if res != nil {
 		printResult(e, rep, res)
 	}
-	return err
+	return shown(rep, res, err)
 }
 
 // requestUsage makes a request that names improvements ambiguously (a

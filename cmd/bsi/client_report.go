@@ -229,7 +229,11 @@ func printResult(e *env, rep *agent.Report, res *agent.Result) {
 		fmt.Fprintln(e.stdout, doneLine(act, rep.Device.Release))
 	}
 	for _, f := range res.Failed {
-		fmt.Fprintf(e.stderr, "bsi: failed: %s %s: %v\n", f.Action.Kind, f.Action.Component, f.Err)
+		msg, what := f.Err.Error(), fmt.Sprintf("%s %s", f.Action.Kind, f.Action.Component)
+		if !strings.HasPrefix(msg, what+":") {
+			msg = what + ": " + msg
+		}
+		fmt.Fprintf(e.stderr, "bsi: failed: %s\n", msg)
 	}
 	if len(res.Done) == 0 && len(res.Failed) == 0 {
 		fmt.Fprintln(e.stdout, "nothing to do")
@@ -407,4 +411,32 @@ func printBlocked(e *env, rep *agent.Report) {
 			fmt.Fprintf(e.stdout, "%s blocked (%s) %s\n", stampUTC(e.now()), c.Class, c.Reason)
 		}
 	}
+}
+
+// shownError is the error of an install whose failures were printed one
+// by one already: the final "bsi: error:" line names them instead of
+// repeating each cause, and the class (exit code) is the wrapped error's.
+type shownError struct {
+	err error
+	msg string
+}
+
+func (e *shownError) Error() string { return e.msg }
+func (e *shownError) Unwrap() error { return e.err }
+
+// shown turns the error of an install that printed its failures into a
+// one-line summary of them, keeping its class.
+func shown(rep *agent.Report, res *agent.Result, err error) error {
+	if err == nil || res == nil || len(res.Failed) == 0 {
+		return err
+	}
+	var names []string
+	for _, f := range res.Failed {
+		names = append(names, f.Action.Component)
+	}
+	msg := fmt.Sprintf("%d change(s) failed (%s): the causes are printed above", len(res.Failed), strings.Join(names, ", "))
+	if rerr := rep.Err(); rerr != nil {
+		msg = rerr.Error() + "; " + msg
+	}
+	return &shownError{err: err, msg: msg}
 }

@@ -362,3 +362,25 @@ func TestClientHealthCommand(t *testing.T) {
 	f.must("client", "install", f.state, "webkit-26.3-a", "--health-cmd", `test -f "$BSI_DIR/lib/webkit.txt"`)
 	f.wantCurrent("webkit", "webkit-26.3-a")
 }
+
+// TestClientHealthFailureSaidOnce: a failed health check is said once, with
+// its cause, and the final error line names the failed component instead
+// of repeating the cause (issue 18: the same cause was printed four times).
+func TestClientHealthFailureSaidOnce(t *testing.T) {
+	f := newClientFixture(t, clientStart)
+	f.publish(improvement("webkit", "26.3", 1))
+	f.init()
+	code, _, errOut := f.bsi(context.Background(), "client", "install", f.state, "--all", "--health-cmd", `exit 7`)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errOut)
+	}
+	if n := strings.Count(errOut, "exit status 7"); n != 1 {
+		t.Errorf("the cause is printed %d times, want once:\n%s", n, errOut)
+	}
+	if strings.Contains(errOut, "install webkit: install webkit") {
+		t.Errorf("the action is named twice:\n%s", errOut)
+	}
+	if !strings.Contains(errOut, "bsi: error: 1 change(s) failed (webkit)") {
+		t.Errorf("no summary line naming webkit:\n%s", errOut)
+	}
+}
