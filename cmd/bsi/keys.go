@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -21,7 +22,8 @@ func keysCommands() []*command {
 const keysGenerateHelp = `Generates a signing key and writes two files: PATH, the private key (mode
 0600, which bsi requires of private key files when it loads them), and
 PATH.pub, the public key (PEM). Neither file may exist: keys are never
-overwritten, and nothing is left behind when generation fails.
+overwritten, and nothing is left behind when generation fails. A missing
+directory of PATH is created, with mode 0700.
 
 The private key is encrypted (scrypt + secretbox, sigstore's format) with a
 password taken from BSI_KEY_PASSWORD, else asked twice on the terminal.
@@ -132,8 +134,18 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := keys.WriteKeyPair(*out, priv, password); err != nil {
+	made, err := keysMakeParent(*out)
+	if err != nil {
 		return err
+	}
+	if err := keys.WriteKeyPair(*out, priv, password); err != nil {
+		if made != "" {
+			os.RemoveAll(made) // nothing is left behind: only what was created here
+		}
+		return err
+	}
+	if made != "" {
+		fmt.Fprintf(e.stderr, "bsi: created directory %s (mode 0700)\n", made)
 	}
 	id, err := keys.KeyID(priv.Public())
 	if err != nil {
@@ -155,6 +167,38 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "type:    %s\nscheme:  %s\nkeyid:   %s\nprivate: %s (%s)\npublic:  %s\n",
 		g.Type, g.Scheme, g.KeyID, g.Private, enc, g.Public)
 	return nil
+}
+
+// keysMakeParent creates the directory that will hold the key file path,
+// with mode 0700, when it does not exist, and returns the topmost directory
+// it created ("" when it created none), so that a failure can remove it.
+// A parent that exists but is not a directory is an error naming it.
+func keysMakeParent(path string) (string, error) {
+	dir := filepath.Dir(path)
+	top := ""
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err == nil {
+			if !fi.IsDir() {
+				return "", fmt.Errorf("key directory %s: not a directory, cannot hold %s", d, path)
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("key directory %s: %w", d, err)
+		}
+		top = d
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if top == "" {
+		return "", nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating key directory %s: %w", dir, err)
+	}
+	return top, nil
 }
 
 func keysShowCommand() *command {
