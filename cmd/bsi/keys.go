@@ -26,9 +26,12 @@ overwritten, and nothing is left behind when generation fails. A missing
 directory of PATH is created, with mode 0700.
 
 The private key is encrypted (scrypt + secretbox, sigstore's format) with a
-password taken from BSI_KEY_PASSWORD, else asked twice on the terminal.
-Writing it unencrypted needs --insecure-no-password (tests, throwaway
-keys); BSI_KEY_PASSWORD must then be unset.
+password taken from BSI_KEY_PASSWORD_<NAME> (NAME: the base name of PATH,
+upper-cased, other characters than A-Z and 0-9 as "_"), the file named by
+BSI_KEY_PASSWORD_FILE, or BSI_KEY_PASSWORD, else asked twice on the
+terminal (see bsi help). Writing it unencrypted needs
+--insecure-no-password (tests, throwaway keys); none of those may then be
+set.
 
 Key types and their TUF signature schemes:
   ed25519  ed25519              (default; small, fast)
@@ -56,8 +59,9 @@ signature scheme and its TUF key id (the id that root and delegations list).
 
 REF is a file path or a KMS key URI (awskms://, azurekms://, hashivault://,
 and fakekms:// for tests). For an encrypted private key file the password
-comes from BSI_KEY_PASSWORD, else the terminal; an unencrypted or public
-key file never asks for one.
+comes from BSI_KEY_PASSWORD_<NAME>, BSI_KEY_PASSWORD_FILE or
+BSI_KEY_PASSWORD, else the terminal (see bsi help); an unencrypted or
+public key file never asks for one.
 
 A private key file, encrypted or not, must be readable by its owner only
 (mode 0600 or 0400): bsi refuses one that group or others may access, here
@@ -114,8 +118,8 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("--type: %v", err)
 	}
-	if *noPassword && e.getenv(passwordEnv) != "" {
-		return usagef("--insecure-no-password conflicts with %s, which is set", passwordEnv)
+	if v, set := e.passwordSet(*out); *noPassword && set {
+		return usagef("--insecure-no-password conflicts with %s, which is set", v)
 	}
 	// Refuse existing files before asking for a password.
 	for _, p := range []string{*out, *out + keys.PublicSuffix} {
@@ -271,7 +275,8 @@ func keysHint(err error) error {
 	case errors.Is(err, keys.ErrNotRegular):
 		return withHint(err, "a key file is a regular file, as \"bsi keys generate\" writes it")
 	case errors.Is(err, keys.ErrWrongPassword):
-		return withHint(err, "the password comes from %s when it is set, else from the terminal", passwordEnv)
+		return withHint(err, "the password comes from %s_<NAME> (this key only), else the file %s names, else %s, else the terminal",
+			passwordEnv, passwordFileEnv, passwordEnv)
 	case errors.As(err, &ue):
 		return withHint(err, "make a new key with \"bsi keys generate --type ed25519|ecdsa|rsa\"")
 	case errors.Is(err, keys.ErrNotPEM), errors.Is(err, keys.ErrTruncated):
