@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -212,7 +213,11 @@ root chain. For snapshot and timestamp, --add-key is the new private key
 re-issued with a new version and expiry. A threshold that the remaining keys
 cannot reach is refused. The change is shown first (keys added and removed
 with their ids, types and files, thresholds, version and expiry) and, on a
-terminal, confirmed; --yes skips the question, --json prints it as JSON.
+terminal, confirmed; --yes skips the question. --json prints one object:
+{"summary": the change shown, "result": {"role","version","threshold",
+"keyids"}} (the role's keys after the change). --remove-key takes a key id
+or a prefix of one: bsi repo status DIR --keys lists each role's keys, and
+an unknown id is refused with the role's key ids.
 
 Examples:
   bsi repo rotate ws --role timestamp --add-key ts2.key --remove-key 3f2a9c01
@@ -269,13 +274,65 @@ func repoRotateCommand() *command {
 				o.Add = added
 			}
 			if err := w.Rotate(ctx, *role, o); err != nil {
+				return repoRotateHint(ctx, w, *role, err)
+			}
+			res, err := repoRotateResult(ctx, w, *role)
+			if err != nil {
 				return err
 			}
-			if *sf.json {
-				return nil
-			}
-			fmt.Fprintf(e.stdout, "rotated %s: +%d key(s), -%d key(s); run bsi repo status %s for what needs signing\n", *role, len(add), len(remove), pos[0])
-			return nil
+			return sf.done(e, res, "rotated %s: +%d key(s), -%d key(s); run bsi repo status %s --keys for its keys and what needs signing\n",
+				*role, len(add), len(remove), pos[0])
 		},
 	}
+}
+
+// rotateResult is the result of "bsi repo rotate --json": the role's keys
+// after the change.
+type rotateResult struct {
+	Role      string   `json:"role"`
+	Version   int64    `json:"version"`
+	Threshold int      `json:"threshold"`
+	KeyIDs    []string `json:"keyids"`
+}
+
+// repoRoleStatus returns the status of one role, or nil when the
+// workspace has no such role.
+func repoRoleStatus(ctx context.Context, w *repo.Workspace, role string) (*repo.RoleStatus, error) {
+	st, err := w.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range st {
+		if st[i].Role == role {
+			return &st[i], nil
+		}
+	}
+	return nil, nil
+}
+
+func repoRotateResult(ctx context.Context, w *repo.Workspace, role string) (rotateResult, error) {
+	r, err := repoRoleStatus(ctx, w, role)
+	if err != nil || r == nil {
+		return rotateResult{Role: role, KeyIDs: []string{}}, err
+	}
+	return rotateResult{Role: role, Version: r.Version, Threshold: r.Threshold, KeyIDs: r.KeyIDs}, nil
+}
+
+// repoRotateHint adds to a refused rotation the role's current keys, so
+// that --remove-key can be given one of them.
+func repoRotateHint(ctx context.Context, w *repo.Workspace, role string, err error) error {
+	var re *repo.RoleError
+	if !errors.As(err, &re) {
+		return err
+	}
+	r, serr := repoRoleStatus(ctx, w, role)
+	if serr != nil || r == nil {
+		return err
+	}
+	var ks []string
+	for _, k := range r.Keys {
+		ks = append(ks, fmt.Sprintf("%s (%s/%s)", k.KeyID, k.Type, k.Scheme))
+	}
+	return withHint(err, "role %s has threshold %d of %d key(s): %s; --remove-key takes one of these ids or a prefix of it",
+		role, r.Threshold, len(ks), strings.Join(ks, ", "))
 }
