@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/bsiframework/bsi/keys"
 	"github.com/bsiframework/bsi/trust/repo"
 )
 
@@ -216,11 +218,13 @@ with their ids, types and files, thresholds, version and expiry) and, on a
 terminal, confirmed; --yes skips the question. --json prints one object:
 {"summary": the change shown, "result": {"role","version","threshold",
 "keyids"}} (the role's keys after the change). --remove-key takes a key id
-or a prefix of one: bsi repo status DIR --keys lists each role's keys, and
-an unknown id is refused with the role's key ids.
+or a prefix of one, or the key's file (public or private) or KMS URI:
+bsi repo status DIR --keys lists each role's keys, and an unknown id is
+refused with the role's key ids.
 
 Examples:
   bsi repo rotate ws --role timestamp --add-key ts2.key --remove-key 3f2a9c01
+  bsi repo rotate ws --role timestamp --add-key ts2.key --remove-key ts.key.pub
   bsi repo rotate ws --role root --add-key r4.pub --remove-key 9ab3e870
   bsi repo rotate ws --role webkit --add-key webkit-c.pub --threshold 2
   bsi repo rotate ws --role root      (re-issue root with a fresh expiry)`
@@ -228,7 +232,7 @@ Examples:
 func repoRotateCommand() *command {
 	return &command{
 		name:    "repo rotate",
-		args:    "DIR --role ROLE [--add-key PUB]... [--remove-key KEYID]... [--threshold K] [--yes] [--json]",
+		args:    "DIR --role ROLE [--add-key PUB]... [--remove-key KEYID|PUB]... [--threshold K] [--yes] [--json]",
 		summary: "change a role's keys or threshold",
 		help:    repoRotateHelp,
 		run: func(ctx context.Context, e *env, args []string) error {
@@ -265,7 +269,11 @@ func repoRotateCommand() *command {
 				return err
 			}
 			defer w.Close()
-			o := repo.RotateOptions{Remove: remove, Threshold: *threshold}
+			removeIDs, err := repoRemoveIDs(ctx, e, remove)
+			if err != nil {
+				return err
+			}
+			o := repo.RotateOptions{Remove: removeIDs, Threshold: *threshold}
 			if online {
 				for _, a := range add {
 					o.AddRefs = append(o.AddRefs, repoAbsRef(a))
@@ -284,6 +292,29 @@ func repoRotateCommand() *command {
 				*role, len(add), len(remove), pos[0])
 		},
 	}
+}
+
+// repoRemoveIDs turns each --remove-key into a key id: a key file (public
+// or private; any path that exists) or a KMS URI gives its key's id, any
+// other argument is a key id or a prefix of one.
+func repoRemoveIDs(ctx context.Context, e *env, refs []string) ([]string, error) {
+	var out []string
+	for _, ref := range refs {
+		if _, err := os.Stat(ref); err != nil && !keys.IsKMS(ref) {
+			out = append(out, ref)
+			continue
+		}
+		ks, err := repoLoadTUFKeys(ctx, e, []string{ref})
+		if err != nil {
+			return nil, fmt.Errorf("--remove-key %s: %w", ref, err)
+		}
+		id, err := ks[0].ID()
+		if err != nil {
+			return nil, fmt.Errorf("--remove-key %s: %w", ref, err)
+		}
+		out = append(out, id)
+	}
+	return out, nil
 }
 
 // rotateResult is the result of "bsi repo rotate --json": the role's keys
