@@ -25,7 +25,11 @@ how many signatures it lacks, and from which key ids.
 
 DEST is a directory, or an object-store URL: s3://BUCKET?region=R,
 gs://BUCKET, azblob://CONTAINER, file:///PATH, mem:// (credentials come
-from each cloud's usual environment). Objects get the Cache-Control and
+from each cloud's usual environment). An s3:// URL needs a region
+(?region=R, AWS_REGION, or the AWS profile's; ?endpoint=URL for an
+S3-compatible server) and an azblob:// URL a storage account
+(?storage_account=NAME or AZURE_STORAGE_ACCOUNT): without one, publish
+stops before it signs anything, exit 1. Objects get the Cache-Control and
 Content-Type that bsi serve sends: no-cache for timestamp.json, immutable
 for versioned metadata and hashed payloads.
 
@@ -194,8 +198,8 @@ are shown too.
 --keys lists each role's keys instead: the threshold, and for each key its
 id (the full id is what bsi repo rotate --remove-key takes, a prefix will
 do), type and signature scheme, and where the workspace signs with it (the
-file or KMS URI of an online key; "-" for offline keys, which the workspace
-only lists). With --json every role carries "keys": [{"keyid", "short",
+file or KMS URI of an online key; "unknown" for offline keys, whose files
+the workspace does not record). With --json every role carries "keys": [{"keyid", "short",
 "type", "scheme", "source"}].
 
 Examples:
@@ -272,7 +276,7 @@ func printRepoKeys(e *env, st []repo.RoleStatus) error {
 			if i == 0 {
 				threshold = fmt.Sprintf("%d of %d", r.Threshold, len(r.Keys))
 			}
-			source := "-"
+			source := "unknown" // an offline key: the workspace holds only its public part
 			if k.Source != "" {
 				source = printable(k.Source)
 			}
