@@ -286,9 +286,13 @@ const helpExit = `Exit codes:
      delegation, manifest/role mismatch): nothing was installed
   4  freshness failure (expired metadata: a possible freeze attack)
 
-Environment:
-  BSI_KEY_PASSWORD  password for encrypted private keys (else a prompt on a
-                    terminal)
+Environment: the password of an encrypted private key file comes from the
+first of these that is set (else a prompt on a terminal, which never echoes):
+  BSI_KEY_PASSWORD_<NAME>  that key's password: NAME is the key file's base
+                           name upper-cased, other characters than A-Z and 0-9
+                           as "_" (keys/snapshot: BSI_KEY_PASSWORD_SNAPSHOT)
+  BSI_KEY_PASSWORD_FILE    a file (mode 0600) whose first line is the password
+  BSI_KEY_PASSWORD         the password of every key
 
 Diagnostics go to stderr as "bsi: error: ..." and "bsi: hint: ..."; data
 goes to stdout; commands that report take --json.

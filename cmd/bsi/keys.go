@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -21,12 +22,16 @@ func keysCommands() []*command {
 const keysGenerateHelp = `Generates a signing key and writes two files: PATH, the private key (mode
 0600, which bsi requires of private key files when it loads them), and
 PATH.pub, the public key (PEM). Neither file may exist: keys are never
-overwritten, and nothing is left behind when generation fails.
+overwritten, and nothing is left behind when generation fails. A missing
+directory of PATH is created, with mode 0700.
 
 The private key is encrypted (scrypt + secretbox, sigstore's format) with a
-password taken from BSI_KEY_PASSWORD, else asked twice on the terminal.
-Writing it unencrypted needs --insecure-no-password (tests, throwaway
-keys); BSI_KEY_PASSWORD must then be unset.
+password taken from BSI_KEY_PASSWORD_<NAME> (NAME: the base name of PATH,
+upper-cased, other characters than A-Z and 0-9 as "_"), the file named by
+BSI_KEY_PASSWORD_FILE, or BSI_KEY_PASSWORD, else asked twice on the
+terminal (see bsi help). Writing it unencrypted needs
+--insecure-no-password (tests, throwaway keys); none of those may then be
+set.
 
 Key types and their TUF signature schemes:
   ed25519  ed25519              (default; small, fast)
@@ -54,8 +59,9 @@ signature scheme and its TUF key id (the id that root and delegations list).
 
 REF is a file path or a KMS key URI (awskms://, azurekms://, hashivault://,
 and fakekms:// for tests). For an encrypted private key file the password
-comes from BSI_KEY_PASSWORD, else the terminal; an unencrypted or public
-key file never asks for one.
+comes from BSI_KEY_PASSWORD_<NAME>, BSI_KEY_PASSWORD_FILE or
+BSI_KEY_PASSWORD, else the terminal (see bsi help); an unencrypted or
+public key file never asks for one.
 
 A private key file, encrypted or not, must be readable by its owner only
 (mode 0600 or 0400): bsi refuses one that group or others may access, here
@@ -112,8 +118,8 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("--type: %v", err)
 	}
-	if *noPassword && e.getenv(passwordEnv) != "" {
-		return usagef("--insecure-no-password conflicts with %s, which is set", passwordEnv)
+	if v, set := e.passwordSet(*out); *noPassword && set {
+		return usagef("--insecure-no-password conflicts with %s, which is set", v)
 	}
 	// Refuse existing files before asking for a password.
 	for _, p := range []string{*out, *out + keys.PublicSuffix} {
@@ -132,8 +138,18 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := keys.WriteKeyPair(*out, priv, password); err != nil {
+	made, err := keysMakeParent(*out)
+	if err != nil {
 		return err
+	}
+	if err := keys.WriteKeyPair(*out, priv, password); err != nil {
+		if made != "" {
+			os.RemoveAll(made) // nothing is left behind: only what was created here
+		}
+		return err
+	}
+	if made != "" {
+		fmt.Fprintf(e.stderr, "bsi: created directory %s (mode 0700)\n", made)
 	}
 	id, err := keys.KeyID(priv.Public())
 	if err != nil {
@@ -155,6 +171,38 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "type:    %s\nscheme:  %s\nkeyid:   %s\nprivate: %s (%s)\npublic:  %s\n",
 		g.Type, g.Scheme, g.KeyID, g.Private, enc, g.Public)
 	return nil
+}
+
+// keysMakeParent creates the directory that will hold the key file path,
+// with mode 0700, when it does not exist, and returns the topmost directory
+// it created ("" when it created none), so that a failure can remove it.
+// A parent that exists but is not a directory is an error naming it.
+func keysMakeParent(path string) (string, error) {
+	dir := filepath.Dir(path)
+	top := ""
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err == nil {
+			if !fi.IsDir() {
+				return "", fmt.Errorf("key directory %s: not a directory, cannot hold %s", d, path)
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("key directory %s: %w", d, err)
+		}
+		top = d
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if top == "" {
+		return "", nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating key directory %s: %w", dir, err)
+	}
+	return top, nil
 }
 
 func keysShowCommand() *command {
@@ -227,7 +275,8 @@ func keysHint(err error) error {
 	case errors.Is(err, keys.ErrNotRegular):
 		return withHint(err, "a key file is a regular file, as \"bsi keys generate\" writes it")
 	case errors.Is(err, keys.ErrWrongPassword):
-		return withHint(err, "the password comes from %s when it is set, else from the terminal", passwordEnv)
+		return withHint(err, "the password comes from %s_<NAME> (this key only), else the file %s names, else %s, else the terminal",
+			passwordEnv, passwordFileEnv, passwordEnv)
 	case errors.As(err, &ue):
 		return withHint(err, "make a new key with \"bsi keys generate --type ed25519|ecdsa|rsa\"")
 	case errors.Is(err, keys.ErrNotPEM), errors.Is(err, keys.ErrTruncated):

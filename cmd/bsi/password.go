@@ -1,35 +1,124 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/term"
 )
 
 // passwordEnv names the environment variable that holds the password of
-// encrypted private keys.
-const passwordEnv = "BSI_KEY_PASSWORD"
+// encrypted private keys; passwordFileEnv names a file that holds it.
+// passwordEnv + "_" + NAME holds the password of one key (see
+// passwordKeyEnv), and wins over both.
+const (
+	passwordEnv     = "BSI_KEY_PASSWORD"
+	passwordFileEnv = "BSI_KEY_PASSWORD_FILE"
+)
+
+// maxPasswordFile bounds the size of a password file.
+const maxPasswordFile = 4096
 
 // errNoPassword is returned when a password is needed but none can be had.
-var errNoPassword = errors.New("a password is needed but " + passwordEnv + " is not set and stdin is not a terminal")
+var errNoPassword = errors.New("a password is needed but none of " + passwordEnv + "_<NAME>, " +
+	passwordFileEnv + " and " + passwordEnv + " is set, and stdin is not a terminal")
+
+// passwordKeyEnv returns the per-key variable for the key file ref:
+// BSI_KEY_PASSWORD_ followed by the file's base name upper-cased, with
+// every character but A-Z and 0-9 as "_". A key file whose name gives
+// "FILE" has none: BSI_KEY_PASSWORD_FILE is the password file.
+func passwordKeyEnv(ref string) string {
+	base := []byte(strings.ToUpper(filepath.Base(ref)))
+	for i, c := range base {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			base[i] = '_'
+		}
+	}
+	name := passwordEnv + "_" + string(base)
+	if name == passwordFileEnv {
+		return ""
+	}
+	return name
+}
+
+// passwordSet reports whether any non-interactive source holds a password
+// for the key file ref.
+func (e *env) passwordSet(ref string) (string, bool) {
+	for _, v := range []string{passwordKeyEnv(ref), passwordFileEnv, passwordEnv} {
+		if v != "" && e.getenv(v) != "" {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// readPasswordFile reads the password from the file named by
+// BSI_KEY_PASSWORD_FILE: its first line, without the line end. The file
+// must be a regular file readable by its owner only, like a private key.
+// Errors name the file, never its content.
+func readPasswordFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", passwordFileEnv, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", passwordFileEnv, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: password file %s is not a regular file", passwordFileEnv, path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, withHint(fmt.Errorf("%s: password file %s has mode %04o: group or others may read it", passwordFileEnv, path, perm),
+			"chmod 600 %s", shellQuote(path))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading password file %s: %w", passwordFileEnv, path, err)
+	}
+	if len(data) > maxPasswordFile {
+		return nil, fmt.Errorf("%s: password file %s is larger than %d bytes", passwordFileEnv, path, maxPasswordFile)
+	}
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if len(line) == 0 {
+		return nil, fmt.Errorf("%s: password file %s: the first line is empty", passwordFileEnv, path)
+	}
+	return line, nil
+}
 
 // errInterrupted is returned when Ctrl-C (or SIGTERM) ends a password prompt.
 var errInterrupted = errors.New("interrupted at the password prompt")
 
-// password returns the password for the key named by what: from
-// BSI_KEY_PASSWORD when set, else from a prompt on the terminal (asked twice
-// when confirm is set, for a new key). It never echoes the password, and
-// never prints it: the prompts go to stderr and name only the key.
+// password returns the password for the key file named by what, from the
+// first source that is set (the order "bsi help" states): BSI_KEY_PASSWORD_<NAME>,
+// the file named by BSI_KEY_PASSWORD_FILE, BSI_KEY_PASSWORD, else a prompt
+// on the terminal (asked twice when confirm is set, for a new key). It
+// never echoes the password, and never prints it: the prompts go to stderr
+// and name only the key, errors name only the source.
 func (e *env) password(what string, confirm bool) ([]byte, error) {
+	if v := passwordKeyEnv(what); v != "" {
+		if p := e.getenv(v); p != "" {
+			return []byte(p), nil
+		}
+	}
+	if f := e.getenv(passwordFileEnv); f != "" {
+		return readPasswordFile(f)
+	}
 	if p := e.getenv(passwordEnv); p != "" {
 		return []byte(p), nil
 	}
 	if !e.stdinTerminal {
-		return nil, withHint(errNoPassword, "set %s (a new key may instead be written with --insecure-no-password)", passwordEnv)
+		return nil, withHint(errNoPassword, "set %s for this key, or %s or %s (a new key may instead be written with --insecure-no-password)",
+			passwordKeyEnv(what), passwordFileEnv, passwordEnv)
 	}
 	fd := int(os.Stdin.Fd())
 	fmt.Fprintf(e.stderr, "Password for %s: ", what)

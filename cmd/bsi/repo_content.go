@@ -28,7 +28,10 @@ Flags:
   --payload FILE          the payload archive
   --key KEY               sign the changed role (repeatable)
   --yes                   with --key: do not ask for confirmation
-  --json                  with --key: print the summary as JSON on stdout
+  --json                  print one JSON object on stdout: {"summary": the
+                          change shown (with --key), "result": the
+                          improvement added (id, component, target, role,
+                          length, manifest)}
   --allow-sequence-gap    accept a sequence that skips numbers
 
 Examples:
@@ -77,10 +80,7 @@ func repoAddCommand() *command {
 			if err != nil {
 				return err
 			}
-			if !*sf.json {
-				fmt.Fprintf(e.stdout, "added %s as %s in role %s\n", imp.ID, imp.Target, imp.Role)
-			}
-			return nil
+			return sf.done(e, imp, "added %s as %s in role %s\n", imp.ID, imp.Target, imp.Role)
 		},
 	}
 }
@@ -94,7 +94,8 @@ func repoWithdrawCommand() *command {
 role. The target entry stays listed: devices need it to roll back. With --key
 the changed role is signed at once, after its change since the last
 published version is shown (and, on a terminal, confirmed; --yes skips the
-question, --json prints the summary as JSON), as by bsi repo sign.
+question), as by bsi repo sign. --json prints one object: {"summary": the
+change shown, "result": {"withdrawn","reason","signed"}}.
 
 Example:
   bsi repo withdraw ws webkit-26.3-a --reason "breaks video playback" --key webkit-a.key`,
@@ -126,12 +127,17 @@ Example:
 			if err := w.Withdraw(ctx, pos[1], *reason, signers...); err != nil {
 				return err
 			}
-			if !*sf.json {
-				fmt.Fprintf(e.stdout, "withdrew %s\n", pos[1])
-			}
-			return nil
+			return sf.done(e, withdrawResult{Withdrawn: pos[1], Reason: *reason, Signed: len(signers) > 0},
+				"withdrew %s\n", pos[1])
 		},
 	}
+}
+
+// withdrawResult is the result of "bsi repo withdraw --json".
+type withdrawResult struct {
+	Withdrawn string `json:"withdrawn"`
+	Reason    string `json:"reason"`
+	Signed    bool   `json:"signed"` // signed at once with --key
 }
 
 func repoListCommand() *command {

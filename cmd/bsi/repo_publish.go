@@ -25,7 +25,11 @@ how many signatures it lacks, and from which key ids.
 
 DEST is a directory, or an object-store URL: s3://BUCKET?region=R,
 gs://BUCKET, azblob://CONTAINER, file:///PATH, mem:// (credentials come
-from each cloud's usual environment). Objects get the Cache-Control and
+from each cloud's usual environment). An s3:// URL needs a region
+(?region=R, AWS_REGION, or the AWS profile's; ?endpoint=URL for an
+S3-compatible server) and an azblob:// URL a storage account
+(?storage_account=NAME or AZURE_STORAGE_ACCOUNT): without one, publish
+stops before it signs anything, exit 1. Objects get the Cache-Control and
 Content-Type that bsi serve sends: no-cache for timestamp.json, immutable
 for versioned metadata and hashed payloads.
 
@@ -76,7 +80,11 @@ func repoPublishCommand() *command {
 
 func printPublish(e *env, what string, res *repo.PublishResult, asJSON bool) error {
 	if asJSON {
-		return writeJSONTo(e, res)
+		out := *res
+		if out.Written == nil {
+			out.Written = []string{} // "written": [] when nothing was written, not null
+		}
+		return writeJSONTo(e, out)
 	}
 	fmt.Fprintf(e.stdout, "%s: snapshot v%d, timestamp v%d; %d file(s) written, %d already there\n",
 		what, res.SnapshotVersion, res.TimestampVersion, len(res.Written), res.Skipped)
@@ -86,21 +94,25 @@ func printPublish(e *env, what string, res *repo.PublishResult, asJSON bool) err
 func repoRefreshCommand() *command {
 	return &command{
 		name:    "repo refresh",
-		args:    "DIR [--to DEST] [--snapshot-within D]",
+		args:    "DIR [--to DEST] [--snapshot-within D] [--json]",
 		summary: "re-sign the timestamp (and snapshot) with new expiry",
 		help: `Re-signs the timestamp with a new version and expiry, and the snapshot too
 when it expires within --snapshot-within (default: twice the timestamp
 period), with the online keys, and writes them to DIR/public or --to DEST,
 which must hold the last publish. Unpublished changes stay pending. Run it
 more often than the timestamp period (1 day by default), from cron or with
-bsi repo keep-fresh.
+bsi repo keep-fresh. --json prints {"written", "skipped",
+"snapshot_version", "timestamp_version", "timestamp_expires",
+"snapshot_expires" (when the snapshot was re-signed)}.
 
 Examples:
   bsi repo refresh ws
-  bsi repo refresh ws --to /srv/bsi/repo --snapshot-within 3d`,
+  bsi repo refresh ws --to /srv/bsi/repo --snapshot-within 3d
+  bsi repo refresh ws --json`,
 		run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("repo refresh")
 			to := fs.String("to", "", "")
+			asJSON := fs.Bool("json", false, "")
 			var within time.Duration
 			fs.Var(repoDurationFlag{&within}, "snapshot-within", "")
 			pos, err := parseFlags(fs, args)
@@ -121,7 +133,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			return printPublish(e, "refreshed", res, false)
+			return printPublish(e, "refreshed", res, *asJSON)
 		},
 	}
 }
@@ -175,7 +187,7 @@ Examples:
 func repoStatusCommand() *command {
 	return &command{
 		name:    "repo status",
-		args:    "DIR [--json]",
+		args:    "DIR [--keys] [--json]",
 		summary: "show every role: version, expiry, signatures, pending",
 		help: `Shows every role: version, expiry and time left (EXPIRING when within twice
 its refresh interval, EXPIRED after), signatures present against the
@@ -183,12 +195,22 @@ threshold, the key ids still missing, and whether it has changes not yet
 published. For a changed root, the signatures of the previous root's keys
 are shown too.
 
+--keys lists each role's keys instead: the threshold, and for each key its
+id (the full id is what bsi repo rotate --remove-key takes, a prefix will
+do), type and signature scheme, and where the workspace signs with it (the
+file or KMS URI of an online key; "unknown" for offline keys, whose files
+the workspace does not record). With --json every role carries "keys": [{"keyid", "short",
+"type", "scheme", "source"}].
+
 Examples:
   bsi repo status ws
-  bsi repo status ws --json | jq '.[] | select(.unsigned)'`,
+  bsi repo status ws --keys
+  bsi repo status ws --json | jq '.[] | select(.unsigned)'
+  bsi repo status ws --keys --json | jq -r '.[] | select(.role == "timestamp") | .keys[].keyid'`,
 		run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("repo status")
 			asJSON := fs.Bool("json", false, "")
+			withKeys := fs.Bool("keys", false, "")
 			pos, err := parseFlags(fs, args)
 			if err != nil {
 				return err
@@ -203,7 +225,15 @@ Examples:
 				return err
 			}
 			if *asJSON {
+				if !*withKeys {
+					for i := range st {
+						st[i].Keys = nil
+					}
+				}
 				return writeJSONTo(e, st)
+			}
+			if *withKeys {
+				return printRepoKeys(e, st)
 			}
 			return printRepoStatus(e, st)
 		},
@@ -232,6 +262,27 @@ func printRepoStatus(e *env, st []repo.RoleStatus) error {
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d/%d\t%s\t%s\n", r.Role, r.Version, r.Expires.UTC().Format(time.RFC3339),
 			repoFormatLeft(r.Left), r.Signatures, r.Threshold, repoYesNo(r.Pending), strings.Join(notes, "; "))
+	}
+	return tw.Flush()
+}
+
+// printRepoKeys prints each role's keys, one line per key.
+func printRepoKeys(e *env, st []repo.RoleStatus) error {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROLE\tTHRESHOLD\tKEYID\tTYPE/SCHEME\tSOURCE\tFULL KEYID")
+	for _, r := range st {
+		for i, k := range r.Keys {
+			threshold := ""
+			if i == 0 {
+				threshold = fmt.Sprintf("%d of %d", r.Threshold, len(r.Keys))
+			}
+			source := "unknown" // an offline key: the workspace holds only its public part
+			if k.Source != "" {
+				source = printable(k.Source)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s\t%s\n", r.Role, threshold, k.Short,
+				printable(k.Type), printable(k.Scheme), source, k.KeyID)
+		}
 	}
 	return tw.Flush()
 }

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/bsiframework/bsi/keys"
 	"github.com/bsiframework/bsi/trust/repo"
 )
 
@@ -212,10 +215,16 @@ root chain. For snapshot and timestamp, --add-key is the new private key
 re-issued with a new version and expiry. A threshold that the remaining keys
 cannot reach is refused. The change is shown first (keys added and removed
 with their ids, types and files, thresholds, version and expiry) and, on a
-terminal, confirmed; --yes skips the question, --json prints it as JSON.
+terminal, confirmed; --yes skips the question. --json prints one object:
+{"summary": the change shown, "result": {"role","version","threshold",
+"keyids"}} (the role's keys after the change). --remove-key takes a key id
+or a prefix of one, or the key's file (public or private) or KMS URI:
+bsi repo status DIR --keys lists each role's keys, and an unknown id is
+refused with the role's key ids.
 
 Examples:
   bsi repo rotate ws --role timestamp --add-key ts2.key --remove-key 3f2a9c01
+  bsi repo rotate ws --role timestamp --add-key ts2.key --remove-key ts.key.pub
   bsi repo rotate ws --role root --add-key r4.pub --remove-key 9ab3e870
   bsi repo rotate ws --role webkit --add-key webkit-c.pub --threshold 2
   bsi repo rotate ws --role root      (re-issue root with a fresh expiry)`
@@ -223,7 +232,7 @@ Examples:
 func repoRotateCommand() *command {
 	return &command{
 		name:    "repo rotate",
-		args:    "DIR --role ROLE [--add-key PUB]... [--remove-key KEYID]... [--threshold K] [--yes] [--json]",
+		args:    "DIR --role ROLE [--add-key PUB]... [--remove-key KEYID|PUB]... [--threshold K] [--yes] [--json]",
 		summary: "change a role's keys or threshold",
 		help:    repoRotateHelp,
 		run: func(ctx context.Context, e *env, args []string) error {
@@ -260,7 +269,11 @@ func repoRotateCommand() *command {
 				return err
 			}
 			defer w.Close()
-			o := repo.RotateOptions{Remove: remove, Threshold: *threshold}
+			removeIDs, err := repoRemoveIDs(ctx, e, remove)
+			if err != nil {
+				return err
+			}
+			o := repo.RotateOptions{Remove: removeIDs, Threshold: *threshold}
 			if online {
 				for _, a := range add {
 					o.AddRefs = append(o.AddRefs, repoAbsRef(a))
@@ -269,13 +282,88 @@ func repoRotateCommand() *command {
 				o.Add = added
 			}
 			if err := w.Rotate(ctx, *role, o); err != nil {
+				return repoRotateHint(ctx, w, *role, err)
+			}
+			res, err := repoRotateResult(ctx, w, *role)
+			if err != nil {
 				return err
 			}
-			if *sf.json {
-				return nil
-			}
-			fmt.Fprintf(e.stdout, "rotated %s: +%d key(s), -%d key(s); run bsi repo status %s for what needs signing\n", *role, len(add), len(remove), pos[0])
-			return nil
+			return sf.done(e, res, "rotated %s: +%d key(s), -%d key(s); run bsi repo status %s --keys for its keys and what needs signing\n",
+				*role, len(add), len(remove), pos[0])
 		},
 	}
+}
+
+// repoRemoveIDs turns each --remove-key into a key id: a key file (public
+// or private; any path that exists) or a KMS URI gives its key's id, any
+// other argument is a key id or a prefix of one.
+func repoRemoveIDs(ctx context.Context, e *env, refs []string) ([]string, error) {
+	var out []string
+	for _, ref := range refs {
+		if _, err := os.Stat(ref); err != nil && !keys.IsKMS(ref) {
+			out = append(out, ref)
+			continue
+		}
+		ks, err := repoLoadTUFKeys(ctx, e, []string{ref})
+		if err != nil {
+			return nil, fmt.Errorf("--remove-key %s: %w", ref, err)
+		}
+		id, err := ks[0].ID()
+		if err != nil {
+			return nil, fmt.Errorf("--remove-key %s: %w", ref, err)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// rotateResult is the result of "bsi repo rotate --json": the role's keys
+// after the change.
+type rotateResult struct {
+	Role      string   `json:"role"`
+	Version   int64    `json:"version"`
+	Threshold int      `json:"threshold"`
+	KeyIDs    []string `json:"keyids"`
+}
+
+// repoRoleStatus returns the status of one role, or nil when the
+// workspace has no such role.
+func repoRoleStatus(ctx context.Context, w *repo.Workspace, role string) (*repo.RoleStatus, error) {
+	st, err := w.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range st {
+		if st[i].Role == role {
+			return &st[i], nil
+		}
+	}
+	return nil, nil
+}
+
+func repoRotateResult(ctx context.Context, w *repo.Workspace, role string) (rotateResult, error) {
+	r, err := repoRoleStatus(ctx, w, role)
+	if err != nil || r == nil {
+		return rotateResult{Role: role, KeyIDs: []string{}}, err
+	}
+	return rotateResult{Role: role, Version: r.Version, Threshold: r.Threshold, KeyIDs: r.KeyIDs}, nil
+}
+
+// repoRotateHint adds to a refused rotation the role's current keys, so
+// that --remove-key can be given one of them.
+func repoRotateHint(ctx context.Context, w *repo.Workspace, role string, err error) error {
+	var re *repo.RoleError
+	if !errors.As(err, &re) {
+		return err
+	}
+	r, serr := repoRoleStatus(ctx, w, role)
+	if serr != nil || r == nil {
+		return err
+	}
+	var ks []string
+	for _, k := range r.Keys {
+		ks = append(ks, fmt.Sprintf("%s (%s/%s)", k.KeyID, k.Type, k.Scheme))
+	}
+	return withHint(err, "role %s has threshold %d of %d key(s): %s; --remove-key takes one of these ids or a prefix of it",
+		role, r.Threshold, len(ks), strings.Join(ks, ", "))
 }

@@ -48,7 +48,9 @@ Flags:
   --role ROLE               sign only this role (with --file: the role type
                             the file must be, root or targets)
   --yes                     do not ask for confirmation
-  --json                    print the summary as JSON on stdout
+  --json                    print one JSON object on stdout: {"summary":
+                            the change shown, "result": {"signed": [roles]}
+                            (with --file: {"file","role","version","keyids"})}
   --known-key PUB           a public key file that names its key in the
                             summary (repeatable)
   --published DEST          where the last published versions are read
@@ -129,15 +131,28 @@ func runRepoSign(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *sf.json {
-		return nil
+	if done == nil {
+		done = []string{}
 	}
+	res := signResult{Signed: done}
 	if len(done) == 0 {
-		fmt.Fprintln(e.stdout, "nothing to sign: this key has already signed every role it may sign")
-		return nil
+		return sf.done(e, res, "nothing to sign: this key has already signed every role it may sign\n")
 	}
-	fmt.Fprintf(e.stdout, "signed %s\n", strings.Join(done, ", "))
-	return nil
+	return sf.done(e, res, "signed %s\n", strings.Join(done, ", "))
+}
+
+// signResult is the result of "bsi repo sign --json": the roles signed
+// (empty when the key had signed every role it may sign).
+type signResult struct {
+	Signed []string `json:"signed"`
+}
+
+// signFileResult is the result of "bsi repo sign --file --json".
+type signFileResult struct {
+	File    string   `json:"file"`
+	Role    string   `json:"role"`
+	Version int64    `json:"version"`
+	KeyIDs  []string `json:"keyids"`
 }
 
 // repoFileOptions are the flags of "repo sign --file".
@@ -205,10 +220,8 @@ func repoSignFile(ctx context.Context, e *env, fo repoFileOptions) error {
 	if err := repo.WriteOutputFile(fo.file, data); err != nil {
 		return err
 	}
-	if !*fo.sf.json {
-		fmt.Fprintf(e.stdout, "signed %s (%s v%d) with key %s\n", fo.file, change.Role, change.Version, repoShort(ids[0]))
-	}
-	return nil
+	return fo.sf.done(e, signFileResult{File: fo.file, Role: change.Role, Version: change.Version, KeyIDs: ids},
+		"signed %s (%s v%d) with key %s\n", fo.file, change.Role, change.Version, repoShort(ids[0]))
 }
 
 func repoExportRoleCommand() *command {
@@ -318,12 +331,15 @@ Examples:
 					return err
 				}
 			}
-			if !*sf.json {
-				fmt.Fprintf(e.stdout, "imported %d signature(s) into %s\n", n, *role)
-			}
-			return nil
+			return sf.done(e, importResult{Role: *role, Imported: n}, "imported %d signature(s) into %s\n", n, *role)
 		},
 	}
+}
+
+// importResult is the result of "bsi repo import-signature --json".
+type importResult struct {
+	Role     string `json:"role"`
+	Imported int    `json:"imported"`
 }
 
 // signFlags are the flags of every signing command: --yes skips the
@@ -332,13 +348,34 @@ type signFlags struct {
 	yes, json *bool
 	known     *stringList // --known-key: public key files that name keys in the summary
 	published *string     // --published: where the last published versions are read
+	// shown collects, with --json, every summary shown, for the one JSON
+	// object the command prints when it is done (see signOutput).
+	shown *repo.Summary
 }
 
 func addSignFlags(fs *flag.FlagSet) signFlags {
 	sf := signFlags{yes: fs.Bool("yes", false, ""), json: fs.Bool("json", false, ""), known: &stringList{},
-		published: fs.String("published", "", "")}
+		published: fs.String("published", "", ""), shown: &repo.Summary{Roles: []repo.RoleChange{}}}
 	fs.Var(sf.known, "known-key", "")
 	return sf
+}
+
+// signOutput is the --json output of a signing command: the change each
+// signature approved (the summary shown before signing) and what the
+// command did.
+type signOutput struct {
+	Summary *repo.Summary `json:"summary"`
+	Result  any           `json:"result"`
+}
+
+// done prints the command's outcome: with --json one object holding the
+// summary and result, else the text line.
+func (sf signFlags) done(e *env, result any, text string, a ...any) error {
+	if *sf.json {
+		return writeJSONTo(e, signOutput{Summary: sf.shown, Result: result})
+	}
+	fmt.Fprintf(e.stdout, text, a...)
+	return nil
 }
 
 // keyNames maps the key id of every --known-key file to its base name,
@@ -426,8 +463,9 @@ func (d readOnlyDir) WriteFile(context.Context, string, []byte) error {
 // errNotConfirmed is a confirmation answered with anything but yes.
 var errNotConfirmed = errors.New("not confirmed")
 
-// repoConfirmer shows a summary once per role version: as JSON on stdout
-// with --json, else as text on stderr; then, when stdin is a terminal and
+// repoConfirmer shows a summary once per role version: with --json it is
+// kept for the command's one JSON object on stdout, else printed as text
+// on stderr; then, when stdin is a terminal and
 // --yes is not given, asks on stderr and takes only "y" or "yes".
 func repoConfirmer(e *env, sf signFlags, names map[string]string) func(context.Context, *repo.Summary) error {
 	shown := map[string]bool{}
@@ -444,9 +482,9 @@ func repoConfirmer(e *env, sf signFlags, names map[string]string) func(context.C
 		}
 		fresh.NameKeys(names)
 		if *sf.json {
-			if err := writeJSONTo(e, fresh); err != nil {
-				return err
-			}
+			// Printed with the result, as one object, when the command
+			// is done (signFlags.done).
+			sf.shown.Roles = append(sf.shown.Roles, fresh.Roles...)
 		} else {
 			writeSummary(e.stderr, fresh)
 		}

@@ -158,11 +158,15 @@ func TestAttackBlindRootSigningAddsKey(t *testing.T) {
 	if !strings.Contains(out, "signed "+export+" (root v2)") {
 		t.Errorf("stdout: %s", out)
 	}
-	// --json: the same summary as JSON on stdout.
+	// --json: the same summary as JSON on stdout, with the result.
 	out = c.ok("repo", "sign", "--file", export, "--key", c.key("root2"), "--trusted-root", trusted, "--allow-threshold-down", "--json")
-	var s repo.Summary
-	if err := json.Unmarshal([]byte(out), &s); err != nil || len(s.Roles) != 1 || len(s.Roles[0].Keys) != 1 ||
-		s.Roles[0].Keys[0].KeyID != attacker || s.Roles[0].Keys[0].Change != "added" {
+	var j struct {
+		Summary repo.Summary
+		Result  signFileResult
+	}
+	if err := json.Unmarshal([]byte(out), &j); err != nil || len(j.Summary.Roles) != 1 || len(j.Summary.Roles[0].Keys) != 1 ||
+		j.Summary.Roles[0].Keys[0].KeyID != attacker || j.Summary.Roles[0].Keys[0].Change != "added" ||
+		j.Result.File != export || j.Result.Role != "root" || j.Result.Version != 2 {
 		t.Fatalf("json summary: %v\n%s", err, out)
 	}
 	// In the workspace, with no terminal, the summary goes to stderr.

@@ -57,6 +57,13 @@ type secretsLife struct {
 // -1. It returns stdout.
 func (l *secretsLife) bsi(password string, want int, args ...string) string {
 	l.t.Helper()
+	return l.bsiVars(map[string]string{passwordEnv: password}, want, args...)
+}
+
+// bsiVars runs one command line with the environment variables vars (the
+// password sources) and checks its exit code as bsi does.
+func (l *secretsLife) bsiVars(vars map[string]string, want int, args ...string) string {
+	l.t.Helper()
 	var stdout, stderr bytes.Buffer
 	opts := &slog.HandlerOptions{Level: slog.LevelDebug}
 	var h slog.Handler = slog.NewTextHandler(&stderr, opts)
@@ -64,12 +71,7 @@ func (l *secretsLife) bsi(password string, want int, args ...string) string {
 		h = slog.NewJSONHandler(&stderr, opts)
 	}
 	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, now: time.Now, logger: slog.New(h),
-		getenv: func(k string) string {
-			if k == passwordEnv {
-				return password
-			}
-			return ""
-		}}
+		getenv: func(k string) string { return vars[k] }}
 	code := run(l.t.Context(), args, e)
 	l.record("bsi "+strings.Join(args, " "), stdout.String(), stderr.String())
 	if want >= 0 && code != want || want < 0 && code == 0 {
@@ -167,6 +169,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 	secretsPublisher(l, bin)
 	secretsErrorPaths(l, bin)
+	secretsPasswordSources(l)
 	demoDirs := []string{l.path("demo-text"), l.path("demo-json")}
 	l.bsi("", 0, "demo", "--keep", "--dir", demoDirs[0])
 	l.bsi("", 0, "demo", "--keep", "--json", "--dir", demoDirs[1])
@@ -245,6 +248,57 @@ func secretsPublisher(l *secretsLife, bin string) {
 	l.bsi("", 0, "client", "install", state, "--all")
 	l.bsi("", 0, "client", "run", state, "--once", "--interval", "1h", "--json")
 	l.both("", 0, "client", "status", state)
+}
+
+// secretsPasswordSources: the per-key variable and the password file, right
+// and wrong, alone and against BSI_KEY_PASSWORD; a password file open to
+// others is refused. The password files are not scanned (they hold it).
+func secretsPasswordSources(l *secretsLife) {
+	t := l.t
+	pw, wrong := secretsPassword, secretsWrong
+	root1 := l.path("keys/root1.key")
+	perKey := passwordKeyEnv(root1) // BSI_KEY_PASSWORD_ROOT1_KEY
+	pwFile := func(name, content string, mode fs.FileMode) string {
+		p := l.path("bad/" + name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		l.keys[p] = true
+		return p
+	}
+	right, bad := pwFile("pw-right", pw+"\n", 0o600), pwFile("pw-wrong", wrong+"\r\n", 0o400)
+	loose := pwFile("pw-loose", pw+"\n", 0o644)
+	for _, tc := range []struct {
+		vars map[string]string
+		want int
+		says string
+	}{
+		{map[string]string{perKey: pw}, 0, ""},
+		{map[string]string{perKey: pw, passwordEnv: wrong, passwordFileEnv: bad}, 0, ""},
+		{map[string]string{perKey: wrong, passwordEnv: pw}, 1, "wrong password"},
+		{map[string]string{passwordFileEnv: right}, 0, ""},
+		{map[string]string{passwordFileEnv: right, passwordEnv: wrong}, 0, ""},
+		{map[string]string{passwordFileEnv: bad, passwordEnv: pw}, 1, "wrong password"},
+		{map[string]string{passwordFileEnv: loose}, 1, "chmod 600 " + loose},
+		{map[string]string{passwordFileEnv: l.path("bad/none")}, 1, passwordFileEnv + ": open"},
+	} {
+		l.bsiVars(tc.vars, tc.want, "keys", "show", root1)
+		if tc.says != "" {
+			l.stderrHas(tc.says)
+		}
+		l.bsiVars(tc.vars, tc.want, "keys", "show", "--json", root1)
+	}
+	// A new key from the password file, opened with it by repo status's
+	// neighbour, keys show.
+	fresh := l.path("keys/fresh.key")
+	l.bsiVars(map[string]string{passwordFileEnv: right}, 0, "keys", "generate", "--out", fresh)
+	l.keys[fresh] = true
+	l.bsiVars(map[string]string{passwordKeyEnv(fresh): pw}, 0, "keys", "show", fresh)
+	l.bsiVars(map[string]string{passwordFileEnv: right}, 2, "keys", "generate", "--out", l.path("keys/x.key"), "--insecure-no-password")
+	l.stderrHas("conflicts with " + passwordFileEnv)
 }
 
 // secretsAdd adds webkit improvement number seq, signed with key.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
@@ -62,11 +63,60 @@ func openBlob(ctx context.Context, dest string) (Destination, func() error, erro
 			return nil, nil, &DestinationError{Dest: dest, Err: err}
 		}
 	}
+	if err := checkBlobParams(dest, os.Getenv); err != nil {
+		return nil, nil, &DestinationError{Dest: dest, Err: err}
+	}
 	b, err := blob.OpenBucket(ctx, open)
 	if err != nil {
 		return nil, nil, &DestinationError{Dest: dest, Err: err}
 	}
+	// The AWS SDK settles the region from the URL, the environment and the
+	// shared config files when the bucket is opened, without a request;
+	// without one, the first request would fail with the SDK's "endpoint
+	// rule error, Invalid region".
+	var s3c *s3.Client
+	if b.As(&s3c) && s3c.Options().Region == "" && !blobHasParam(dest, "endpoint") {
+		b.Close()
+		return nil, nil, &DestinationError{Dest: dest, Err: &MissingParameterError{URL: dest, Param: "region",
+			Hint: "add ?region=eu-west-1 (or set AWS_REGION, or a region in the AWS profile); for an S3-compatible server give ?endpoint=https://HOST:PORT&region=R"}}
+	}
 	return BucketDestination(b, dest), b.Close, nil
+}
+
+// MissingParameterError is an object-store URL without a parameter the
+// store needs, found before any request (and before anything is signed).
+type MissingParameterError struct {
+	URL   string // the destination URL as given
+	Param string // the query parameter that is missing
+	Hint  string // how to give it
+}
+
+func (e *MissingParameterError) Error() string {
+	return fmt.Sprintf("%s has no %s: %s", e.URL, e.Param, e.Hint)
+}
+
+// checkBlobParams refuses an object-store URL that lacks a parameter its
+// driver needs and cannot find elsewhere: azblob:// needs a storage account
+// (?storage_account=NAME, AZURE_STORAGE_ACCOUNT, or a connection string).
+// S3's region is checked once the bucket is opened (the SDK knows where to
+// look). gs:// needs no parameter: credentials come from the environment.
+func checkBlobParams(dest string, getenv func(string) string) error {
+	if !strings.HasPrefix(dest, "azblob://") {
+		return nil
+	}
+	if blobHasParam(dest, "storage_account") || getenv("AZURE_STORAGE_ACCOUNT") != "" ||
+		getenv("AZURE_STORAGE_CONNECTION_STRING") != "" || getenv("AZURE_STORAGEBLOB_CONNECTIONSTRING") != "" {
+		return nil
+	}
+	return &MissingParameterError{URL: dest, Param: "storage_account",
+		Hint: "add ?storage_account=NAME (or set AZURE_STORAGE_ACCOUNT, or AZURE_STORAGE_CONNECTION_STRING)"}
+}
+
+// blobHasParam reports whether the URL's query sets param to a non-empty
+// value.
+func blobHasParam(dest, param string) bool {
+	u, err := url.Parse(dest)
+	return err == nil && u.Query().Get(param) != ""
 }
 
 // BucketDestination publishes into a gocloud.dev bucket (S3, GCS, Azure

@@ -30,6 +30,20 @@ type RoleStatus struct {
 	// root's keys it carries.
 	Previous *PendingRole `json:"previous_root,omitempty"`
 	Targets  int          `json:"targets,omitempty"`
+	// Keys describes each key of KeyIDs, in that order.
+	Keys []StatusKey `json:"keys,omitempty"`
+}
+
+// StatusKey is one key of a role as the workspace's metadata lists it.
+type StatusKey struct {
+	KeyID  string `json:"keyid"`
+	Short  string `json:"short"` // the first 12 hex digits, as the CLI prints ids
+	Type   string `json:"type"`
+	Scheme string `json:"scheme"`
+	// Source is where the workspace signs with the key: the reference of
+	// an online key (a private key file or KMS URI); "" when the workspace
+	// does not know (offline keys are only listed, never held).
+	Source string `json:"source,omitempty"`
 }
 
 // Status reports every role: root, targets, each component and its bins,
@@ -64,7 +78,8 @@ func (w *Workspace) roleStatus(role string) (RoleStatus, error) {
 	}
 	have, missing := tally(rk, payload, *sigs)
 	st := RoleStatus{Role: role, Version: version, Expires: w.expires(role), Signatures: have,
-		Threshold: rk.threshold, KeyIDs: rk.ids, Missing: missing, Pending: w.cfg.Edited[role]}
+		Threshold: rk.threshold, KeyIDs: rk.ids, Missing: missing, Pending: w.cfg.Edited[role],
+		Keys: w.statusKeys(role, rk)}
 	now := w.opts.Now()
 	st.Left = st.Expires.Sub(now)
 	st.Expired = now.After(st.Expires)
@@ -89,6 +104,24 @@ func (w *Workspace) roleStatus(role string) (RoleStatus, error) {
 		st.Targets = len(m.Signed.Targets)
 	}
 	return st, nil
+}
+
+// statusKeys describes the keys of role, with the reference of each online
+// key the workspace signs with.
+func (w *Workspace) statusKeys(role string, rk roleKeys) []StatusKey {
+	refs := map[string]string{}
+	for _, k := range w.cfg.Online[role] {
+		refs[k.KeyID] = k.Ref
+	}
+	out := make([]StatusKey, 0, len(rk.ids))
+	for _, id := range rk.ids {
+		sk := StatusKey{KeyID: id, Short: id[:min(12, len(id))], Source: refs[id]}
+		if k := rk.keys[id]; k != nil {
+			sk.Type, sk.Scheme = k.Type, k.Scheme
+		}
+		out = append(out, sk)
+	}
+	return out
 }
 
 func (w *Workspace) expires(role string) time.Time {
