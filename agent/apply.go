@@ -99,6 +99,7 @@ func (a *Agent) Apply(ctx context.Context, rep *Report, want func(Action) bool) 
 		}
 		errs = append(errs, a.save())
 	}
+	a.queueReports(ctx, resultEvents(res)) // after the journal commits; never fails Apply
 	a.pruneCache()
 	return res, errors.Join(errs...)
 }
@@ -433,6 +434,7 @@ func (a *Agent) Rollback(ctx context.Context, ref string, baselineOnly bool) (*A
 	if err := a.apply(ctx, act, payload, dec); err != nil {
 		return nil, err
 	}
+	a.queueReports(ctx, []event{doneEvent(act, "user")})
 	a.pruneCache()
 	return &act, nil
 }
