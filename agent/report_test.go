@@ -53,7 +53,9 @@ func (c *collector) stats(t *testing.T, component, id string) fleet.ImprovementS
 	return st[0]
 }
 
-func devicesWith(s fleet.ImprovementStats, o report.Outcome) int { return s.Outcomes[string(o)].Devices }
+func devicesWith(s fleet.ImprovementStats, o report.Outcome) int {
+	return s.Outcomes[string(o)].Devices
+}
 
 func (f *fixture) setReportURL(u string) {
 	f.t.Helper()
