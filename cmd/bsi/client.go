@@ -28,7 +28,7 @@ func clientCommands() []*command {
 	return []*command{
 		{
 			name:    "client init",
-			args:    "STATE --root ROOT.json --url URL --platform P --release R [--build B] [--install-root DIR] [--targets-url URL]",
+			args:    "STATE --root ROOT.json --url URL --platform P --release R [--build B] [--install-root DIR] [--targets-url URL] [--report-url URL]",
 			summary: "create a device's state directory, trusting ROOT.json",
 			help: `Creates STATE (absent or empty) for one device: config.json (device and
 repository), metadata/ (trusted metadata, starting with ROOT.json), cache/
@@ -36,6 +36,10 @@ repository), metadata/ (trusted metadata, starting with ROOT.json), cache/
 ROOT.json must carry a threshold of signatures by its own root keys and
 not be expired: it is checked before anything is written. Improvements
 are applied under --install-root (default STATE/root).
+
+--report-url URL makes the device report what happens to each improvement
+to a fleet collector (bsi fleet serve) at URL; see bsi help client
+set-report-url.
 
 Example:
   bsi client init /var/lib/bsi --root root.json --url https://updates.example.com/metadata \
@@ -54,6 +58,7 @@ Example:
   bsi client set-release /var/lib/bsi 26.4 --build 25E100`,
 			run: runClientSetRelease,
 		},
+		clientSetReportURLCommand(),
 		{
 			name:    "client check",
 			args:    "STATE [--json] [--release R] [--timeout D] [--retries N]",
@@ -167,6 +172,7 @@ func runClientInit(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.Release, "release", "", "device release")
 	fs.StringVar(&cfg.Build, "build", "", "device build")
 	fs.StringVar(&cfg.InstallRoot, "install-root", "", "where improvements are applied (default STATE/root)")
+	reportURL := fs.String("report-url", "", "fleet collector URL for device reports")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -180,6 +186,11 @@ func runClientInit(ctx context.Context, e *env, args []string) error {
 			return usagef("missing --%s", f.name)
 		}
 	}
+	if *reportURL != "" {
+		if err := agent.ValidateReportURL(*reportURL); err != nil {
+			return usagef("--report-url: %v", err)
+		}
+	}
 	rootJSON, err := os.ReadFile(*root)
 	if err != nil {
 		return err
@@ -190,6 +201,11 @@ func runClientInit(ctx context.Context, e *env, args []string) error {
 			return withHint(err, "choose a new directory; an existing state is never overwritten")
 		}
 		return err
+	}
+	if *reportURL != "" {
+		if err := setReportURL(ctx, e, pos[0], *reportURL); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(e.stdout, "initialized %s for %s %s\n", pos[0], cfg.Platform, cfg.Release)
 	return nil
@@ -299,6 +315,7 @@ func runClientCheck(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	defer flushReports(ctx, e, a)
 	rep, err := a.Check(ctx)
 	if rep != nil {
 		if perr := printReport(e, a, pos[0], rep, *asJSON); perr != nil {
@@ -333,6 +350,7 @@ func runClientInstall(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	defer flushReports(ctx, e, a)
 	rep, err := a.Check(ctx)
 	if rep == nil {
 		return fmt.Errorf("nothing installed: %w", err)
@@ -394,6 +412,7 @@ func runClientRollback(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	defer flushReports(ctx, e, a)
 	act, err := a.Rollback(ctx, pos[1], *baseline)
 	if err = requestUsage(err); err != nil {
 		if !*baseline && !errors.As(err, new(*agent.RequestError)) && !errors.As(err, new(*usageError)) {

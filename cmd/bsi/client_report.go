@@ -239,6 +239,7 @@ type statusJSON struct {
 	History     []agent.Event              `json:"history"`
 	Interrupted *agent.Step                `json:"interrupted,omitempty"`
 	Attention   []string                   `json:"attention"`
+	Reports     *agent.ReportStatus        `json:"reports,omitempty"`
 }
 
 type installedStatusJSON struct {
@@ -257,7 +258,7 @@ func printStatus(e *env, st *agent.Status, asJSON bool) error {
 	d := st.Device
 	out := statusJSON{Device: deviceJSON{d.Platform, d.Release, d.Build}, InstallRoot: st.Config.InstallRoot,
 		Installed: []installedStatusJSON{}, LastCheck: st.LastCheck, Declined: st.Declined,
-		History: st.History, Interrupted: st.Interrupted, Attention: st.Attention}
+		History: st.History, Interrupted: st.Interrupted, Attention: st.Attention, Reports: st.Reports}
 	if out.History == nil {
 		out.History = []agent.Event{}
 	}
@@ -298,6 +299,7 @@ func printStatus(e *env, st *agent.Status, asJSON bool) error {
 	if lc := st.LastCheck; lc != nil && lc.Freshness != nil {
 		fmt.Fprintln(w, freshnessLine(*lc.Freshness, e.now()))
 	}
+	printReportsLine(w, st.Reports)
 	if len(st.Attention) > 0 {
 		fmt.Fprintln(w, "attention:")
 		for _, s := range st.Attention {
