@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bsiframework/bsi/fleet"
+	"github.com/bsiframework/bsi/fleet/report"
+	"github.com/bsiframework/bsi/rollout"
+)
+
+// watchCollector is a real fleet collector on SQLite in a temporary
+// directory, over loopback, on the CLI's clock.
+func watchCollector(t *testing.T, now func() time.Time) (*httptest.Server, fleet.Store) {
+	t.Helper()
+	st, err := fleet.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "fleet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := fleet.New(fleet.Options{Store: st, Now: now, StatsTTL: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c)
+	t.Cleanup(func() { srv.Close(); c.Close(); st.Close() })
+	return srv, st
+}
+
+// publishedSchedule reads the schedule of target from the newest rollout
+// role in the published tree pub: what devices verify.
+func publishedSchedule(t *testing.T, pub, target string) *rollout.Schedule {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(pub, "*.rollout.json"))
+	best, bestV := "", 0
+	for _, f := range files {
+		v, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(f), ".rollout.json"))
+		if err == nil && v > bestV {
+			best, bestV = f, v
+		}
+	}
+	data, err := os.ReadFile(best)
+	if err != nil {
+		t.Fatalf("published rollout role: %v", err)
+	}
+	var role struct {
+		Signed struct {
+			Targets map[string]struct {
+				Custom json.RawMessage `json:"custom"`
+			} `json:"targets"`
+		} `json:"signed"`
+	}
+	if err := json.Unmarshal(data, &role); err != nil {
+		t.Fatal(err)
+	}
+	s, err := rollout.FromCustom(role.Signed.Targets[target].Custom)
+	if err != nil {
+		t.Fatalf("%s: %s: %v", best, target, err)
+	}
+	return s
+}
+
+// TestRolloutWatchHaltsOnDeviceReports is the whole loop over loopback:
+// real device state directories install a rolled-out improvement through
+// bsi client, some health checks fail, their reports reach a real
+// collector, rollout watch --once halts the rollout and publishes, and
+// the published rollout role carries the signed halt.
+func TestRolloutWatchHaltsOnDeviceReports(t *testing.T) {
+	c, ws := rolloutWS(t)
+	c.ok("rollout", "start", ws, "webkit-26.3-b", "--stages", "100%", "--publish")
+	pub := filepath.Join(ws, "public")
+	repoSrv := httptest.NewServer(http.FileServer(http.Dir(pub)))
+	defer repoSrv.Close()
+	col, store := watchCollector(t, func() time.Time { return c.now })
+
+	const devices, failing = 12, 3
+	for i := range devices {
+		state := c.path(fmt.Sprintf("device-%02d", i))
+		c.ok("client", "init", state, "--root", filepath.Join(pub, "1.root.json"), "--url", repoSrv.URL,
+			"--platform", "macos", "--release", "26.3", "--report-url", col.URL)
+		health := "true"
+		if i < failing {
+			health = "echo webkit crashed >&2; false"
+		}
+		code, out, errs := c.run(context.Background(), "client", "install", state, "--all", "--health-cmd", health)
+		if want := map[bool]int{true: exitFailure, false: exitOK}[i < failing]; code != want {
+			t.Fatalf("device %d: install exit %d, want %d\n%s%s", i, code, want, out, errs)
+		}
+		if strings.Contains(errs, "stay queued") {
+			t.Fatalf("device %d: reports not sent: %s", i, errs)
+		}
+	}
+	st, err := store.Stats(context.Background(), fleet.Filter{Component: "webkit", Improvement: "webkit-26.3-b"})
+	if err != nil || len(st) != 1 || st[0].AttemptedDevices != devices || st[0].FailedDevices != failing {
+		t.Fatalf("collector stats = %+v, %v; want %d of %d failed", st, err, failing, devices)
+	}
+
+	// Below the minimum number of devices nothing is halted.
+	out := c.ok("rollout", "watch", ws, "--fleet", col.URL, "--max-failure-rate", "2%", "--min-devices", "50", "--once", "--publish")
+	if strings.Contains(out, "halted") {
+		t.Fatalf("watch halted below --min-devices: %s", out)
+	}
+	if s := publishedSchedule(t, pub, "rollout/webkit/webkit-26.3-b.json"); s.Halted != nil {
+		t.Fatalf("published schedule halted below --min-devices: %+v", s.Halted)
+	}
+
+	out = c.ok("rollout", "watch", ws, "--fleet", col.URL, "--max-failure-rate", "2%", "--min-devices", "10", "--once", "--publish")
+	wantReason := "auto-halt: 3 of 12 devices failed (25%) > 2%"
+	if !strings.Contains(out, "halted webkit/webkit-26.3-b: "+wantReason) || !strings.Contains(out, "published") {
+		t.Fatalf("watch: %s", out)
+	}
+	s := publishedSchedule(t, pub, "rollout/webkit/webkit-26.3-b.json")
+	if s.Halted == nil || s.Halted.Reason != wantReason {
+		t.Fatalf("published schedule: halted %+v, want the reason %q", s.Halted, wantReason)
+	}
+	if st := rolloutStatus(t, c, ws, "webkit-26.3-b", "--json"); !st[0].Halted || st[0].Pending {
+		t.Fatalf("rollout status after the watch: %+v", st[0])
+	}
+	// A second round finds it halted and does nothing.
+	if out := c.ok("rollout", "watch", ws, "--fleet", col.URL, "--max-failure-rate", "2%", "--min-devices", "10", "--once"); strings.Contains(out, "halted") {
+		t.Fatalf("second watch: %s", out)
+	}
+	// A device's status shows what it sent.
+	if out := c.ok("client", "status", c.path("device-00")); !strings.Contains(out, "reports: to "+col.URL) || !strings.Contains(out, "1 sent") {
+		t.Fatalf("client status:\n%s", out)
+	}
+}
+
+// TestAttackFakeSuccessReportsCannotWiden: a flood of forged "installed"
+// reports from many pseudonymous devices changes nothing in a rollout.
+// The watcher only ever halts; the stage moves by the signed schedule.
+func TestAttackFakeSuccessReportsCannotWiden(t *testing.T) {
+	c, ws := rolloutWS(t)
+	c.ok("rollout", "start", ws, "webkit-26.3-b", "--stages", "canary:100%:24h,5%:24h,100%", "--publish")
+	col, _ := watchCollector(t, func() time.Time { return c.now })
+	var rs []report.Report
+	for i := range 200 {
+		rs = append(rs, report.Report{ID: fmt.Sprintf("%032x", i+1), Device: fmt.Sprintf("%032x", 1000+i),
+			Platform: "macos", Release: "26.3", Component: "webkit", Improvement: "webkit-26.3-b",
+			Sequence: 2, Outcome: report.Installed, Time: c.now})
+	}
+	postReports(t, col.URL, rs)
+	before := rolloutStatus(t, c, ws, "webkit-26.3-b", "--json")[0]
+	out := c.ok("rollout", "watch", ws, "--fleet", col.URL, "--max-failure-rate", "2%", "--min-devices", "10", "--once", "--publish")
+	if strings.Contains(out, "halted") {
+		t.Fatalf("watch: %s", out)
+	}
+	after := rolloutStatus(t, c, ws, "webkit-26.3-b", "--json")[0]
+	if after.Stage != before.Stage || after.Percent != before.Percent || after.Pending {
+		t.Fatalf("rollout moved on success reports: before %+v, after %+v", before, after)
+	}
+}
+
+func postReports(t *testing.T, base string, rs []report.Report) {
+	t.Helper()
+	for len(rs) > 0 {
+		n := min(len(rs), 50)
+		body, err := report.Batch{Reports: rs[:n]}.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Post(base+"/v1/reports", "application/json", strings.NewReader(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("post reports: %s", resp.Status)
+		}
+		rs = rs[n:]
+	}
+}
+
+func TestRolloutWatchErrors(t *testing.T) {
+	c, ws := rolloutWS(t)
+	for _, args := range [][]string{
+		{"rollout", "watch", ws, "--max-failure-rate", "2%", "--min-devices", "5"},
+		{"rollout", "watch", ws, "--fleet", "http://127.0.0.1:1", "--min-devices", "5"},
+		{"rollout", "watch", ws, "--fleet", "http://127.0.0.1:1", "--max-failure-rate", "2%"},
+		{"rollout", "watch", ws, "--fleet", "http://127.0.0.1:1", "--max-failure-rate", "0%", "--min-devices", "5"},
+		{"rollout", "watch", ws, "--fleet", "http://127.0.0.1:1", "--max-failure-rate", "101%", "--min-devices", "5"},
+		{"rollout", "watch", ws, "--fleet", "http://u:p@127.0.0.1:1", "--max-failure-rate", "2%", "--min-devices", "5"},
+		{"rollout", "watch", ws, "--fleet", "http://127.0.0.1:1", "--max-failure-rate", "2%", "--min-devices", "5", "--to", "x"},
+	} {
+		c.fail(exitUsage, args...)
+	}
+	// An unreachable collector: exit 1 with --once, nothing changed.
+	errs := c.fail(exitFailure, "rollout", "watch", ws, "--fleet", "http://127.0.0.1:1", "--max-failure-rate", "2%", "--min-devices", "5", "--once")
+	if !strings.Contains(errs, "fleet stats") {
+		t.Errorf("stderr: %s", errs)
+	}
+}
+
+func TestClientReportURLCommands(t *testing.T) {
+	f := newClientFixture(t, clientStart)
+	f.want(exitUsage, "report_url", "client", "init", f.state, "--root", f.root, "--url", f.repo.URL(),
+		"--platform", "macos", "--release", "26.3", "--report-url", "https://fleet.example.com/?x=1")
+	if _, err := os.Stat(f.state); !os.IsNotExist(err) {
+		t.Fatalf("a refused init left %s behind: %v", f.state, err)
+	}
+	f.init()
+	if out := f.must("client", "status", f.state); strings.Contains(out, "reports:") {
+		t.Fatalf("status without reports:\n%s", out)
+	}
+	out := f.must("client", "set-report-url", f.state, "http://127.0.0.1:9")
+	if !strings.Contains(out, "reports to http://127.0.0.1:9 as device ") {
+		t.Fatalf("set-report-url: %s", out)
+	}
+	f.want(exitUsage, "either URL or --none", "client", "set-report-url", f.state)
+	f.want(exitUsage, "either URL or --none", "client", "set-report-url", f.state, "http://127.0.0.1:9", "--none")
+	f.want(exitUsage, "user name or password", "client", "set-report-url", f.state, "http://a:b@127.0.0.1:9")
+	var st struct {
+		Reports *struct {
+			URL    string `json:"url"`
+			Device string `json:"device"`
+		} `json:"reports"`
+	}
+	if err := json.Unmarshal([]byte(f.must("client", "status", f.state, "--json")), &st); err != nil || st.Reports == nil || st.Reports.URL != "http://127.0.0.1:9" || len(st.Reports.Device) != 32 {
+		t.Fatalf("status --json reports = %+v, %v", st.Reports, err)
+	}
+	if out := f.must("client", "set-report-url", f.state, "--none"); !strings.Contains(out, "reports off") {
+		t.Fatalf("--none: %s", out)
+	}
+}
