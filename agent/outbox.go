@@ -82,24 +82,26 @@ func encodeLine(r *report.Report) ([]byte, error) {
 }
 
 // add queues r. It appends when the outbox stays within its bounds, and
-// otherwise rewrites it without its oldest reports. It returns how many
-// reports it dropped.
+// otherwise rewrites it without its oldest reports (and without expired
+// or damaged lines). It returns how many reports it dropped.
 func (o outbox) add(r report.Report, now time.Time) (dropped int, err error) {
 	line, err := encodeLine(&r)
 	if err != nil {
 		return 0, err
 	}
+	// The common case: room left, judged by bytes and newlines alone.
+	// Expired and damaged lines go at the next rewrite (FlushReports
+	// loads and rewrites the outbox in every round).
+	b, err := os.ReadFile(o.path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	if len(b)+len(line) <= OutboxMaxBytes && bytes.Count(b, []byte{'\n'})+1 <= OutboxMaxReports {
+		return 0, o.appendLine(line)
+	}
 	rs, dropped, err := o.load(now)
 	if err != nil {
 		return 0, err
-	}
-	size := int64(len(line))
-	for i := range rs {
-		l, _ := encodeLine(&rs[i])
-		size += int64(len(l))
-	}
-	if dropped == 0 && len(rs)+1 <= OutboxMaxReports && size <= OutboxMaxBytes {
-		return 0, o.appendLine(line)
 	}
 	rs = append(rs, r)
 	keep, cut := trimOutbox(rs)
