@@ -405,6 +405,33 @@ func TestOutboxBounded(t *testing.T) {
 	}
 }
 
+// TestOutboxFullDropCounted: with a full outbox, an install's report
+// pushes out the oldest one, and bsi client status shows the drop.
+func TestOutboxFullDropCounted(t *testing.T) {
+	f := newFixture(t)
+	f.setReportURL("http://127.0.0.1:1")
+	var rs []report.Report
+	for i := range OutboxMaxReports {
+		rs = append(rs, testReport(t, i, start))
+	}
+	if err := (outbox{filepath.Join(f.state, outboxFile)}).write(rs); err != nil {
+		t.Fatal(err)
+	}
+	f.publish(mf("webkit", 1))
+	f.mustConverge()
+	q := f.queued()
+	if len(q) != OutboxMaxReports || q[len(q)-1].Improvement != "webkit-26.3-a" || q[0].ID != rs[1].ID {
+		t.Fatalf("outbox: %d reports, newest %s, oldest %s", len(q), q[len(q)-1].Improvement, q[0].ID)
+	}
+	st, err := ReadStatus(f.state, f.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Reports.Dropped != 1 || !containsText(st.Attention, "reports: 1 dropped from the outbox") {
+		t.Errorf("status: dropped %d, attention %q", st.Reports.Dropped, st.Attention)
+	}
+}
+
 func TestOutboxDamagedLineSkipped(t *testing.T) {
 	dir := t.TempDir()
 	ob := outbox{filepath.Join(dir, outboxFile)}
