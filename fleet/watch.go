@@ -62,6 +62,39 @@ func (p HaltPolicy) Judge(s ImprovementStats) (halt bool, reason string) {
 		s.FailedDevices, s.AttemptedDevices, rate, FormatRate(p.MaxFailureRate))
 }
 
+// Rollout names an improvement that is rolling out, for Decide.
+type Rollout struct {
+	Component, ID string
+	Halted        bool
+}
+
+// Decision is Decide's verdict on one rollout that has reports.
+type Decision struct {
+	Rollout
+	Halt   bool
+	Reason string
+}
+
+// Decide judges every rollout that is not halted and has statistics:
+// the pure core of "bsi rollout watch", which then halts those with Halt
+// set. Rollouts without reports, or halted already, get no decision.
+func (p HaltPolicy) Decide(stats []ImprovementStats, rollouts []Rollout) []Decision {
+	byKey := make(map[string]ImprovementStats, len(stats))
+	for _, s := range stats {
+		byKey[s.Component+"/"+s.Improvement] = s
+	}
+	var out []Decision
+	for _, r := range rollouts {
+		s, ok := byKey[r.Component+"/"+r.ID]
+		if r.Halted || !ok {
+			continue
+		}
+		halt, reason := p.Judge(s)
+		out = append(out, Decision{Rollout: r, Halt: halt, Reason: reason})
+	}
+	return out
+}
+
 // FormatRate writes a fraction as a percentage with at most one decimal:
 // 0.117 → "11.7%", 0.02 → "2%".
 func FormatRate(f float64) string {

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/bsiframework/bsi/fleet/report"
 )
 
@@ -72,5 +74,26 @@ func TestFetchStats(t *testing.T) {
 	defer bad.Close()
 	if _, err := FetchStats(context.Background(), nil, bad.URL); err == nil {
 		t.Error("a truncated answer was accepted")
+	}
+}
+
+func TestHaltPolicyDecide(t *testing.T) {
+	p := HaltPolicy{MaxFailureRate: 0.05, MinDevices: 10}
+	st := func(c, id string, attempted, failed int) ImprovementStats {
+		return ImprovementStats{Component: c, Improvement: id, Counts: Counts{AttemptedDevices: attempted, FailedDevices: failed}}
+	}
+	stats := []ImprovementStats{st("webkit", "a-1", 20, 5), st("webkit", "b-1", 20, 0), st("safari", "a-1", 20, 0), st("webkit", "c-1", 20, 20)}
+	got := p.Decide(stats, []Rollout{
+		{Component: "webkit", ID: "a-1"},
+		{Component: "safari", ID: "a-1"},               // same id, other component: its own numbers
+		{Component: "webkit", ID: "c-1", Halted: true}, // halted already: no decision
+		{Component: "webkit", ID: "d-1"},               // no reports: no decision
+	})
+	want := []Decision{
+		{Rollout: Rollout{Component: "webkit", ID: "a-1"}, Halt: true, Reason: "auto-halt: 5 of 20 devices failed (25%) > 5%"},
+		{Rollout: Rollout{Component: "safari", ID: "a-1"}, Reason: "0 of 20 devices failed (0%) <= 5%"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Decide (-want +got):\n%s", diff)
 	}
 }

@@ -114,10 +114,6 @@ func watchRound(ctx context.Context, e *env, o *watchOptions) error {
 	if err != nil {
 		return err
 	}
-	byKey := make(map[string]fleet.ImprovementStats, len(stats))
-	for _, s := range stats {
-		byKey[s.Component+"/"+s.Improvement] = s
-	}
 	w, err := repo.Open(ctx, o.dir, repoOptions(e))
 	if err != nil {
 		return err
@@ -127,36 +123,33 @@ func watchRound(ctx context.Context, e *env, o *watchOptions) error {
 	if err != nil {
 		return err
 	}
+	var rollouts []fleet.Rollout
 	ids := map[string]int{}
 	for _, st := range all {
+		rollouts = append(rollouts, fleet.Rollout{Component: st.Schedule.Component, ID: st.Schedule.ID, Halted: st.Schedule.Halted != nil})
 		ids[st.Schedule.ID]++
 	}
 	var halted int
 	var errs []error
-	for _, st := range all {
-		key := st.Schedule.Component + "/" + st.Schedule.ID
-		s, ok := byKey[key]
-		if st.Schedule.Halted != nil || !ok {
+	for _, d := range o.policy.Decide(stats, rollouts) {
+		key := d.Component + "/" + d.ID
+		switch {
+		case !d.Halt:
+			fmt.Fprintf(e.stderr, "bsi: rollout watch: %s: %s\n", key, d.Reason)
 			continue
-		}
-		halt, reason := o.policy.Judge(s)
-		if !halt {
-			fmt.Fprintf(e.stderr, "bsi: rollout watch: %s: %s\n", key, reason)
-			continue
-		}
-		if ids[st.Schedule.ID] > 1 {
+		case ids[d.ID] > 1:
 			// HaltRollout names improvements by id; ids are unique per
 			// component only.
-			errs = append(errs, fmt.Errorf("%s: %s, but id %s rolls out in several components: halt it by hand", key, reason, st.Schedule.ID))
+			errs = append(errs, fmt.Errorf("%s: %s, but id %s rolls out in several components: halt it by hand", key, d.Reason, d.ID))
 			continue
 		}
-		if _, err := w.HaltRollout(ctx, st.Schedule.ID, reason); err != nil {
+		if _, err := w.HaltRollout(ctx, d.ID, d.Reason); err != nil {
 			errs = append(errs, fmt.Errorf("halt %s: %w", key, err))
 			continue
 		}
 		halted++
-		fmt.Fprintf(e.stdout, "halted %s: %s\n", key, reason)
-		e.logger.Warn("rollout halted", "improvement", key, "reason", reason)
+		fmt.Fprintf(e.stdout, "halted %s: %s\n", key, d.Reason)
+		e.logger.Warn("rollout halted", "improvement", key, "reason", d.Reason)
 	}
 	if halted > 0 {
 		errs = append(errs, watchPublish(ctx, e, w, o))
