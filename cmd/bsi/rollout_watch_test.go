@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -228,5 +229,48 @@ func TestClientReportURLCommands(t *testing.T) {
 	}
 	if out := f.must("client", "set-report-url", f.state, "--none"); !strings.Contains(out, "reports off") {
 		t.Fatalf("--none: %s", out)
+	}
+}
+
+// TestClientInstallHangingCollector: bsi client install with a collector
+// that never answers installs as usual and exits 0; the one send gives up
+// after its 2 s, the report stays queued, and a later command sends it.
+func TestClientInstallHangingCollector(t *testing.T) {
+	f := newClientFixture(t, clientStart)
+	var hang atomic.Bool
+	hang.Store(true)
+	release := make(chan struct{})
+	col, store := watchCollector(t, f.clock)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hang.Load() {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		col.Config.Handler.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	defer close(release)
+	f.init("--report-url", front.URL)
+	f.publish(improvement("webkit", "26.3", 1))
+	t0 := time.Now()
+	code, out, errs := f.bsi(context.Background(), "client", "install", f.state, "--all")
+	if code != exitOK || f.current("webkit") != "webkit-26.3-a" {
+		t.Fatalf("install with a hanging collector: exit %d, current %q\n%s%s", code, f.current("webkit"), out, errs)
+	}
+	if d := time.Since(t0); d > reportFlushTimeout+3*time.Second {
+		t.Errorf("install took %v, want its own time plus at most the %v send", d, reportFlushTimeout)
+	}
+	if !strings.Contains(errs, "1 report(s) stay queued") {
+		t.Errorf("stderr: %s", errs)
+	}
+	hang.Store(false)
+	f.advance(time.Hour) // past the backoff
+	f.must("client", "check", f.state)
+	st, err := store.Stats(context.Background(), fleet.Filter{Component: "webkit", Improvement: "webkit-26.3-a"})
+	if err != nil || len(st) != 1 || st[0].Outcomes[string(report.Installed)].Devices != 1 {
+		t.Fatalf("collector after the next command: %+v, %v", st, err)
 	}
 }
