@@ -340,7 +340,9 @@ func (a *Agent) FlushReports(ctx context.Context, timeout time.Duration) (FlushR
 	if len(rs) == 0 {
 		return fr, nil
 	}
-	if now.Before(rc.NextAttempt) {
+	if now.Before(rc.NextAttempt) || ctx.Err() != nil {
+		// Within the backoff, or stopping (a cancelled send is no
+		// failure of the collector's).
 		fr.Skipped = true
 		return fr, nil
 	}
