@@ -274,3 +274,32 @@ func TestClientInstallHangingCollector(t *testing.T) {
 		t.Fatalf("collector after the next command: %+v, %v", st, err)
 	}
 }
+
+// TestLoadReports: bsi load --reports against a real collector: every
+// batch is answered 200 and stored.
+func TestLoadReports(t *testing.T) {
+	st, err := fleet.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "fleet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := fleet.New(fleet.Options{Store: st, NoRateLimitUnsafe: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c)
+	defer func() { srv.Close(); c.Close(); st.Close() }()
+	code, out, errs := runCLI(t, "load", srv.URL+"/", "--reports", "--duration", "300ms", "--conns", "4", "--json", "-")
+	if code != 0 {
+		t.Fatalf("load --reports: exit %d\n%s%s", code, out, errs)
+	}
+	var res struct {
+		Requests int64 `json:"requests"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Requests == 0 {
+		t.Fatalf("load --reports: %v\n%s", err, out)
+	}
+	stats, err := st.Stats(context.Background(), fleet.Filter{})
+	if err != nil || len(stats) == 0 || stats[0].Devices == 0 {
+		t.Fatalf("collector after the load: %+v, %v", stats, err)
+	}
+}
