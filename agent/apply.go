@@ -99,7 +99,7 @@ func (a *Agent) Apply(ctx context.Context, rep *Report, want func(Action) bool) 
 		}
 		errs = append(errs, a.save())
 	}
-	a.queueReports(ctx, resultEvents(res)) // after the journal commits; never fails Apply
+	a.queueReports(ctx, rep, resultEvents(res)) // after the journal commits; never fails Apply
 	a.pruneCache()
 	return res, errors.Join(errs...)
 }
@@ -247,9 +247,15 @@ func (a *Agent) apply(ctx context.Context, act Action, payload string, dec *Decl
 // than the installed one's (the user's choice among equals or higher).
 // Two refs of one component are refused with a *ConflictError, an
 // improvement of a blocked component with its error. Naming an id clears
-// its decline. The error names the first ref that cannot be installed
-// and why.
+// its decline. The owner may install before the improvement's rollout
+// stage; a halted rollout is refused with a *rollout.HaltedError (see
+// InstallRequestOverridingHalt). The error names the first ref that cannot
+// be installed and why.
 func (a *Agent) InstallRequest(rep *Report, refs []string) (func(Action) bool, error) {
+	return a.installRequest(rep, refs, false)
+}
+
+func (a *Agent) installRequest(rep *Report, refs []string, overrideHalt bool) (func(Action) bool, error) {
 	chosen := map[string]bool{}
 	byComp := map[string]string{}
 	for _, ref := range refs {
@@ -264,6 +270,9 @@ func (a *Agent) InstallRequest(rep *Report, refs []string) (func(Action) bool, e
 		byComp[act.Component] = id
 		if act.Kind == None {
 			continue // installed already
+		}
+		if err := rep.manualInstall(act.Component, id, overrideHalt); err != nil {
+			return nil, err
 		}
 		chosen[changeKey(*act)] = true
 		if !slices.ContainsFunc(rep.Plan, func(x Action) bool { return sameChange(x, *act) }) {
@@ -434,7 +443,7 @@ func (a *Agent) Rollback(ctx context.Context, ref string, baselineOnly bool) (*A
 	if err := a.apply(ctx, act, payload, dec); err != nil {
 		return nil, err
 	}
-	a.queueReports(ctx, []event{doneEvent(act, "user")})
+	a.queueReports(ctx, nil, []event{doneEvent(act, "user")})
 	a.pruneCache()
 	return &act, nil
 }

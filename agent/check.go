@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bsiframework/bsi/manifest"
+	"github.com/bsiframework/bsi/rollout"
 	"github.com/bsiframework/bsi/trust"
 	"github.com/bsiframework/bsi/trust/client"
 )
@@ -41,7 +42,9 @@ func Collect(targets []*client.Target) (avail []Available, notes []Action) {
 // Report is the outcome of a check.
 type Report struct {
 	Device manifest.Device
-	At     time.Time
+	// Ring is the device's rollout ring, "" for none.
+	Ring string
+	At   time.Time
 	// Freshness of the metadata just verified.
 	Freshness Freshness
 	// Plan is what Plan decided, plus notes on invalid manifests. A
@@ -51,7 +54,13 @@ type Report struct {
 	// Available lists every improvement the verified metadata lists
 	// (including those the device declined, which Plan did not see).
 	Available []Available
-	targets   map[string]*client.Target
+	// Rollouts lists the improvements a rollout gates for this device (or
+	// holds back because the rollout role failed), in component order.
+	Rollouts []RolloutState
+	// RolloutErr is the rollout role's failure (a *ComponentError), nil
+	// when it verified or the repository has none.
+	RolloutErr error
+	targets    map[string]*client.Target
 }
 
 // Err joins the security errors of rejected targets and the errors of
@@ -64,6 +73,9 @@ func (r *Report) Err() error {
 		if a.Kind == Reject || a.Kind == Blocked && a.Err != nil {
 			errs = append(errs, a.Err)
 		}
+	}
+	if r.RolloutErr != nil {
+		errs = append(errs, r.RolloutErr)
 	}
 	return errors.Join(errs...)
 }
@@ -135,25 +147,41 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 		return nil, a.failCheck(fmt.Errorf("list targets: %w", err))
 	}
 	var ts []*client.Target
+	var rc *client.Component
 	failed := map[string]error{}
-	for _, comp := range comps {
+	for i, comp := range comps {
+		if comp.Role == rollout.Role {
+			// Not a component: its targets are schedules, read by gate.
+			rc = &comps[i]
+			continue
+		}
 		ts = append(ts, comp.Targets...)
 		if comp.Err != nil {
 			failed[comp.Role] = comp.Err
 		}
 	}
 	all, notes := Collect(ts)
+	seed, err := a.seed()
+	if err != nil {
+		return nil, a.failCheck(err)
+	}
+	now := a.opts.Now()
+	g := gate(rc, all, a.j.Installed, a.cfg.Device(), rollout.Device{Seed: seed, Ring: a.cfg.Ring}, a.j.Rollout, now)
+	if g.record != nil {
+		a.j.Rollout = g.record
+	}
 	avail := slices.DeleteFunc(slices.Clone(all), func(v Available) bool {
 		in := a.j.Installed[v.Manifest.Component]
-		return a.j.declined(v.Manifest.Component, v.Manifest.ID) && (in == nil || in.ID != v.Manifest.ID)
+		return g.held[v.Path] || a.j.declined(v.Manifest.Component, v.Manifest.ID) && (in == nil || in.ID != v.Manifest.ID)
 	})
 	plan := append(Plan(a.cfg.Device(), a.j.installedList(), avail, failed), notes...)
-	rep := &Report{Device: a.cfg.Device(), At: a.opts.Now(), Freshness: freshnessOf(c.Freshness()),
-		Plan: plan, Available: all, targets: map[string]*client.Target{}}
+	plan = append(plan, g.ignored...)
+	rep := &Report{Device: a.cfg.Device(), Ring: a.cfg.Ring, At: now, Freshness: freshnessOf(c.Freshness()),
+		Plan: plan, Available: all, Rollouts: g.states, RolloutErr: g.err, targets: map[string]*client.Target{}}
 	for _, t := range ts {
 		rep.targets[t.Path] = t
 	}
-	rec := &CheckRecord{At: rep.At, Freshness: &rep.Freshness}
+	rec := &CheckRecord{At: rep.At, Freshness: &rep.Freshness, Rollouts: rep.Rollouts}
 	for _, act := range plan {
 		switch {
 		case act.Kind.Changes():
@@ -165,6 +193,7 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 			rec.Components = append(rec.Components, componentRecord(act))
 		}
 	}
+	rec.Components = append(rec.Components, rolloutRecords(rep)...)
 	if err := rep.Err(); err != nil {
 		rec.Error, rec.Class = err.Error(), errorClass(err)
 	}
@@ -173,6 +202,23 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	return rep, rep.Err()
+}
+
+// rolloutRecords are the records of a failed rollout role: the role
+// itself, and each component whose new installs it holds back.
+func rolloutRecords(rep *Report) []ComponentRecord {
+	if rep.RolloutErr == nil {
+		return nil
+	}
+	class := errorClass(rep.RolloutErr)
+	out := []ComponentRecord{{Component: rollout.Role, Class: class, Error: rep.RolloutErr.Error()}}
+	for _, st := range rep.Rollouts {
+		if st.Status == RolloutHeld && !slices.ContainsFunc(out, func(r ComponentRecord) bool { return r.Component == st.Component }) {
+			out = append(out, ComponentRecord{Component: st.Component, Class: class,
+				Error: "new installs held back: the rollout role failed: " + rep.RolloutErr.Error()})
+		}
+	}
+	return out
 }
 
 // componentRecord is the record of a Blocked action: a failed role's

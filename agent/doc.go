@@ -26,6 +26,14 @@
 //     installed, and those of an old release are retired when the device's
 //     release changes.
 //
+// Staged rollouts only hold back: the entries of the verified "rollout"
+// role go through [rollout.Gate] with the device's seed, ring and clock,
+// and what it holds back is removed from what Plan sees (like a declined
+// improvement); withdrawals and installed improvements are never held. A
+// failed rollout role holds back new installs of the components its last
+// verified copy named (all new installs when none is known), see DESIGN.md
+// "Staged rollout".
+//
 // [Plan] is the pure decision core; it does no I/O.
 //
 // # State directory
@@ -37,6 +45,8 @@
 //	STATE/installed.json  the journal: installed improvement per component,
 //	                      the step in progress, declined improvements,
 //	                      history and the last check
+//	STATE/seed            the rollout seed: 32 random bytes, mode 0600,
+//	                      never sent anywhere (see package rollout)
 //	STATE/.lock           flock(2): one agent at a time
 //
 // Every file is written atomically (temporary file, fsync, rename, fsync of

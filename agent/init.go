@@ -46,7 +46,7 @@ func Init(dir string, rootJSON []byte, cfg Config, now time.Time) (err error) {
 			os.RemoveAll(abs)
 			return
 		}
-		for _, n := range []string{metadataDir, cacheDir, configFile, journalFile} {
+		for _, n := range []string{metadataDir, cacheDir, configFile, journalFile, seedFile} {
 			os.RemoveAll(filepath.Join(abs, n))
 		}
 	}()
@@ -60,6 +60,9 @@ func Init(dir string, rootJSON []byte, cfg Config, now time.Time) (err error) {
 		return err
 	}
 	if err := writeJSON(filepath.Join(abs, journalFile), newJournal()); err != nil {
+		return err
+	}
+	if _, err := writeSeed(filepath.Join(abs, seedFile)); err != nil {
 		return err
 	}
 	return atomicfile.SyncDir(abs)

@@ -225,7 +225,9 @@ func doneEvent(act Action, rollbackClass string) event {
 // queueReports puts one report per event in the outbox, when reporting is
 // on. It runs after the journal committed the changes; a failure is
 // logged, never returned: reporting never fails an install.
-func (a *Agent) queueReports(ctx context.Context, evs []event) {
+// rep, when not nil, is the check the events followed: it gives the
+// rollout stage of each improvement.
+func (a *Agent) queueReports(ctx context.Context, rep *Report, evs []event) {
 	if len(evs) == 0 {
 		return
 	}
@@ -240,7 +242,7 @@ func (a *Agent) queueReports(ctx context.Context, evs []event) {
 	ob := outbox{a.path(outboxFile)}
 	dropped := 0
 	for _, ev := range evs {
-		r, err := a.newReport(rc.Device, ev)
+		r, err := a.newReport(rc.Device, rep, ev)
 		if err == nil {
 			var n int
 			n, err = ob.add(r, a.opts.Now())
@@ -259,26 +261,31 @@ func (a *Agent) queueReports(ctx context.Context, evs []event) {
 	}
 }
 
-// newReport fills a report for ev. The ring and the rollout stage come
-// from reportPlacement.
-func (a *Agent) newReport(device string, ev event) (report.Report, error) {
+// newReport fills a report for ev; rep (may be nil) gives the stage.
+func (a *Agent) newReport(device string, rep *Report, ev event) (report.Report, error) {
 	id, err := report.NewID(nil)
 	if err != nil {
 		return report.Report{}, err
 	}
-	ring, stage := a.reportPlacement(ev.component, ev.id)
 	r := report.Report{ID: id, Device: device, Platform: a.cfg.Platform, Release: a.cfg.Release,
-		Build: a.cfg.Build, Ring: ring, Component: ev.component, Improvement: ev.id,
-		Sequence: ev.sequence, Stage: stage, Outcome: ev.outcome, ErrorClass: ev.class,
-		Time: a.opts.Now().UTC()}
+		Build: a.cfg.Build, Ring: a.cfg.Ring, Component: ev.component, Improvement: ev.id,
+		Sequence: ev.sequence, Stage: reportStage(rep, ev.component, ev.id), Outcome: ev.outcome,
+		ErrorClass: ev.class, Time: a.opts.Now().UTC()}
 	return r, r.Validate()
 }
 
-// reportPlacement is the device's ring and its rollout stage for the
-// improvement, for reports. Until the agent knows rings and stages it
-// reports none (ring "", stage 0).
-func (a *Agent) reportPlacement(component, id string) (ring string, stage int) {
-	return "", 0
+// reportStage is the rollout stage (1-based) the device was in for
+// component/id in the check rep; 0 when no rollout gates it, before its
+// start, or when rep is nil.
+func reportStage(rep *Report, component, id string) int {
+	if rep == nil {
+		return 0
+	}
+	st := rep.RolloutOf(component, id)
+	if st == nil || st.Decision == nil || !st.Decision.Started {
+		return 0
+	}
+	return min(st.Decision.Stage+1, report.MaxStage)
 }
 
 // FlushResult says what FlushReports did.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bsiframework/bsi/manifest"
+	"github.com/bsiframework/bsi/rollout"
 )
 
 // Names inside the state directory.
@@ -35,6 +36,9 @@ type Config struct {
 	TargetsURL string `json:"targets_url,omitempty"`
 	// InstallRoot is where improvements are applied (absolute).
 	InstallRoot string `json:"install_root"`
+	// Ring is the rollout ring the device belongs to ("canary"), "" for
+	// none (see package rollout).
+	Ring string `json:"ring,omitempty"`
 }
 
 // Device is the device the configuration describes.
@@ -71,6 +75,11 @@ func (c *Config) Validate() error {
 			return &ConfigError{Field: f.name, Problem: fmt.Sprintf("%q has a query or fragment; give the prefix files are appended to", u.Redacted())}
 		}
 	}
+	if c.Ring != "" {
+		if err := rollout.ValidRing(c.Ring); err != nil {
+			return &ConfigError{Field: "ring", Problem: err.Error()}
+		}
+	}
 	if !filepath.IsAbs(c.InstallRoot) {
 		return &ConfigError{Field: "install_root", Problem: fmt.Sprintf("%q is not an absolute path", c.InstallRoot)}
 	}
@@ -98,6 +107,9 @@ type Journal struct {
 	Declined  map[string][]Decline `json:"declined,omitempty"`
 	History   []Event              `json:"history,omitempty"`
 	LastCheck *CheckRecord         `json:"last_check,omitempty"`
+	// Rollout is what the last verified rollout role named; nil when none
+	// was ever verified.
+	Rollout *RolloutRecord `json:"rollout,omitempty"`
 }
 
 // Step is one change of one component, recorded before it starts.
@@ -150,6 +162,8 @@ type CheckRecord struct {
 	// Components lists the components the check could not decide, and
 	// why; the others were decided (and installed) as usual.
 	Components []ComponentRecord `json:"components,omitempty"`
+	// Rollouts lists the improvements a rollout gates for this device.
+	Rollouts []RolloutState `json:"rollouts,omitempty"`
 }
 
 // ComponentRecord is a component whose metadata or targets failed in the

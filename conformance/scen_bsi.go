@@ -8,6 +8,7 @@ import (
 
 	"github.com/bsiframework/bsi/conformance/sim"
 	"github.com/bsiframework/bsi/manifest"
+	"github.com/bsiframework/bsi/rollout"
 )
 
 // The bsi group: DESIGN.md "Client decision rules", run through "bsi
@@ -58,6 +59,12 @@ func bsiScenarios() []Scenario {
 			Spec: rule(1), Fault: "hash", Run: bsiForgedPayload},
 		{Name: "bsi/component-role-wrong-key", Description: "the component role is signed by a key it was not delegated: install exits 3, nothing installed",
 			Spec: rule(1), Fault: "signature", Run: bsiWrongKey},
+		{Name: "bsi/rollout-held-before-stage", Description: "webkit's improvement rolls out from tomorrow: install --all installs libc's, not webkit's",
+			Spec: "DESIGN.md Staged rollout (device decision)", Fault: "rollout", Run: bsiRolloutHeld},
+		{Name: "bsi/rollout-halted-not-installed", Description: "the rollout is at 100% but halted: a device without the improvement does not install it",
+			Spec: "DESIGN.md Staged rollout (security rule 4)", Fault: "rollout", Run: bsiRolloutHalted},
+		{Name: "bsi/rollout-withdrawal-despite-halt", Description: "the installed improvement's rollout is halted, then it is withdrawn: the device rolls back",
+			Spec: "DESIGN.md Staged rollout (security rule 3)", Fault: "rollout", Run: bsiRolloutWithdrawal},
 		{Name: "bsi/health-check-undoes", Description: "the health check fails after the switch: the switch is undone and the improvement declined",
 			Spec: "DESIGN.md Applying (health check)", Run: bsiHealthCheck},
 	}
@@ -379,4 +386,66 @@ func declined(st *DeviceStatus, id string) bool {
 		}
 	}
 	return false
+}
+
+// startRollout delegates the rollout role (signed with the snapshot's
+// online key, which the simulator holds), gates id by stages from at,
+// and, when halt is set, halts it. It does not publish.
+func startRollout(t *T, p *sim.Publisher, id, stages string, at time.Time, halt bool) {
+	ws := p.Workspace
+	if on, err := ws.RolloutEnabled(); err != nil {
+		t.Fatalf("rollout: %v", err)
+	} else if !on {
+		if err := ws.EnableRollout(t.ctx, "snapshot"); err != nil {
+			t.Fatalf("enable rollout: %v", err)
+		}
+	}
+	st, err := rollout.ParseStages(stages)
+	if err != nil {
+		t.Fatalf("stages %q: %v", stages, err)
+	}
+	if _, err := ws.StartRollout(t.ctx, id, at, st); err != nil {
+		t.Fatalf("start rollout of %s: %v", id, err)
+	}
+	if halt {
+		if _, err := ws.HaltRollout(t.ctx, id, "crash reports"); err != nil {
+			t.Fatalf("halt rollout of %s: %v", id, err)
+		}
+	}
+}
+
+func bsiRolloutHeld(t *T) {
+	w, l := improvement("webkit", devRelease, 1), improvement("libc", devRelease, 1)
+	p := t.Publisher("webkit", "libc")
+	publish(t, p, w, l)
+	startRollout(t, p, w.ID, "canary:100%:24h,100%", t.Repo.Now.Add(24*time.Hour), false)
+	p.Publish(t.ctx)
+	t.DeviceInit()
+	t.WantExit("install --all before the rollout starts", t.InstallAll(), 0)
+	t.WantInstalled("webkit", "")
+	t.WantInstalled("libc", l.ID)
+}
+
+func bsiRolloutHalted(t *T) {
+	w := improvement("webkit", devRelease, 1)
+	p := start(t, w)
+	startRollout(t, p, w.ID, "100%", t.Repo.Now.Add(-time.Hour), true)
+	p.Publish(t.ctx)
+	t.WantExit("install --all of a halted rollout", t.InstallAll(), 0)
+	t.WantInstalled("webkit", "")
+}
+
+func bsiRolloutWithdrawal(t *T) {
+	w := improvement("webkit", devRelease, 1)
+	p := start(t, w)
+	t.WantExit("install --all", t.InstallAll(), 0)
+	t.WantInstalled("webkit", w.ID)
+	startRollout(t, p, w.ID, "100%", t.Repo.Now.Add(-time.Hour), true)
+	p.Publish(t.ctx)
+	t.WantExit("install --all of a halted rollout", t.InstallAll(), 0)
+	t.WantInstalled("webkit", w.ID) // a halt never uninstalls
+	p.Withdraw(t.ctx, w.ID, "breaks video playback")
+	p.Publish(t.ctx)
+	t.WantExit("install --all after the withdrawal", t.InstallAll(), 0)
+	t.WantInstalled("webkit", "")
 }

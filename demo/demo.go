@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,9 @@ type Options struct {
 	// on purpose (see brokenDefences) so that a test can prove the story
 	// fails, naming the step, when bsi does not defend itself.
 	breakDefence string
+	// fleet, set only by this package's tests, is the fleet size of the
+	// rollout story (zero: defaultFleet).
+	fleet int
 }
 
 // brokenDefences are the values of Options.breakDefence: each changes what
@@ -128,11 +132,12 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 		start = time.Now()
 	}
 	w := &world{
-		ctx:    ctx,
-		dir:    dir,
-		clock:  &clock{t: start.UTC().Truncate(time.Second)},
-		logger: opts.Logger,
-		broken: opts.breakDefence,
+		ctx:       ctx,
+		dir:       dir,
+		clock:     &clock{t: start.UTC().Truncate(time.Second)},
+		logger:    opts.Logger,
+		broken:    opts.breakDefence,
+		fleetSize: cmp.Or(opts.fleet, defaultFleet),
 		emit: func(ev Event) {
 			ev.Step = len(res.Events) + 1
 			res.Events = append(res.Events, ev)

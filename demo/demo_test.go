@@ -36,7 +36,7 @@ func TestDemo(t *testing.T) {
 	}
 	want := []string{"keys", "publish", "serve", "install", "attack-rollback", "attack-freeze",
 		"attack-tamper", "install-genuine", "attack-foreign-component", "attack-wrong-release",
-		"withdraw", "replacement", "release-change"}
+		"withdraw", "rollout-canary", "rollout-ten-percent", "rollout-halt", "rollout-withdraw", "release-change"}
 	if d := cmp.Diff(want, names); d != "" {
 		t.Errorf("steps (-want +got):\n%s", d)
 	}
@@ -59,11 +59,11 @@ func TestDemo(t *testing.T) {
 
 func TestDemoKeep(t *testing.T) {
 	dir := t.TempDir()
-	res, err := Run(context.Background(), Options{Dir: dir, Keep: true})
+	res, err := Run(context.Background(), Options{Dir: dir, Keep: true, fleet: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"keys/root1", "keys/root1.pub", "workspace/workspace.json", "public/timestamp.json", "device/config.json"} {
+	for _, p := range []string{"keys/root1", "keys/root1.pub", "workspace/workspace.json", "public/timestamp.json", "device/config.json", "fleet/009/seed"} {
 		if _, err := os.Stat(res.Dir + "/" + p); err != nil {
 			t.Errorf("kept directory lacks %s: %v", p, err)
 		}
@@ -96,7 +96,7 @@ func TestStoppedNeedsTheRightClass(t *testing.T) {
 func TestDemoFailsWhenADefenceIsBroken(t *testing.T) {
 	for defence, step := range brokenDefences {
 		t.Run(defence, func(t *testing.T) {
-			res, err := Run(context.Background(), Options{Dir: t.TempDir() + "/demo", breakDefence: defence})
+			res, err := Run(context.Background(), Options{Dir: t.TempDir() + "/demo", breakDefence: defence, fleet: 10})
 			var se *StepError
 			if !errors.As(err, &se) {
 				t.Fatalf("err = %v, want a *StepError", err)

@@ -19,9 +19,19 @@
 //     and one that claims to be safari's: a device refuses both.
 //  5. An improvement for release 26.2 is published: the device on 26.3
 //     ignores it.
-//  6. The publisher withdraws webkit (a); the device rolls it back. The
-//     publisher publishes the replacement webkit (b); the device installs it.
-//  7. The device moves to release 26.4 and retires the 26.3 improvements.
+//  6. The publisher withdraws webkit (a); the device rolls it back.
+//  7. The publisher releases the replacement webkit (b) under a staged
+//     rollout (canary ring, then 10% after an hour, everyone after two),
+//     signed by an online rollout key. A fleet of 100 real agents over
+//     loopback (every tenth in the canary ring, each with its own seed)
+//     follows it: the canaries install it, then the devices whose bucket
+//     is below 10%; on some the health check fails and the agent switches
+//     back. The publisher halts the rollout ([world.publisherHalts], one
+//     call that an automatic watcher of device reports can make): the
+//     devices that have it keep it, the others never get it, even when
+//     100% comes. It then withdraws webkit (b), and the whole fleet rolls
+//     back.
+//  8. The device moves to release 26.4 and retires the 26.3 improvements.
 //
 // Each step is an Event with what happened and why it matters. A step fails
 // when bsi did not behave as expected (an attack got through, an install did

@@ -54,6 +54,9 @@ type world struct {
 	seq     map[string]int
 	broken  string        // Options.breakDefence
 	lag     time.Duration // how far the device's clock is behind the demo clock
+	// fleetSize is the number of simulated devices of the rollout story.
+	fleetSize int
+	ro        rolloutStory
 }
 
 // deviceNow is the device's clock: the demo clock, unless a test broke the
@@ -71,7 +74,7 @@ func (w *world) close() {
 
 // story lists the steps in order.
 func (w *world) story() []func() error {
-	return []func() error{
+	steps := []func() error{
 		w.stepKeys,
 		w.stepPublish,
 		w.stepServe,
@@ -82,9 +85,8 @@ func (w *world) story() []func() error {
 		w.stepForeignComponentAttack,
 		w.stepWrongRelease,
 		w.stepWithdraw,
-		w.stepReplacement,
-		w.stepReleaseChange,
 	}
+	return append(append(steps, w.rolloutSteps()...), w.stepReleaseChange)
 }
 
 // keyNames are the demo's keys: a 2-of-3 root, targets, the two online
@@ -551,22 +553,6 @@ func (w *world) stepWithdraw() error {
 	}
 	ok := has(before, "webkit-26.3-a") && !has(after, "webkit-26.3-a") && !hasComponent(after, "webkit")
 	w.emit(Event{Name: "withdraw", Actor: "publisher", OK: ok, Line: "the publisher withdrew webkit (a) (\"breaks video playback on some sites\") with a signed statement; the device rolled webkit back to the baseline and now has " + labels(after)})
-	return nil
-}
-
-func (w *world) stepReplacement() error {
-	if err := w.add("webkit", release, "active"); err != nil {
-		return err
-	}
-	if _, err := w.republish("webkit"); err != nil {
-		return err
-	}
-	_, after, _, err := w.converge(w.device)
-	if err != nil {
-		return fmt.Errorf("device after the replacement: %w", err)
-	}
-	w.emit(Event{Name: "replacement", Actor: "publisher", OK: has(after, "webkit-26.3-b"),
-		Line: "the publisher released the replacement webkit (b); the device installed it: " + labels(after)})
 	return nil
 }
 

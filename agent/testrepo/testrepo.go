@@ -6,7 +6,9 @@
 //
 // It signs with go-tuf's metadata package directly, so tests do not depend on
 // the publisher package. Attacks are staged with [Repo.Intercept], by
-// signing with the wrong role, or by moving the client's clock.
+// signing with the wrong role ([Repo.SignWith]), or by moving the client's
+// clock. A component named "rollout" is the staged-rollout role: it is
+// delegated paths "rollout/*/*".
 package testrepo
 
 import (
@@ -57,6 +59,7 @@ type Repo struct {
 	requests   []string
 	intercept  func(w http.ResponseWriter, r *http.Request) bool
 	components []string
+	signers    map[string]string // role -> role whose key signs it, when not its own
 
 	// Server serves the published files: metadata at the root, payloads
 	// under /targets/.
@@ -103,6 +106,10 @@ func New(now func() time.Time, components ...string) (*Repo, error) {
 			Name: c, KeyIDs: []string{id}, Threshold: 1, Terminating: true,
 			Paths: []string{c + "/*"},
 		})
+		if c == "rollout" {
+			// The rollout role's entries are "rollout/<component>/<id>.json".
+			top.Signed.Delegations.Roles[len(top.Signed.Delegations.Roles)-1].Paths = []string{"rollout/*/*"}
+		}
 		r.targets[c] = metadata.Targets(t.Add(TargetsExpiry))
 		r.dirty[c] = true
 	}
@@ -201,6 +208,40 @@ func (r *Repo) SetCustom(role, p string, custom json.RawMessage) error {
 	return nil
 }
 
+// SignWith makes Publish sign role's next versions with keyRole's key (an
+// attack: a role signed by another role's key); keyRole == role undoes it.
+// It marks role changed.
+func (r *Repo) SignWith(role, keyRole string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.signers == nil {
+		r.signers = map[string]string{}
+	}
+	r.signers[role] = keyRole
+	r.dirty[role] = true
+}
+
+// Touch marks roles changed, so that the next Publish signs a new version
+// of each (with expiries counted from now()).
+func (r *Repo) Touch(roles ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, role := range roles {
+		r.dirty[role] = true
+	}
+}
+
+// Files returns a copy of the served files by path (to replay old ones).
+func (r *Repo) Files() map[string][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string][]byte, len(r.files))
+	for k, v := range r.files {
+		out[k] = v
+	}
+	return out
+}
+
 // RemoveTarget delists target path p from role (its payload stays served).
 func (r *Repo) RemoveTarget(role, p string) {
 	r.mu.Lock()
@@ -227,7 +268,11 @@ func (r *Repo) Publish() error {
 			md.Signed.Version++
 		}
 		md.Signed.Expires = t.Add(TargetsExpiry)
-		if err := r.sign(md, role); err != nil {
+		signer := role
+		if k, ok := r.signers[role]; ok {
+			signer = k
+		}
+		if err := r.sign(md, signer); err != nil {
 			return err
 		}
 		b, err := md.ToBytes(false)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bsiframework/bsi/agent"
 	"github.com/bsiframework/bsi/internal/progress"
+	"github.com/bsiframework/bsi/rollout"
 	"github.com/bsiframework/bsi/trust/client"
 )
 
@@ -28,14 +29,18 @@ func clientCommands() []*command {
 	return []*command{
 		{
 			name:    "client init",
-			args:    "STATE --root ROOT.json --url URL --platform P --release R [--build B] [--install-root DIR] [--targets-url URL] [--report-url URL]",
+			args:    "STATE --root ROOT.json --url URL --platform P --release R [--build B] [--ring NAME] [--install-root DIR] [--targets-url URL] [--report-url URL]",
 			summary: "create a device's state directory, trusting ROOT.json",
 			help: `Creates STATE (absent or empty) for one device: config.json (device and
 repository), metadata/ (trusted metadata, starting with ROOT.json), cache/
 (verified payloads) and installed.json (the installed-state journal).
 ROOT.json must carry a threshold of signatures by its own root keys and
 not be expired: it is checked before anything is written. Improvements
-are applied under --install-root (default STATE/root).
+are applied under --install-root (default STATE/root). A random 32-byte
+rollout seed is kept in STATE/seed (mode 0600, never sent anywhere): it
+places the device in each staged rollout. --ring puts the device in a
+rollout ring (canary, internal: [a-z][a-z0-9-], up to 32 characters),
+whose stages reach it first.
 
 --report-url URL makes the device report what happens to each improvement
 to a fleet collector (bsi fleet serve) at URL; see bsi help client
@@ -60,6 +65,20 @@ Example:
 		},
 		clientSetReportURLCommand(),
 		{
+			name:    "client set-ring",
+			args:    "STATE NAME|--none",
+			summary: "put the device in a staged-rollout ring, or in none",
+			help: `Changes the device's rollout ring in STATE/config.json: a rollout stage
+that names rings reaches only devices of those rings (e.g. canary first,
+then a share of everyone). --none takes the device out of any ring. The
+next check decides rollouts with the new ring; nothing installed changes.
+
+Examples:
+  bsi client set-ring /var/lib/bsi canary
+  bsi client set-ring /var/lib/bsi --none`,
+			run: runClientSetRing,
+		},
+		{
 			name:    "client check",
 			args:    "STATE [--json] [--release R] [--timeout D] [--retries N]",
 			summary: "verify the repository and report what would change",
@@ -71,7 +90,12 @@ keep-and-warn because an installed improvement disappeared without a
 withdrawal; blocked because the component's role is expired, missing or
 hostile, or signed a rejected target: the other components are reported
 as usual). It also reports when metadata was verified and when the
-timestamp expires. Nothing is installed. --release first records a new
+timestamp expires, and, for each improvement a staged rollout gates, its
+state for this device: "offered from stage 3 of 4 (50%) since TIME",
+"waiting: stage 1 of 4 (canary) until TIME", "halted at TIME: REASON", or
+"held" when the rollout role failed (new installs of the components it
+last named are held back; withdrawals still roll back). Nothing is
+installed. --release first records a new
 release, like set-release.
 
 Exit codes: 3 when a signature, hash, rollback or manifest/role check
@@ -86,7 +110,7 @@ Examples:
 		},
 		{
 			name:    "client install",
-			args:    "STATE [[COMPONENT/]ID...|--all] [--health-cmd CMD] [--timeout D] [--retries N]",
+			args:    "STATE [[COMPONENT/]ID... [--override-halt]|--all] [--health-cmd CMD] [--timeout D] [--retries N]",
 			summary: "download, verify and apply improvements (--all: converge)",
 			help: `Checks, then applies. With --all the device converges to its desired
 state: desired improvements installed, withdrawn ones rolled back, those of
@@ -96,6 +120,12 @@ lower than the installed one's; naming an ID also clears a decline). Ids
 are unique per component only: write COMPONENT/ID (webkit/fix-1); a bare
 ID that several components hold is refused (exit 2) with the candidates,
 and so are two IDs of one component.
+
+Staged rollouts: --all installs an improvement only once its rollout
+stage reaches the device (a halted rollout never; one already installed
+stays, and withdrawals always roll back). Naming an ID installs it before
+its stage; a halted rollout, or one whose rollout role failed, also needs
+--override-halt (exit 1 without it).
 
 Decisions are per component: a component whose role is expired, missing
 or hostile, or whose role signed a rejected target, is blocked (nothing
@@ -172,6 +202,7 @@ func runClientInit(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.Release, "release", "", "device release")
 	fs.StringVar(&cfg.Build, "build", "", "device build")
 	fs.StringVar(&cfg.InstallRoot, "install-root", "", "where improvements are applied (default STATE/root)")
+	fs.StringVar(&cfg.Ring, "ring", "", "staged-rollout ring of the device (canary, internal, ...)")
 	reportURL := fs.String("report-url", "", "fleet collector URL for device reports")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -196,6 +227,10 @@ func runClientInit(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if err := agent.Init(pos[0], rootJSON, cfg, e.now()); err != nil {
+		var ce *agent.ConfigError
+		if errors.As(err, &ce) && ce.Field == "ring" {
+			return usagef("--ring: %s", ce.Problem)
+		}
 		var se *agent.StateExistsError
 		if errors.As(err, &se) {
 			return withHint(err, "choose a new directory; an existing state is never overwritten")
@@ -207,8 +242,57 @@ func runClientInit(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
+	if cfg.Ring != "" {
+		fmt.Fprintf(e.stdout, "initialized %s for %s %s, ring %s\n", pos[0], cfg.Platform, cfg.Release, cfg.Ring)
+		return nil
+	}
 	fmt.Fprintf(e.stdout, "initialized %s for %s %s\n", pos[0], cfg.Platform, cfg.Release)
 	return nil
+}
+
+func runClientSetRing(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("client set-ring")
+	none := fs.Bool("none", false, "take the device out of any ring")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	e = clientEnv(e, false)
+	if *none {
+		err = wantArgs(pos, 1, 1, "STATE")
+	} else {
+		err = wantArgs(pos, 2, 2, "STATE and NAME (or --none)")
+	}
+	if err != nil {
+		return err
+	}
+	ring := ""
+	if !*none {
+		if ring = pos[1]; ring == "" {
+			return usagef("empty ring name: use --none to take the device out of any ring")
+		}
+		if err := rollout.ValidRing(ring); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	a, err := openAgent(ctx, e, pos[0], "", client.Network{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	old := a.Config().Ring
+	if err := a.SetRing(ring); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "ring %s -> %s\n", orNoRing(old), orNoRing(ring))
+	return nil
+}
+
+func orNoRing(r string) string {
+	if r == "" {
+		return "none"
+	}
+	return r
 }
 
 func runClientSetRelease(ctx context.Context, e *env, args []string) error {
@@ -328,6 +412,7 @@ func runClientCheck(ctx context.Context, e *env, args []string) error {
 func runClientInstall(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("client install")
 	all := fs.Bool("all", false, "converge: install, roll back and retire as planned")
+	overrideHalt := fs.Bool("override-halt", false, "install named improvements even when their rollout is halted")
 	health := fs.String("health-cmd", "", "command run after each switch; failure undoes it")
 	netf := addNetworkFlags(fs)
 	pos, err := parseFlags(fs, args)
@@ -340,6 +425,9 @@ func runClientInstall(ctx context.Context, e *env, args []string) error {
 	}
 	if *all == (len(pos) > 1) {
 		return usagef("give either IDs or --all")
+	}
+	if *all && *overrideHalt {
+		return usagef("--override-halt needs the IDs to install: it never applies to --all")
 	}
 	nw, err := netf.network()
 	if err != nil {
@@ -359,7 +447,15 @@ func runClientInstall(ctx context.Context, e *env, args []string) error {
 	// only; Apply's error includes it, so the exit code is the worst.
 	var want func(agent.Action) bool
 	if !*all {
-		if want, err = a.InstallRequest(rep, pos[1:]); err != nil {
+		request := a.InstallRequest
+		if *overrideHalt {
+			request = a.InstallRequestOverridingHalt
+		}
+		if want, err = request(rep, pos[1:]); err != nil {
+			var he *rollout.HaltedError
+			if errors.As(err, &he) || errors.As(err, new(*agent.HeldError)) {
+				return withHint(fmt.Errorf("nothing installed: %w", err), "--override-halt installs it anyway")
+			}
 			return fmt.Errorf("nothing installed: %w", requestUsage(err))
 		}
 	}

@@ -63,6 +63,11 @@ type reportJSON struct {
 	Components []componentJSON  `json:"components"`
 	Ignored    []targetNoteJSON `json:"ignored"`
 	Rejected   []targetNoteJSON `json:"rejected"`
+	// Rollouts lists the improvements a staged rollout gates for this
+	// device: status offered, waiting, halted, held (the rollout role
+	// failed) or installed.
+	Rollouts []agent.RolloutState `json:"rollouts"`
+	Ring     string               `json:"ring,omitempty"`
 }
 
 type deviceJSON struct {
@@ -97,7 +102,8 @@ func desiredOf(act agent.Action) *agent.Available {
 func toReportJSON(rep *agent.Report) reportJSON {
 	d := rep.Device
 	out := reportJSON{Device: deviceJSON{d.Platform, d.Release, d.Build}, Checked: rep.At, Freshness: rep.Freshness,
-		Components: []componentJSON{}, Ignored: []targetNoteJSON{}, Rejected: []targetNoteJSON{}}
+		Components: []componentJSON{}, Ignored: []targetNoteJSON{}, Rejected: []targetNoteJSON{},
+		Rollouts: append([]agent.RolloutState{}, rep.Rollouts...), Ring: rep.Ring}
 	for _, act := range rep.Plan {
 		switch act.Kind {
 		case agent.Ignore:
@@ -148,6 +154,12 @@ func printReport(e *env, a *agent.Agent, state string, rep *agent.Report, asJSON
 			pending++
 		}
 	}
+	if len(r.Rollouts) > 0 {
+		fmt.Fprintf(e.stdout, "rollouts (%s):\n", ringText(r.Ring))
+		for _, st := range r.Rollouts {
+			fmt.Fprintf(e.stdout, "  %s/%s: %s\n", st.Component, st.ID, st.Text)
+		}
+	}
 	for _, n := range r.Ignored {
 		fmt.Fprintf(e.stdout, "ignored %s: %s\n", n.Path, n.Reason)
 	}
@@ -159,6 +171,13 @@ func printReport(e *env, a *agent.Agent, state string, rep *agent.Report, asJSON
 		fmt.Fprintf(e.stdout, "%d change(s) pending: bsi client install %s --all\n", pending, state)
 	}
 	return nil
+}
+
+func ringText(ring string) string {
+	if ring == "" {
+		return "no ring"
+	}
+	return "ring " + ring
 }
 
 // classOf names the exit class of err as the journal does.
@@ -298,6 +317,12 @@ func printStatus(e *env, st *agent.Status, asJSON bool) error {
 	}
 	if lc := st.LastCheck; lc != nil && lc.Freshness != nil {
 		fmt.Fprintln(w, freshnessLine(*lc.Freshness, e.now()))
+	}
+	if lc := st.LastCheck; lc != nil && len(lc.Rollouts) > 0 {
+		fmt.Fprintf(w, "rollouts (%s):\n", ringText(st.Config.Ring))
+		for _, r := range lc.Rollouts {
+			fmt.Fprintf(w, "  %s/%s: %s\n", r.Component, r.ID, r.Text)
+		}
 	}
 	printReportsLine(w, st.Reports)
 	if len(st.Attention) > 0 {

@@ -14,15 +14,19 @@ func demoCommands() []*command {
 	return []*command{{
 		name:    "demo",
 		args:    "[--dir DIR] [--keep] [--json]",
-		summary: "run the whole system on loopback: publish, install, attacks stopped, withdraw, upgrade",
+		summary: "run the whole system on loopback: publish, install, attacks stopped, withdraw, staged rollout, upgrade",
 		help: `Runs a publisher, a repository served on 127.0.0.1, a device and an
 attacker, with nothing to configure, and prints one line per step: keys
 (a 2-of-3 root), publishing safari, webkit and libsystem improvements for
 macos 26.3, the device installing them, then each attack stopped with the
 client's real error (a replayed older timestamp, a frozen repository, a
 tampered payload, a webkit key signing for safari, an improvement for
-release 26.2), a withdrawal rolled back, the replacement "(b)" installed,
-and the device moving to 26.4 and retiring the 26.3 improvements.
+release 26.2), a withdrawal rolled back, then the staged rollout of the
+replacement webkit (b) to a fleet of 100 real agents: the canary ring
+first, then 10%, health checks failing on some devices, the publisher
+halting it (those that have it keep it, the rest never get it) and
+withdrawing it (the whole fleet rolls back); finally the device moves to
+26.4 and retires the 26.3 improvements.
 
 Exit status 0 only when every step behaved as expected. Nothing touches the
 network beyond 127.0.0.1, and nothing is left behind unless --keep.

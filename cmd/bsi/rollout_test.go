@@ -204,8 +204,8 @@ func TestRolloutCommandsHelp(t *testing.T) {
 }
 
 // A repository with a rollout role stays readable by devices: the client
-// verifies the rollout role like any delegated role and lists the
-// improvements (devices act on rollouts once the agent is wired, phase 2).
+// verifies the rollout role like any delegated role, lists the
+// improvements and honours the halt.
 func TestClientReadsRepositoryWithRolloutRole(t *testing.T) {
 	c, ws := rolloutWS(t)
 	c.ok("rollout", "start", ws, "webkit-26.3-b", "--stages", "canary:100%:24h,100%")
@@ -216,7 +216,9 @@ func TestClientReadsRepositoryWithRolloutRole(t *testing.T) {
 	defer srv.Close()
 	f.must("client", "init", f.state, "--root", filepath.Join(pub, "1.root.json"), "--url", srv.URL,
 		"--platform", "macos", "--release", "26.3")
-	if out := f.must("client", "check", f.state); !strings.Contains(out, "webkit-26.3-b 26.3 (b)") {
+	// webkit-26.3-b is halted: the device is offered webkit-26.3-a.
+	if out := f.must("client", "check", f.state); !strings.Contains(out, "webkit-26.3-a 26.3 (a)  install") ||
+		!strings.Contains(out, "webkit/webkit-26.3-b: halted at ") {
 		t.Fatalf("check against a repository with a rollout role:\n%s", out)
 	}
 	// An auditor finds nothing wrong with it either.
