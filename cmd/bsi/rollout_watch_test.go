@@ -86,7 +86,7 @@ func TestRolloutWatchHaltsOnDeviceReports(t *testing.T) {
 	for i := range devices {
 		state := c.path(fmt.Sprintf("device-%02d", i))
 		c.ok("client", "init", state, "--root", filepath.Join(pub, "1.root.json"), "--url", repoSrv.URL,
-			"--platform", "macos", "--release", "26.3", "--report-url", col.URL)
+			"--platform", "macos", "--release", "26.3", "--report-url", col.URL, "--ring", "canary")
 		health := "true"
 		if i < failing {
 			health = "echo webkit crashed >&2; false"
@@ -102,6 +102,13 @@ func TestRolloutWatchHaltsOnDeviceReports(t *testing.T) {
 	st, err := store.Stats(context.Background(), fleet.Filter{Component: "webkit", Improvement: "webkit-26.3-b"})
 	if err != nil || len(st) != 1 || st[0].AttemptedDevices != devices || st[0].FailedDevices != failing {
 		t.Fatalf("collector stats = %+v, %v; want %d of %d failed", st, err, failing, devices)
+	}
+	// Reports carry the device's ring and its stage of the rollout (1 of 1).
+	if g := st[0].ByStage; len(g) != 1 || g[0].Key != "1" || g[0].Devices != devices {
+		t.Errorf("by stage: %+v, want all %d devices in stage 1", g, devices)
+	}
+	if g := st[0].ByRing; len(g) != 1 || g[0].Key != "canary" || g[0].Devices != devices {
+		t.Errorf("by ring: %+v, want all %d devices in ring canary", g, devices)
 	}
 
 	// Below the minimum number of devices nothing is halted.
@@ -128,6 +135,18 @@ func TestRolloutWatchHaltsOnDeviceReports(t *testing.T) {
 	// A second round finds it halted and does nothing.
 	if out := c.ok("rollout", "watch", ws, "--fleet", col.URL, "--max-failure-rate", "2%", "--min-devices", "10", "--once"); strings.Contains(out, "halted") {
 		t.Fatalf("second watch: %s", out)
+	}
+	// A new device no longer gets it (the agent honours the signed halt).
+	fresh := c.path("device-new")
+	c.ok("client", "init", fresh, "--root", filepath.Join(pub, "1.root.json"), "--url", repoSrv.URL,
+		"--platform", "macos", "--release", "26.3", "--report-url", col.URL)
+	c.ok("client", "install", fresh, "--all")
+	var j struct {
+		Installed map[string]struct{ ID string } `json:"installed"`
+	}
+	b, _ := os.ReadFile(filepath.Join(fresh, "installed.json"))
+	if err := json.Unmarshal(b, &j); err != nil || j.Installed["webkit"].ID == "webkit-26.3-b" {
+		t.Fatalf("a new device installed the halted improvement (%v): %+v", err, j.Installed)
 	}
 	// A device's status shows what it sent.
 	if out := c.ok("client", "status", c.path("device-00")); !strings.Contains(out, "reports: to "+col.URL) || !strings.Contains(out, "1 sent") {
