@@ -99,6 +99,7 @@ func (a *Agent) Apply(ctx context.Context, rep *Report, want func(Action) bool) 
 		}
 		errs = append(errs, a.save())
 	}
+	a.queueReports(ctx, rep, resultEvents(res)) // after the journal commits; never fails Apply
 	a.pruneCache()
 	return res, errors.Join(errs...)
 }
@@ -442,6 +443,7 @@ func (a *Agent) Rollback(ctx context.Context, ref string, baselineOnly bool) (*A
 	if err := a.apply(ctx, act, payload, dec); err != nil {
 		return nil, err
 	}
+	a.queueReports(ctx, nil, []event{doneEvent(act, "user")})
 	a.pruneCache()
 	return &act, nil
 }

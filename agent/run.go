@@ -79,6 +79,9 @@ func round(ctx context.Context, opts Options, auto bool) (*Report, *Result, []st
 		return nil, nil, nil, err
 	}
 	defer a.Close()
+	// Queued reports go out after the round's work, with their own
+	// deadline; a failure to send waits for a later round.
+	defer a.FlushReports(ctx, DefaultFlushTimeout)
 	rep, err := a.Check(ctx)
 	if rep == nil || !auto || len(rep.Pending()) == 0 {
 		return rep, nil, a.Recovered(), err

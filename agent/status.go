@@ -31,6 +31,8 @@ type Status struct {
 	Interrupted *Step
 	// Attention lists, for people, everything that needs a look.
 	Attention []string
+	// Reports is the state of device reports; nil when never configured.
+	Reports *ReportStatus
 }
 
 // ReadStatus reads the state directory dir without locking it or changing
@@ -49,6 +51,8 @@ func ReadStatus(dir string, now time.Time) (*Status, error) {
 		Declined: j.Declined, Interrupted: j.Pending}
 	st.History = j.History[max(0, len(j.History)-10):]
 	st.Attention = attention(&cfg, j, now)
+	st.Attention = append(st.Attention, reportAttention(dir, now)...)
+	st.Reports, _ = ReadReportStatus(dir, now) // its error is in Attention
 	return st, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bsiframework/bsi/agent"
+	"github.com/bsiframework/bsi/fleet"
 	"github.com/bsiframework/bsi/install"
 	"github.com/bsiframework/bsi/keys"
 	"github.com/bsiframework/bsi/rollout"
@@ -42,6 +43,40 @@ type rolloutStory struct {
 	attempts, unhealthy atomic.Int64
 	// kept is the fleet devices that had webkit (b) when it was halted.
 	kept map[int]bool
+	// The fleet collector the devices report to (SQLite in the demo
+	// directory), at collectorURL.
+	store        fleet.Store
+	collector    *fleet.Collector
+	collectorURL string
+}
+
+// watchPolicy is when the demo's watcher halts: more than 2% of at least
+// 10 devices failed, as "bsi rollout watch --max-failure-rate 2%
+// --min-devices 10" would.
+var watchPolicy = fleet.HaltPolicy{MaxFailureRate: 0.02, MinDevices: 10}
+
+// startCollector starts the fleet collector on loopback.
+func (w *world) startCollector() error {
+	st, err := fleet.Open(w.ctx, "sqlite:"+filepath.Join(w.dir, "fleet.db"))
+	if err != nil {
+		return err
+	}
+	c, err := fleet.New(fleet.Options{Store: st, Now: w.clock.Now, Logger: w.logger})
+	if err != nil {
+		st.Close()
+		return err
+	}
+	w.ro.store, w.ro.collector = st, c
+	w.ro.collectorURL, err = w.listen(c)
+	return err
+}
+
+// closeCollector stops the collector, after the HTTP servers have closed.
+func (ro *rolloutStory) closeCollector() {
+	if ro.collector != nil {
+		ro.collector.Close()
+		ro.store.Close()
+	}
 }
 
 func (w *world) rolloutSteps() []func() error {
@@ -86,6 +121,10 @@ func (w *world) convergeFleet() ([]bool, error) {
 				}
 				if err != nil && !errors.As(err, new(*install.HealthError)) {
 					errs[i] = err
+				}
+				// The device's reports go to the collector after its work.
+				if _, ferr := a.FlushReports(w.ctx, agent.DefaultFlushTimeout); ferr != nil && errs[i] == nil {
+					errs[i] = ferr
 				}
 				has[i] = has1(a.Installed(), rolloutID)
 				a.Close()
@@ -144,12 +183,18 @@ func (w *world) stepRolloutCanary() error {
 	if _, err := w.republish("webkit", "targets"); err != nil {
 		return err
 	}
+	if err := w.startCollector(); err != nil {
+		return err
+	}
 	n := w.fleetSize
 	w.ro.fleet = make([]fleetDevice, n)
 	for i := range w.ro.fleet {
 		d := &w.ro.fleet[i]
 		d.canary = i%10 == 0
 		if d.state, err = w.initDevice(fmt.Sprintf("fleet/%03d", i), w.url); err != nil {
+			return err
+		}
+		if err := w.deviceDo(d.state, func(a *agent.Agent) error { return a.SetReportURL(w.ro.collectorURL) }); err != nil {
 			return err
 		}
 		if d.canary {
@@ -208,8 +253,7 @@ func (w *world) stepRolloutTenPercent() error {
 	return nil
 }
 
-// publisherHalts halts the rollout of id: one call, which an automatic
-// watcher of device reports can make instead of a person.
+// publisherHalts halts the rollout of id by hand.
 func (w *world) publisherHalts(id, reason string) error {
 	if _, err := w.ws.HaltRollout(w.ctx, id, reason); err != nil {
 		return err
@@ -218,12 +262,58 @@ func (w *world) publisherHalts(id, reason string) error {
 	return err
 }
 
+// watcherHalts is "bsi rollout watch --once" on the demo's workspace: it
+// reads the collector's statistics and halts (and publishes) every
+// rollout whose failure rate passes watchPolicy. It returns the reason of
+// the halt of id, "" when id was not halted.
+func (w *world) watcherHalts(id string) (string, error) {
+	stats, err := fleet.FetchStats(w.ctx, nil, w.ro.collectorURL)
+	if err != nil {
+		return "", err
+	}
+	all, err := w.ws.Rollouts(w.ctx)
+	if err != nil {
+		return "", err
+	}
+	var rs []fleet.Rollout
+	for _, st := range all {
+		rs = append(rs, fleet.Rollout{Component: st.Schedule.Component, ID: st.Schedule.ID, Halted: st.Schedule.Halted != nil})
+	}
+	reason := ""
+	for _, d := range watchPolicy.Decide(stats, rs) {
+		if !d.Halt {
+			continue
+		}
+		if _, err := w.ws.HaltRollout(w.ctx, d.ID, d.Reason); err != nil {
+			return "", err
+		}
+		if d.ID == id {
+			reason = d.Reason
+		}
+	}
+	if reason == "" {
+		return "", nil
+	}
+	_, err = w.republish()
+	return reason, err
+}
+
 // stepRolloutHalt halts webkit (b) and moves past the time it would reach
 // every device: those that have it keep it, the others never get it.
 func (w *world) stepRolloutHalt() error {
-	reason := fmt.Sprintf("health checks failed on %d devices", w.ro.unhealthy.Load())
-	if err := w.publisherHalts(rolloutID, reason); err != nil {
+	reason, err := w.watcherHalts(rolloutID)
+	if err != nil {
 		return err
+	}
+	how := "the watcher (bsi rollout watch --max-failure-rate 2% --min-devices 10) halted the rollout by itself"
+	if reason == "" {
+		// A fleet too small for the watcher's minimum (the tests' 10
+		// devices): the publisher halts by hand.
+		reason = fmt.Sprintf("health checks failed on %d devices", w.ro.unhealthy.Load())
+		if err := w.publisherHalts(rolloutID, reason); err != nil {
+			return err
+		}
+		how = "too few devices reported for the watcher, so the publisher halted the rollout by hand"
 	}
 	w.clock.Advance(time.Hour)
 	if _, err := w.ws.Refresh(w.ctx, w.dest, repo.RefreshOptions{}); err != nil {
@@ -238,8 +328,8 @@ func (w *world) stepRolloutHalt() error {
 		ok = ok && h == w.ro.kept[i]
 	}
 	w.emit(Event{Name: "rollout-halt", Actor: "publisher", OK: ok, Line: fmt.Sprintf(
-		"the publisher halted the rollout (%q); when 100%% would have come, the %d devices that have webkit (b) kept it (a halt never uninstalls) and the other %d did not install it",
-		reason, count(has), len(has)-count(has))})
+		"the fleet's reports reached the collector (bsi fleet serve); %s (%q), signed with the online rollout key; when 100%% would have come, the %d devices that have webkit (b) kept it (a halt never uninstalls) and the other %d did not install it",
+		how, reason, count(has), len(has)-count(has))})
 	return nil
 }
 

@@ -67,6 +67,7 @@ func (w *world) close() {
 	for _, s := range w.servers {
 		s.Close()
 	}
+	w.ro.closeCollector()
 	if w.ws != nil {
 		w.ws.Close()
 	}

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,10 @@ type Request struct {
 	Status int         // the status the server must answer
 	Length int64       // the body length it must send; -1: not checked
 	Weight int         // relative frequency, at least 1
+	// Body, when set, makes the request a POST of the bytes it returns
+	// (drawn anew for every request, from the worker's generator), with
+	// Header's Content-Type. See Reports.
+	Body func(rng *rand.Rand) []byte
 }
 
 // Config is one load run. Zero fields take the defaults noted.
@@ -145,7 +150,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			rng := rand.New(rand.NewPCG(uint64(w), 0x6c6f6164))
 			for ctx.Err() == nil && time.Now().Before(stop) {
 				i := pick(rng)
-				s := do(ctx, client, cfg.Mix[i], urls[i], cfg.Timeout, &firstErrs)
+				s := do(ctx, client, cfg.Mix[i], urls[i], cfg.Timeout, &firstErrs, rng)
 				if ctx.Err() != nil {
 					return // cut short by the caller: not counted
 				}
@@ -208,11 +213,15 @@ func picker(mix []Request) func(*rand.Rand) int {
 }
 
 // do sends one request and reads the whole body.
-func do(ctx context.Context, client *http.Client, r Request, u string, timeout time.Duration, errs *errList) sample {
+func do(ctx context.Context, client *http.Client, r Request, u string, timeout time.Duration, errs *errList, rng *rand.Rand) sample {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	method, body := http.MethodGet, io.Reader(nil)
+	if r.Body != nil {
+		method, body = http.MethodPost, bytes.NewReader(r.Body(rng))
+	}
 	start := time.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return sample{dur: time.Since(start), err: "other"}
 	}

@@ -29,7 +29,7 @@ func clientCommands() []*command {
 	return []*command{
 		{
 			name:    "client init",
-			args:    "STATE --root ROOT.json --url URL --platform P --release R [--build B] [--ring NAME] [--install-root DIR] [--targets-url URL]",
+			args:    "STATE --root ROOT.json --url URL --platform P --release R [--build B] [--ring NAME] [--install-root DIR] [--targets-url URL] [--report-url URL]",
 			summary: "create a device's state directory, trusting ROOT.json",
 			help: `Creates STATE (absent or empty) for one device: config.json (device and
 repository), metadata/ (trusted metadata, starting with ROOT.json), cache/
@@ -41,6 +41,10 @@ rollout seed is kept in STATE/seed (mode 0600, never sent anywhere): it
 places the device in each staged rollout. --ring puts the device in a
 rollout ring (canary, internal: [a-z][a-z0-9-], up to 32 characters),
 whose stages reach it first.
+
+--report-url URL makes the device report what happens to each improvement
+to a fleet collector (bsi fleet serve) at URL; see bsi help client
+set-report-url.
 
 Example:
   bsi client init /var/lib/bsi --root root.json --url https://updates.example.com/metadata \
@@ -59,6 +63,7 @@ Example:
   bsi client set-release /var/lib/bsi 26.4 --build 25E100`,
 			run: runClientSetRelease,
 		},
+		clientSetReportURLCommand(),
 		{
 			name:    "client set-ring",
 			args:    "STATE NAME|--none",
@@ -198,6 +203,7 @@ func runClientInit(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.Build, "build", "", "device build")
 	fs.StringVar(&cfg.InstallRoot, "install-root", "", "where improvements are applied (default STATE/root)")
 	fs.StringVar(&cfg.Ring, "ring", "", "staged-rollout ring of the device (canary, internal, ...)")
+	reportURL := fs.String("report-url", "", "fleet collector URL for device reports")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -209,6 +215,11 @@ func runClientInit(ctx context.Context, e *env, args []string) error {
 	for _, f := range []struct{ name, v string }{{"root", *root}, {"url", cfg.MetadataURL}, {"platform", cfg.Platform}, {"release", cfg.Release}} {
 		if f.v == "" {
 			return usagef("missing --%s", f.name)
+		}
+	}
+	if *reportURL != "" {
+		if err := agent.ValidateReportURL(*reportURL); err != nil {
+			return usagef("--report-url: %v", err)
 		}
 	}
 	rootJSON, err := os.ReadFile(*root)
@@ -225,6 +236,11 @@ func runClientInit(ctx context.Context, e *env, args []string) error {
 			return withHint(err, "choose a new directory; an existing state is never overwritten")
 		}
 		return err
+	}
+	if *reportURL != "" {
+		if err := setReportURL(ctx, e, pos[0], *reportURL); err != nil {
+			return err
+		}
 	}
 	if cfg.Ring != "" {
 		fmt.Fprintf(e.stdout, "initialized %s for %s %s, ring %s\n", pos[0], cfg.Platform, cfg.Release, cfg.Ring)
@@ -383,6 +399,7 @@ func runClientCheck(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	defer flushReports(ctx, e, a)
 	rep, err := a.Check(ctx)
 	if rep != nil {
 		if perr := printReport(e, a, pos[0], rep, *asJSON); perr != nil {
@@ -421,6 +438,7 @@ func runClientInstall(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	defer flushReports(ctx, e, a)
 	rep, err := a.Check(ctx)
 	if rep == nil {
 		return fmt.Errorf("nothing installed: %w", err)
@@ -490,6 +508,7 @@ func runClientRollback(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	defer flushReports(ctx, e, a)
 	act, err := a.Rollback(ctx, pos[1], *baseline)
 	if err = requestUsage(err); err != nil {
 		if !*baseline && !errors.As(err, new(*agent.RequestError)) && !errors.As(err, new(*usageError)) {

@@ -262,6 +262,7 @@ type statusJSON struct {
 	History     []agent.Event              `json:"history"`
 	Interrupted *agent.Step                `json:"interrupted,omitempty"`
 	Attention   []string                   `json:"attention"`
+	Reports     *agent.ReportStatus        `json:"reports,omitempty"`
 }
 
 type installedStatusJSON struct {
@@ -280,7 +281,7 @@ func printStatus(e *env, st *agent.Status, asJSON bool) error {
 	d := st.Device
 	out := statusJSON{Device: deviceJSON{d.Platform, d.Release, d.Build}, InstallRoot: st.Config.InstallRoot,
 		Installed: []installedStatusJSON{}, LastCheck: st.LastCheck, Declined: st.Declined,
-		History: st.History, Interrupted: st.Interrupted, Attention: st.Attention}
+		History: st.History, Interrupted: st.Interrupted, Attention: st.Attention, Reports: st.Reports}
 	if out.History == nil {
 		out.History = []agent.Event{}
 	}
@@ -327,6 +328,7 @@ func printStatus(e *env, st *agent.Status, asJSON bool) error {
 			fmt.Fprintf(w, "  %s/%s: %s\n", r.Component, r.ID, r.Text)
 		}
 	}
+	printReportsLine(w, st.Reports)
 	if len(st.Attention) > 0 {
 		fmt.Fprintln(w, "attention:")
 		for _, s := range st.Attention {

@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bsiframework/bsi/fleet/report"
 )
 
 // The systemd units of examples/systemd run bsi commands; these tests run
@@ -161,4 +164,52 @@ func runUntil(t *testing.T, f *clientFixture, args []string, done func() bool) i
 	}
 	cancel()
 	return <-exit
+}
+
+// TestSystemdRolloutWatch runs bsi-rollout-watch.service's command against
+// a rollout whose device reports fail, until the published rollout role
+// carries the halt; then stops it as systemd does.
+func TestSystemdRolloutWatch(t *testing.T) {
+	c, ws := rolloutWS(t)
+	c.ok("rollout", "start", ws, "webkit-26.3-b", "--stages", "100%", "--publish")
+	col, _ := watchCollector(t, func() time.Time { return c.now })
+	var rs []report.Report
+	for i := range 200 {
+		o := report.Installed
+		if i%10 == 0 {
+			o = report.HealthFailed
+		}
+		rs = append(rs, report.Report{ID: fmt.Sprintf("%032x", i+1), Device: fmt.Sprintf("%032x", 1000+i),
+			Platform: "macos", Release: "26.3", Component: "webkit", Improvement: "webkit-26.3-b",
+			Sequence: 2, Outcome: o, Time: c.now})
+	}
+	postReports(t, col.URL, rs)
+	public := filepath.Join(ws, "public")
+	args := execStart(t, "bsi-rollout-watch.service", "/var/lib/bsi-publisher/ws", ws,
+		"https://fleet.example.com", col.URL, "s3://bsi-repo?region=eu-west-1", public)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	exit := make(chan int, 1)
+	go func() {
+		code, _, _ := c.run(ctx, args...)
+		exit <- code
+	}()
+	deadline := time.After(30 * time.Second)
+	for publishedSchedule(t, public, "rollout/webkit/webkit-26.3-b.json").Halted == nil {
+		select {
+		case code := <-exit:
+			t.Fatalf("bsi %s exited %d before halting", strings.Join(args, " "), code)
+		case <-deadline:
+			t.Fatalf("bsi %s did not halt in 30s", strings.Join(args, " "))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	if code := <-exit; code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+	want := "auto-halt: 20 of 200 devices failed (10%) > 2%"
+	if h := publishedSchedule(t, public, "rollout/webkit/webkit-26.3-b.json").Halted; h.Reason != want {
+		t.Errorf("halt reason %q, want %q", h.Reason, want)
+	}
 }

@@ -135,6 +135,7 @@ var hostileInputs = []hostileInput{
 
 func TestHostileInputs(t *testing.T) {
 	all := append(append(append(append(slicesClip(hostileInputs), hostileArchives...), hostileManifests...), hostileCLI...), hostileStdout...)
+	all = append(all, hostileFleet...)
 	if len(all) < 60 {
 		t.Errorf("the catalogue has %d entries, want at least 60", len(all))
 	}

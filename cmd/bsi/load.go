@@ -16,7 +16,7 @@ import (
 func loadCommands() []*command {
 	return []*command{{
 		name:    "load",
-		args:    "URL [--duration D] [--conns N] [--timeout D] [--mix W,W,W,W] [--label NAME] [--json FILE] | --compare A.json [B.json]",
+		args:    "URL [--duration D] [--conns N] [--timeout D] [--mix W,W,W,W | --reports] [--label NAME] [--json FILE] | --compare A.json [B.json]",
 		summary: "put a server of a published repository under a fleet's load; req/s and latency",
 		help: `Reads the published tree at URL (timestamp.json, the snapshot it names, the
 current version of every role, the payloads they list), then sends it what
@@ -34,6 +34,14 @@ error. Prints requests, errors by kind, requests per second, latency
 percentiles (p50, p90, p99, max) and the same per kind of request. Exit 1
 when a request failed; speed never fails.
 
+--reports sends what a fleet sends to a collector instead (URL is bsi
+fleet serve's): POST /v1/reports of one device's batch, 1 to 50 reports of
+a random device with unique report ids. Start the collector with rate
+limits one address can pass, e.g. bsi fleet serve --addr-rate 1000000
+--addr-burst 1000000, or its 429 answers count as errors. The figures are
+requests (batches) per second and latency; the collector's own log says
+reports stored.
+
 --compare prints saved --json reports (one, or two side by side with the
 ratio of the first to the second: req/s above 1 and latencies below 1
 favour the first).
@@ -44,6 +52,7 @@ Flags:
   --timeout D    per request, to the end of the body (default 10s)
   --mix W,W,W,W  weights of timestamp, snapshot, roles, payloads
                  (default 80,5,10,5)
+  --reports      load a fleet collector with device reports instead
   --label NAME   name of the server in the report (default the URL's host)
   --json FILE    also write the report as JSON to FILE ("-": stdout only)
   --compare      print the reports A.json and B.json (side by side)
@@ -52,7 +61,8 @@ Examples:
   bsi serve repo/public --quiet --addr 127.0.0.1:8080 &
   bsi load http://127.0.0.1:8080/ --duration 10s --conns 64 --label bsi --json bsi.json
   bsi load http://127.0.0.1:8081/ --label nginx --json nginx.json
-  bsi load --compare bsi.json nginx.json`,
+  bsi load --compare bsi.json nginx.json
+  bsi load http://127.0.0.1:8090/ --reports --duration 10s --conns 16`,
 		run: runLoad,
 	}}
 }
@@ -66,6 +76,7 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	label := fs.String("label", "", "")
 	jsonFile := fs.String("json", "", "")
 	compare := fs.Bool("compare", false, "")
+	reports := fs.Bool("reports", false, "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -87,8 +98,10 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	url := pos[0]
-	mix, err := loadgen.Discover(ctx, nil, url, weights)
-	if err != nil {
+	var mix []loadgen.Request
+	if *reports {
+		mix = loadgen.Reports(e.now())
+	} else if mix, err = loadgen.Discover(ctx, nil, url, weights); err != nil {
 		return withHint(err, "is %s the root of a published tree (it must serve timestamp.json)?", url)
 	}
 	fmt.Fprintf(e.stderr, "bsi: load: %s: %s; %d connections for %s\n", url, describeMix(mix), *conns, *duration)

@@ -17,7 +17,8 @@ import (
 // packages rollout and trust/repo.
 func rolloutCommands() []*command {
 	return []*command{rolloutEnableCommand(), rolloutStartCommand(), rolloutSetCommand(),
-		rolloutHaltCommand(), rolloutResumeCommand(), rolloutStatusCommand(), rolloutRotateKeyCommand()}
+		rolloutHaltCommand(), rolloutResumeCommand(), rolloutStatusCommand(), rolloutRotateKeyCommand(),
+		rolloutWatchCommand()}
 }
 
 const rolloutPublishFlags = `  --publish               publish right away (as bsi repo publish)
