@@ -320,6 +320,9 @@ func CheckFile(data []byte, pub crypto.PublicKey, c FileCheck) (*RoleChange, []s
 		if trusted, err = new(rootMeta).FromBytes(c.TrustedRoot); err != nil {
 			return nil, nil, fmt.Errorf("trusted root: %w", err)
 		}
+		if err := checkRootRoles("trusted root", trusted); err != nil {
+			return nil, nil, err
+		}
 	case !c.NoTrustedRootUnsafe && !firstRoot(typ, data):
 		return nil, nil, &RoleError{Role: typ, Reason: "cannot be checked without your copy of the last trusted root (--trusted-root)"}
 	}
@@ -329,6 +332,9 @@ func CheckFile(data []byte, pub crypto.PublicKey, c FileCheck) (*RoleChange, []s
 	case metadata.ROOT:
 		m, err := new(rootMeta).FromBytes(data)
 		if err != nil {
+			return nil, nil, err
+		}
+		if err := checkRootRoles(metadata.ROOT, m); err != nil {
 			return nil, nil, err
 		}
 		if err := checkRootChain(&m.Signed, trusted, c); err != nil {

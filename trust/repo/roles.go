@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -79,7 +80,27 @@ func (w *Workspace) keysFor(role string) (roleKeys, error) {
 
 func rootKeysFor(root *rootMeta, role string) roleKeys {
 	r := root.Signed.Roles[role]
+	if r == nil {
+		// A root that does not name the role authorises no key for it,
+		// and no count of signatures satisfies it.
+		return roleKeys{keys: root.Signed.Keys, threshold: math.MaxInt}
+	}
 	return roleKeys{keys: root.Signed.Keys, ids: r.KeyIDs, threshold: r.Threshold}
+}
+
+// checkRootRoles refuses a root that lacks one of the top-level roles or
+// gives one a threshold below 1 (TUF section 4: root MUST specify each).
+func checkRootRoles(what string, root *rootMeta) error {
+	for _, role := range []string{metadata.ROOT, metadata.TARGETS, metadata.SNAPSHOT, metadata.TIMESTAMP} {
+		r := root.Signed.Roles[role]
+		switch {
+		case r == nil:
+			return &ChainError{Role: what, Field: "roles." + role, Reason: "roles." + role + " is missing: a root must name the keys of root, targets, snapshot and timestamp"}
+		case r.Threshold < 1:
+			return &ChainError{Role: what, Field: "roles." + role + ".threshold", Reason: fmt.Sprintf("roles.%s.threshold is %d, below 1", role, r.Threshold)}
+		}
+	}
+	return nil
 }
 
 // previousRoot returns the root that the current one must also satisfy:
