@@ -12,6 +12,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/bsiframework/bsi/conformance"
 	"github.com/bsiframework/bsi/keys"
 	"github.com/bsiframework/bsi/trust/repo"
 )
@@ -143,26 +144,8 @@ func (f repoDurationFlag) Set(s string) error {
 	return nil
 }
 
-// repoFormatLeft prints a time left as days and hours.
-func repoFormatLeft(d time.Duration) string {
-	neg := d < 0
-	if neg {
-		d = -d
-	}
-	var s string
-	switch {
-	case d >= 48*time.Hour:
-		s = fmt.Sprintf("%dd", d/(24*time.Hour))
-	case d >= time.Hour:
-		s = fmt.Sprintf("%dh", d/time.Hour)
-	default:
-		s = fmt.Sprintf("%dm", d/time.Minute)
-	}
-	if neg {
-		return "-" + s
-	}
-	return s
-}
+// repoFormatLeft prints a time left as days and hours, as the audit does.
+func repoFormatLeft(d time.Duration) string { return conformance.FormatLeft(d) }
 
 func repoShort(id string) string {
 	if len(id) > 12 {
