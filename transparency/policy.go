@@ -170,4 +170,3 @@ func satisfied(g witness.Group, ok func(witness.Witness) bool) bool {
 	}
 	return false
 }
-

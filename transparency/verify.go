@@ -2,11 +2,13 @@ package transparency
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/transparency-dev/formats/log"
@@ -45,6 +47,9 @@ func (p *Policy) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	if len(raw) > MaxCheckpointSize {
 		return nil, &TransparencyError{Check: CheckSignature, Reason: fmt.Sprintf("checkpoint of %d bytes, more than %d", len(raw), MaxCheckpointSize)}
 	}
+	if err := canonicalSigs(raw); err != nil {
+		return nil, &TransparencyError{Check: CheckSignature, Reason: "signature lines", Err: err}
+	}
 	cp, _, n, err := log.ParseCheckpoint(raw, p.Origin, p.log, p.witnessVerifiers()...)
 	if err != nil {
 		return nil, &TransparencyError{Check: CheckSignature, Reason: fmt.Sprintf("not a checkpoint of log %s with valid signatures", p.Origin), Err: err}
@@ -61,7 +66,10 @@ func (p *Policy) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 		}
 		c.Cosigned[s.Name] = t
 	}
-	if !p.quorum.Satisfied(raw) {
+	// The quorum over the cosignatures note.Open verified above (the
+	// same rule as witness.Group.Satisfied, without verifying each one
+	// again).
+	if !satisfied(p.quorum, func(w witness.Witness) bool { _, ok := c.Cosigned[w.Key.Name()]; return ok }) {
 		var missing []string
 		for _, w := range p.witnesses {
 			if _, ok := c.Cosigned[w.Key.Name()]; !ok {
@@ -73,6 +81,24 @@ func (p *Policy) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	}
 	c.Floor = p.timeFloor(c.Cosigned)
 	return c, nil
+}
+
+// canonicalSigs refuses a signature line whose base64 is not canonical
+// (non-zero padding bits), so that one checkpoint has one encoding.
+func canonicalSigs(raw []byte) error {
+	i := bytes.LastIndex(raw, []byte("\n\n"))
+	if i < 0 {
+		return nil // note.Open says what is wrong
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(string(raw[i+2:]), "\n"), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 {
+			if _, err := base64.StdEncoding.Strict().DecodeString(f[2]); err != nil {
+				return fmt.Errorf("signature by %s is not canonical base64: %w", f[1], err)
+			}
+		}
+	}
+	return nil
 }
 
 // TimeFloor is the largest time T such that the policy's quorum holds among
