@@ -141,7 +141,31 @@ func (a *Agent) checkTransparency(ctx context.Context, c *client.Client, comps [
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", transparency.CheckpointPath, err)
 	}
-	return pol, a.accept(cp)
+	if err := a.accept(cp); err != nil {
+		return nil, err
+	}
+	return pol, a.stillFresh(c)
+}
+
+// stillFresh checks the metadata just verified against the floor the
+// checkpoint may have raised: a device whose clock was set back learns
+// the time from its witnesses and refuses what expired before it, in this
+// very check (the next refresh would refuse it anyway).
+func (a *Agent) stillFresh(c *client.Client) error {
+	now := a.trustedNow()
+	f := c.Freshness()
+	for _, r := range []struct {
+		role    string
+		version int64
+		expires time.Time
+	}{{"timestamp", f.TimestampVersion, f.TimestampExpires}, {"snapshot", f.SnapshotVersion, f.SnapshotExpires},
+		{"targets", 0, f.TargetsExpires}, {"root", 0, f.RootExpires}} {
+		if !r.expires.IsZero() && !r.expires.After(now) {
+			return fmt.Errorf("after the witnessed time %s: %w", a.tlog.Floor.UTC().Format(time.RFC3339),
+				&client.ExpiredError{Role: r.role, Version: r.version, Expires: r.expires, Now: now})
+		}
+	}
+	return nil
 }
 
 // verifyLogged fetches the tlog-proof published beside target t (its
