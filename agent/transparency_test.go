@@ -385,3 +385,48 @@ func TestAttackClockResetTo1970FrozenMirror(t *testing.T) {
 	}
 	f.wantInstalled("webkit", a1.ID)
 }
+
+func TestStatusTransparency(t *testing.T) {
+	f := newTlogFixture(t)
+	f.publishLogged(nil, mf("webkit", 1))
+	f.mustConverge()
+	day := 24 * time.Hour
+	for _, tc := range []struct {
+		name    string
+		clock   time.Duration // device clock at status, from the floor
+		raised  time.Duration // device clock when the floor rose, from the floor
+		warning string
+	}{
+		{"in step", time.Hour, 0, ""},
+		{"behind", -time.Hour, 0, "is behind the time its log's witnesses vouched for"},
+		{"ahead when raised", 3 * day, 2 * day, "ahead: check the clock"},
+		{"idle since", 3 * day, time.Minute, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tl := f.state()
+			tl.FloorRaised = tl.Floor.Add(tc.raised)
+			if err := writeJSON(filepath.Join(f.fixture.state, tlogFile), tl); err != nil {
+				t.Fatal(err)
+			}
+			st, err := ReadStatus(f.fixture.state, tl.Floor.Add(tc.clock))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Transparency == nil || !st.Transparency.Floor.Equal(tl.Floor) {
+				t.Fatalf("status transparency %+v", st.Transparency)
+			}
+			var got []string
+			for _, a := range st.Attention {
+				if strings.Contains(a, "device clock") {
+					got = append(got, a)
+				}
+			}
+			switch {
+			case tc.warning == "" && len(got) > 0:
+				t.Fatalf("unexpected warning %q", got)
+			case tc.warning != "" && (len(got) != 1 || !strings.Contains(got[0], tc.warning)):
+				t.Fatalf("warnings %q, want one with %q", got, tc.warning)
+			}
+		})
+	}
+}
