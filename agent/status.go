@@ -137,9 +137,12 @@ func drift(cfg *Config, j *Journal) []string {
 	return out
 }
 
-// clockSkew is how far the device clock may run ahead of the witnessed
-// time before status warns.
-const clockSkew = 24 * time.Hour
+// How far the device clock may run ahead of the witnessed time, or behind
+// it (witnesses' clocks differ by seconds), before status warns.
+const (
+	clockSkew   = 24 * time.Hour
+	clockBehind = 5 * time.Minute
+)
 
 // clockAttention compares the device clock with the trusted time floor:
 // behind it now (the clock was set back, or lost: checks use the floor),
@@ -151,7 +154,7 @@ func clockAttention(tl *TransparencyState, now time.Time) []string {
 		return nil
 	}
 	switch {
-	case now.Before(tl.Floor):
+	case tl.Floor.Sub(now) > clockBehind:
 		return []string{fmt.Sprintf("the device clock (%s) is behind the time its log's witnesses vouched for (%s): expiry is checked against the latter; set the clock",
 			stamp(now), stamp(tl.Floor))}
 	case !tl.FloorRaised.IsZero() && tl.FloorRaised.Sub(tl.Floor) > clockSkew:

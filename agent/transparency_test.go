@@ -399,6 +399,7 @@ func TestStatusTransparency(t *testing.T) {
 	}{
 		{"in step", time.Hour, 0, ""},
 		{"behind", -time.Hour, 0, "is behind the time its log's witnesses vouched for"},
+		{"a few seconds behind", -10 * time.Second, 0, ""},
 		{"ahead when raised", 3 * day, 2 * day, "ahead: check the clock"},
 		{"idle since", 3 * day, time.Minute, ""},
 	} {
