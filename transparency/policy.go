@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/transparency-dev/formats/witness"
 	"golang.org/x/mod/sumdb/note"
@@ -31,6 +32,13 @@ type Policy struct {
 	// witnesses are every witness the policy names, in order.
 	witnesses []witness.Witness
 	sum       string
+
+	// last is the last checkpoint that verified, by the SHA-256 of its
+	// bytes: the proofs of one publish all carry the checkpoint the check
+	// verified, so each install costs no signature verification.
+	mu      sync.Mutex
+	lastSum [32]byte
+	last    *Checkpoint
 }
 
 // ParsePolicy reads a C2SP tlog-policy as the device uses it: exactly one

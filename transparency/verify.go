@@ -2,6 +2,7 @@ package transparency
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -42,11 +43,40 @@ func (c *Checkpoint) String() string { return fmt.Sprintf("%s@%d", c.Origin, c.S
 // VerifyCheckpoint verifies a checkpoint note against the policy: the log's
 // signature and origin, every cosignature by a policy witness (a forged one
 // fails the whole note), and the policy's quorum. The error is a
-// *TransparencyError (CheckSignature or CheckQuorum).
+// *TransparencyError (CheckSignature or CheckQuorum). The policy remembers
+// the last checkpoint that verified: the same bytes again are not verified
+// again. It is safe for concurrent use.
 func (p *Policy) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	if len(raw) > MaxCheckpointSize {
 		return nil, &TransparencyError{Check: CheckSignature, Reason: fmt.Sprintf("checkpoint of %d bytes, more than %d", len(raw), MaxCheckpointSize)}
 	}
+	sum := sha256.Sum256(raw)
+	p.mu.Lock()
+	last := p.last
+	if last != nil && p.lastSum != sum {
+		last = nil
+	}
+	p.mu.Unlock()
+	if last != nil {
+		return last.clone(), nil
+	}
+	c, err := p.verifyCheckpoint(raw)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.last, p.lastSum = c.clone(), sum
+	p.mu.Unlock()
+	return c, nil
+}
+
+func (c *Checkpoint) clone() *Checkpoint {
+	d := *c
+	d.Hash, d.Raw, d.Cosigned = bytes.Clone(c.Hash), bytes.Clone(c.Raw), maps.Clone(c.Cosigned)
+	return &d
+}
+
+func (p *Policy) verifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	if err := canonicalSigs(raw); err != nil {
 		return nil, &TransparencyError{Check: CheckSignature, Reason: "signature lines", Err: err}
 	}
