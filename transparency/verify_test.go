@@ -218,6 +218,11 @@ func TestProofRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The good proof first, so that its checkpoint is the policy's
+	// remembered one: a change elsewhere must still be caught.
+	if _, err := all.VerifyProof(good, w.tgt, nil); err != nil {
+		t.Fatal(err)
+	}
 	for i := range good {
 		b := bytes.Clone(good)
 		b[i] ^= 0x01
