@@ -53,6 +53,7 @@ type Agent struct {
 	lock      *os.File
 	inst      *install.Installer
 	tuf       *client.Client
+	tlog      *TransparencyState
 	log       *slog.Logger
 	recovered []string
 }
@@ -95,6 +96,10 @@ func Open(ctx context.Context, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	if a.j, err = readJournal(a.path(journalFile)); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if a.tlog, err = readTransparency(a.path(tlogFile)); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -152,7 +157,7 @@ func (a *Agent) client() (*client.Client, error) {
 		TargetsURL:  a.cfg.TargetsURL,
 		HTTPClient:  a.opts.HTTPClient,
 		Network:     a.opts.Network,
-		Now:         a.opts.Now,
+		Now:         a.trustedNow, // expiry against max(device clock, trusted floor)
 		Logger:      a.log,
 	})
 	if err != nil {

@@ -181,6 +181,13 @@ func (a *Agent) download(ctx context.Context, rep *Report, acts []Action) (map[s
 				Err: fmt.Errorf("%s: target %s is not in the verified metadata", act.Component, act.To.Path)})
 			continue
 		}
+		if rep.policy != nil {
+			// Logged and witnessed, or not installed (issue 15).
+			if err := a.verifyLogged(ctx, c, rep.policy, act.To.Role, t); err != nil {
+				failed = append(failed, Failure{Action: act, Err: fmt.Errorf("%s %s: %w", act.Component, act.To.Manifest.ID, err)})
+				continue
+			}
+		}
 		p := a.cachePath(t.Path)
 		a.hook("download")
 		if err := c.Download(ctx, t, p); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bsiframework/bsi/manifest"
 	"github.com/bsiframework/bsi/rollout"
+	"github.com/bsiframework/bsi/transparency"
 	"github.com/bsiframework/bsi/trust"
 	"github.com/bsiframework/bsi/trust/client"
 )
@@ -61,6 +62,9 @@ type Report struct {
 	// when it verified or the repository has none.
 	RolloutErr error
 	targets    map[string]*client.Target
+	// policy is the repository's transparency policy; nil when it has
+	// none: then no proof is required.
+	policy *transparency.Policy
 }
 
 // Err joins the security errors of rejected targets and the errors of
@@ -146,6 +150,10 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, a.failCheck(fmt.Errorf("list targets: %w", err))
 	}
+	pol, err := a.checkTransparency(ctx, c, comps)
+	if err != nil {
+		return nil, a.failCheck(err)
+	}
 	var ts []*client.Target
 	var rc *client.Component
 	failed := map[string]error{}
@@ -177,7 +185,7 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 	plan := append(Plan(a.cfg.Device(), a.j.installedList(), avail, failed), notes...)
 	plan = append(plan, g.ignored...)
 	rep := &Report{Device: a.cfg.Device(), Ring: a.cfg.Ring, At: now, Freshness: freshnessOf(c.Freshness()),
-		Plan: plan, Available: all, Rollouts: g.states, RolloutErr: g.err, targets: map[string]*client.Target{}}
+		Plan: plan, Available: all, Rollouts: g.states, RolloutErr: g.err, targets: map[string]*client.Target{}, policy: pol}
 	for _, t := range ts {
 		rep.targets[t.Path] = t
 	}

@@ -48,6 +48,15 @@
 //	STATE/seed            the rollout seed: 32 random bytes, mode 0600,
 //	                      never sent anywhere (see package rollout)
 //	STATE/.lock           flock(2): one agent at a time
+//	STATE/transparency.json  the transparency log as the device saw it: the
+//	                      policy's hash, the largest accepted checkpoint
+//	                      and the trusted time floor (only moving forward)
+//	STATE/tlog-policy     the verified tlog-policy target
+//
+// When the top-level targets role lists a tlog-policy, every install needs
+// the improvement's tlog-proof, verified by package transparency, and the
+// TUF clock is max(device clock, time floor); see DESIGN.md
+// "Transparency, on the device".
 //
 // Every file is written atomically (temporary file, fsync, rename, fsync of
 // the directory).

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bsiframework/bsi/fleet/report"
 	"github.com/bsiframework/bsi/install"
+	"github.com/bsiframework/bsi/transparency"
 )
 
 // Device reports (issue 14). With a report URL (bsi client init
@@ -200,6 +201,9 @@ func resultEvents(res *Result) []event {
 		switch {
 		case errors.As(f.Err, &he):
 			out = append(out, event{s, report.HealthFailed, "health"})
+		case errors.As(f.Err, new(*transparency.TransparencyError)):
+			// Not logged or not witnessed: the fleet sees a split view.
+			out = append(out, event{s, report.SecurityFailure, "transparency"})
 		case errorClass(f.Err) == "security":
 			out = append(out, event{s, report.SecurityFailure, "security"})
 		case errorClass(f.Err) == "freshness":

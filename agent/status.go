@@ -8,6 +8,7 @@ import (
 
 	"github.com/bsiframework/bsi/install"
 	"github.com/bsiframework/bsi/manifest"
+	"github.com/bsiframework/bsi/transparency"
 )
 
 // Thresholds for status warnings.
@@ -33,6 +34,10 @@ type Status struct {
 	Attention []string
 	// Reports is the state of device reports; nil when never configured.
 	Reports *ReportStatus
+	// Transparency is what the device keeps of the repository's
+	// transparency log (policy, accepted checkpoint, trusted time floor);
+	// nil when it never saw a policy.
+	Transparency *TransparencyState
 }
 
 // ReadStatus reads the state directory dir without locking it or changing
@@ -50,7 +55,16 @@ func ReadStatus(dir string, now time.Time) (*Status, error) {
 	st := &Status{Device: cfg.Device(), Config: cfg, Installed: j.installedList(), LastCheck: j.LastCheck,
 		Declined: j.Declined, Interrupted: j.Pending}
 	st.History = j.History[max(0, len(j.History)-10):]
-	st.Attention = attention(&cfg, j, now)
+	tl, err := readTransparency(filepath.Join(dir, tlogFile))
+	if err != nil {
+		return nil, err
+	}
+	if tl.PolicySHA256 != "" || !tl.Floor.IsZero() {
+		st.Transparency = tl
+	}
+	// Expiry warnings use the time the checks use: the later of the
+	// device clock and the witnessed floor.
+	st.Attention = append(clockAttention(tl, now), attention(&cfg, j, transparency.Now(now, tl.Floor))...)
 	st.Attention = append(st.Attention, reportAttention(dir, now)...)
 	st.Reports, _ = ReadReportStatus(dir, now) // its error is in Attention
 	return st, nil
@@ -121,6 +135,33 @@ func drift(cfg *Config, j *Journal) []string {
 		}
 	}
 	return out
+}
+
+// How far the device clock may run ahead of the witnessed time, or behind
+// it (witnesses' clocks differ by seconds), before status warns.
+const (
+	clockSkew   = 24 * time.Hour
+	clockBehind = 5 * time.Minute
+)
+
+// clockAttention compares the device clock with the trusted time floor:
+// behind it now (the clock was set back, or lost: checks use the floor),
+// or, when the floor last rose, more than clockSkew ahead of the time the
+// witnesses vouched for (a clock set forward would let metadata expire
+// early, or hide a freeze until it is too late).
+func clockAttention(tl *TransparencyState, now time.Time) []string {
+	if tl.Floor.IsZero() {
+		return nil
+	}
+	switch {
+	case tl.Floor.Sub(now) > clockBehind:
+		return []string{fmt.Sprintf("the device clock (%s) is behind the time its log's witnesses vouched for (%s): expiry is checked against the latter; set the clock",
+			stamp(now), stamp(tl.Floor))}
+	case !tl.FloorRaised.IsZero() && tl.FloorRaised.Sub(tl.Floor) > clockSkew:
+		return []string{fmt.Sprintf("the device clock read %s when the witnesses vouched for %s, %s ahead: check the clock (or the log has not been cosigned for that long)",
+			stamp(tl.FloorRaised), stamp(tl.Floor), tl.FloorRaised.Sub(tl.Floor).Round(time.Minute))}
+	}
+	return nil
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -246,7 +246,7 @@ func TestBrokenBSI(t *testing.T) {
 	os.WriteFile(lazy, []byte("case \"$2\" in status) echo '{\"installed\":[],\"attention\":[]}';; esac\nexit 0\n"), 0o755)
 	os.WriteFile(liar, []byte("\""+filepath.Join(binaries(t), "bsi")+"\" \"$@\"\nexit 0\n"), 0o755)
 	installs := map[string]bool{"": true, "withdrawal": true, "sequence": true}
-	attacks := map[string]bool{"expiry": true, "rollback": true, "hash": true, "signature": true, "manifest-role": true}
+	attacks := map[string]bool{"expiry": true, "rollback": true, "hash": true, "signature": true, "manifest-role": true, "transparency": true}
 	for _, tc := range []struct {
 		name   string
 		script string

@@ -43,7 +43,7 @@ var Groups = []string{"basic", "root", "expiry", "rollback", "keys", "delegation
 func Scenarios() []Scenario {
 	all := slices.Concat(basicScenarios(), envelopeScenarios(), rootScenarios(), expiryScenarios(), rollbackScenarios(),
 		keyScenarios(), containKeyScenarios(), delegationScenarios(), containDelegationScenarios(), nameScenarios(),
-		targetScenarios(), limitScenarios(), bsiScenarios())
+		targetScenarios(), limitScenarios(), bsiScenarios(), tlogScenarios())
 	return all
 }
 

@@ -54,4 +54,34 @@
 // entry to the checkpoint's root, and the checkpoint is not older than the
 // last one the device accepted. Any failure is a *TransparencyError
 // (security, exit 3).
+//
+// # Verifying on the device
+//
+// [ParsePolicy] reads the policy (one "log" line, whose key name is the
+// checkpoint origin; witness lines with cosignature/v1 keys, URLs
+// optional; groups; a quorum other than "none"). [Policy.VerifyCheckpoint]
+// checks a cosigned checkpoint (at most [MaxCheckpointSize] bytes): the
+// log's signature and origin, every policy witness's cosignature (a forged
+// one fails the note), canonical signature encoding, and the quorum.
+// [Policy.VerifyProof] checks a proof for one signed [Target], in order:
+//
+//  1. [ParseProof]: a canonical C2SP tlog-proof of at most [MaxProofSize]
+//     bytes, checked before parsing;
+//  2. its checkpoint, as above;
+//  3. the entry in "extra" parses and [Entry.Match]es the target;
+//  4. the RFC 6962 inclusion proof of SHA-256(0x00 || entry) at "index"
+//     leads to the checkpoint's root hash;
+//  5. [Checkpoint.NotOlder] than the device's [Accepted] checkpoint.
+//
+// # Trusted time
+//
+// A cosignature v1 signs "cosignature/v1\ntime T\n" and the checkpoint:
+// the witness vouches that T had been reached. [TimeFloor] is the largest T
+// such that the policy's quorum holds among the witnesses that cosigned at
+// T or later; with witnesses cosigning at 10:00, 10:05 and 23:00 and a
+// quorum of two, it is 10:05: one witness alone cannot move it. A device
+// keeps the largest floor it verified and checks expiry against
+// [Now](clock, floor). The floor is a lower bound of the true time, not a
+// clock: it rises only when the device verifies a newer cosigned
+// checkpoint.
 package transparency

@@ -242,6 +242,53 @@ func (r *Repo) Files() map[string][]byte {
 	return out
 }
 
+// Put serves b at path (no leading "/") beside the signed files: a
+// transparency checkpoint or proof. Publish does not touch it.
+func (r *Repo) Put(path string, b []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.files[path] = bytes.Clone(b)
+}
+
+// SetPaths replaces the paths delegated to role by the top-level targets
+// role, and marks targets changed.
+func (r *Repo) SetPaths(role string, paths ...string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, d := range r.targets["targets"].Signed.Delegations.Roles {
+		if d.Name == role {
+			r.targets["targets"].Signed.Delegations.Roles[i].Paths = paths
+			r.dirty["targets"] = true
+			return nil
+		}
+	}
+	return fmt.Errorf("testrepo: targets delegates no role %q", role)
+}
+
+// Target returns what role lists for target path p: length, hashes (hex)
+// and custom field.
+func (r *Repo) Target(role, p string) (int64, map[string]string, json.RawMessage, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	md, ok := r.targets[role]
+	if !ok {
+		return 0, nil, nil, fmt.Errorf("testrepo: no role %q", role)
+	}
+	tf, ok := md.Signed.Targets[p]
+	if !ok {
+		return 0, nil, nil, fmt.Errorf("testrepo: role %q lists no %q", role, p)
+	}
+	hs := map[string]string{}
+	for alg, h := range tf.Hashes {
+		hs[alg] = hex.EncodeToString(h)
+	}
+	var custom json.RawMessage
+	if tf.Custom != nil {
+		custom = bytes.Clone(*tf.Custom)
+	}
+	return tf.Length, hs, custom, nil
+}
+
 // RemoveTarget delists target path p from role (its payload stays served).
 func (r *Repo) RemoveTarget(role, p string) {
 	r.mu.Lock()

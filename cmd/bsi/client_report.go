@@ -263,6 +263,8 @@ type statusJSON struct {
 	Interrupted *agent.Step                `json:"interrupted,omitempty"`
 	Attention   []string                   `json:"attention"`
 	Reports     *agent.ReportStatus        `json:"reports,omitempty"`
+
+	Transparency *agent.TransparencyState `json:"transparency,omitempty"`
 }
 
 type installedStatusJSON struct {
@@ -281,7 +283,8 @@ func printStatus(e *env, st *agent.Status, asJSON bool) error {
 	d := st.Device
 	out := statusJSON{Device: deviceJSON{d.Platform, d.Release, d.Build}, InstallRoot: st.Config.InstallRoot,
 		Installed: []installedStatusJSON{}, LastCheck: st.LastCheck, Declined: st.Declined,
-		History: st.History, Interrupted: st.Interrupted, Attention: st.Attention, Reports: st.Reports}
+		History: st.History, Interrupted: st.Interrupted, Attention: st.Attention, Reports: st.Reports,
+		Transparency: st.Transparency}
 	if out.History == nil {
 		out.History = []agent.Event{}
 	}
@@ -327,6 +330,9 @@ func printStatus(e *env, st *agent.Status, asJSON bool) error {
 		for _, r := range lc.Rollouts {
 			fmt.Fprintf(w, "  %s/%s: %s\n", r.Component, r.ID, r.Text)
 		}
+	}
+	if tl := st.Transparency; tl != nil && tl.Checkpoint != nil {
+		fmt.Fprintf(w, "transparency: log %s, checkpoint size %d, witnessed time floor %s\n", tl.Origin, tl.Checkpoint.Size, stampUTC(tl.Floor))
 	}
 	printReportsLine(w, st.Reports)
 	if len(st.Attention) > 0 {
