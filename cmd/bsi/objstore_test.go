@@ -226,7 +226,7 @@ func objectStoreEndToEnd(t *testing.T, kind string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy.FailAfter(3)
+	proxy.FailAfter(1)
 	errs := c.want(exitFailure, "repo", "publish", ws, "--to", sp.URL)
 	if proxy.Refused() == 0 {
 		t.Fatalf("the fault proxy refused nothing; publish said:\n%s", errs)
@@ -242,6 +242,7 @@ func objectStoreEndToEnd(t *testing.T, kind string) {
 	// (its offline key is not needed again).
 	proxy.Heal()
 	res = c.publishResult("repo", "publish", ws, "--to", sp.URL)
+	t.Logf("cut-off publish: %d upload(s) refused, %s; resumed: wrote %v, skipped %d", proxy.Refused(), strings.TrimSpace(errs), res.Written, res.Skipped)
 	if res.SnapshotVersion != 2 || res.TimestampVersion != 2 {
 		t.Errorf("resumed publish signed snapshot v%d timestamp v%d, want v2 v2", res.SnapshotVersion, res.TimestampVersion)
 	}
@@ -295,5 +296,49 @@ func objectStoreEndToEnd(t *testing.T, kind string) {
 		if strings.Contains(c.all.String(), secret) {
 			t.Errorf("a credential of the %s store appears in bsi's output", kind)
 		}
+	}
+}
+
+// TestObjectStoreMissingParameters: an object-store URL without the
+// region, endpoint, account or credentials its store needs fails with exit
+// 1 before anything is signed, naming what is missing and how to give it,
+// with nothing on stdout (old code: the SDK's error at the first request,
+// and for gs:// a warning printed on stdout).
+func TestObjectStoreMissingParameters(t *testing.T) {
+	none := filepath.Join(t.TempDir(), "none")
+	for k, v := range map[string]string{
+		"AWS_REGION": "", "AWS_DEFAULT_REGION": "", "AWS_PROFILE": "", "AWS_CONFIG_FILE": none,
+		"AWS_SHARED_CREDENTIALS_FILE": none, "AWS_EC2_METADATA_DISABLED": "true",
+		"AZURE_STORAGE_ACCOUNT": "", "AZURE_STORAGE_CONNECTION_STRING": "", "AZURE_STORAGEBLOB_CONNECTIONSTRING": "",
+		"AZURE_STORAGE_IS_LOCAL_EMULATOR": "", "AZURE_STORAGE_DOMAIN": "", "AZURE_STORAGE_PROTOCOL": "",
+		"STORAGE_EMULATOR_HOST": "", "STORAGE_EMULATOR_HOST_GRPC": "", "GOOGLE_APPLICATION_CREDENTIALS": none,
+		"CLOUDSDK_CONFIG": none, "GCE_METADATA_HOST": "",
+	} {
+		t.Setenv(k, v)
+	}
+	c := newStoreRepo(t, nil)
+	ws := c.path("ws")
+	before, err := os.ReadFile(filepath.Join(ws, "metadata", "root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ dest, want string }{
+		{"s3://bsi-repo", "has no region: add ?region="},
+		{"s3://bsi-repo?region=eu-west-1&use_path_style=true", "has no endpoint: use_path_style is for an S3-compatible server: add &endpoint=http://HOST:PORT"},
+		{"s3://bsi-repo?endpoint=127.0.0.1:9000&region=r", "endpoint=127.0.0.1:9000: the endpoint is a URL with a scheme"},
+		{"azblob://bsi-repo", "has no storage_account: add ?storage_account=NAME"},
+		{"azblob://bsi-repo?storage_account=a&localemu=true", "has no domain: a local emulator needs its address"},
+		{"gs://bsi-repo", "has no credentials: set GOOGLE_APPLICATION_CREDENTIALS"},
+	} {
+		for _, cmd := range [][]string{{"repo", "publish", ws, "--to", tc.dest}, {"repo", "refresh", ws, "--to", tc.dest}} {
+			code, out, errs := c.run(t.Context(), cmd...)
+			if code != exitFailure || out != "" || !strings.Contains(errs, tc.want) {
+				t.Errorf("bsi %s: exit %d, stdout %q, stderr:\n%s\nwant exit 1, no stdout, %q", strings.Join(cmd, " "), code, out, errs, tc.want)
+			}
+		}
+	}
+	after, _ := os.ReadFile(filepath.Join(ws, "metadata", "root.json"))
+	if !bytes.Equal(before, after) {
+		t.Error("the workspace changed")
 	}
 }
