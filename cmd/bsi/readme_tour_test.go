@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -12,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigstore/sigstore/pkg/signature/kms/fake"
+
+	"github.com/bsiframework/bsi/internal/testservers"
 	"github.com/bsiframework/bsi/serve"
 )
 
@@ -138,8 +144,13 @@ func tourCommands(t *testing.T, lines []string) [][]string {
 // not run them.
 func tourForever(c []string) bool {
 	s := strings.Join(c, " ")
-	return strings.HasPrefix(s, "bsi serve ") || strings.HasPrefix(s, "bsi repo keep-fresh ") ||
-		strings.HasPrefix(s, "bsi client run ")
+	for _, p := range []string{"bsi serve ", "bsi repo keep-fresh ", "bsi client run ", "bsi fleet serve ",
+		"bsi rollout watch ", "systemctl "} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // tour runs README commands in dir as a reader would paste them: every
@@ -262,4 +273,51 @@ func TestReadmeDeviceTour(t *testing.T) {
 	if code := run(t.Context(), []string{"client", "status", "device"}, e); code != 0 || !strings.Contains(out.String(), "webkit 26.3 (b)") {
 		t.Errorf("after the device tour: exit %d\n%s%s", code, &out, &errb)
 	}
+}
+
+// TestReadmeDeploymentTour runs the README's real-deployment block as
+// written in a temporary directory, with the outside world replaced: the
+// officers' USB stick and home directories are directories of the test,
+// the AWS KMS keys are sigstore's fake KMS (one ECDSA key), the S3 bucket
+// is the gofakes3 emulator (publish, refresh and the --published check
+// through the s3 driver), and https://updates.example.com is the
+// emulator's own HTTP endpoint, which the audit and the device read.
+func TestReadmeDeploymentTour(t *testing.T) {
+	if _, err := exec.LookPath("tar"); err != nil {
+		t.Skip("no tar to make the tour's payload with")
+	}
+	block := tourCommands(t, readmeBlock(t, "## A real deployment"))
+	s := testservers.S3(t, "bsi-repo")
+	s.Setenv(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, d := range []string{"usb", "home"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kms, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &tour{t: t, dir: dir, subst: map[string]string{
+		"/media/usb/":                    filepath.Join(dir, "usb") + "/",
+		"~/":                             filepath.Join(dir, "home") + "/",
+		"awskms:///alias/":               "fakekms://",
+		"s3://bsi-repo?region=eu-west-1": s.URL,
+		"https://updates.example.com":    s.HTTPBase,
+		"https://fleet.example.com":      "http://127.0.0.1:1",
+		"/var/lib/bsi":                   filepath.Join(dir, "device"),
+		"/opt/platform/improvements":     filepath.Join(dir, "improvements"),
+	}, ctx: func([]string) context.Context {
+		return context.WithValue(t.Context(), fake.KmsCtxKey{}, kms)
+	}}
+	r.run(block)
+	if r.ran < 25 {
+		t.Fatalf("the deployment tour ran %d bsi commands; the README block has fewer than expected (parsing?)", r.ran)
+	}
+	if !strings.Contains(r.last, "webkit 26.3 (a)") {
+		t.Errorf("the device's status at the end of the tour:\n%s", r.last)
+	}
+	checkObjects(t, s)
 }
