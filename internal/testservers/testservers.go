@@ -127,7 +127,7 @@ func freePort(t *testing.T) int {
 }
 
 // randomSecret returns n random bytes, base64 (a credential to look for).
-func randomSecret(t *testing.T, n int) string {
+func randomSecret(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return base64.StdEncoding.EncodeToString(b)
@@ -217,7 +217,7 @@ func Azurite(t *testing.T, container string) *Store {
 	if _, err := exec.LookPath("node"); err != nil {
 		missing(t, "Azurite (node)", err)
 	}
-	account, key := "bsitest", randomSecret(t, 64)
+	account, key := "bsitest", randomSecret(64)
 	host := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	_, port, _ := net.SplitHostPort(host)
 	p := startProcess(t, "azurite", bin, []string{"--blobHost", "127.0.0.1", "--blobPort", port,
@@ -268,33 +268,18 @@ func FakeGCS(t *testing.T, bucket string) *Store {
 	return s
 }
 
-var (
-	s3fakeOnce sync.Once
-	s3fakeBin  string
-	s3fakeErr  error
-)
-
 // S3 starts s3fake (gofakes3) with an empty bucket, built from this module
-// once per test binary. Objects are read anonymously at
-// http://HOST/BUCKET/KEY. The access key and secret are random.
+// into the test's temporary directory (the build cache makes that a link).
+// Objects are read anonymously at http://HOST/BUCKET/KEY. The access key
+// and secret are random.
 func S3(t *testing.T, bucket string) *Store {
 	t.Helper()
-	s3fakeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "bsi-s3fake-")
-		if err != nil {
-			s3fakeErr = err
-			return
-		}
-		s3fakeBin = filepath.Join(dir, "s3fake")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", s3fakeBin, "github.com/bsiframework/bsi/internal/testservers/s3fake").CombinedOutput()
-		if err != nil {
-			s3fakeErr = fmt.Errorf("go build s3fake: %v\n%s", err, out)
-		}
-	})
-	if s3fakeErr != nil {
-		t.Fatal(s3fakeErr)
+	s3fakeBin := filepath.Join(t.TempDir(), "s3fake")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", s3fakeBin, "github.com/bsiframework/bsi/internal/testservers/s3fake").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build s3fake: %v\n%s", err, out)
 	}
 	pr, pw := io.Pipe()
 	p := startProcess(t, "s3fake", s3fakeBin, []string{"-addr", "127.0.0.1:0", "-bucket", bucket}, nil, pw)
@@ -319,7 +304,7 @@ func S3(t *testing.T, bucket string) *Store {
 	}
 	id := make([]byte, 10)
 	rand.Read(id)
-	accessKey, secret := "AKIA"+strings.ToUpper(hex.EncodeToString(id)), randomSecret(t, 30)
+	accessKey, secret := "AKIA"+strings.ToUpper(hex.EncodeToString(id)), randomSecret(30)
 	s := &Store{Kind: "s3", Bucket: bucket, Host: host, Secrets: []string{secret},
 		HTTPBase: "http://" + host + "/" + bucket}
 	s.urlFor = func(h string) (string, map[string]string) {
