@@ -291,7 +291,12 @@ func objectStoreEndToEnd(t *testing.T, kind string) {
 		t.Errorf("device check after keep-fresh:\n%s", out)
 	}
 
-	// No credential in anything bsi printed or logged.
+	// No credential in anything bsi printed or logged (the transcript holds
+	// the cut-off publish's error and the keep-fresh log).
+	if all := c.all.String(); !strings.Contains(all, "upload refused by the fault proxy") && !strings.Contains(all, "403") ||
+		!strings.Contains(all, "msg=refreshed") {
+		t.Fatalf("the transcript misses output it should hold:\n%s", all)
+	}
 	for _, secret := range s.Secrets {
 		if strings.Contains(c.all.String(), secret) {
 			t.Errorf("a credential of the %s store appears in bsi's output", kind)
