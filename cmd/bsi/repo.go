@@ -89,6 +89,32 @@ func repoLoadTUFKeys(ctx context.Context, e *env, refs []string) ([]*metadata.Ke
 
 func repoTufKeyOf(pub crypto.PublicKey) (*metadata.Key, error) { return keys.TUFKey(pub) }
 
+// repoRecordSources records in the workspace which file or KMS URI each
+// key was given as (refs[i] for ks[i]), for repo status --keys. The
+// command's own work is done by then: a failure is a warning, not an error.
+func repoRecordSources(ctx context.Context, e *env, w *repo.Workspace, refs []string, ks []*metadata.Key) {
+	sources := map[string]string{}
+	for i, k := range ks {
+		if id, err := k.ID(); err == nil && i < len(refs) {
+			sources[id] = repoAbsRef(refs[i])
+		}
+	}
+	if err := w.RecordKeySources(ctx, sources); err != nil {
+		fmt.Fprintf(e.stderr, "bsi: warning: recording where the keys came from (for repo status --keys): %v\n", err)
+	}
+}
+
+// repoRecordSigner records the file or KMS URI a signer was loaded from.
+func repoRecordSigner(ctx context.Context, e *env, w *repo.Workspace, ref string, s signature.Signer) {
+	pub, err := s.PublicKey()
+	if err != nil {
+		return
+	}
+	if k, err := repoTufKeyOf(pub); err == nil {
+		repoRecordSources(ctx, e, w, []string{ref}, []*metadata.Key{k})
+	}
+}
+
 // repoAbsRef makes a key file reference absolute, so that the workspace finds
 // it from any directory; KMS URIs are kept.
 func repoAbsRef(ref string) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,8 +139,8 @@ func TestRepoStatusKeys(t *testing.T) {
 	if len(ts.Keys) != 1 || ts.Keys[0].Source != k("timestamp") || byRole["root"].Threshold != 2 || len(byRole["root"].Keys) != 2 {
 		t.Fatalf("status --keys --json: %+v", st)
 	}
-	if byRole["root"].Keys[0].Source != "" {
-		t.Errorf("an offline key has a source: %+v", byRole["root"].Keys[0])
+	if r := byRole["root"].Keys[0]; !r.Offline || ts.Keys[0].Offline {
+		t.Errorf("offline flags: root %+v, timestamp %+v", r, ts.Keys[0])
 	}
 	// Without --keys the JSON is as before.
 	if out := c.ok("repo", "status", ws, "--json"); strings.Contains(out, `"keys"`) {
@@ -155,6 +156,61 @@ func TestRepoStatusKeys(t *testing.T) {
 	errs := c.fail(exitFailure, "repo", "rotate", ws, "--role", "timestamp", "--add-key", k("timestamp2"), "--remove-key", "0badc0de")
 	if !strings.Contains(errs, "bsi: hint: role timestamp has threshold 1 of 1 key(s): "+ts.Keys[0].KeyID) {
 		t.Errorf("rotate error does not list the role's keys:\n%s", errs)
+	}
+}
+
+// TestRepoStatusKeySources: status --keys names the file each offline key
+// was given as when added (init, delegate, rotate --add-key) and the file
+// it last signed with, and "offline ROLE key, file not recorded" for a key
+// the workspace never saw as a file (old code: "unknown" for every offline
+// key, and no source in --json).
+func TestRepoStatusKeySources(t *testing.T) {
+	c, ws, k := repoOpsWorkspace(t)
+	sources := func() map[string]repo.StatusKey {
+		var st []repo.RoleStatus
+		if err := json.Unmarshal([]byte(c.ok("repo", "status", ws, "--keys", "--json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]repo.StatusKey{}
+		for _, r := range st {
+			for i, key := range r.Keys {
+				out[fmt.Sprintf("%s/%d", r.Role, i)] = key
+			}
+		}
+		return out
+	}
+	got := sources()
+	for role, want := range map[string]string{"root/0": k("root1") + ".pub", "root/1": k("root2") + ".pub",
+		"targets/0": k("targets") + ".pub", "webkit/0": k("webkit") + ".pub", "timestamp/0": k("timestamp")} {
+		if got[role].Source != want {
+			t.Errorf("%s key source %q, want %q", role, got[role].Source, want)
+		}
+	}
+	// Signing with the private key records it as the key's latest file.
+	c.ok("repo", "sign", ws, "--key", k("targets"))
+	if s := sources()["targets/0"].Source; s != k("targets") {
+		t.Errorf("after signing, targets key source %q, want %q", s, k("targets"))
+	}
+	// A workspace that never recorded a key says which role's offline
+	// key it is, never a bare "unknown".
+	cfgPath := filepath.Join(ws, "workspace.json")
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]json.RawMessage
+	if err := json.Unmarshal(data, &cfg); err != nil || cfg["key_sources"] == nil {
+		t.Fatalf("workspace.json has no key_sources: %v\n%s", err, data)
+	}
+	delete(cfg, "key_sources")
+	data, _ = json.Marshal(cfg)
+	if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	text := c.ok("repo", "status", ws, "--keys")
+	if strings.Contains(text, "unknown") || !strings.Contains(text, "offline root key, file not recorded") ||
+		!strings.Contains(text, "offline webkit key, file not recorded") || !strings.Contains(text, k("timestamp")) {
+		t.Errorf("status --keys without recorded sources:\n%s", text)
 	}
 }
 

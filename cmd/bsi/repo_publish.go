@@ -197,10 +197,13 @@ are shown too.
 
 --keys lists each role's keys instead: the threshold, and for each key its
 id (the full id is what bsi repo rotate --remove-key takes, a prefix will
-do), type and signature scheme, and where the workspace signs with it (the
-file or KMS URI of an online key; "unknown" for offline keys, whose files
-the workspace does not record). With --json every role carries "keys": [{"keyid", "short",
-"type", "scheme", "source"}].
+do), type and signature scheme, and where it comes from: the file or KMS
+URI the workspace signs with for an online key; for an offline key the file
+it was given as when added (repo init, delegate, rotate --add-key) or last
+signed with (repo sign --key), and "offline ROLE key, file not recorded"
+when the workspace never saw it (a signature imported from an officer).
+With --json every role carries "keys": [{"keyid", "short", "type",
+"scheme", "source", "offline"}].
 
 Examples:
   bsi repo status ws
@@ -276,9 +279,11 @@ func printRepoKeys(e *env, st []repo.RoleStatus) error {
 			if i == 0 {
 				threshold = fmt.Sprintf("%d of %d", r.Threshold, len(r.Keys))
 			}
-			source := "unknown" // an offline key: the workspace holds only its public part
-			if k.Source != "" {
-				source = printable(k.Source)
+			source := printable(k.Source)
+			if k.Source == "" {
+				// An offline key given only as a signature, or added
+				// before bsi recorded where keys came from.
+				source = "offline " + printable(r.Role) + " key, file not recorded"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s\t%s\n", r.Role, threshold, k.Short,
 				printable(k.Type), printable(k.Scheme), source, k.KeyID)

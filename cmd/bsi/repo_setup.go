@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -111,6 +112,7 @@ func runRepoInit(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer w.Close()
+	repoRecordSources(ctx, e, w, slices.Concat(rootKeys, targetsKeys), slices.Concat(in.RootKeys, in.TargetsKeys))
 	fmt.Fprintf(e.stdout, "initialised %s: root (%d of %d) and targets (%d of %d) wait for signatures\n",
 		pos[0], *rootT, len(rootKeys), *targetsT, len(targetsKeys))
 	if in.RolloutKey != "" {
@@ -161,6 +163,7 @@ func repoDelegateCommand() *command {
 			if err := w.Delegate(ctx, *comp, repo.DelegateOptions{Keys: ks, Threshold: *threshold, Bins: *bins}); err != nil {
 				return err
 			}
+			repoRecordSources(ctx, e, w, keyRefs, ks)
 			fmt.Fprintf(e.stdout, "delegated %s/* to %s (%d of %d keys", *comp, *comp, *threshold, len(ks))
 			if *bins > 0 {
 				fmt.Fprintf(e.stdout, ", %d bins", *bins)
@@ -284,6 +287,7 @@ func repoRotateCommand() *command {
 			if err := w.Rotate(ctx, *role, o); err != nil {
 				return repoRotateHint(ctx, w, *role, err)
 			}
+			repoRecordSources(ctx, e, w, add, added)
 			res, err := repoRotateResult(ctx, w, *role)
 			if err != nil {
 				return err

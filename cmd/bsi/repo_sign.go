@@ -131,6 +131,9 @@ func runRepoSign(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(done) > 0 {
+		repoRecordSigner(ctx, e, w, *keyRef, signers[0])
+	}
 	if done == nil {
 		done = []string{}
 	}

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
+	"gocloud.dev/gcp"
 
 	// Object stores a repository can be published to.
 	_ "gocloud.dev/blob/azureblob"
@@ -66,6 +68,9 @@ func openBlob(ctx context.Context, dest string) (Destination, func() error, erro
 	if err := checkBlobParams(dest, os.Getenv); err != nil {
 		return nil, nil, &DestinationError{Dest: dest, Err: err}
 	}
+	if err := checkGCSCredentials(ctx, dest, os.Getenv); err != nil {
+		return nil, nil, &DestinationError{Dest: dest, Err: err}
+	}
 	b, err := blob.OpenBucket(ctx, open)
 	if err != nil {
 		return nil, nil, &DestinationError{Dest: dest, Err: err}
@@ -95,21 +100,92 @@ func (e *MissingParameterError) Error() string {
 	return fmt.Sprintf("%s has no %s: %s", e.URL, e.Param, e.Hint)
 }
 
+// BadParameterError is an object-store URL parameter with a value the
+// store cannot use, found before any request.
+type BadParameterError struct {
+	URL   string // the destination URL as given
+	Param string // the query parameter
+	Value string // its value
+	Hint  string // what to give instead
+}
+
+func (e *BadParameterError) Error() string {
+	return fmt.Sprintf("%s: %s=%s: %s", e.URL, e.Param, e.Value, e.Hint)
+}
+
 // checkBlobParams refuses an object-store URL that lacks a parameter its
-// driver needs and cannot find elsewhere: azblob:// needs a storage account
-// (?storage_account=NAME, AZURE_STORAGE_ACCOUNT, or a connection string).
-// S3's region is checked once the bucket is opened (the SDK knows where to
-// look). gs:// needs no parameter: credentials come from the environment.
+// driver needs and cannot find elsewhere, or gives one it cannot use:
+//
+//   - azblob:// needs a storage account (?storage_account=NAME,
+//     AZURE_STORAGE_ACCOUNT, or a connection string); with localemu=true
+//     (Azurite) a loopback domain=HOST:PORT and protocol=http.
+//   - s3:// parameters for an S3-compatible server (use_path_style,
+//     disable_https) need its endpoint, and an endpoint needs a scheme.
+//     S3's region is checked once the bucket is opened (the SDK knows
+//     where to look).
+//
+// gs:// credentials are checked by checkGCSCredentials.
 func checkBlobParams(dest string, getenv func(string) string) error {
-	if !strings.HasPrefix(dest, "azblob://") {
+	u, err := url.Parse(dest)
+	if err != nil {
+		return nil // the driver says what is wrong with it
+	}
+	q := u.Query()
+	switch u.Scheme {
+	case "azblob":
+		if q.Get("storage_account") == "" && getenv("AZURE_STORAGE_ACCOUNT") == "" &&
+			getenv("AZURE_STORAGE_CONNECTION_STRING") == "" && getenv("AZURE_STORAGEBLOB_CONNECTIONSTRING") == "" {
+			return &MissingParameterError{URL: dest, Param: "storage_account",
+				Hint: "add ?storage_account=NAME (or set AZURE_STORAGE_ACCOUNT, or AZURE_STORAGE_CONNECTION_STRING)"}
+		}
+		emu := q.Get("localemu")
+		if emu == "" {
+			emu = getenv("AZURE_STORAGE_IS_LOCAL_EMULATOR")
+		}
+		if emu != "true" {
+			return nil
+		}
+		if q.Get("domain") == "" && getenv("AZURE_STORAGE_DOMAIN") == "" {
+			return &MissingParameterError{URL: dest, Param: "domain",
+				Hint: "a local emulator needs its address: add &domain=127.0.0.1:10000&protocol=http (Azurite's default)"}
+		}
+		if p := cmp.Or(q.Get("protocol"), getenv("AZURE_STORAGE_PROTOCOL")); p != "http" {
+			return &MissingParameterError{URL: dest, Param: "protocol",
+				Hint: "a local emulator speaks plain HTTP: add &protocol=http"}
+		}
+	case "s3":
+		ep := q.Get("endpoint")
+		if ep == "" {
+			for _, p := range []string{"use_path_style", "disable_https", "hostname_immutable"} {
+				if q.Has(p) {
+					return &MissingParameterError{URL: dest, Param: "endpoint",
+						Hint: p + " is for an S3-compatible server: add &endpoint=http://HOST:PORT (its address)"}
+				}
+			}
+			return nil
+		}
+		if e, err := url.Parse(ep); err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
+			return &BadParameterError{URL: dest, Param: "endpoint", Value: ep,
+				Hint: "the endpoint is a URL with a scheme: endpoint=https://HOST:PORT (or http:// with disable_https=true)"}
+		}
+	}
+	return nil
+}
+
+// checkGCSCredentials refuses a gs:// URL when no Google credentials can
+// be found (GOOGLE_APPLICATION_CREDENTIALS, gcloud's application default
+// credentials, a GCP instance's service account) and no emulator is set
+// (STORAGE_EMULATOR_HOST): the driver would otherwise print a warning on
+// stdout and fail at the first request with an unrelated-looking error.
+func checkGCSCredentials(ctx context.Context, dest string, getenv func(string) string) error {
+	if !strings.HasPrefix(dest, "gs://") || getenv("STORAGE_EMULATOR_HOST") != "" || getenv("STORAGE_EMULATOR_HOST_GRPC") != "" {
 		return nil
 	}
-	if blobHasParam(dest, "storage_account") || getenv("AZURE_STORAGE_ACCOUNT") != "" ||
-		getenv("AZURE_STORAGE_CONNECTION_STRING") != "" || getenv("AZURE_STORAGEBLOB_CONNECTIONSTRING") != "" {
-		return nil
+	if _, err := gcp.DefaultCredentials(ctx); err != nil {
+		return &MissingParameterError{URL: dest, Param: "credentials",
+			Hint: "set GOOGLE_APPLICATION_CREDENTIALS=KEY.json or run gcloud auth application-default login (on GCP the instance's service account is used); for an emulator set STORAGE_EMULATOR_HOST=HOST:PORT"}
 	}
-	return &MissingParameterError{URL: dest, Param: "storage_account",
-		Hint: "add ?storage_account=NAME (or set AZURE_STORAGE_ACCOUNT, or AZURE_STORAGE_CONNECTION_STRING)"}
+	return nil
 }
 
 // blobHasParam reports whether the URL's query sets param to a non-empty

@@ -17,6 +17,9 @@ func noCloudEnv(t *testing.T) {
 		"AWS_CONFIG_FILE": none, "AWS_SHARED_CREDENTIALS_FILE": none,
 		"AWS_EC2_METADATA_DISABLED": "true",
 		"AZURE_STORAGE_ACCOUNT":     "", "AZURE_STORAGE_CONNECTION_STRING": "", "AZURE_STORAGEBLOB_CONNECTIONSTRING": "",
+		"AZURE_STORAGE_IS_LOCAL_EMULATOR": "", "AZURE_STORAGE_DOMAIN": "", "AZURE_STORAGE_PROTOCOL": "",
+		"STORAGE_EMULATOR_HOST": "", "STORAGE_EMULATOR_HOST_GRPC": "",
+		"GOOGLE_APPLICATION_CREDENTIALS": none, "CLOUDSDK_CONFIG": none, "GCE_METADATA_HOST": "",
 	} {
 		t.Setenv(k, v)
 	}
@@ -40,6 +43,17 @@ func TestOpenDestinationMissingParameter(t *testing.T) {
 		{"s3://bsi-repo?endpoint=http://127.0.0.1:9000&use_path_style=true", "", "", true},
 		{"azblob://container", "storage_account", "?storage_account=NAME", false},
 		{"azblob://container?storage_account=acct", "", "", true},
+		// Old code: the driver's "protocol "https" not allowed when
+		// IsLocalEmulator is true", or a request to blob.core.windows.net.
+		{"azblob://c?storage_account=a&localemu=true", "domain", "&domain=127.0.0.1:10000", false},
+		{"azblob://c?storage_account=a&localemu=true&domain=127.0.0.1:10000", "protocol", "&protocol=http", false},
+		{"azblob://c?storage_account=a&localemu=true&domain=127.0.0.1:10000&protocol=http", "", "", true},
+		// Old code: requests went to AWS itself (path style, plain HTTP).
+		{"s3://b?region=r&use_path_style=true", "endpoint", "&endpoint=http://HOST:PORT", false},
+		{"s3://b?region=r&disable_https=true", "endpoint", "&endpoint=http://HOST:PORT", false},
+		// Old code: a warning on stdout, then a request that failed with
+		// "private key should be a PEM".
+		{"gs://bsi-repo", "credentials", "GOOGLE_APPLICATION_CREDENTIALS", false},
 	} {
 		t.Run(tc.dest, func(t *testing.T) {
 			d, closeDest, err := OpenDestination(t.Context(), tc.dest)
@@ -65,6 +79,20 @@ func TestOpenDestinationMissingParameter(t *testing.T) {
 	}
 }
 
+// TestOpenDestinationBadEndpoint: an S3 endpoint without a scheme is
+// refused before any request, with the form it needs (old code: the SDK's
+// "failed to parse endpoint URL" at the first request).
+func TestOpenDestinationBadEndpoint(t *testing.T) {
+	noCloudEnv(t)
+	for _, dest := range []string{"s3://b?endpoint=127.0.0.1:9000&region=r", "s3://b?endpoint=ftp://h:1&region=r", "s3://b?endpoint=http://&region=r"} {
+		_, _, err := OpenDestination(t.Context(), dest)
+		var be *BadParameterError
+		if !errors.As(err, &be) || be.Param != "endpoint" || !strings.Contains(err.Error(), "endpoint=https://HOST:PORT") {
+			t.Errorf("OpenDestination(%s) = %v, want a *BadParameterError with a hint", dest, err)
+		}
+	}
+}
+
 // TestCheckBlobParamsFromEnvironment: an Azure account from the
 // environment is enough; gs:// needs no parameter.
 func TestCheckBlobParamsFromEnvironment(t *testing.T) {
@@ -76,6 +104,8 @@ func TestCheckBlobParamsFromEnvironment(t *testing.T) {
 		{"azblob://c", nil, false},
 		{"azblob://c", map[string]string{"AZURE_STORAGE_ACCOUNT": "acct"}, true},
 		{"azblob://c", map[string]string{"AZURE_STORAGE_CONNECTION_STRING": "AccountName=a"}, true},
+		{"azblob://c?localemu=true", map[string]string{"AZURE_STORAGE_ACCOUNT": "a", "AZURE_STORAGE_DOMAIN": "127.0.0.1:1", "AZURE_STORAGE_PROTOCOL": "http"}, true},
+		{"azblob://c", map[string]string{"AZURE_STORAGE_ACCOUNT": "a", "AZURE_STORAGE_IS_LOCAL_EMULATOR": "true"}, false},
 		{"gs://bucket", nil, true},
 		{"mem://", nil, true},
 	} {

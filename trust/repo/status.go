@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -40,10 +41,16 @@ type StatusKey struct {
 	Short  string `json:"short"` // the first 12 hex digits, as the CLI prints ids
 	Type   string `json:"type"`
 	Scheme string `json:"scheme"`
-	// Source is where the workspace signs with the key: the reference of
-	// an online key (a private key file or KMS URI); "" when the workspace
-	// does not know (offline keys are only listed, never held).
+	// Source is where the key comes from: for an online key the private
+	// key file or KMS URI the workspace signs with; for an offline key the
+	// file (or KMS URI) it was given as when added to a role or last used
+	// to sign, as recorded by RecordKeySources; "" when the workspace does
+	// not know (a key given only as a signature, or before bsi recorded
+	// sources).
 	Source string `json:"source,omitempty"`
+	// Offline is set for a key of an offline role (root, targets, a
+	// component): the workspace lists it, never holds it.
+	Offline bool `json:"offline,omitempty"`
 }
 
 // Status reports every role: root, targets, each component and its bins,
@@ -107,7 +114,7 @@ func (w *Workspace) roleStatus(role string) (RoleStatus, error) {
 }
 
 // statusKeys describes the keys of role, with the reference of each online
-// key the workspace signs with.
+// key the workspace signs with and the recorded source of the others.
 func (w *Workspace) statusKeys(role string, rk roleKeys) []StatusKey {
 	refs := map[string]string{}
 	for _, k := range w.cfg.Online[role] {
@@ -115,7 +122,8 @@ func (w *Workspace) statusKeys(role string, rk roleKeys) []StatusKey {
 	}
 	out := make([]StatusKey, 0, len(rk.ids))
 	for _, id := range rk.ids {
-		sk := StatusKey{KeyID: id, Short: id[:min(12, len(id))], Source: refs[id]}
+		sk := StatusKey{KeyID: id, Short: id[:min(12, len(id))], Source: cmp.Or(refs[id], w.cfg.KeySources[id]),
+			Offline: offline(role)}
 		if k := rk.keys[id]; k != nil {
 			sk.Type, sk.Scheme = k.Type, k.Scheme
 		}

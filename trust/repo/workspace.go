@@ -113,6 +113,10 @@ type config struct {
 	// since, or with more than maxUnpublished changes) is compared with
 	// that previous version instead.
 	Unpublished map[string][]string `json:"unpublished,omitempty"`
+	// KeySources records, by key id, the file or KMS URI an offline key
+	// was given as when it was added or last signed with (RecordKeySources),
+	// for status only: the workspace never loads these.
+	KeySources map[string]string `json:"key_sources,omitempty"`
 }
 
 // maxUnpublished bounds the targets listed per role in Unpublished.
