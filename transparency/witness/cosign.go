@@ -162,3 +162,5 @@ func (n *NoteSigner) Sign(msg []byte) ([]byte, error) {
 	}
 	return sig, nil
 }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
