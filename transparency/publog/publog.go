@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -23,6 +23,7 @@ import (
 	"github.com/transparency-dev/tessera/client"
 	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
+	"k8s.io/klog/v2"
 
 	"github.com/bsiframework/bsi/internal/atomicfile"
 	"github.com/bsiframework/bsi/transparency"
@@ -61,8 +62,11 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// New returns the log of a workspace.
+// New returns the log of a workspace. Tessera's own logging (klog) is
+// silenced: what matters is in the errors and in Logger.
 func New(o Options) *Log {
+	klog.LogToStderr(false)
+	klog.SetOutput(io.Discard)
 	l := &Log{dir: o.Dir, signer: o.Signer, http: o.HTTP, timeout: o.WitnessTimeout, logger: o.Logger}
 	if l.timeout == 0 {
 		l.timeout = DefaultWitnessTimeout
@@ -444,5 +448,3 @@ func FormatProof(entry []byte, index uint64, hashes [][]byte, checkpoint []byte)
 	b.Write(checkpoint)
 	return b.Bytes()
 }
-
-var _ = binary.BigEndian
