@@ -41,7 +41,7 @@ type workspaceTransparency struct {
 func (t *workspaceTransparency) LogPublish(ctx context.Context, dest repo.Destination, facts *repo.TransparencyFacts) error {
 	data, err := os.ReadFile(filepath.Join(tlogDir(t.dir), "config.json"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return withHint(errors.New("targets lists a tlog-policy but the workspace has no log key"), "bsi repo tlog enable %s --log-key KEY ...", t.dir)
+		return withHint(errors.New("targets lists a tlog-policy but the workspace has no log key"), "bsi repo tlog-enable %s --log-key KEY ...", t.dir)
 	}
 	if err != nil {
 		return err
@@ -70,7 +70,7 @@ func (t *workspaceTransparency) LogPublish(ctx context.Context, dest repo.Destin
 
 func repoTlogCommand() *command {
 	return &command{
-		name:    "repo tlog enable",
+		name:    "repo tlog-enable",
 		args:    "DIR --log-key KEY --origin NAME --witness NAME=VKEY@URL... --quorum N [--witness-timeout D] [--key KEY]...",
 		summary: "log every publish to a transparency log cosigned by witnesses",
 		help: `Makes the workspace publish to a transparency log (DESIGN.md, Transparency).
@@ -94,7 +94,7 @@ NAME=VKEY@URL: the witness's name, its vkey (printed by bsi witness serve)
 and its URL prefix (add-checkpoint is URL/add-checkpoint).
 
 Example:
-  bsi repo tlog enable ws --log-key log.key --origin example.org/bsi-log \
+  bsi repo tlog-enable ws --log-key log.key --origin example.org/bsi-log \
     --witness 'w1=w1+5a1e...+BA...@http://127.0.0.1:8091' \
     --witness 'w2=w2+...@http://127.0.0.1:8092' \
     --witness 'w3=w3+...@http://127.0.0.1:8093' --quorum 2 --key targets.key`,
@@ -103,7 +103,7 @@ Example:
 }
 
 func runRepoTlogEnable(ctx context.Context, e *env, args []string) error {
-	flags := newFlags("repo tlog enable")
+	flags := newFlags("repo tlog-enable")
 	logKey := flags.String("log-key", "", "")
 	origin := flags.String("origin", "", "")
 	quorum := flags.Int("quorum", 0, "")

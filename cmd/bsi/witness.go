@@ -20,7 +20,7 @@ func witnessCommands() []*command {
 		summary: "run a C2SP tlog-witness that cosigns the checkpoints of logs it follows",
 		help: `Runs a transparency log witness (c2sp.org/tlog-witness): POST /add-checkpoint
 checks that the checkpoint is signed by a log it follows (--log, the log's
-vkey, as "bsi repo tlog enable" prints it; repeat for several logs) and that
+vkey, as "bsi repo tlog-enable" prints it; repeat for several logs) and that
 it extends the last checkpoint it cosigned for that log (consistency proof),
 stores it durably, and answers with a timestamped cosignature
 (c2sp.org/tlog-cosignature v1). A stale old size gets 409 with the stored

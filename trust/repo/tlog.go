@@ -66,7 +66,7 @@ func (w *Workspace) logTransparency(ctx context.Context, dest Destination) error
 		return err
 	}
 	if w.opts.Transparency == nil {
-		return &TransparencyError{Err: errors.New("targets lists a tlog-policy but no transparency log is configured for this workspace (bsi repo tlog enable)")}
+		return &TransparencyError{Err: errors.New("targets lists a tlog-policy but no transparency log is configured for this workspace (bsi repo tlog-enable)")}
 	}
 	if err := w.opts.Transparency.LogPublish(ctx, dest, facts); err != nil {
 		return &TransparencyError{Err: err}
