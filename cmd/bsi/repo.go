@@ -53,9 +53,7 @@ func openRepo(ctx context.Context, e *env, pos []string) (*repo.Workspace, error
 	if err := wantArgs(pos, 1, 1, "workspace directory DIR"); err != nil {
 		return nil, err
 	}
-	opts := repoOptions(e)
-	opts.Transparency = &workspaceTransparency{e: e, dir: pos[0]}
-	return repo.Open(ctx, pos[0], opts)
+	return repo.Open(ctx, pos[0], workspaceOptions(e, pos[0]))
 }
 
 // repoLoadSigners loads every --key reference.

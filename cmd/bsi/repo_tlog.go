@@ -31,6 +31,14 @@ const tlogConfigFormat = "bsi.tlog-config/v1"
 
 func tlogDir(ws string) string { return filepath.Join(ws, "transparency") }
 
+// workspaceOptions are repoOptions with the workspace's transparency log,
+// for every command that may publish DIR.
+func workspaceOptions(e *env, dir string) repo.Options {
+	o := repoOptions(e)
+	o.Transparency = &workspaceTransparency{e: e, dir: dir}
+	return o
+}
+
 // workspaceTransparency is the repo.Transparency of a workspace: it loads
 // DIR/transparency/config.json and the log key when a publish needs them.
 type workspaceTransparency struct {

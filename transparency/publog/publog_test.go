@@ -300,6 +300,15 @@ func TestPublishLogsCosignsAndWritesProofs(t *testing.T) {
 	}
 	for name, e := range proofs {
 		f.checkProof(name, e)
+		// What a device downloads per install, beside the payload: the
+		// budget is 2 KiB (three witnesses, sha256 and sha512 listed).
+		// At size 3 the proof holds 2 hashes; a log of a million entries
+		// needs 20, 45 bytes each.
+		if n := len(f.read(name)); n+45*18 > 2048 {
+			t.Fatalf("%s: %d bytes; with 20 proof hashes (a log of a million entries) it would pass 2 KiB", name, n)
+		} else {
+			t.Logf("proof %d bytes at log size 3 (+45 bytes per doubling of the log)", n)
+		}
 	}
 	for _, s := range f.servers {
 		if n, _ := s.SizeOf(origin); n != 3 {
