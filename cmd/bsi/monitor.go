@@ -147,16 +147,11 @@ func runMonitor(ctx context.Context, e *env, args []string) error {
 	}
 	lg, err := monitor.Read(ctx, nil, pos[0], pol, oldSize)
 	if err != nil {
-		var ie *monitor.InconsistentError
-		if errors.As(err, &ie) {
-			return &monitorFindingsError{n: 1}
-		}
-		return err
+		return err // a *monitor.CheckpointError or *InconsistentError is exit 3
 	}
 	next, err := monitor.Advance(old, &lg.Checkpoint, lg.Consistency)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "bsi: %v\n", err)
-		return &monitorFindingsError{n: 1}
+		return err
 	}
 	findings, mine := monitor.Check(lg.Leaves, listed, *component)
 	rep := monitorReport{Format: "bsi.monitor/v1", Origin: lg.Checkpoint.Origin, Size: lg.Checkpoint.Size,

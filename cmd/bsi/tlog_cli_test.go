@@ -193,6 +193,38 @@ func TestTransparencyPublishWitnessMonitor(t *testing.T) {
 		}
 	})
 
+	t.Run("TestAttackCheckpointWithoutQuorum", func(t *testing.T) {
+		// A mirror serves the checkpoint with one cosignature only, or
+		// with forged ones: the monitor refuses it (exit 3).
+		cpPath := filepath.Join(public, transparency.CheckpointPath)
+		good, _ := os.ReadFile(cpPath)
+		defer os.WriteFile(cpPath, good, 0o644)
+		lines := strings.SplitAfter(string(good), "\n")
+		var one, forged strings.Builder
+		witnesses := 0
+		for _, l := range lines {
+			if strings.HasPrefix(l, "— w") {
+				witnesses++
+				if witnesses > 1 {
+					fields := strings.Fields(l)
+					b := []byte(fields[2])
+					b[10] ^= 1 // still base64, another signature
+					forged.WriteString(fields[0] + " " + fields[1] + " " + string(b) + "\n")
+					continue
+				}
+			}
+			one.WriteString(l)
+			forged.WriteString(l)
+		}
+		for what, cp := range map[string]string{"one cosignature": one.String(), "forged cosignatures": forged.String()} {
+			os.WriteFile(cpPath, []byte(cp), 0o644)
+			code, out, errs := c.run(ctx, "monitor", srv.URL, "--root", filepath.Join(public, "1.root.json"), "--state", mon)
+			if code != exitSecurity {
+				t.Fatalf("%s: exit %d\n%s%s", what, code, out, errs)
+			}
+		}
+	})
+
 	t.Run("TestAttackSplitViewMonitorState", func(t *testing.T) {
 		// The monitor's last checkpoint is replaced by a fork of the same
 		// size: the next run reports the inconsistency (exit 3).

@@ -28,6 +28,7 @@ import (
 
 	"github.com/bsiframework/bsi/transparency"
 	"github.com/bsiframework/bsi/transparency/publog"
+	"github.com/bsiframework/bsi/trust"
 )
 
 // Finding kinds.
@@ -180,6 +181,18 @@ func (e *InconsistentError) Error() string {
 	return fmt.Sprintf("transparency log: checkpoint of size %d is not consistent with size %d seen before: %s", e.New, e.Old, e.Reason)
 }
 
+// Unwrap makes it a security failure (exit 3).
+func (e *InconsistentError) Unwrap() error { return trust.ErrSecurity }
+
+// CheckpointError says the published checkpoint does not verify with the
+// policy (log key, witness quorum): a security failure.
+type CheckpointError struct{ Reason string }
+
+func (e *CheckpointError) Error() string { return "transparency log: tlog/checkpoint: " + e.Reason }
+
+// Unwrap makes it a security failure (exit 3).
+func (e *CheckpointError) Unwrap() error { return trust.ErrSecurity }
+
 // Advance checks that cp extends old (nil: first run) with the consistency
 // proof p, and returns the new state.
 func Advance(old *State, cp *log.Checkpoint, p [][]byte) (*State, error) {
@@ -238,17 +251,20 @@ func Read(ctx context.Context, hc *http.Client, base string, pol *publog.Policy,
 	}
 	n, err := note.Open(raw, note.VerifierList(vs...))
 	if err != nil {
-		return nil, fmt.Errorf("tlog/checkpoint: %w", err)
+		return nil, &CheckpointError{Reason: err.Error()}
 	}
 	if !slices.ContainsFunc(n.Sigs, func(s note.Signature) bool { return s.Name == pol.Log.Name() && s.Hash == pol.Log.KeyHash() }) {
-		return nil, fmt.Errorf("tlog/checkpoint: not signed by the log key %s", pol.LogKey)
+		return nil, &CheckpointError{Reason: "not signed by the log key " + pol.LogKey}
 	}
 	if !pol.Group.Satisfied(raw) {
-		return nil, fmt.Errorf("tlog/checkpoint: no quorum of witness cosignatures")
+		return nil, &CheckpointError{Reason: "no quorum of witness cosignatures"}
 	}
 	l := &Log{Note: raw}
 	if _, err := l.Checkpoint.Unmarshal([]byte(n.Text)); err != nil {
-		return nil, fmt.Errorf("tlog/checkpoint: %w", err)
+		return nil, &CheckpointError{Reason: err.Error()}
+	}
+	if l.Checkpoint.Origin != pol.Log.Name() {
+		return nil, &CheckpointError{Reason: fmt.Sprintf("origin %q, the policy's log is %q", l.Checkpoint.Origin, pol.Log.Name())}
 	}
 	size := l.Checkpoint.Size
 	var hashes [][]byte
