@@ -151,6 +151,7 @@ func TestTransparencyPublishWitnessMonitor(t *testing.T) {
 	c.ok("repo", "add", ws, "--manifest", m2, "--payload", p2, "--key", k("webkit"))
 	before, _ := os.ReadFile(filepath.Join(public, "timestamp.json"))
 	errs := c.fail(exitFailure, "repo", "publish", ws)
+	t.Logf("publish with w2 down: %s", errs)
 	if !strings.Contains(errs, "w2 (") || strings.Contains(errs, "w1 (") {
 		t.Fatalf("publish with w2 down: %s", errs)
 	}

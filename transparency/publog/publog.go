@@ -34,6 +34,10 @@ import (
 // DefaultWitnessTimeout bounds the wait for the witnesses' quorum.
 const DefaultWitnessTimeout = 30 * time.Second
 
+// integrationTimeout bounds the wait for the local log to integrate and
+// sign a checkpoint.
+const integrationTimeout = time.Minute
+
 // Log is a workspace's transparency log: a tessera POSIX log in Dir/log,
 // the sizes each witness last cosigned in Dir/witnesses.json. It
 // implements repo.Transparency.
@@ -206,7 +210,7 @@ func (l *Log) append(ctx context.Context, pol *Policy, facts *repo.TransparencyF
 	}
 	// Wait for a checkpoint covering everything integrated (also what a
 	// crashed run integrated without publishing its checkpoint).
-	deadline := time.Now().Add(l.timeout)
+	deadline := time.Now().Add(integrationTimeout)
 	for {
 		size, err := reader.IntegratedSize(ctx)
 		if err != nil {
@@ -229,7 +233,7 @@ func (l *Log) append(ctx context.Context, pol *Policy, facts *repo.TransparencyF
 			return nil, err
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("the log did not publish a checkpoint of size %d within %v", size, l.timeout)
+			return nil, fmt.Errorf("the log did not publish a checkpoint of size %d within %v", size, integrationTimeout)
 		}
 		select {
 		case <-ctx.Done():

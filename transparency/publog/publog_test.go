@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -407,5 +408,24 @@ func TestPublishWithoutTheLogKeyIsRefused(t *testing.T) {
 	err := tr.LogPublish(context.Background(), f.dest, &repo.TransparencyFacts{Policy: pol})
 	if err == nil || !strings.Contains(err.Error(), "names log key") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestPublishGivesUpOnAHangingWitness(t *testing.T) {
+	f := newFixture(t, 3)
+	hang := make(chan struct{})
+	defer close(hang)
+	f.witnesses[0].Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang })
+	tr := New(Options{Dir: filepath.Join(f.dir, "ws", "transparency"), Signer: f.logSigner, WitnessTimeout: 300 * time.Millisecond})
+	pol, _ := os.ReadFile(filepath.Join(f.dir, "policy"))
+	start := time.Now()
+	err := tr.LogPublish(context.Background(), f.dest, &repo.TransparencyFacts{Policy: pol,
+		Roots: []transparency.Entry{{Kind: transparency.KindRoot, Version: 1, Length: 1, Hashes: map[string]string{"sha256": strings.Repeat("0", 64)}}}})
+	var qe *QuorumError
+	if !errors.As(err, &qe) || qe.Failed["w0.example"] == nil || len(qe.Cosigned) != 2 {
+		t.Fatalf("got %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v with a 300ms witness timeout", d)
 	}
 }
