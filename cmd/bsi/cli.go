@@ -78,6 +78,8 @@ var groups = []struct{ name, title string }{
 	{"fleet", "Publishers: fleet reports"},
 	{"conformance", "Auditors: conformance suite"},
 	{"audit", "Auditors: repository audit"},
+	{"monitor", "Auditors: transparency log monitor"},
+	{"witness", "Witnesses: transparency log witness"},
 	{"tuf-client", "Auditors: TUF conformance client protocol"},
 	{"", "Other"},
 }
@@ -98,6 +100,8 @@ func commands() []*command {
 		conformanceCommands(),
 		benchCommands(),
 		loadCommands(),
+		witnessCommands(),
+		monitorCommands(),
 		[]*command{versionCommand()},
 	)
 }

@@ -25,7 +25,7 @@ func repoCommands() []*command {
 		repoAddCommand(), repoWithdrawCommand(), repoListCommand(),
 		repoSignCommand(), repoExportRoleCommand(), repoImportSignatureCommand(),
 		repoPublishCommand(), repoRefreshCommand(), repoKeepFreshCommand(),
-		repoStatusCommand(), repoRotateCommand(),
+		repoStatusCommand(), repoRotateCommand(), repoTlogCommand(),
 	}
 }
 
@@ -53,7 +53,7 @@ func openRepo(ctx context.Context, e *env, pos []string) (*repo.Workspace, error
 	if err := wantArgs(pos, 1, 1, "workspace directory DIR"); err != nil {
 		return nil, err
 	}
-	return repo.Open(ctx, pos[0], repoOptions(e))
+	return repo.Open(ctx, pos[0], workspaceOptions(e, pos[0]))
 }
 
 // repoLoadSigners loads every --key reference.

@@ -114,7 +114,7 @@ func watchRound(ctx context.Context, e *env, o *watchOptions) error {
 	if err != nil {
 		return err
 	}
-	w, err := repo.Open(ctx, o.dir, repoOptions(e))
+	w, err := repo.Open(ctx, o.dir, workspaceOptions(e, o.dir))
 	if err != nil {
 		return err
 	}

@@ -66,6 +66,9 @@ func (w *Workspace) Publish(ctx context.Context, dest Destination) (*PublishResu
 		if err := w.resignOnline(ctx, req); err != nil {
 			return err
 		}
+		if err := w.logTransparency(ctx, dest); err != nil {
+			return err
+		}
 		if err := w.writeTree(ctx, dest, published, res); err != nil {
 			return err
 		}

@@ -68,6 +68,9 @@ type Options struct {
 	// Published is where the last published versions are read for the
 	// summaries; nil means DIR/public, the default publish destination.
 	Published Destination
+	// Transparency logs each publish when targets lists a tlog-policy;
+	// nil refuses to publish such a workspace.
+	Transparency Transparency
 }
 
 func (o *Options) fill() {
