@@ -125,6 +125,10 @@ func TestIsKMS(t *testing.T) {
 		"C:\\keys\\root.key":                      false,
 		"1abc://x":                                false,
 		"awskms:/x":                               false,
+		"pkcs11:token=t;object=o":                 true,
+		"pkcs11:":                                 true,
+		"./pkcs11:token=t":                        false,
+		"PKCS11:token=t":                          false,
 		"":                                        false,
 	} {
 		if got := IsKMS(ref); got != want {
