@@ -35,7 +35,7 @@ func (e *ModuleError) Unwrap() error { return e.Err }
 // TokenNotFoundError: no token of the module matches the URI.
 type TokenNotFoundError struct {
 	Want    string   // the URI's token attributes, e.g. `token="bsi-root"`
-	Present []string // labels of the tokens present, sorted as the module lists them
+	Present []string // labels of the initialised tokens present, sorted
 }
 
 func (e *TokenNotFoundError) Error() string {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/ThalesGroup/crypto11"
@@ -100,7 +101,9 @@ func (t *token) open(u *URI, pin PINFunc) error {
 		if err != nil {
 			return fmt.Errorf("slot %d: %w", s, err)
 		}
-		present = append(present, ti.Label)
+		if ti.Flags&p11.CKF_TOKEN_INITIALIZED != 0 {
+			present = append(present, ti.Label)
+		}
 		if u.matchesToken(s, ti) {
 			found = append(found, s)
 			info = ti
@@ -108,6 +111,7 @@ func (t *token) open(u *URI, pin PINFunc) error {
 	}
 	switch len(found) {
 	case 0:
+		slices.Sort(present)
 		return &TokenNotFoundError{Want: u.tokenWant(), Present: present}
 	case 1:
 	default:
@@ -235,10 +239,11 @@ func listTokens(path string) []string {
 	}
 	var labels []string
 	for _, s := range slots {
-		if ti, err := raw.GetTokenInfo(s); err == nil {
+		if ti, err := raw.GetTokenInfo(s); err == nil && ti.Flags&p11.CKF_TOKEN_INITIALIZED != 0 {
 			labels = append(labels, ti.Label)
 		}
 	}
+	slices.Sort(labels)
 	return labels
 }
 
