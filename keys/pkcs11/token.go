@@ -140,7 +140,9 @@ func (t *token) login(u *URI, pin PINFunc) error {
 		return fmt.Errorf("token %q: %w", t.label, err)
 	}
 	err = t.raw.Login(t.sh, p11.CKU_USER, string(p))
-	clear(p)
+	if u.PINSource != "" {
+		clear(p) // read here; a PINFunc's buffer is the caller's
+	}
 	var code p11.Error
 	errors.As(err, &code)
 	switch {
