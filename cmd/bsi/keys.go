@@ -96,6 +96,7 @@ type generatedKey struct {
 	Private   string    `json:"private"`
 	Public    string    `json:"public"`
 	Encrypted bool      `json:"encrypted"`
+	PKCS11    bool      `json:"pkcs11,omitempty"` // private is a PKCS#11 URI
 }
 
 func runKeysGenerate(ctx context.Context, e *env, args []string) error {
@@ -104,12 +105,26 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 	out := fl.String("out", "", "private key file")
 	noPassword := fl.Bool("insecure-no-password", false, "write the private key unencrypted")
 	asJSON := fl.Bool("json", false, "print JSON")
+	p11URI := fl.String("pkcs11", "", "PKCS#11 URI of the key to make on a token")
 	pos, err := parseFlags(fl, args)
 	if err != nil {
 		return err
 	}
 	if err := wantArgs(pos, 0, 0, ""); err != nil {
 		return err
+	}
+	if *p11URI != "" {
+		typ, err := keys.ParseType(*typeName)
+		if err != nil {
+			return usagef("--type: %v", err)
+		}
+		if *noPassword {
+			return usagef("--insecure-no-password does not apply to --pkcs11: the key never leaves the token")
+		}
+		if !keys.IsPKCS11(*p11URI) {
+			return usagef("--pkcs11 %s: not a PKCS#11 URI (pkcs11:token=...;object=...?module-path=...)", *p11URI)
+		}
+		return runKeysGeneratePKCS11(ctx, e, *p11URI, typ, *out, *asJSON)
 	}
 	if *out == "" {
 		return usagef("missing --out PATH")
@@ -237,7 +252,7 @@ func runKeysShow(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	ref := pos[0]
-	info, err := keys.Inspect(ctx, ref, func(confirm bool) ([]byte, error) { return e.password(ref, confirm) })
+	info, err := keys.Inspect(ctx, ref, e.passwordFunc(ref))
 	if err != nil {
 		return keysHint(err)
 	}
@@ -256,6 +271,8 @@ func keysDescribeKind(info *keys.Info) string {
 		return "public key file"
 	case info.Kind == keys.KindKMS:
 		return "kms key"
+	case info.Kind == keys.KindPKCS11:
+		return "pkcs11 key (on a token)"
 	case info.Encrypted:
 		return "private key file (encrypted)"
 	default:
@@ -267,6 +284,9 @@ func keysDescribeKind(info *keys.Info) string {
 // file open to group or others exits 1 (an operational error, like a
 // missing file: the command line is right, the file is not).
 func keysHint(err error) error {
+	if h, ok := pkcs11Hint(err); ok {
+		return h
+	}
 	var ue *keys.UnsupportedKeyError
 	var pe *keys.PermissionError
 	switch {
