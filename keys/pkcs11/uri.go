@@ -136,7 +136,7 @@ func (u *URI) setAttr(a string, allowed []string, valid func(byte) bool, seen ma
 			return &URIError{Attr: name, Reason: "in the wrong part of the URI (path attributes before \"?\", separated by \";\"; query attributes after it, separated by \"&\")"}
 		}
 		return &URIError{Attr: printableAttr(name), Reason: "unknown or unsupported attribute; bsi reads " +
-			strings.Join(pathAttrs, ", ") + " and, after \"?\", " + strings.Join(queryAttrs, ", ")}
+			strings.Join(pathAttrs, ", ") + " and, after \"?\", module-path, module-name, pin-source"}
 	}
 	if seen[name] {
 		return &URIError{Attr: name, Reason: "given twice"}
