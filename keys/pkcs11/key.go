@@ -181,6 +181,9 @@ func (k *Key) Public() crypto.PublicKey { return k.pub }
 // Sign signs with the key on the token. rand is not used: the token
 // makes its own randomness.
 func (k *Key) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if k.t == nil {
+		return nil, fmt.Errorf("token %q: key %s is closed", k.Token, objectWant(k.Label, k.ID))
+	}
 	if k.c11 != nil {
 		sig, err := k.c11.Sign(rand, digest, opts)
 		if err != nil {

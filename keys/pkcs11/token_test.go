@@ -130,6 +130,10 @@ func TestGenerateOpenSign(t *testing.T) {
 				t.Fatalf("Open(%s): %v", byID, err)
 			}
 			k2.Close()
+			k.Close()
+			if _, err := k.Sign(nil, msg, crypto.Hash(0)); err == nil || !strings.Contains(err.Error(), "is closed") {
+				t.Fatalf("Sign after Close = %v, want an error saying the key is closed", err)
+			}
 		})
 	}
 }
