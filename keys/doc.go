@@ -74,15 +74,27 @@
 // reject (RSA keys signed with PKCS#1 v1.5, as Vault does) fails at load
 // with ErrSchemeMismatch.
 //
+// # PKCS#11 keys
+//
+// LoadSigner, Inspect and GeneratePKCS11 take a PKCS#11 URI (RFC 7512,
+// "pkcs11:token=...;object=...?module-path=...") of a key on a hardware
+// token, through package keys/pkcs11 (cgo): ECDSA P-256 and RSA (2048 bits
+// or more, signed with RSA-PSS) everywhere, Ed25519 on tokens with
+// CKM_EDDSA. The PasswordFunc then returns the token's PIN (when the URI
+// has no pin-source); a URI with pin-value is refused. The key id is the
+// one a key file of the same public key has. IsKMS is true for these URIs
+// too, so that callers keep them as they are rather than as paths. The
+// signer holds the token session and is an io.Closer.
+//
 // # Errors
 //
-// Every error names the file or URI it is about (*FileError, *KMSError) and
-// wraps a specific cause: ErrWrongPassword, ErrNotPEM, ErrTruncated, a
+// Every error names the file or URI it is about (*FileError, *KMSError,
+// *PKCS11Error) and wraps a specific cause: ErrWrongPassword, ErrNotPEM, ErrTruncated, a
 // *KindError (a private key where a public one is expected, or the
 // reverse), an *UnsupportedKeyError, an *UnknownKMSError... No error carries
 // a password or key material. The signers of NewSigner and LoadSigner
 // print, with any fmt verb and in slog records, as their key type and key
-// id (or KMS URI): never as the key they hold.
+// id (or KMS or PKCS#11 URI): never as the key they hold.
 //
 // # Example
 //

@@ -24,10 +24,12 @@ import (
 // uriScheme matches the "scheme://" that starts a key URI.
 var uriScheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://`)
 
-// IsKMS reports whether ref names a key by URI ("scheme://...") rather than
-// by file path. The scheme may still be unknown: LoadSigner and Inspect
-// report that as an *UnknownKMSError.
-func IsKMS(ref string) bool { return uriScheme.MatchString(ref) }
+// IsKMS reports whether ref names a key by URI rather than by file path: a
+// KMS key ("scheme://...") or a PKCS#11 key ("pkcs11:...", see IsPKCS11).
+// The scheme may still be unknown: LoadSigner and Inspect report that as an
+// *UnknownKMSError. (A key file whose name starts with "pkcs11:" is
+// reached as "./pkcs11:...".)
+func IsKMS(ref string) bool { return uriScheme.MatchString(ref) || IsPKCS11(ref) }
 
 // KMSSchemes returns the URI schemes of the compiled-in KMS providers,
 // sorted: "awskms://", "azurekms://", "fakekms://", "gcpkms://",

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/sigstore/sigstore/pkg/signature/kms/fake"
+
+	p11 "github.com/bsiframework/bsi/keys/pkcs11"
 )
 
 // TestKMSRoundTrip loads each key type through fakekms:// and verifies its
@@ -82,8 +84,21 @@ func TestKMSUnsupportedKey(t *testing.T) {
 	}
 }
 
+// TestPKCS11URIIsNotAKMSScheme: "pkcs11:" URIs go to package pkcs11,
+// whose strict parser names what is wrong with "pkcs11://slot".
+func TestPKCS11URIIsNotAKMSScheme(t *testing.T) {
+	for _, l := range []loader{loadSigner, inspect} {
+		err := l.load(t.Context(), "pkcs11://slot", nil)
+		var ue *p11.URIError
+		var pe *PKCS11Error
+		if !errors.As(err, &ue) || ue.Attr != "//slot" || !errors.As(err, &pe) || pe.Ref != "pkcs11://slot" {
+			t.Errorf("%s(pkcs11://slot): %v, want a *PKCS11Error wrapping a *pkcs11.URIError", l.name, err)
+		}
+	}
+}
+
 func TestUnknownKMSScheme(t *testing.T) {
-	for _, ref := range []string{"foo://bar", "AWSKMS://key", "pkcs11://slot", "file://key.pem"} {
+	for _, ref := range []string{"foo://bar", "AWSKMS://key", "PKCS11://slot", "file://key.pem"} {
 		for _, l := range []loader{loadSigner, inspect} {
 			err := l.load(t.Context(), ref, nil)
 			var ue *UnknownKMSError
@@ -125,6 +140,10 @@ func TestIsKMS(t *testing.T) {
 		"C:\\keys\\root.key":                      false,
 		"1abc://x":                                false,
 		"awskms:/x":                               false,
+		"pkcs11:token=t;object=o":                 true,
+		"pkcs11:":                                 true,
+		"./pkcs11:token=t":                        false,
+		"PKCS11:token=t":                          false,
 		"":                                        false,
 	} {
 		if got := IsKMS(ref); got != want {

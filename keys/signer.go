@@ -13,10 +13,12 @@ import (
 )
 
 // LoadSigner returns a signer for the key named by ref: a private key file,
-// or a KMS URI (see IsKMS and KMSSchemes). The signer uses the TUF scheme
+// a KMS URI (see IsKMS and KMSSchemes) or a PKCS#11 URI (see IsPKCS11; the
+// signer then holds a token session and is an io.Closer). The signer uses the TUF scheme
 // of its key: ed25519; ECDSA P-256 with SHA-256; RSA-PSS with SHA-256 and a
 // salt as long as the hash. password is called only for an encrypted key
-// file. The context is used for every KMS request, including the later
+// file, or for the PIN of a token that needs one when the PKCS#11 URI has
+// no pin-source. The context is used for every KMS request, including the later
 // ones of the returned signer.
 //
 // Before returning, LoadSigner signs a small TUF root with the signer and
@@ -33,8 +35,14 @@ import (
 // ErrEmptyPassword, an error from password, a *KindError for a public key
 // file, or an *UnsupportedKeyError. For URIs: an *UnknownKMSError, or a *KMSError
 // wrapping the provider's error, an *UnsupportedKeyError or
-// ErrSchemeMismatch.
+// ErrSchemeMismatch. For PKCS#11 URIs: a *PKCS11Error wrapping the errors
+// of pkcs11.Parse and pkcs11.Open (a *pkcs11.URIError, pkcs11.ErrWrongPIN,
+// a *pkcs11.TokenNotFoundError, a *pkcs11.ObjectNotFoundError...), an
+// *UnsupportedKeyError or ErrSchemeMismatch.
 func LoadSigner(ctx context.Context, ref string, password PasswordFunc) (signature.Signer, error) {
+	if IsPKCS11(ref) {
+		return loadPKCS11Signer(ctx, ref, password)
+	}
 	if IsKMS(ref) {
 		return loadKMSSigner(ctx, ref)
 	}
@@ -142,13 +150,22 @@ type Info struct {
 }
 
 // Inspect describes the key named by ref: a public key file, a private key
-// file (password is called only when it is encrypted) or a KMS URI (one
-// request for its public key; nothing is signed). Errors as LoadSigner and
+// file (password is called only when it is encrypted), a KMS URI (one
+// request for its public key; nothing is signed) or a PKCS#11 URI (a
+// login, with the PIN from password unless the URI has a pin-source;
+// nothing is signed). Errors as LoadSigner and
 // LoadPublicKey, except that any kind of key is accepted; a private key
 // file is checked as LoadSigner checks it (*PermissionError).
 func Inspect(ctx context.Context, ref string, password PasswordFunc) (*Info, error) {
 	info := &Info{Ref: ref}
-	if IsKMS(ref) {
+	if IsPKCS11(ref) {
+		k, _, err := openPKCS11(ctx, ref, password)
+		if err != nil {
+			return nil, err
+		}
+		info.Kind, info.Public = KindPKCS11, k.Public()
+		k.Close()
+	} else if IsKMS(ref) {
 		_, pub, err := openKMS(ctx, ref)
 		if err != nil {
 			return nil, err

@@ -130,3 +130,25 @@ func syncDir(dir string) error {
 	}
 	return err
 }
+
+// WritePublicKey writes pub to path as a PEM "PUBLIC KEY" (PKIX) file with
+// mode 0644, the way WriteKeyPair writes PATH.pub: never over an existing
+// file, and nothing left behind on error. Errors: an *UnsupportedKeyError,
+// or a *FileError (wrapping fs.ErrExist when path exists).
+func WritePublicKey(path string, pub crypto.PublicKey) error {
+	if _, err := TypeOf(pub); err != nil {
+		return err
+	}
+	data, err := cryptoutils.MarshalPublicKeyToPEM(pub)
+	if err != nil {
+		return fmt.Errorf("encoding the public key: %w", err)
+	}
+	if err := writeExclusive(path, data, 0o644); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		os.Remove(path)
+		return fileError(path, err)
+	}
+	return nil
+}

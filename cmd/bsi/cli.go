@@ -297,6 +297,8 @@ first of these that is set (else a prompt on a terminal, which never echoes):
                            as "_" (keys/snapshot: BSI_KEY_PASSWORD_SNAPSHOT)
   BSI_KEY_PASSWORD_FILE    a file (mode 0600) whose first line is the password
   BSI_KEY_PASSWORD         the password of every key
+The PIN of a PKCS#11 token (a key given as a pkcs11: URI) comes from the
+URI's pin-source=file:/path, else BSI_PKCS11_PIN, else a prompt.
 
 Diagnostics go to stderr as "bsi: error: ..." and "bsi: hint: ..."; data
 goes to stdout; commands that report take --json.

@@ -40,25 +40,47 @@ Key types and their TUF signature schemes:
 
 Prints the type, TUF scheme, TUF key id and both file names on stdout.
 
+With --pkcs11 URI the key pair is made on a hardware token (an HSM, a
+YubiKey, SoftHSM) through its PKCS#11 module, and never leaves it. The URI
+(RFC 7512) names the module, the token and the new key's label:
+  pkcs11:token=LABEL;object=KEY-LABEL?module-path=/usr/lib/softhsm/libsofthsm2.so
+(or module-name=softhsm2; id=%01%02 sets the key id, else a random one).
+bsi refuses a label or id the token already holds. The token's PIN comes
+from the URI's pin-source=file:/path (mode 0600), else BSI_PKCS11_PIN, else
+the terminal; a PIN in the URI (pin-value) is refused. --out PATH, optional,
+then names the public key file to write. It prints the key's full URI (with
+its id): give that URI wherever bsi takes a key (repo init, sign, add...).
+ed25519 needs a token with CKM_EDDSA (SoftHSM 2.6 has it; Debian 12's
+ykcs11 2.2 does not); ecdsa (P-256) and rsa (3072 bits, signed with
+RSA-PSS) work on every token. A YubiKey's keys live in fixed PIV slots:
+make them with ykman and name them by id (docs/hardware-keys.md).
+
 Flags:
   --type T                  ed25519, ecdsa or rsa (default ed25519)
-  --out PATH                the private key file to create (required)
+  --out PATH                the private key file to create (required); with
+                            --pkcs11, the public key file (optional)
+  --pkcs11 URI              make the key on the PKCS#11 token URI names
   --insecure-no-password    write the private key unencrypted
   --json                    print {"type","scheme","keyid","private",
-                            "public","encrypted"} instead
+                            "public","encrypted"} instead ("pkcs11": true
+                            and private: the key's URI with --pkcs11)
 
 Examples:
   bsi keys generate --out root-1.key
   BSI_KEY_PASSWORD=... bsi keys generate --type ecdsa --out webkit-team.key
   bsi keys generate --type rsa --out targets.key --json
-  bsi keys generate --out test.key --insecure-no-password`
+  bsi keys generate --out test.key --insecure-no-password
+  BSI_PKCS11_PIN=... bsi keys generate --type ecdsa --out root-1.pub \
+      --pkcs11 'pkcs11:token=bsi-root-1;object=root-1?module-name=softhsm2'`
 
 const keysShowHelp = `Describes a key without revealing it: whether it is a public key file, a
 private key file (encrypted or not) or a KMS key, its type, its TUF
 signature scheme and its TUF key id (the id that root and delegations list).
 
-REF is a file path or a KMS key URI (awskms://, azurekms://, hashivault://,
-and fakekms:// for tests). For an encrypted private key file the password
+REF is a file path, a KMS key URI (awskms://, azurekms://, hashivault://,
+and fakekms:// for tests) or a PKCS#11 URI of a key on a hardware token
+(pkcs11:token=...;object=...?module-path=...: see bsi keys generate -h; its
+PIN comes from pin-source, else BSI_PKCS11_PIN, else the terminal). For an encrypted private key file the password
 comes from BSI_KEY_PASSWORD_<NAME>, BSI_KEY_PASSWORD_FILE or
 BSI_KEY_PASSWORD, else the terminal (see bsi help); an unencrypted or
 public key file never asks for one.
@@ -76,12 +98,13 @@ Flags:
 Examples:
   bsi keys show root-1.key.pub
   bsi keys show root-1.key
-  bsi keys show --json awskms:///arn:aws:kms:eu-west-1:111122223333:key/1234abcd`
+  bsi keys show --json awskms:///arn:aws:kms:eu-west-1:111122223333:key/1234abcd
+  bsi keys show 'pkcs11:token=bsi-root-1;object=root-1?module-name=softhsm2'`
 
 func keysGenerateCommand() *command {
 	return &command{
 		name:    "keys generate",
-		args:    "[--type ed25519|ecdsa|rsa] --out PATH [--insecure-no-password] [--json]",
+		args:    "[--type ed25519|ecdsa|rsa] (--out PATH [--insecure-no-password] | --pkcs11 URI [--out PUB]) [--json]",
 		summary: "create a key pair: PATH (private, encrypted) and PATH.pub",
 		help:    keysGenerateHelp,
 		run:     runKeysGenerate,
@@ -96,6 +119,7 @@ type generatedKey struct {
 	Private   string    `json:"private"`
 	Public    string    `json:"public"`
 	Encrypted bool      `json:"encrypted"`
+	PKCS11    bool      `json:"pkcs11,omitempty"` // private is a PKCS#11 URI
 }
 
 func runKeysGenerate(ctx context.Context, e *env, args []string) error {
@@ -104,12 +128,26 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 	out := fl.String("out", "", "private key file")
 	noPassword := fl.Bool("insecure-no-password", false, "write the private key unencrypted")
 	asJSON := fl.Bool("json", false, "print JSON")
+	p11URI := fl.String("pkcs11", "", "PKCS#11 URI of the key to make on a token")
 	pos, err := parseFlags(fl, args)
 	if err != nil {
 		return err
 	}
 	if err := wantArgs(pos, 0, 0, ""); err != nil {
 		return err
+	}
+	if *p11URI != "" {
+		typ, err := keys.ParseType(*typeName)
+		if err != nil {
+			return usagef("--type: %v", err)
+		}
+		if *noPassword {
+			return usagef("--insecure-no-password does not apply to --pkcs11: the key never leaves the token")
+		}
+		if !keys.IsPKCS11(*p11URI) {
+			return usagef("--pkcs11 %s: not a PKCS#11 URI (pkcs11:token=...;object=...?module-path=...)", *p11URI)
+		}
+		return runKeysGeneratePKCS11(ctx, e, *p11URI, typ, *out, *asJSON)
 	}
 	if *out == "" {
 		return usagef("missing --out PATH")
@@ -237,7 +275,7 @@ func runKeysShow(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	ref := pos[0]
-	info, err := keys.Inspect(ctx, ref, func(confirm bool) ([]byte, error) { return e.password(ref, confirm) })
+	info, err := keys.Inspect(ctx, ref, e.passwordFunc(ref))
 	if err != nil {
 		return keysHint(err)
 	}
@@ -256,6 +294,8 @@ func keysDescribeKind(info *keys.Info) string {
 		return "public key file"
 	case info.Kind == keys.KindKMS:
 		return "kms key"
+	case info.Kind == keys.KindPKCS11:
+		return "pkcs11 key (on a token)"
 	case info.Encrypted:
 		return "private key file (encrypted)"
 	default:
@@ -267,6 +307,9 @@ func keysDescribeKind(info *keys.Info) string {
 // file open to group or others exits 1 (an operational error, like a
 // missing file: the command line is right, the file is not).
 func keysHint(err error) error {
+	if h, ok := pkcs11Hint(err); ok {
+		return h
+	}
 	var ue *keys.UnsupportedKeyError
 	var pe *keys.PermissionError
 	switch {

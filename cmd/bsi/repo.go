@@ -45,6 +45,9 @@ func repoOptions(e *env) repo.Options {
 }
 
 func (e *env) passwordFunc(ref string) keys.PasswordFunc {
+	if keys.IsPKCS11(ref) {
+		return e.pkcs11PIN(ref)
+	}
 	return func(confirm bool) ([]byte, error) { return e.password(ref, confirm) }
 }
 
@@ -76,7 +79,7 @@ func repoLoadTUFKeys(ctx context.Context, e *env, refs []string) ([]*metadata.Ke
 	for _, ref := range refs {
 		pub, err := keys.LoadPublicKeyRef(ctx, ref, e.passwordFunc(ref))
 		if err != nil {
-			return nil, err
+			return nil, keysHint(err)
 		}
 		k, err := repoTufKeyOf(pub)
 		if err != nil {
