@@ -196,12 +196,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	)
 }
 
-// Values of headers set on every answer.
-var nosniff = []string{"nosniff"}
-
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
-	hdr["X-Content-Type-Options"] = nosniff
+	hdr.Set("X-Content-Type-Options", "nosniff")
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		hdr.Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
