@@ -313,6 +313,13 @@ func (c *Collector) handleReports(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := c.submit(r.Context(), batch.Reports); err != nil {
+		if clientGone(r, err) {
+			// Nobody reads the answer; the device retries with the same
+			// report ids, which the store skips if they were committed.
+			c.log.Debug("fleet: client gone before the commit", "remote", r.RemoteAddr, "reports", len(batch.Reports), "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, apiError{Reason: "storage", Error: "reports not stored, retry later"})
+			return
+		}
 		c.refuse(w, r, apiError{Status: http.StatusServiceUnavailable, Reason: "storage", Error: "reports not stored, retry later"})
 		return
 	}
@@ -347,7 +354,7 @@ type StatsResponse struct {
 func (c *Collector) handleStats(w http.ResponseWriter, r *http.Request) {
 	st, err := c.allStats(r.Context())
 	if err != nil {
-		c.log.Error("fleet: stats", "err", err)
+		c.logFailure(r, "fleet: stats", err)
 		c.refuse(w, r, apiError{Status: http.StatusServiceUnavailable, Reason: "storage", Error: "statistics unavailable"})
 		return
 	}
@@ -363,7 +370,7 @@ func (c *Collector) handleStatsOne(w http.ResponseWriter, r *http.Request) {
 	}
 	st, err := c.opts.Store.Stats(r.Context(), f)
 	if err != nil {
-		c.log.Error("fleet: stats", "err", err)
+		c.logFailure(r, "fleet: stats", err)
 		c.refuse(w, r, apiError{Status: http.StatusServiceUnavailable, Reason: "storage", Error: "statistics unavailable"})
 		return
 	}
@@ -383,6 +390,26 @@ func validName(p *report.Report) bool {
 	return q.Validate() == nil
 }
 
+// clientGone reports whether err is the end of r's context: the client
+// closed its connection or gave up (a timeout of its own) before the
+// answer. That is the client's doing, not a failure of the collector.
+func clientGone(r *http.Request, err error) bool {
+	return r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+}
+
+// logFailure logs a failed storage call made for r: at Error level, unless
+// the client went away and its context cancelled the call, which is
+// logged at Debug level (a fleet's devices come and go; an operator
+// alerted on every one would learn to ignore the log).
+func (c *Collector) logFailure(r *http.Request, msg string, err error) {
+	level := slog.LevelError
+	if clientGone(r, err) {
+		level = slog.LevelDebug
+		msg += ": client gone"
+	}
+	c.log.LogAttrs(r.Context(), level, msg, slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+}
+
 // Pinger is a Store that can check its database (GET /healthz uses it).
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -395,7 +422,7 @@ func (c *Collector) handleHealth(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		if err := p.Ping(ctx); err != nil {
-			c.log.Error("fleet: health", "err", err)
+			c.logFailure(r, "fleet: health", err)
 			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
 			return
 		}

@@ -141,7 +141,7 @@ attempted the install. Reports only inform a halt; they never widen a rollout.</
 func (c *Collector) handleStatus(w http.ResponseWriter, r *http.Request) {
 	st, err := c.allStats(r.Context())
 	if err != nil {
-		c.log.Error("fleet: status page", "err", err)
+		c.logFailure(r, "fleet: status page", err)
 		http.Error(w, "statistics unavailable", http.StatusServiceUnavailable)
 		return
 	}

@@ -44,9 +44,31 @@
 // 431). A keep-alive connection left idle is closed after IdleTimeout. On
 // shutdown, requests still running after ShutdownTimeout (a client that
 // stopped reading a large payload) have their connections closed, so
-// nothing of the server outlives ListenAndServe. The ETag of a file is
-// cached by name, size, modification time and inode, so a new
-// timestamp.json renamed into place never inherits the old one's ETag.
+// nothing of the server outlives ListenAndServe.
+//
+// # Files kept in memory
+//
+// A fleet mostly asks for the same few small files (timestamp.json above
+// all, with If-None-Match), so files up to 1 MiB are kept in memory, 64
+// MiB in all, with their ETag and header values: a request for one of them
+// costs one stat of its name in the tree and no open, read or hash. The
+// name is still resolved in the tree (through the [os.Root]) on every
+// request, so whatever is refused above is refused at once, and the
+// content in memory is used only while the name leads to a file of the
+// same identity: device, inode, size, modification time and (on Linux)
+// change time. A new timestamp.json renamed into place is another inode; a
+// file rewritten in place, even to the same size and with its modification
+// time set back, has a new change time, which no program can set; either
+// way the file is read again, and checked again for a private key, before
+// it is sent. What this cannot see is a rewrite in place within the same
+// tick of the file system's clock as the last look at the file, with the
+// size and the modification time kept (kernels before Linux 6.13, which
+// gives a file looked at a fine-grained change time at its next change).
+// Plain and If-None-Match requests are answered from memory directly;
+// others (ranges, dates, If-Match) by http.ServeContent over the content
+// in memory, with the same result as from the file. Larger files are sent
+// from the file (sendfile where the system has it), their ETag cached by
+// name and the same identity.
 //
 // The tests prove these with real connections on 127.0.0.1: 200 slow-header
 // clients beside a working one, oversized headers, an idle connection, a

@@ -4,9 +4,11 @@ package serve
 
 import "io/fs"
 
-// fileID is 0 where the file system's identity of a file is not at hand:
-// the ETag cache then goes by name, size and modification time alone.
-func fileID(fs.FileInfo) uint64 { return 0 }
+// identityOf is the size and modification time of fi where the file
+// system's identity of a file (device, inode) is not at hand.
+func identityOf(fi fs.FileInfo) fileIdentity {
+	return fileIdentity{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+}
 
 // openNonBlock: no named pipes to guard against on these systems.
 const openNonBlock = 0

@@ -14,7 +14,7 @@ import (
 
 // startServe runs ListenAndServe on a free loopback port and returns its
 // base URL and a function that stops it and returns ListenAndServe's error.
-func startServe(t *testing.T, opts serve.Options) (string, func() error) {
+func startServe(t testing.TB, opts serve.Options) (string, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)

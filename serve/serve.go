@@ -107,21 +107,20 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // Handler serves one published tree. Create it with NewHandler.
 type Handler struct {
-	root *os.Root
-	log  *slog.Logger
+	root  *os.Root
+	log   *slog.Logger
+	cache contentCache // files up to maxCachedFile, by name and identity
 
 	mu    sync.Mutex
-	etags map[etagKey]string // content hashes of files, by identity
+	etags map[etagKey]string // content hashes of larger files, by identity
 }
 
 // etagKey identifies a file's content without reading it: a new file
 // under the same name (a new timestamp.json renamed into place) differs in
 // inode even when size and modification time are equal.
 type etagKey struct {
-	name    string
-	size    int64
-	modTime time.Time
-	id      uint64 // see fileID
+	name string
+	id   fileIdentity
 }
 
 // maxETags bounds the ETag cache; it is emptied when full.
@@ -180,6 +179,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.log.Enabled(r.Context(), slog.LevelInfo) {
+		h.serve(w, r) // no access log: nothing to record
+		return
+	}
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	h.serve(sw, r)
@@ -214,9 +217,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	// The type is checked before the file is opened, and the open does not
 	// block: opening a named pipe for reading would wait for a writer for
-	// ever, holding the request and a thread.
-	if fi, err := h.root.Stat(name); err != nil || !fi.Mode().IsRegular() {
+	// ever, holding the request and a thread. The name is resolved on every
+	// request, in the tree, so a file that left it, became a link out of it
+	// or stopped being a regular file is refused at once.
+	fi, err := h.root.Stat(name)
+	if err != nil || !fi.Mode().IsRegular() {
 		h.notFound(w, r, name, err)
+		return
+	}
+	// A file read before, still the same file: its content, checked then,
+	// is in memory.
+	if e := h.cache.get(name, identityOf(fi)); e != nil {
+		serveEntry(w, r, e)
 		return
 	}
 	f, err := h.root.OpenFile(name, os.O_RDONLY|openNonBlock, 0)
@@ -225,14 +237,30 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
+	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		http.NotFound(w, r) // replaced between the two checks
 		return
 	}
+	if fi.Size() <= maxCachedFile {
+		e, err := loadEntry(name, f, fi)
+		switch {
+		case err == nil:
+			if kind, ok := privateKeyPEM(e.body[:min(len(e.body), sniffLen)]); ok {
+				h.refuseKey(w, r, name, kind)
+				return
+			}
+			h.cache.put(name, e)
+			serveEntry(w, r, e)
+			return
+		case !errors.Is(err, errChangedWhileRead):
+			h.log.Warn("reading file", "path", name, "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		// Written to while read: sent from the file, not kept.
+	}
 	if kind, ok := sniffPrivateKey(f); ok {
-		h.log.Warn("refused a private key", "path", name, "pem", kind)
-		http.NotFound(w, r)
+		h.refuseKey(w, r, name, kind)
 		return
 	}
 	etag, err := h.etag(name, f, fi)
@@ -245,6 +273,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cache-Control", CacheControl(name))
 	hdr.Set("Content-Type", ContentType(name))
 	http.ServeContent(w, r, "", fi.ModTime(), f)
+}
+
+func (h *Handler) refuseKey(w http.ResponseWriter, r *http.Request, name, kind string) {
+	h.log.Warn("refused a private key", "path", name, "pem", kind)
+	http.NotFound(w, r)
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, name string, err error) {
@@ -273,10 +306,10 @@ func cleanName(p string) (string, bool) {
 	return p, true
 }
 
-// etag returns the strong ETag of f: its SHA-256, cached by name, size,
-// modification time and inode.
+// etag returns the strong ETag of f: its SHA-256, cached by name and
+// identity.
 func (h *Handler) etag(name string, f *os.File, fi fs.FileInfo) (string, error) {
-	k := etagKey{name, fi.Size(), fi.ModTime(), fileID(fi)}
+	k := etagKey{name, identityOf(fi)}
 	h.mu.Lock()
 	e, ok := h.etags[k]
 	h.mu.Unlock()

@@ -17,8 +17,10 @@ func serveCommands() []*command {
 Only files are served: no listings, no dot-files, nothing outside DIR (links
 that leave it are refused). timestamp.json and other unversioned names are
 sent with "Cache-Control: no-cache"; versioned metadata and hashed payloads
-are immutable. Every file has a strong ETag. Each request is logged on
-stderr. SIGINT or SIGTERM stops the server gracefully.
+are immutable. Every file has a strong ETag. Files up to 1 MiB are kept in
+memory while their name leads to the same unchanged file (64 MiB in all).
+Each request is logged on stderr. SIGINT or SIGTERM stops the server
+gracefully.
 
 Flags:
   --addr HOST:PORT  listen address (default 127.0.0.1:8080; port 0 picks one)
