@@ -68,7 +68,7 @@ type binaries struct {
 }
 
 // build compiles both clients from the source tree src into dir with the
-// same flags (-trimpath), the way a device image would carry them.
+// same flags (the defaults, so that the build cache serves).
 func build(ctx context.Context, src, dir string) (binaries, error) {
 	bin := binaries{pkg: DevicePackage(src)}
 	for _, p := range []struct {
@@ -80,7 +80,7 @@ func build(ctx context.Context, src, dir string) (binaries, error) {
 		{goTUFPackage, "gotuf-client", &bin.goTUF, nil},
 	} {
 		out := filepath.Join(dir, p.out)
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, p.pkg)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, p.pkg)
 		cmd.Dir = src
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			return binaries{}, fmt.Errorf("building %s in %s: %w\n%s", p.pkg, src, err, msg)
