@@ -73,6 +73,26 @@ func BenchmarkProfileClient(b *testing.B) {
 			}
 		}
 	})
+	b.Run("floor", func(b *testing.B) {
+		state := filepath.Join(b.TempDir(), "floor")
+		if err := d.install(state, root); err != nil {
+			b.Fatal(err)
+		}
+		mark := srv.mark()
+		if err := d.check(b.Context(), state, target, true); err != nil {
+			b.Fatal(err)
+		}
+		paths := srv.pathsSince(mark)
+		var f Floor
+		defer profile(b, srv)()
+		for b.Loop() {
+			var err error
+			if f, err = measureFloor(b.Context(), srv.url, b.TempDir(), paths); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Logf("last floor: %+v", f)
+	})
 	b.Run("warm", func(b *testing.B) {
 		state := filepath.Join(b.TempDir(), "warm")
 		if err := d.install(state, root); err != nil {
