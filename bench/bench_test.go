@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +41,19 @@ func TestRunSmall(t *testing.T) {
 		if c.Warm.BSI.Requests != 2 {
 			t.Errorf("%s: bsi warm made %d requests, want 2", c.Layout, c.Warm.BSI.Requests)
 		}
+		// The floors replay what bsi fetched: the cold one includes the
+		// payload, so it has more files than the one-change floor has.
+		for name, f := range map[string]Floor{"cold": c.ColdFloor, "change": c.ChangeFloor} {
+			if f.Time <= 0 || f.Download <= 0 || f.Hash <= 0 || f.Decode <= 0 || f.Sync <= 0 || f.Files < 2 || f.Bytes < 1 {
+				t.Errorf("%s %s: empty floor %+v", c.Layout, name, f)
+			}
+		}
+		if c.ColdFloor.Files != int(c.Cold.BSI.Requests)-1 { // the 404 of the next-root probe is not replayed
+			t.Errorf("%s: cold floor of %d files, bsi made %d requests", c.Layout, c.ColdFloor.Files, c.Cold.BSI.Requests)
+		}
+		if c.ProcessWarm != (Comparison{}) || c.ProcessCold != (Comparison{}) {
+			t.Errorf("%s: whole-process figures without Source", c.Layout)
+		}
 		if c.Publish.FilesWritten < 4 || c.Publish.Time <= 0 {
 			t.Errorf("%s: publish %+v", c.Layout, c.Publish)
 		}
@@ -47,7 +62,7 @@ func TestRunSmall(t *testing.T) {
 	if err := r.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"flat", "bins", "cold", "warm", "one change", "files written"} {
+	for _, want := range []string{"flat", "bins", "cold", "warm", "one change", "files written", "bsi/floor", "fsync"} {
 		if strings.Count(table.String(), want) < 1 {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
@@ -114,5 +129,77 @@ func TestGoals(t *testing.T) {
 	}
 	if s := r.SlowerWarm(); len(s) != 1 || s[0].Layout != Bins {
 		t.Errorf("SlowerWarm = %+v, want the bins case", s)
+	}
+}
+
+// TestRunProcess builds both whole-process clients from this source tree
+// and runs them: each refresh is a process of its own, whose requests
+// reach the same counting server.
+func TestRunProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two binaries")
+	}
+	src, err := FindSource(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(t.Context(), Config{Sizes: []int{20}, Layouts: []string{Bins}, Runs: MinRuns, Dir: t.TempDir(), Source: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.DevicePackage != DevicePackage(src) {
+		t.Errorf("device package %q, want %q", r.DevicePackage, DevicePackage(src))
+	}
+	c := r.Cases[0]
+	for name, cmp := range map[string]Comparison{"cold": c.ProcessCold, "warm": c.ProcessWarm} {
+		for client, m := range map[string]Measure{BSI: cmp.BSI, GoTUF: cmp.GoTUF} {
+			if m.Time <= 0 || m.Requests < 2 || m.WireBytes < 1 {
+				t.Errorf("process %s %s: empty measure %+v", name, client, m)
+			}
+		}
+	}
+	// Warm, bsi's process asks for the next root and the timestamp only.
+	if c.ProcessWarm.BSI.Requests != 2 {
+		t.Errorf("bsi's warm process made %d requests, want 2", c.ProcessWarm.BSI.Requests)
+	}
+	// Cold, both fetch the four top-level roles after the root probe.
+	if c.ProcessCold.BSI.Requests != 4 || c.ProcessCold.GoTUF.Requests != 4 {
+		t.Errorf("cold processes made %d (bsi) and %d (go-tuf) requests, want 4", c.ProcessCold.BSI.Requests, c.ProcessCold.GoTUF.Requests)
+	}
+	var table bytes.Buffer
+	if err := r.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"process cold", "process warm", r.DevicePackage} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+}
+
+func TestDevicePackage(t *testing.T) {
+	dir := t.TempDir()
+	if got := DevicePackage(dir); got != mainPackage {
+		t.Errorf("without cmd/bsi-agent: %q", got)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "cmd", "bsi-agent"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := DevicePackage(dir); got != agentPackage {
+		t.Errorf("with cmd/bsi-agent: %q", got)
+	}
+}
+
+func TestFloorRatio(t *testing.T) {
+	f := Floor{Time: 2 * time.Second}
+	if got := f.Ratio(Measure{Time: 5 * time.Second}); got != 2.5 {
+		t.Errorf("ratio %v, want 2.5", got)
+	}
+	if got := (Floor{}).Ratio(Measure{Time: time.Second}); got != 0 {
+		t.Errorf("ratio of no floor %v, want 0", got)
+	}
+	fs := []Floor{{Time: 3, Files: 1}, {Time: 1, Files: 2}, {Time: 2, Files: 3}}
+	if got := medianFloor(fs).Time; got != 2 {
+		t.Errorf("median floor %v, want 2", got)
 	}
 }

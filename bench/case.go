@@ -10,7 +10,8 @@ import (
 )
 
 // bench is one case being measured: a published repository, its server,
-// and the two devices.
+// the two devices in process and, when the run built them, the two
+// whole-process clients.
 type bench struct {
 	cfg     Config
 	dir     string
@@ -18,9 +19,10 @@ type bench struct {
 	srv     *server
 	root    []byte
 	devices []device
+	procs   []device
 }
 
-func runCase(ctx context.Context, cfg Config, dir string, n int, layout string) (*Case, error) {
+func runCase(ctx context.Context, cfg Config, dir string, n int, layout string, bin *binaries) (*Case, error) {
 	bins := 0
 	if layout == Bins {
 		bins = BinCount
@@ -44,74 +46,100 @@ func runCase(ctx context.Context, cfg Config, dir string, n int, layout string) 
 	defer srv.close()
 	b := &bench{cfg: cfg, dir: dir, pub: pub, srv: srv,
 		devices: []device{bsiDevice{url: srv.url, now: cfg.Now}, goTUFDevice{url: srv.url}}}
+	if bin != nil {
+		b.procs = []device{procDevice{who: BSI, cmd: bin.bsi, url: srv.url}, procDevice{who: GoTUF, cmd: bin.goTUF, url: srv.url}}
+	}
 	if b.root, err = pub.rootJSON(); err != nil {
 		return nil, err
 	}
+	target := targetPath(n/2 + 1)
 	cfg.Progress("%d %s: generated in %s; cold refresh", n, layout, c.Generate.Round(time.Millisecond))
-	if c.Cold, err = b.cold(ctx, targetPath(n/2+1)); err != nil {
+	if c.Cold, c.ColdFloor, err = b.cold(ctx, "", b.devices, target); err != nil {
 		return nil, err
 	}
 	cfg.Progress("%d %s: warm refresh", n, layout)
-	if c.Warm, err = b.warm(ctx, targetPath(n/2+1)); err != nil {
+	if c.Warm, err = b.warm(ctx, "", b.devices, target); err != nil {
 		return nil, err
 	}
+	if b.procs != nil {
+		cfg.Progress("%d %s: whole-process cold and warm refresh", n, layout)
+		if c.ProcessCold, _, err = b.cold(ctx, "process-", b.procs, target); err != nil {
+			return nil, err
+		}
+		if c.ProcessWarm, err = b.warm(ctx, "process-", b.procs, target); err != nil {
+			return nil, err
+		}
+	}
 	cfg.Progress("%d %s: add one and refresh", n, layout)
-	if c.Change, c.Publish, err = b.change(ctx); err != nil {
+	if c.Change, c.ChangeFloor, c.Publish, err = b.change(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// order returns the devices in the order of run i: alternating, so that
+// order returns devs in the order of run i: alternating, so that
 // neither always runs on a warmer machine.
-func (b *bench) order(i int) []device {
+func order(devs []device, i int) []device {
 	if i%2 == 0 {
-		return b.devices
+		return devs
 	}
-	return []device{b.devices[1], b.devices[0]}
+	return []device{devs[1], devs[0]}
 }
 
 // measure runs f once and returns its time, the requests and bytes it
-// caused on the server, and the bytes the process allocated meanwhile.
-func (b *bench) measure(f func() error) (Measure, error) {
+// caused on the server, the bytes the process allocated meanwhile, and
+// the paths requested.
+func (b *bench) measure(f func() error) (Measure, []string, error) {
 	runtime.GC()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
-	w0 := b.srv.counts()
+	w0, mark := b.srv.counts(), b.srv.mark()
 	start := time.Now()
 	err := f()
 	d := time.Since(start)
 	w1 := b.srv.counts()
 	runtime.ReadMemStats(&m1)
 	return Measure{Time: d, Requests: w1.requests - w0.requests, WireBytes: w1.bytes - w0.bytes,
-		AllocBytes: int64(m1.TotalAlloc - m0.TotalAlloc)}, err
+		AllocBytes: int64(m1.TotalAlloc - m0.TotalAlloc)}, b.srv.pathsSince(mark), err
 }
 
-// compare runs each device runs times in alternating order and returns the
-// medians. one performs a single measured run of a device.
-func (b *bench) compare(one func(i int, d device) (Measure, error)) (Comparison, error) {
+// compare runs each of the two devs runs times in alternating order and
+// returns the medians, and the median floor of bsi's runs. one performs a
+// single measured run of a device and returns what it measured and the
+// paths it requested; when floor is set, each bsi run is followed by a
+// measure of its floor on the same paths.
+func (b *bench) compare(ctx context.Context, devs []device, floor bool, one func(i int, d device) (Measure, []string, error)) (Comparison, Floor, error) {
 	got := map[string][]Measure{}
+	var floors []Floor
 	for i := range b.cfg.Runs {
-		for _, d := range b.order(i) {
-			m, err := one(i, d)
+		for _, d := range order(devs, i) {
+			m, paths, err := one(i, d)
 			if err != nil {
-				return Comparison{}, err
+				return Comparison{}, Floor{}, err
 			}
 			got[d.name()] = append(got[d.name()], m)
+			if floor && d.name() == BSI {
+				f, err := measureFloor(ctx, b.srv.url, b.dir, paths)
+				if err != nil {
+					return Comparison{}, Floor{}, err
+				}
+				floors = append(floors, f)
+			}
 		}
 	}
-	return Comparison{BSI: medianOf(got[BSI]), GoTUF: medianOf(got[GoTUF])}, nil
+	return Comparison{BSI: medianOf(got[BSI]), GoTUF: medianOf(got[GoTUF])}, medianFloor(floors), nil
 }
 
-// cold: a new device with only the root checks for target and downloads it.
-func (b *bench) cold(ctx context.Context, target string) (Comparison, error) {
-	return b.compare(func(i int, d device) (Measure, error) {
-		state := filepath.Join(b.dir, fmt.Sprintf("cold-%s-%d", d.name(), i))
+// cold: a new device with only the root checks for target and downloads
+// it; for devices in process (tag ""), with bsi's floor.
+func (b *bench) cold(ctx context.Context, tag string, devs []device, target string) (Comparison, Floor, error) {
+	return b.compare(ctx, devs, tag == "", func(i int, d device) (Measure, []string, error) {
+		state := filepath.Join(b.dir, fmt.Sprintf("%scold-%s-%d", tag, d.name(), i))
 		defer os.RemoveAll(state)
 		defer os.RemoveAll(state + ".payload")
 		defer os.RemoveAll(state + ".targets")
 		if err := d.install(state, b.root); err != nil {
-			return Measure{}, err
+			return Measure{}, nil, err
 		}
 		return b.measure(func() error { return d.check(ctx, state, target, true) })
 	})
@@ -119,43 +147,46 @@ func (b *bench) cold(ctx context.Context, target string) (Comparison, error) {
 
 // state is the persistent metadata directory of device d for the warm and
 // change scenarios.
-func (b *bench) state(d device) string { return filepath.Join(b.dir, "device-"+d.name()) }
+func (b *bench) state(tag string, d device) string {
+	return filepath.Join(b.dir, tag+"device-"+d.name())
+}
 
 // warm: each device checked once (unmeasured); then, nothing having
 // changed, it checks again in a new process.
-func (b *bench) warm(ctx context.Context, target string) (Comparison, error) {
-	for _, d := range b.devices {
-		if err := d.install(b.state(d), b.root); err != nil {
+func (b *bench) warm(ctx context.Context, tag string, devs []device, target string) (Comparison, error) {
+	for _, d := range devs {
+		if err := d.install(b.state(tag, d), b.root); err != nil {
 			return Comparison{}, err
 		}
-		if err := d.check(ctx, b.state(d), target, false); err != nil {
+		if err := d.check(ctx, b.state(tag, d), target, false); err != nil {
 			return Comparison{}, err
 		}
 	}
-	return b.compare(func(_ int, d device) (Measure, error) {
-		return b.measure(func() error { return d.check(ctx, b.state(d), target, false) })
+	cmp, _, err := b.compare(ctx, devs, false, func(_ int, d device) (Measure, []string, error) {
+		return b.measure(func() error { return d.check(ctx, b.state(tag, d), target, false) })
 	})
+	return cmp, err
 }
 
 // change: in each run the publisher adds one improvement and publishes
 // (measured), then each device, up to date with the previous version,
-// refreshes and looks the new improvement up.
-func (b *bench) change(ctx context.Context) (Comparison, Publish, error) {
+// refreshes and looks the new improvement up; bsi's floor follows.
+func (b *bench) change(ctx context.Context) (Comparison, Floor, Publish, error) {
 	var times []time.Duration
 	var files []int
-	cmp, err := b.compare(func(i int, d device) (Measure, error) {
+	cmp, floor, err := b.compare(ctx, b.devices, true, func(i int, d device) (Measure, []string, error) {
 		if len(times) == i {
 			start := time.Now()
 			n, err := b.pub.addOne(ctx)
 			if err != nil {
-				return Measure{}, fmt.Errorf("publisher: %w", err)
+				return Measure{}, nil, fmt.Errorf("publisher: %w", err)
 			}
 			times, files = append(times, time.Since(start)), append(files, n)
 		}
-		return b.measure(func() error { return d.check(ctx, b.state(d), targetPath(b.pub.count), false) })
+		return b.measure(func() error { return d.check(ctx, b.state("", d), targetPath(b.pub.count), false) })
 	})
 	if err != nil {
-		return Comparison{}, Publish{}, err
+		return Comparison{}, Floor{}, Publish{}, err
 	}
-	return cmp, Publish{Time: median(times), FilesWritten: median(files)}, nil
+	return cmp, floor, Publish{Time: median(times), FilesWritten: median(files)}, nil
 }

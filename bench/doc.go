@@ -33,6 +33,28 @@
 //	            date with the previous version, refreshes and looks the
 //	            new one up
 //
+// # Whole processes
+//
+// With Config.Source set (bsi bench sets it to the source tree of the
+// current directory), a run first builds two binaries with the go
+// command: bsi's device binary (DevicePackage: ./cmd/bsi-agent, or
+// ./cmd/bsi in a tree without it) and a small client on go-tuf's updater
+// (./conformance/internal/gotufclient), both speaking the tuf-client
+// protocol. Each case then times whole processes, start-up included, the
+// way a device or a conformance harness runs them: "init ROOTFILE"
+// (unmeasured), then "refresh" cold (only the root) and warm (nothing
+// changed). A refresh reads the top-level roles only (root, timestamp,
+// snapshot, targets), which are the same in both layouts.
+//
+// # Floors
+//
+// After each of bsi's cold and one-change checks, its floor is measured
+// on the same files: the paths bsi requested, downloaded again over
+// loopback on a new connection, one SHA-256 pass over all their bytes,
+// one ed25519 check over the largest, one encoding/json decode of each
+// metadata file into the fields a client reads, and one write and fsync
+// of all of it. bsi/floor is bsi's time over the floor's.
+//
 // Within a run the two clients alternate which goes first. Each figure is
 // the median of at least MinRuns runs, taken figure by figure: wall time,
 // requests and bytes on the wire, and bytes allocated
@@ -41,12 +63,14 @@
 //
 // # Example
 //
-//	r, err := bench.Run(ctx, bench.Config{Sizes: bench.QuickSizes})
+//	src, err := bench.FindSource(ctx)
+//	r, err := bench.Run(ctx, bench.Config{Sizes: bench.QuickSizes, Source: src})
 //	r.WriteTable(os.Stdout)
 //	bench.WriteGoals(os.Stdout, r.Goals())
 //
 // prints, for each N and layout, lines such as
 //
-//	    N  layout  scenario     bsi  go-tuf  go-tuf/bsi  req bsi/go-tuf  ...
-//	10000    flat      warm   600µs   200ms      333.3x             2/2  ...
+//	    N  layout      scenario     bsi  go-tuf  go-tuf/bsi  floor  bsi/floor  ...
+//	10000    flat          warm   600µs   200ms     333.33x      -          -  ...
+//	10000    flat  process warm  4.00ms  6.00ms       1.50x      -          -  ...
 package bench

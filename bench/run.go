@@ -32,6 +32,12 @@ type Config struct {
 	Now func() time.Time
 	// Progress receives a line of progress now and then; nil discards.
 	Progress func(format string, a ...any)
+	// Source is the root of the bsi source tree (FindSource) from which
+	// the whole-process clients are built once per run with the go
+	// command: bsi's device binary (DevicePackage) and a small go-tuf
+	// client. "" measures in process only. Whole processes read the
+	// system clock, whatever Now is.
+	Source string
 }
 
 // DefaultSizes are the repository sizes of a full run; QuickSizes those of
@@ -96,6 +102,17 @@ type Case struct {
 	// look the new one up.
 	Change  Comparison `json:"after_one_change"`
 	Publish Publish    `json:"publish_add_one"`
+	// ColdFloor and ChangeFloor are the floors of bsi's cold and
+	// after-one-change checks: the same files fetched, hashed, one
+	// signature checked, decoded and synced, in the same run.
+	ColdFloor   Floor `json:"cold_floor"`
+	ChangeFloor Floor `json:"after_one_change_floor"`
+	// ProcessCold and ProcessWarm are whole processes, start-up included:
+	// "tuf-client refresh" of bsi's device binary and of a small go-tuf
+	// client, from only the root and with nothing changed. Zero when the
+	// run built no binaries (Config.Source "").
+	ProcessCold Comparison `json:"process_cold"`
+	ProcessWarm Comparison `json:"process_warm"`
 }
 
 // Report is the result of Run.
@@ -103,7 +120,10 @@ type Report struct {
 	Runs      int    `json:"runs"`
 	GoVersion string `json:"go_version"`
 	CPUs      int    `json:"cpus"`
-	Cases     []Case `json:"cases"`
+	// DevicePackage is the package bsi's whole-process client was built
+	// from ("" when none was).
+	DevicePackage string `json:"device_package,omitempty"`
+	Cases         []Case `json:"cases"`
 }
 
 func (cfg Config) withDefaults() (Config, error) {
@@ -154,10 +174,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer os.RemoveAll(dir)
 	}
 	r := &Report{Runs: cfg.Runs, GoVersion: runtime.Version(), CPUs: runtime.NumCPU()}
+	var bin *binaries
+	if cfg.Source != "" {
+		bdir := filepath.Join(dir, "bin")
+		if err := os.MkdirAll(bdir, 0o755); err != nil {
+			return nil, err
+		}
+		cfg.Progress("building the whole-process clients from %s", cfg.Source)
+		b, err := build(ctx, cfg.Source, bdir)
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		bin, r.DevicePackage = &b, b.pkg
+	}
 	for _, n := range cfg.Sizes {
 		for _, layout := range cfg.Layouts {
 			cdir := filepath.Join(dir, layout+"-"+strconv.Itoa(n))
-			c, err := runCase(ctx, cfg, cdir, n, layout)
+			c, err := runCase(ctx, cfg, cdir, n, layout, bin)
 			os.RemoveAll(cdir)
 			if err != nil {
 				return nil, fmt.Errorf("bench: %d %s: %w", n, layout, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -16,6 +17,9 @@ type server struct {
 	srv      *http.Server
 	requests atomic.Int64
 	bytes    atomic.Int64
+
+	mu    sync.Mutex
+	paths []string // every path requested, in order
 }
 
 // wire is a count of requests and body bytes.
@@ -30,6 +34,9 @@ func serve(ctx context.Context, dir string) (*server, error) {
 	files := http.FileServer(http.Dir(dir))
 	s.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
+		s.mu.Lock()
+		s.paths = append(s.paths, r.URL.Path)
+		s.mu.Unlock()
 		files.ServeHTTP(&countingWriter{ResponseWriter: w, n: &s.bytes}, r)
 	})}
 	go func() {
@@ -42,6 +49,20 @@ func serve(ctx context.Context, dir string) (*server, error) {
 
 // counts returns the counts so far.
 func (s *server) counts() wire { return wire{s.requests.Load(), s.bytes.Load()} }
+
+// mark returns the count of requests logged so far, for pathsSince.
+func (s *server) mark() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.paths)
+}
+
+// pathsSince returns the paths requested since mark returned m.
+func (s *server) pathsSince(m int) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.paths[m:]...)
+}
 
 func (s *server) close() error { return s.srv.Close() }
 

@@ -1,10 +1,13 @@
 package client
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/bsiframework/bsi/trust"
 )
 
 // scanSeeds are role files: pretty and compact, with escapes in keys and
@@ -113,4 +116,39 @@ func BenchmarkLookupScan(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestMalformedCustomRefused (a regression test, not an attack fixed: the
+// old code refused this too): a target whose custom field is not JSON
+// (here a trailing comma inside it) is refused as malformed metadata on
+// both paths that read entries, the full decode and the scanner. No
+// check of its own does it (checkEntry relies on encoding/json, which
+// validates the whole document before it fills a json.RawMessage).
+func TestMalformedCustomRefused(t *testing.T) {
+	s := newSim(t)
+	s.addTarget("targets", "webkit/a.tar.gz", []byte("a"), `{"bsi":{"sequence":1}}`)
+	s.publish("targets")
+	good := s.get("2.targets.json")
+	i := bytes.Index(good, []byte(`"sequence"`))
+	if i < 0 {
+		t.Fatal("custom not found in targets.json")
+	}
+	i += bytes.IndexByte(good[i:], '}')
+	bad := append(append(bytes.Clone(good[:i]), ','), good[i:]...)
+	var ts targetsSigned
+	_, err := decode("targets", roleTargets, bad, &ts)
+	if err == nil {
+		err = checkTargets("targets", &ts)
+	}
+	wantErr[*FormatError](t, err, trust.ErrSecurity)
+	f := &targetsFile{role: "targets", raw: bad}
+	_, _, err = f.scan("webkit/a.tar.gz", true)
+	wantErr[*FormatError](t, err, trust.ErrSecurity)
+	// The genuine file passes both.
+	if _, err := decode("targets", roleTargets, good, &ts); err != nil {
+		t.Fatal(err)
+	}
+	if e, _, err := (&targetsFile{role: "targets", raw: good}).scan("webkit/a.tar.gz", true); err != nil || e == nil {
+		t.Fatalf("genuine entry: %v, %v", e, err)
+	}
 }
