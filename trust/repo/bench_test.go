@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -181,7 +182,9 @@ func benchmarkFreshPublish(b *testing.B, n, bins int) {
 		b.StopTimer()
 		f := bigRepo(b, n, bins, false)
 		b.StartTimer()
+		stop := cpuProfile(b)
 		written = len(f.publish().Written)
+		stop()
 	}
 	b.ReportMetric(float64(written), "files-written")
 }
@@ -196,6 +199,30 @@ func BenchmarkFreshPublish100k256Bins(b *testing.B)  { benchmarkFreshPublish(b, 
 func BenchmarkAddOnePublish10k(b *testing.B)         { benchmarkAddOne(b, 10000, 0) }
 func BenchmarkAddOneAndPublish100kFlat(b *testing.B) { benchmarkAddOne(b, 100000, 0) }
 func BenchmarkAddOnePublish100kBins(b *testing.B)    { benchmarkAddOne(b, 100000, 256) }
+
+// cpuProfile writes a CPU profile of the measured part of a benchmark (not
+// of building its repository) to $BSI_BENCH_CPUPROFILE, the first time it
+// is called in the process; the function returned stops it.
+func cpuProfile(b *testing.B) func() {
+	name := os.Getenv("BSI_BENCH_CPUPROFILE")
+	if name == "" || profiled {
+		return func() {}
+	}
+	profiled = true
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+var profiled bool
 
 // skipLarge skips a benchmark of n improvements unless large sizes are
 // asked for.
@@ -227,6 +254,7 @@ func benchmarkAddOne(b *testing.B, n, bins int) {
 	var stats ioStats
 	for b.Loop() {
 		seq++
+		stop := cpuProfile(b)
 		w, err := Open(b.Context(), f.dir, f.opts())
 		if err != nil {
 			b.Fatal(err)
@@ -237,6 +265,7 @@ func benchmarkAddOne(b *testing.B, n, bins int) {
 		}
 		dest = &countingDest{Destination: dir}
 		res, err := w.Publish(b.Context(), dest)
+		stop()
 		if err != nil {
 			b.Fatal(err)
 		}
