@@ -105,6 +105,16 @@ type deferredWriter interface {
 	Flush(ctx context.Context) error
 }
 
+// linker is an optional ability of a Destination: giving name the bytes
+// of existing, a name written earlier in the same publish, without a
+// second copy (a hard link). Publish uses it for the second and later
+// hash-prefixed names of one payload. An error (a file system without
+// hard links, existing on another file system) makes Publish write the
+// bytes instead.
+type linker interface {
+	Link(ctx context.Context, existing, name string) error
+}
+
 // dirDest is a directory destination. It is not safe for concurrent use.
 type dirDest struct {
 	dir     string
@@ -114,7 +124,35 @@ type dirDest struct {
 	tmpMade bool        // dir/.bsi-tmp exists
 }
 
-var _ deferredWriter = (*dirDest)(nil)
+var (
+	_ deferredWriter = (*dirDest)(nil)
+	_ linker         = (*dirDest)(nil)
+)
+
+// Link makes name a hard link to existing, both inside the destination
+// (through its os.Root: neither can lead outside it), with the deferred
+// durability of WriteFileDeferred. name must not exist: a link never
+// replaces a file. The bytes are shared, which is safe because no name of
+// a directory destination is ever written in place (every write is a new
+// file renamed over the name).
+func (d *dirDest) Link(_ context.Context, existing, name string) error {
+	if err := d.check(existing); err != nil {
+		return err
+	}
+	if err := d.check(name); err != nil {
+		return err
+	}
+	if dir := path.Dir(name); dir != "." {
+		if err := d.root.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := d.root.Link(existing, name); err != nil {
+		return err
+	}
+	d.pending.add(name)
+	return nil
+}
 
 // WriteFileDeferred writes atomically (temporary file and rename) without
 // syncing; Flush makes every such write durable at once.

@@ -322,7 +322,10 @@ func (c *client) find(tm *trustedmetadata.TrustedMetadata, target string) (*meta
 func (c *client) download(tf *metadata.TargetFiles) ([]byte, error) {
 	dir, base := path.Split(tf.Path)
 	var data []byte
-	for _, alg := range []string{"sha256", "sha512"} {
+	if len(tf.Hashes) == 0 {
+		return nil, fmt.Errorf("%s lists no hash", tf.Path)
+	}
+	for _, alg := range sortedKeys(tf.Hashes) {
 		d, err := c.get(fmt.Sprintf("targets/%s%x.%s", dir, []byte(tf.Hashes[alg]), base))
 		if err != nil {
 			return nil, fmt.Errorf("%s under %s: %w", tf.Path, alg, err)

@@ -69,6 +69,7 @@ func (w *Workspace) Publish(ctx context.Context, dest Destination) (*PublishResu
 		if err := w.writeTree(ctx, dest, published, res); err != nil {
 			return err
 		}
+		w.verified, w.verifiedSize = nil, 0
 		w.cfg.Edited = map[string]bool{}
 		w.cfg.Unpublished = nil
 		w.cfg.Published = true
@@ -465,7 +466,8 @@ func (w *Workspace) newSince(ctx context.Context, dest Destination, role string,
 
 func (w *Workspace) publishPayload(ctx context.Context, dest Destination, target string, tf *metadata.TargetFiles, res *PublishResult) error {
 	dir, base := path.Split(target)
-	var data []byte
+	data := w.verified[tf] // nil when verification streamed it
+	first := ""            // a name of this payload written by this publish
 	for _, alg := range sortedKeys(tf.Hashes) {
 		name := fmt.Sprintf("targets/%s%x.%s", dir, []byte(tf.Hashes[alg]), base)
 		ok, err := dest.Exists(ctx, name)
@@ -474,6 +476,10 @@ func (w *Workspace) publishPayload(ctx context.Context, dest Destination, target
 		}
 		if ok {
 			res.Skipped++
+			continue
+		}
+		if first != "" && w.linkPayload(ctx, dest, first, name) {
+			res.Written = append(res.Written, name)
 			continue
 		}
 		if data == nil {
@@ -489,8 +495,26 @@ func (w *Workspace) publishPayload(ctx context.Context, dest Destination, target
 			return &DestinationError{Dest: fmt.Sprint(dest), Name: name, Err: err}
 		}
 		res.Written = append(res.Written, name)
+		first = name
 	}
 	return nil
+}
+
+// linkPayload gives name the bytes of first, a name of the same payload
+// this publish wrote, when dest can (a directory: a hard link), and
+// reports whether it did. When it cannot (an object store, a file system
+// without hard links, another file system below the destination), the
+// caller writes a copy.
+func (w *Workspace) linkPayload(ctx context.Context, dest Destination, first, name string) bool {
+	l, ok := dest.(linker)
+	if !ok {
+		return false
+	}
+	if err := l.Link(ctx, first, name); err != nil {
+		w.opts.Logger.Info("payload copied, not linked", "dest", fmt.Sprint(dest), "name", name, "err", err)
+		return false
+	}
+	return true
 }
 
 // content reads a payload from the content store and checks it against

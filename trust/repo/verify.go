@@ -291,8 +291,16 @@ func (w *Workspace) verifyPayloads(ctx context.Context, dest Destination, roles 
 	return nil
 }
 
-// checkContent streams a payload of the content store through every hash
-// its target entry lists and compares length and hashes.
+// verifiedBudget bounds the payload bytes one publish keeps in memory
+// between verifying them and writing them (see checkContent).
+const verifiedBudget = 256 << 20
+
+// checkContent checks a payload of the content store against every hash
+// its target entry lists, and its length. A payload that fits in what is
+// left of verifiedBudget is read whole and kept (w.verified) for
+// publishPayload, which then writes exactly the bytes verified here,
+// without reading or hashing them again; a bigger one is streamed and
+// read again (and checked again) when written.
 func (w *Workspace) checkContent(tf *metadata.TargetFiles) error {
 	sum, ok := tf.Hashes["sha256"]
 	if !ok {
@@ -303,6 +311,31 @@ func (w *Workspace) checkContent(tf *metadata.TargetFiles) error {
 		return fmt.Errorf("not in the content store: %w", err)
 	}
 	defer f.Close()
+	w.stats.read++
+	var r io.Reader = io.LimitReader(f, tf.Length+1)
+	var data []byte
+	if tf.Length >= 0 && tf.Length <= verifiedBudget-w.verifiedSize {
+		if data, err = io.ReadAll(r); err != nil {
+			return err
+		}
+		r = bytes.NewReader(data)
+	}
+	if err := checkDigests(r, tf); err != nil {
+		return err
+	}
+	if data != nil {
+		if w.verified == nil {
+			w.verified = map[*metadata.TargetFiles][]byte{}
+		}
+		w.verified[tf] = data
+		w.verifiedSize += int64(len(data))
+	}
+	return nil
+}
+
+// checkDigests reads r through every hash tf lists and compares length and
+// hashes.
+func checkDigests(r io.Reader, tf *metadata.TargetFiles) error {
 	hs := map[string]hash.Hash{}
 	var ws []io.Writer
 	for alg := range tf.Hashes {
@@ -318,7 +351,7 @@ func (w *Workspace) checkContent(tf *metadata.TargetFiles) error {
 		hs[alg] = h
 		ws = append(ws, h)
 	}
-	n, err := io.Copy(io.MultiWriter(ws...), io.LimitReader(f, tf.Length+1))
+	n, err := io.Copy(io.MultiWriter(ws...), r)
 	if err != nil {
 		return err
 	}

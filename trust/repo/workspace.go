@@ -113,6 +113,9 @@ type config struct {
 	// since, or with more than maxUnpublished changes) is compared with
 	// that previous version instead.
 	Unpublished map[string][]string `json:"unpublished,omitempty"`
+	// Hashes lists the hash algorithms of new target entries, sha256
+	// first; absent means sha256 alone (see SetHashes).
+	Hashes []string `json:"hashes,omitempty"`
 }
 
 // maxUnpublished bounds the targets listed per role in Unpublished.
@@ -175,6 +178,12 @@ type Workspace struct {
 	// targets-family roles (see signable).
 	canon map[string]canonical
 	stats ioStats
+
+	// verified holds payloads checkContent read and checked during this
+	// publish, by the target entry they match, for publishPayload to
+	// write without reading them again; verifiedSize is their total.
+	verified     map[*metadata.TargetFiles][]byte
+	verifiedSize int64
 }
 
 // canonical is the canonical form of the signed part of the role loaded
@@ -290,6 +299,7 @@ func (w *Workspace) reset() {
 	w.prevRoot, w.prevRootVer = nil, 0
 	w.newContent = map[string]string{}
 	w.canon = map[string]canonical{}
+	w.verified, w.verifiedSize = nil, 0
 }
 
 func readRole[T metadata.Roles](st *ioStats, path string) (*metadata.Metadata[T], error) {
