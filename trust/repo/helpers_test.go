@@ -37,6 +37,7 @@ type fixture struct {
 	clock   time.Time
 	signers map[string]signature.Signer // by name, also the key reference
 	ws      *Workspace
+	hashes  []string // InitOptions.Hashes
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -111,7 +112,7 @@ func (f *fixture) init(rootThreshold int, rootKeys ...string) *Workspace {
 	f.key("timestamp")
 	ws, err := Init(context.Background(), f.dir, f.opts(), InitOptions{
 		RootKeys: f.tufKeys(rootKeys...), RootThreshold: rootThreshold,
-		TargetsKeys: f.tufKeys("targets"), SnapshotKey: "snapshot", TimestampKey: "timestamp"})
+		TargetsKeys: f.tufKeys("targets"), SnapshotKey: "snapshot", TimestampKey: "timestamp", Hashes: f.hashes})
 	if err != nil {
 		f.t.Fatal(err)
 	}

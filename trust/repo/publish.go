@@ -524,6 +524,7 @@ func (w *Workspace) content(tf *metadata.TargetFiles) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("no sha256 hash")
 	}
+	w.stats.payloads++
 	data, err := w.readFile(w.path("content", fmt.Sprintf("%x", []byte(sum))))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("payload missing from the content store: %w", err)

@@ -312,6 +312,7 @@ func (w *Workspace) checkContent(tf *metadata.TargetFiles) error {
 	}
 	defer f.Close()
 	w.stats.read++
+	w.stats.payloads++
 	var r io.Reader = io.LimitReader(f, tf.Length+1)
 	var data []byte
 	if tf.Length >= 0 && tf.Length <= verifiedBudget-w.verifiedSize {

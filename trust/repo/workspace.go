@@ -197,9 +197,10 @@ type canonical struct {
 // ioStats counts the workspace's own file operations (not those of the
 // destination), for tests and benchmarks.
 type ioStats struct {
-	read    int      // files read, parsed or not
-	decoded []string // role files decoded, by base name
-	written int      // role files written
+	read     int      // files read, parsed or not
+	decoded  []string // role files decoded, by base name
+	written  int      // role files written
+	payloads int      // payloads read from the content store
 }
 
 // readFile reads a file of the workspace, counting it.
