@@ -245,7 +245,7 @@ func (w *Workspace) signable(role string) ([]byte, *[]metadata.Signature, int64,
 		if c, ok := w.canon[role]; ok && c.m == m {
 			return c.bytes, &m.Signatures, m.Signed.Version, nil
 		}
-		payload, err := canonicalOf(m.Signed)
+		payload, err := canonicalTargets(&m.Signed)
 		if err != nil {
 			return nil, nil, 0, fmt.Errorf("%s: canonical json: %w", role, err)
 		}
