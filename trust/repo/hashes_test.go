@@ -305,3 +305,49 @@ func TestPublishReadsEachPayloadOnce(t *testing.T) {
 	}
 	checkPayloadNames(t, f)
 }
+
+// TestDirDestinationExistsAfterListing: past listAfter look-ups in one
+// directory the destination answers from one listing, and stays right
+// about names written or linked since; Flush forgets the listing.
+func TestDirDestinationExistsAfterListing(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	d := mustDir(t, dir).(*dirDest)
+	for i := range 50 {
+		if err := d.WriteFileDeferred(ctx, fmt.Sprintf("targets/x/%d", i), []byte("p")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		for i := range 2 * listAfter {
+			name := fmt.Sprintf("targets/x/%d", i)
+			_, err := os.Stat(filepath.Join(dir, name))
+			ok, derr := d.Exists(ctx, name)
+			if derr != nil || ok != (err == nil) {
+				t.Fatalf("%s: Exists(%s) = %v, %v; on disk: %v", when, name, ok, derr, err)
+			}
+		}
+	}
+	check("first look-ups")
+	if d.listed["targets/x"] == nil {
+		t.Fatal("targets/x was not listed")
+	}
+	if err := d.WriteFileDeferred(ctx, "targets/x/60", []byte("p")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Link(ctx, "targets/x/60", "targets/x/61"); err != nil {
+		t.Fatal(err)
+	}
+	check("after a write and a link")
+	if err := d.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "targets/x/3")); err != nil {
+		t.Fatal(err)
+	}
+	check("after Flush and a removal")
+	if ok, err := d.Exists(ctx, "targets/y/1"); ok || err != nil {
+		t.Fatalf("Exists in a missing directory: %v, %v", ok, err)
+	}
+}
