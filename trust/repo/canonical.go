@@ -22,10 +22,15 @@ import (
 // the bytes instead of through a map[string]any: signing a hash bin of
 // hundreds of targets costs a fraction of a millisecond rather than tens.
 func canonicalJSON(data []byte) ([]byte, error) {
+	return appendCanonicalJSON(make([]byte, 0, len(data)), data)
+}
+
+// appendCanonicalJSON appends the canonical form of data to out.
+func appendCanonicalJSON(out, data []byte) ([]byte, error) {
 	if !json.Valid(data) {
 		return nil, errors.New("canonical json: invalid json")
 	}
-	c := canonicalizer{in: data, out: make([]byte, 0, len(data))}
+	c := canonicalizer{in: data, out: out}
 	if err := c.value(); err != nil {
 		return nil, err
 	}
@@ -262,11 +267,11 @@ func canonicalTargets(s *metadata.TargetsType) ([]byte, error) {
 		tf := s.Targets[p]
 		out = append(appendCanonicalString(out, p), ":{"...)
 		if tf.Custom != nil {
-			custom, err := canonicalJSON(bytes.TrimSpace(*tf.Custom))
-			if err != nil {
+			var err error
+			if out, err = appendCanonicalJSON(append(out, `"custom":`...), bytes.TrimSpace(*tf.Custom)); err != nil {
 				return nil, fmt.Errorf("target %s: custom: %w", p, err)
 			}
-			out = append(append(append(out, `"custom":`...), custom...), ',')
+			out = append(out, ',')
 		}
 		out = append(out, `"hashes":{`...)
 		for j, alg := range slices.Sorted(maps.Keys(tf.Hashes)) {
