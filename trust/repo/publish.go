@@ -299,6 +299,13 @@ func (w *Workspace) pruneOnline() {
 // writeTree writes the roles that dest does not have yet, in safe order.
 // published is the snapshot meta of the workspace's last publish.
 func (w *Workspace) writeTree(ctx context.Context, dest Destination, published map[string]*metadata.MetaFiles, res *PublishResult) error {
+	if dw, ok := dest.(deferredWriter); ok {
+		// Also drops what a directory destination remembers of its
+		// directories from an earlier publish that ended in an error.
+		if err := dw.Flush(ctx); err != nil {
+			return &DestinationError{Dest: fmt.Sprint(dest), Err: err}
+		}
+	}
 	destMeta := publishedMeta(ctx, dest)
 	var changed []string
 	for _, name := range sortedKeys(w.snapshot.Signed.Meta) {
