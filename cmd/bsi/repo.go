@@ -25,7 +25,7 @@ func repoCommands() []*command {
 		repoAddCommand(), repoWithdrawCommand(), repoListCommand(),
 		repoSignCommand(), repoExportRoleCommand(), repoImportSignatureCommand(),
 		repoPublishCommand(), repoRefreshCommand(), repoKeepFreshCommand(),
-		repoStatusCommand(), repoRotateCommand(), repoTlogCommand(),
+		repoStatusCommand(), repoRotateCommand(), repoTlogCommand(), repoHashesCommand(),
 	}
 }
 

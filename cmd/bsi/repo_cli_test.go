@@ -189,3 +189,25 @@ func TestRepoCommandsHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestRepoHashes: repo init --hashes and repo hashes --set choose the
+// hashes new improvements list; a bad list is a usage error.
+func TestRepoHashes(t *testing.T) {
+	c := newRepoCLI(t)
+	ws := c.path("ws")
+	k := func(n string) string { return c.path(n + ".key") }
+	init := []string{"repo", "init", ws, "--root-key", k("root1") + ".pub", "--targets-key", k("targets") + ".pub",
+		"--snapshot-key", k("snapshot"), "--timestamp-key", k("timestamp")}
+	c.fail(exitUsage, append(init, "--hashes", "sha512")...)
+	c.ok(append(init, "--hashes", "sha512,sha256")...)
+	if out := c.ok("repo", "hashes", ws); out != "sha256,sha512\n" {
+		t.Fatalf("repo hashes: %q", out)
+	}
+	c.fail(exitUsage, "repo", "hashes", ws, "--set", "sha256,md5")
+	if out := c.ok("repo", "hashes", ws, "--set", "sha256"); out != "sha256\n" {
+		t.Fatalf("repo hashes --set sha256: %q", out)
+	}
+	if out := c.ok("repo", "hashes", ws); out != "sha256\n" {
+		t.Fatalf("repo hashes after --set: %q", out)
+	}
+}

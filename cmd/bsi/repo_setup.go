@@ -34,6 +34,11 @@ Flags:
   --expires ROLE=D        expiry period of a role kind (repeatable): root
                           (default 365d), targets (90d), component (90d),
                           snapshot (7d), timestamp (1d)
+  --hashes LIST           hashes each improvement lists (default sha256;
+                          sha256,sha512 also lists sha512: one more published
+                          name per payload, a hard link in a directory, a
+                          second upload to an object store). Change it
+                          later with bsi repo hashes.
 
 The workspace holds workspace.json (which keys sign which role),
 metadata/ (roles being edited and signed), content/ (payloads) and public/
@@ -70,6 +75,7 @@ func runRepoInit(ctx context.Context, e *env, args []string) error {
 	ts := fs.String("timestamp-key", "", "")
 	withRollout := fs.Bool("rollout", false, "")
 	rolloutKey := fs.String("rollout-key", "", "")
+	hashes := fs.String("hashes", "sha256", "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -91,6 +97,9 @@ func runRepoInit(ctx context.Context, e *env, args []string) error {
 		SnapshotKey: repoAbsRef(*snap), TimestampKey: repoAbsRef(*ts), Expires: map[string]time.Duration{}}
 	if *rolloutKey != "" {
 		in.RolloutKey = repoAbsRef(*rolloutKey)
+	}
+	if in.Hashes, err = repo.ParseHashes(*hashes); err != nil {
+		return usagef("--hashes: %v", err)
 	}
 	for _, x := range expires {
 		role, d, ok := strings.Cut(x, "=")
@@ -370,4 +379,50 @@ func repoRotateHint(ctx context.Context, w *repo.Workspace, role string, err err
 	}
 	return withHint(err, "role %s has threshold %d of %d key(s): %s; --remove-key takes one of these ids or a prefix of it",
 		role, r.Threshold, len(ks), strings.Join(ks, ", "))
+}
+
+const repoHashesHelp = `Shows, or with --set changes, the hashes that improvements added from now
+on list (and under which each payload is published: one name per hash).
+sha256 is always listed; sha512 may be added for clients that ask for it.
+Improvements already listed keep their hashes: they are part of what was
+signed.
+
+Examples:
+  bsi repo hashes ws
+  bsi repo hashes ws --set sha256,sha512
+  bsi repo hashes ws --set sha256`
+
+func repoHashesCommand() *command {
+	return &command{
+		name:    "repo hashes",
+		args:    "DIR [--set LIST]",
+		summary: "show or change the hashes new improvements list",
+		help:    repoHashesHelp,
+		run: func(ctx context.Context, e *env, args []string) error {
+			fs := newFlags("repo hashes")
+			set := fs.String("set", "", "")
+			pos, err := parseFlags(fs, args)
+			if err != nil {
+				return err
+			}
+			var hs []string
+			if *set != "" {
+				if hs, err = repo.ParseHashes(*set); err != nil {
+					return usagef("--set: %v", err)
+				}
+			}
+			w, err := openRepo(ctx, e, pos)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			if hs != nil {
+				if err := w.SetHashes(ctx, hs); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintln(e.stdout, strings.Join(w.Hashes(), ","))
+			return nil
+		},
+	}
 }

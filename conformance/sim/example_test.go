@@ -38,7 +38,7 @@ func ExampleNewPublisher() {
 
 	r.Set("timestamp.json", old) // a replay of version 1
 	// Output:
-	// webkit/webkit-26.3-a.tar.gz listed by webkit version 2 with 2 hashes
+	// webkit/webkit-26.3-a.tar.gz listed by webkit version 2 with 1 hashes
 	// timestamp version 2
 }
 

@@ -29,7 +29,7 @@ func TestPublisher(t *testing.T) {
 	if err := run(context.Background(), []string{"--dir", dir}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "published 8 files to "+filepath.Join(dir, "public")) {
+	if !strings.Contains(out.String(), "published 7 files to "+filepath.Join(dir, "public")) {
 		t.Errorf("output:\n%s", out.String())
 	}
 	public := filepath.Join(dir, "public")

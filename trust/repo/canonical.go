@@ -2,13 +2,17 @@ package repo
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
 // canonicalJSON rewrites a JSON document in OLPC canonical form, exactly
@@ -18,10 +22,15 @@ import (
 // the bytes instead of through a map[string]any: signing a hash bin of
 // hundreds of targets costs a fraction of a millisecond rather than tens.
 func canonicalJSON(data []byte) ([]byte, error) {
+	return appendCanonicalJSON(make([]byte, 0, len(data)), data)
+}
+
+// appendCanonicalJSON appends the canonical form of data to out.
+func appendCanonicalJSON(out, data []byte) ([]byte, error) {
 	if !json.Valid(data) {
 		return nil, errors.New("canonical json: invalid json")
 	}
-	c := canonicalizer{in: data, out: make([]byte, 0, len(data))}
+	c := canonicalizer{in: data, out: out}
 	if err := c.value(); err != nil {
 		return nil, err
 	}
@@ -213,4 +222,67 @@ func canonicalOf(v any) ([]byte, error) {
 		return nil, err
 	}
 	return canonicalJSON(bytes.TrimSpace(data))
+}
+
+// canonicalTargets returns the canonical form of a targets-family role's
+// signed part, as canonicalOf does, without building go-tuf's map of
+// every target entry: the role without its targets goes through
+// canonicalOf, and the entries, sorted by path, are written straight in
+// place of its empty "targets" object. An entry that is not plain (a
+// field go-tuf keeps unrecognized, a path or algorithm that is not valid
+// UTF-8) sends the whole role through canonicalOf.
+func canonicalTargets(s *metadata.TargetsType) ([]byte, error) {
+	if len(s.UnrecognizedFields) > 0 {
+		return canonicalOf(s)
+	}
+	for p, tf := range s.Targets {
+		if tf == nil || len(tf.UnrecognizedFields) > 0 || !utf8.ValidString(p) {
+			return canonicalOf(s)
+		}
+		for alg := range tf.Hashes {
+			if !utf8.ValidString(alg) {
+				return canonicalOf(s)
+			}
+		}
+	}
+	bare := *s
+	bare.Targets = map[string]*metadata.TargetFiles{}
+	head, err := canonicalOf(&bare)
+	if err != nil {
+		return nil, err
+	}
+	// "version" is the last key of the signed object and "targets" the one
+	// before it: the empty targets object is in the tail.
+	tail := fmt.Sprintf(`,"targets":{},"version":%d}`, s.Version)
+	if !bytes.HasSuffix(head, []byte(tail)) {
+		return canonicalOf(s)
+	}
+	out := make([]byte, 0, len(head)+len(s.Targets)*256)
+	out = append(out, head[:len(head)-len(tail)]...)
+	out = append(out, `,"targets":{`...)
+	for i, p := range slices.Sorted(maps.Keys(s.Targets)) {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		tf := s.Targets[p]
+		out = append(appendCanonicalString(out, p), ":{"...)
+		if tf.Custom != nil {
+			var err error
+			if out, err = appendCanonicalJSON(append(out, `"custom":`...), bytes.TrimSpace(*tf.Custom)); err != nil {
+				return nil, fmt.Errorf("target %s: custom: %w", p, err)
+			}
+			out = append(out, ',')
+		}
+		out = append(out, `"hashes":{`...)
+		for j, alg := range slices.Sorted(maps.Keys(tf.Hashes)) {
+			if j > 0 {
+				out = append(out, ',')
+			}
+			out = append(appendCanonicalString(out, alg), ':', '"')
+			out = append(hex.AppendEncode(out, tf.Hashes[alg]), '"')
+		}
+		out = append(out, `},"length":`...)
+		out = append(strconv.AppendInt(out, tf.Length, 10), '}')
+	}
+	return append(out, fmt.Sprintf(`},"version":%d}`, s.Version)...), nil
 }

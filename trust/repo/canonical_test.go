@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
 func TestCanonicalJSON(t *testing.T) {
@@ -71,6 +73,78 @@ func FuzzCanonicalJSON(f *testing.F) {
 			if err != nil || !bytes.Equal(again, got) {
 				t.Fatalf("not idempotent: %q -> %q, %v", got, again, err)
 			}
+		}
+	})
+}
+
+// canonicalTargetsCase is a role with one entry built from fuzz input, and
+// entries around it.
+func canonicalTargetsCase(path string, custom []byte, length int64, sha512 bool) *metadata.TargetsType {
+	m := metadata.Targets(time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC))
+	m.Signed.Version = 7
+	for _, p := range []string{"webkit/a.tar.gz", "webkit/b.tar", "z/\u00e9\"\\.tar"} {
+		raw := json.RawMessage(`{"bsi":{"id":"a","title":"x < y & \"z\" \u00e9"}}`)
+		m.Signed.Targets[p] = &metadata.TargetFiles{Path: p, Length: 3, Hashes: metadata.Hashes{"sha256": []byte{1, 2, 3}}, Custom: &raw}
+	}
+	tf := &metadata.TargetFiles{Path: path, Length: length, Hashes: metadata.Hashes{"sha256": []byte(path)}}
+	if sha512 {
+		tf.Hashes["sha512"] = []byte{0xff, 0}
+	}
+	if custom != nil {
+		raw := json.RawMessage(custom)
+		tf.Custom = &raw
+	}
+	m.Signed.Targets[path] = tf
+	return &m.Signed
+}
+
+// TestCanonicalTargetsMatchesCJSON: the role encoded entry by entry is
+// byte for byte what cjson (go-tuf's signing and verifying path) gives.
+func TestCanonicalTargetsMatchesCJSON(t *testing.T) {
+	f := binnedRepo(t, 3)
+	var cases []*metadata.TargetsType
+	for _, role := range []string{"targets", "webkit", f.ws.roleForTarget("webkit", "webkit/webkit-001.tar.gz")} {
+		m, err := f.ws.targetsRole(role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, &m.Signed)
+	}
+	cases = append(cases,
+		canonicalTargetsCase("webkit/c.tar", nil, 0, false),
+		canonicalTargetsCase("webkit/c.tar", []byte(` {"b": [1, 2], "a": null} `), 1<<40, true),
+		canonicalTargetsCase("\u00ff/<&>", []byte(`"\u003c\ud83d\ude00"`), 5, true),
+		canonicalTargetsCase("x", []byte(`null`), 5, false))
+	withField := canonicalTargetsCase("y", nil, 1, false)
+	withField.Targets["y"].UnrecognizedFields = map[string]any{"extra": "kept"}
+	cases = append(cases, withField)
+	for i, s := range cases {
+		want, err := cjson.EncodeCanonical(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := canonicalTargets(s)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("case %d: canonicalTargets differs from cjson (%v):\n%s\n%s", i, err, got, want)
+		}
+	}
+}
+
+// FuzzCanonicalTargets: for any path, custom value and length, the role
+// encoded entry by entry agrees with cjson.
+func FuzzCanonicalTargets(f *testing.F) {
+	f.Add("webkit/a.tar", []byte(`{"bsi":{"id":"a"}}`), int64(3), false)
+	f.Add("w/\"q\"", []byte(`[1,"\u00e9",{"b":1,"a":2}]`), int64(0), true)
+	f.Add("\xff", []byte(`{}`), int64(-1), false)
+	f.Fuzz(func(t *testing.T, path string, custom []byte, length int64, sha512 bool) {
+		if !json.Valid(custom) {
+			custom = nil
+		}
+		s := canonicalTargetsCase(path, custom, length, sha512)
+		want, wantErr := cjson.EncodeCanonical(s)
+		got, err := canonicalTargets(s)
+		if (err == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
+			t.Fatalf("canonicalTargets = %q, %v; cjson: %q, %v", got, err, want, wantErr)
 		}
 	})
 }

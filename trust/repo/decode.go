@@ -84,10 +84,77 @@ func plainKeys(data []byte) bool {
 	if bytes.Contains(data, []byte(`\u`)) || bytes.Contains(data, []byte("\u017f")) || bytes.Contains(data, []byte("\u212a")) {
 		return false
 	}
+	if ascii(data) {
+		return plainKeysASCII(data)
+	}
+	return plainKeysFold(data)
+}
+
+// plainKeysFold is plainKeys by counting each quoted field name in data
+// and in data lower-cased.
+func plainKeysFold(data []byte) bool {
 	lower := bytes.ToLower(data)
 	for _, n := range fieldNames {
 		q := []byte(`"` + n + `"`)
 		if bytes.Count(lower, q) != bytes.Count(data, q) {
+			return false
+		}
+	}
+	return true
+}
+
+func ascii(data []byte) bool {
+	for _, c := range data {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// fieldSet holds fieldNames; maxFieldName is the longest.
+var fieldSet, maxFieldName = func() (map[string]bool, int) {
+	set, longest := map[string]bool{}, 0
+	for _, n := range fieldNames {
+		set[n] = true
+		longest = max(longest, len(n))
+	}
+	return set, longest
+}()
+
+// plainKeysASCII is plainKeys for ASCII data, in one pass instead of two
+// per field name: a quoted field name spelled with another case holds an
+// upper-case letter between two quotes with no quote between, so each
+// upper-case letter is looked at with the quoted word around it. It
+// refuses exactly what plainKeys refuses (any string that folds to a
+// field name, value or key), since ToLower keeps ASCII offsets.
+func plainKeysASCII(data []byte) bool {
+	for j, c := range data {
+		if c < 'A' || c > 'Z' {
+			continue
+		}
+		start := max(0, j-maxFieldName)
+		p := bytes.LastIndexByte(data[start:j], '"')
+		if p < 0 {
+			continue
+		}
+		p += start
+		n := bytes.IndexByte(data[j:min(len(data), p+maxFieldName+2)], '"')
+		if n < 0 {
+			continue
+		}
+		tok := data[p+1 : j+n]
+		var buf [32]byte
+		if len(tok) > len(buf) {
+			continue
+		}
+		for i, c := range tok {
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[i] = c
+		}
+		if fieldSet[string(buf[:len(tok)])] {
 			return false
 		}
 	}

@@ -58,3 +58,24 @@ func FuzzDecodeTargets(f *testing.F) {
 		checkDecodeTargets(t, "fuzz", data)
 	})
 }
+
+// FuzzPlainKeysASCII: the one-pass check of field-name spelling refuses
+// exactly what counting every field name in the data and in its
+// lower-cased copy refuses.
+func FuzzPlainKeysASCII(f *testing.F) {
+	for _, s := range []string{
+		`{"signatures":[],"signed":{"_type":"targets","targets":{"a/B.tar":{"length":1,"hashes":{"sha256":"00"},"custom":{"T":"Title"}}}}}`,
+		`{"Signed":{}}`, `{"signed":{"VERSION":1}}`, `"path_hash_PREFIXES"`, `"x":"Keyids"`, `\"Name\"`,
+		`"Sig"Sig"`, `"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"`, `"`, `A"`, `"Succinct_Roles"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !ascii(data) {
+			return
+		}
+		if got, want := plainKeysASCII(data), plainKeysFold(data); got != want {
+			t.Fatalf("plainKeysASCII(%q) = %v, counting says %v", data, got, want)
+		}
+	})
+}

@@ -105,6 +105,16 @@ type deferredWriter interface {
 	Flush(ctx context.Context) error
 }
 
+// linker is an optional ability of a Destination: giving name the bytes
+// of existing, a name written earlier in the same publish, without a
+// second copy (a hard link). Publish uses it for the second and later
+// hash-prefixed names of one payload. An error (a file system without
+// hard links, existing on another file system) makes Publish write the
+// bytes instead.
+type linker interface {
+	Link(ctx context.Context, existing, name string) error
+}
+
 // dirDest is a directory destination. It is not safe for concurrent use.
 type dirDest struct {
 	dir     string
@@ -112,9 +122,47 @@ type dirDest struct {
 	root    *os.Root    // dir; every file operation goes through it
 	pending rootBarrier // deferred writes not yet durable
 	tmpMade bool        // dir/.bsi-tmp exists
+
+	// Until the next Flush (the end of a publish's deferred writes):
+	made   map[string]bool            // directories known to exist
+	looks  map[string]int             // Exists calls per directory
+	listed map[string]map[string]bool // names in a directory, once listed
 }
 
-var _ deferredWriter = (*dirDest)(nil)
+// listAfter is the number of Exists calls in one directory after which
+// the directory is listed once and later calls look in the list, instead
+// of a stat each: a fresh publish of many payloads checks every name of
+// targets/<component>/, adding one improvement only one or two.
+const listAfter = 64
+
+var (
+	_ deferredWriter = (*dirDest)(nil)
+	_ linker         = (*dirDest)(nil)
+)
+
+// Link makes name a hard link to existing, both inside the destination
+// (through its os.Root: neither can lead outside it), with the deferred
+// durability of WriteFileDeferred. name must not exist: a link never
+// replaces a file. The bytes are shared, which is safe because no name of
+// a directory destination is ever written in place (every write is a new
+// file renamed over the name).
+func (d *dirDest) Link(_ context.Context, existing, name string) error {
+	if err := d.check(existing); err != nil {
+		return err
+	}
+	if err := d.check(name); err != nil {
+		return err
+	}
+	if err := d.mkdirAll(path.Dir(name)); err != nil {
+		return err
+	}
+	if err := d.root.Link(existing, name); err != nil {
+		return err
+	}
+	d.present(name)
+	d.pending.add(name)
+	return nil
+}
 
 // WriteFileDeferred writes atomically (temporary file and rename) without
 // syncing; Flush makes every such write durable at once.
@@ -133,19 +181,46 @@ func (d *dirDest) write(name string, data []byte, durable bool) error {
 	if err := d.check(name); err != nil {
 		return err
 	}
-	if dir := path.Dir(name); dir != "." {
-		if err := d.root.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
+	if err := d.mkdirAll(path.Dir(name)); err != nil {
+		return err
 	}
 	if err := d.tmp(); err != nil {
 		return err
 	}
-	return atomicfile.WriteIn(d.root, destTmp, name, 0o644, durable, func(f *os.File) error {
+	err := atomicfile.WriteIn(d.root, destTmp, name, 0o644, durable, func(f *os.File) error {
 		_, err := f.Write(data)
 		return err
 	})
+	if err == nil {
+		d.present(name)
+	}
+	return err
 }
+
+// mkdirAll creates dir (through the root) unless this publish did.
+func (d *dirDest) mkdirAll(dir string) error {
+	if dir == "." || d.made[dir] {
+		return nil
+	}
+	if err := d.root.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if d.made == nil {
+		d.made = map[string]bool{}
+	}
+	d.made[dir] = true
+	return nil
+}
+
+// present records that name exists, in its directory's list if it has one.
+func (d *dirDest) present(name string) {
+	if set, ok := d.listed[path.Dir(name)]; ok {
+		set[path.Base(name)] = true
+	}
+}
+
+// forget drops what the destination remembers of its directories.
+func (d *dirDest) forget() { d.made, d.looks, d.listed = nil, nil, nil }
 
 // Flush makes every deferred write durable: an fsync of each file and
 // directory, or one sync(2) after very many.
@@ -153,6 +228,7 @@ func (d *dirDest) Flush(context.Context) error {
 	if d.root == nil {
 		return nil
 	}
+	d.forget()
 	return d.pending.sync(d.root)
 }
 
@@ -183,11 +259,47 @@ func (d *dirDest) Exists(_ context.Context, name string) (bool, error) {
 	if err := d.check(name); err != nil {
 		return false, err
 	}
+	dir := path.Dir(name)
+	if set, ok := d.listed[dir]; ok {
+		return set[path.Base(name)], nil
+	}
+	if d.looks == nil {
+		d.looks = map[string]int{}
+	}
+	if d.looks[dir]++; d.looks[dir] > listAfter {
+		set, err := d.list(dir)
+		if err != nil {
+			return false, err
+		}
+		return set[path.Base(name)], nil
+	}
 	_, err := d.root.Stat(name)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// list reads the names in dir once (none when it does not exist yet).
+func (d *dirDest) list(dir string) (map[string]bool, error) {
+	set := map[string]bool{}
+	f, err := d.root.Open(dir)
+	if err == nil {
+		var names []string
+		names, err = f.Readdirnames(-1)
+		f.Close()
+		for _, n := range names {
+			set[n] = true
+		}
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if d.listed == nil {
+		d.listed = map[string]map[string]bool{}
+	}
+	d.listed[dir] = set
+	return set, nil
 }
 
 func (d *dirDest) WriteFile(_ context.Context, name string, data []byte) error {

@@ -10,8 +10,10 @@
 // own role with paths "<component>/*"; a very large component can delegate
 // further to 2^k succinct hash bins named "<component>.bin-<hex>", signed by
 // the component's keys. Every improvement is one target
-// "<component>/<id>.tar.gz" (or ".tar") with sha256 and sha512 hashes and
-// its manifest under custom.bsi, so that it travels inside signed metadata.
+// "<component>/<id>.tar.gz" (or ".tar") with its length, its sha256 (and
+// sha512 too when the workspace asks for it: InitOptions.Hashes,
+// SetHashes) and its manifest under custom.bsi, so that it travels inside
+// signed metadata.
 // Snapshot and timestamp are signed by online keys, referenced (a key file
 // or a KMS URI) in the workspace configuration and resolved through
 // Options.LoadSigner; nothing else in the workspace is secret. An optional
@@ -96,7 +98,16 @@
 //	N.targets.json, N.<component>.json, N.<component>.bin-<hex>.json
 //	N.snapshot.json
 //	timestamp.json
-//	targets/<component>/<sha256>.<id>.tar.gz and .../<sha512>.<id>.tar.gz
+//	targets/<component>/<sha256>.<id>.tar.gz (and .../<sha512>.<id>.tar.gz)
+//
+// A payload is published once per hash its entry lists: with sha256 alone
+// (the default), once. With sha512 listed too, a directory destination
+// makes the second name a hard link to the first, so the bytes are stored
+// once (a copy when the link fails, e.g. across file systems); an object
+// store has no links and gets each name uploaded. The content store keeps
+// one copy of each payload, named by its sha256, whatever is listed. The
+// bytes Publish writes are those it verified against the entry before
+// signing, read from the content store once.
 //
 // Publish writes payloads, then delegated roles, targets, root versions,
 // the snapshot and the timestamp last, so a client never sees a timestamp

@@ -162,7 +162,7 @@ func Example() {
 	// root1 signed [root]
 	// root2 signed [root]
 	// targets signed [targets]
-	// published snapshot 1 timestamp 1 files 8
+	// published snapshot 1 timestamp 1 files 7
 	// last file written: timestamp.json
 }
 

@@ -37,6 +37,7 @@ type fixture struct {
 	clock   time.Time
 	signers map[string]signature.Signer // by name, also the key reference
 	ws      *Workspace
+	hashes  []string // InitOptions.Hashes
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -111,7 +112,7 @@ func (f *fixture) init(rootThreshold int, rootKeys ...string) *Workspace {
 	f.key("timestamp")
 	ws, err := Init(context.Background(), f.dir, f.opts(), InitOptions{
 		RootKeys: f.tufKeys(rootKeys...), RootThreshold: rootThreshold,
-		TargetsKeys: f.tufKeys("targets"), SnapshotKey: "snapshot", TimestampKey: "timestamp"})
+		TargetsKeys: f.tufKeys("targets"), SnapshotKey: "snapshot", TimestampKey: "timestamp", Hashes: f.hashes})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -322,7 +323,10 @@ func (c *client) find(tm *trustedmetadata.TrustedMetadata, target string) (*meta
 func (c *client) download(tf *metadata.TargetFiles) ([]byte, error) {
 	dir, base := path.Split(tf.Path)
 	var data []byte
-	for _, alg := range []string{"sha256", "sha512"} {
+	if len(tf.Hashes) == 0 {
+		return nil, fmt.Errorf("%s lists no hash", tf.Path)
+	}
+	for _, alg := range sortedKeys(tf.Hashes) {
 		d, err := c.get(fmt.Sprintf("targets/%s%x.%s", dir, []byte(tf.Hashes[alg]), base))
 		if err != nil {
 			return nil, fmt.Errorf("%s under %s: %w", tf.Path, alg, err)

@@ -42,7 +42,8 @@ type Improvement struct {
 
 // Add validates an improvement and adds its payload as the target
 // "<component>/<id>.tar.gz" (or ".tar") of the component role, or of its
-// hash bin, with sha256 and sha512 hashes and the manifest in custom.bsi.
+// hash bin, with the workspace's hashes (sha256 unless SetHashes or
+// InitOptions.Hashes asked for sha512 too) and the manifest in custom.bsi.
 //
 // Errors: a *manifest.ValidationError for a bad manifest; an
 // *ImprovementError for an undelegated component, a duplicate id, a
@@ -104,7 +105,7 @@ func (w *Workspace) add(ctx context.Context, req AddRequest) (*Improvement, erro
 	} else if found != nil {
 		return nil, &ImprovementError{ID: m.ID, Reason: "already exists as " + found.Target}
 	}
-	tf, err := metadata.TargetFile().FromBytes(target, data, "sha256", "sha512")
+	tf, err := metadata.TargetFile().FromBytes(target, data, w.Hashes()...)
 	if err != nil {
 		return nil, err
 	}

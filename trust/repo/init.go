@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -29,6 +30,10 @@ type InitOptions struct {
 	// Expires overrides default expiry periods by role kind: "root",
 	// "targets", "component", "snapshot", "timestamp".
 	Expires map[string]time.Duration
+	// Hashes lists the hash algorithms of target entries (see ParseHashes);
+	// nil means sha256 alone. Each one is one more published name per
+	// payload.
+	Hashes []string
 }
 
 // Init creates a workspace in dir (which must not exist or be empty) and
@@ -54,6 +59,13 @@ func Init(ctx context.Context, dir string, opts Options, in InitOptions) (*Works
 	if err != nil {
 		return nil, err
 	}
+	hashes, err := checkHashes(in.Hashes)
+	if err != nil {
+		return nil, err
+	}
+	if slices.Equal(hashes, defaultHashes) {
+		hashes = nil
+	}
 	if opts.LoadSigner == nil {
 		return nil, errors.New("init: no signer loader for the online keys")
 	}
@@ -75,7 +87,7 @@ func Init(ctx context.Context, dir string, opts Options, in InitOptions) (*Works
 		return nil, err
 	}
 	w, err := create(dir, opts, &config{Format: Format, Expires: expires, Online: online,
-		Components: map[string]*componentConfig{}, Edited: map[string]bool{}, Expiries: map[string]time.Time{}}, in, onlineKeys)
+		Components: map[string]*componentConfig{}, Edited: map[string]bool{}, Expiries: map[string]time.Time{}, Hashes: hashes}, in, onlineKeys)
 	if err == nil && in.RolloutKey != "" {
 		if err = w.EnableRollout(ctx, in.RolloutKey); err != nil {
 			w.Close()

@@ -43,10 +43,13 @@ func TestInteropFlat(t *testing.T) {
 
 func TestInteropBins(t *testing.T) { binsScenario(t, trustedClient) }
 
+func TestInteropBinsSHA512(t *testing.T) { binsScenario(t, trustedClient, "sha256", "sha512") }
+
 // binsScenario: a component with 16 hash bins; adding one improvement
 // changes only its bin.
-func binsScenario(t *testing.T, newClient func(*fixture) fetcher) {
+func binsScenario(t *testing.T, newClient func(*fixture) fetcher, hashes ...string) {
 	f := newFixture(t)
+	f.hashes = hashes
 	f.init(1, "root1")
 	ctx := t.Context()
 	if err := f.ws.Delegate(ctx, "webkit", DelegateOptions{Keys: f.tufKeys("webkit1", "webkit2"), Threshold: 2, Bins: 16}); err != nil {
@@ -75,6 +78,7 @@ func binsScenario(t *testing.T, newClient func(*fixture) fetcher) {
 		t.Errorf("metadata written = %v, want %v", roles, want)
 	}
 	c.fetch("webkit/"+idN(6)+".tar.gz", readFile(t, p))
+	checkPayloadNames(t, f)
 }
 
 func startsWithDigitTargets(n string) bool { return len(n) > 8 && n[:8] == "targets/" }
@@ -83,11 +87,14 @@ func idN(i int) string { return "webkit-26.3-" + string(rune('a'+i-1)) }
 
 func TestInteropWholeLife(t *testing.T) { wholeLife(t, trustedClient) }
 
+func TestInteropWholeLifeSHA512(t *testing.T) { wholeLife(t, trustedClient, "sha256", "sha512") }
+
 // wholeLife is the "done when": a 2-of-3 root, two components,
 // offline root signing, publish, withdraw, timestamp key rotation and root
 // key rotation, with a client following every step.
-func wholeLife(t *testing.T, newClient func(*fixture) fetcher) {
+func wholeLife(t *testing.T, newClient func(*fixture) fetcher, hashes ...string) {
 	f := newFixture(t)
+	f.hashes = hashes
 	ws := f.init(2, "root1", "root2", "root3")
 	ctx := t.Context()
 	for _, c := range []string{"webkit", "safari"} {
@@ -157,6 +164,7 @@ func wholeLife(t *testing.T, newClient func(*fixture) fetcher) {
 	if v := f.ws.root.Signed.Version; v != 3 {
 		t.Fatalf("root version %d", v)
 	}
+	checkPayloadNames(t, f)
 }
 
 func mustDir(t testing.TB, dir string) Destination {

@@ -72,6 +72,7 @@ func (w *Workspace) Publish(ctx context.Context, dest Destination) (*PublishResu
 		if err := w.writeTree(ctx, dest, published, res); err != nil {
 			return err
 		}
+		w.verified, w.verifiedSize = nil, 0
 		w.cfg.Edited = map[string]bool{}
 		w.cfg.Unpublished = nil
 		w.cfg.Published = true
@@ -301,6 +302,13 @@ func (w *Workspace) pruneOnline() {
 // writeTree writes the roles that dest does not have yet, in safe order.
 // published is the snapshot meta of the workspace's last publish.
 func (w *Workspace) writeTree(ctx context.Context, dest Destination, published map[string]*metadata.MetaFiles, res *PublishResult) error {
+	if dw, ok := dest.(deferredWriter); ok {
+		// Also drops what a directory destination remembers of its
+		// directories from an earlier publish that ended in an error.
+		if err := dw.Flush(ctx); err != nil {
+			return &DestinationError{Dest: fmt.Sprint(dest), Err: err}
+		}
+	}
 	destMeta := publishedMeta(ctx, dest)
 	var changed []string
 	for _, name := range sortedKeys(w.snapshot.Signed.Meta) {
@@ -468,7 +476,8 @@ func (w *Workspace) newSince(ctx context.Context, dest Destination, role string,
 
 func (w *Workspace) publishPayload(ctx context.Context, dest Destination, target string, tf *metadata.TargetFiles, res *PublishResult) error {
 	dir, base := path.Split(target)
-	var data []byte
+	data := w.verified[tf] // nil when verification streamed it
+	first := ""            // a name of this payload written by this publish
 	for _, alg := range sortedKeys(tf.Hashes) {
 		name := fmt.Sprintf("targets/%s%x.%s", dir, []byte(tf.Hashes[alg]), base)
 		ok, err := dest.Exists(ctx, name)
@@ -477,6 +486,10 @@ func (w *Workspace) publishPayload(ctx context.Context, dest Destination, target
 		}
 		if ok {
 			res.Skipped++
+			continue
+		}
+		if first != "" && w.linkPayload(ctx, dest, first, name) {
+			res.Written = append(res.Written, name)
 			continue
 		}
 		if data == nil {
@@ -492,8 +505,26 @@ func (w *Workspace) publishPayload(ctx context.Context, dest Destination, target
 			return &DestinationError{Dest: fmt.Sprint(dest), Name: name, Err: err}
 		}
 		res.Written = append(res.Written, name)
+		first = name
 	}
 	return nil
+}
+
+// linkPayload gives name the bytes of first, a name of the same payload
+// this publish wrote, when dest can (a directory: a hard link), and
+// reports whether it did. When it cannot (an object store, a file system
+// without hard links, another file system below the destination), the
+// caller writes a copy.
+func (w *Workspace) linkPayload(ctx context.Context, dest Destination, first, name string) bool {
+	l, ok := dest.(linker)
+	if !ok {
+		return false
+	}
+	if err := l.Link(ctx, first, name); err != nil {
+		w.opts.Logger.Info("payload copied, not linked", "dest", fmt.Sprint(dest), "name", name, "err", err)
+		return false
+	}
+	return true
 }
 
 // content reads a payload from the content store and checks it against
@@ -503,6 +534,7 @@ func (w *Workspace) content(tf *metadata.TargetFiles) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("no sha256 hash")
 	}
+	w.stats.payloads++
 	data, err := w.readFile(w.path("content", fmt.Sprintf("%x", []byte(sum))))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("payload missing from the content store: %w", err)

@@ -439,7 +439,7 @@ func (w *Workspace) putSchedule(path string, s *rollout.Schedule) error {
 	if err != nil {
 		return err
 	}
-	tf, err := metadata.TargetFile().FromBytes(path, data, "sha256", "sha512")
+	tf, err := metadata.TargetFile().FromBytes(path, data, w.Hashes()...)
 	if err != nil {
 		return err
 	}

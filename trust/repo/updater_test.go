@@ -78,3 +78,13 @@ func TestUpdaterWholeLife(t *testing.T) {
 func TestUpdaterBins(t *testing.T) {
 	binsScenario(t, func(f *fixture) fetcher { return newGoTUF(t, f) })
 }
+
+// go-tuf asks for a payload under one of its listed hashes (the first it
+// ranges over): with sha256 and sha512 listed, each name must serve it.
+func TestUpdaterWholeLifeSHA512(t *testing.T) {
+	wholeLife(t, func(f *fixture) fetcher { return newGoTUF(t, f) }, "sha256", "sha512")
+}
+
+func TestUpdaterBinsSHA512(t *testing.T) {
+	binsScenario(t, func(f *fixture) fetcher { return newGoTUF(t, f) }, "sha256", "sha512")
+}

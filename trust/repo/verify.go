@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"hash"
@@ -163,7 +164,7 @@ func (w *Workspace) verifyTargetsTree(ctx context.Context, dest Destination, met
 		if m.Signed.Version != mf.Version {
 			return nil, &VerifyError{Role: role, Reason: fmt.Sprintf("the file holds version %d, the snapshot would list %d", m.Signed.Version, mf.Version)}
 		}
-		if err := verifyDelegated(w.root, out, role, m); err != nil {
+		if err := verifyDelegated(w.root, out, role, m, w.canonicalBytes(role, m)); err != nil {
 			return nil, err
 		}
 		out[role] = treeRole{m: m, changed: changed}
@@ -216,15 +217,30 @@ func delegatorOf(role string) string {
 	return metadata.TARGETS
 }
 
+// canonicalBytes returns the canonical bytes of m's signed part, made
+// for signing it in this session, or nil when there are none.
+func (w *Workspace) canonicalBytes(role string, m *targetsMeta) []byte {
+	if c, ok := w.canon[role]; ok && c.m == m {
+		return c.bytes
+	}
+	return nil
+}
+
 // verifyDelegated checks m, published as role, against its delegator:
-// root for targets, else the delegator as verified in done.
-func verifyDelegated(root *rootMeta, done map[string]treeRole, role string, m *targetsMeta) error {
+// root for targets, else the delegator as verified in done. canon, when
+// not nil, is the canonical form of m.Signed, which go-tuf's
+// VerifyDelegate would otherwise encode again (per key).
+func verifyDelegated(root *rootMeta, done map[string]treeRole, role string, m *targetsMeta, canon []byte) error {
 	parent := delegatorOf(role)
 	var err error
 	var ids []string
 	if parent == "" {
 		ids = root.Signed.Roles[metadata.TARGETS].KeyIDs
-		err = root.VerifyDelegate(role, m)
+		if canon != nil {
+			err = verifyThreshold(root.Signed.Keys, root.Signed.Roles[metadata.TARGETS], m.Signatures, canon)
+		} else {
+			err = root.VerifyDelegate(role, m)
+		}
 	} else {
 		p, ok := done[parent]
 		if !ok {
@@ -234,7 +250,11 @@ func verifyDelegated(root *rootMeta, done map[string]treeRole, role string, m *t
 		if ids == nil {
 			return &VerifyError{Role: role, Reason: parent + " (as it would be published) does not delegate it"}
 		}
-		err = p.m.VerifyDelegate(role, m)
+		if canon != nil {
+			err = verifyThreshold(p.m.Signed.Delegations.Keys, delegatedRoleKeys(p.m, role), m.Signatures, canon)
+		} else {
+			err = p.m.VerifyDelegate(role, m)
+		}
 	}
 	if err != nil {
 		by := parent
@@ -243,6 +263,60 @@ func verifyDelegated(root *rootMeta, done map[string]treeRole, role string, m *t
 		}
 		return &VerifyError{Role: fmt.Sprintf("%s v%d", role, m.Signed.Version), KeyIDs: ids,
 			Reason: fmt.Sprintf("not signed by a threshold of the keys %s lists for it: %v", by, err)}
+	}
+	return nil
+}
+
+// delegatedRoleKeys returns the key ids and threshold delegator sets for
+// role, which it delegates (delegatedKeyIDs is not nil).
+func delegatedRoleKeys(delegator *targetsMeta, role string) *metadata.Role {
+	d := delegator.Signed.Delegations
+	for _, r := range d.Roles {
+		if r.Name == role {
+			return &metadata.Role{KeyIDs: r.KeyIDs, Threshold: r.Threshold}
+		}
+	}
+	return &metadata.Role{KeyIDs: d.SuccinctRoles.KeyIDs, Threshold: d.SuccinctRoles.Threshold}
+}
+
+// verifyThreshold is go-tuf's Metadata.VerifyDelegate over payload, the
+// canonical bytes of the delegated role's signed part: for each key id
+// the delegation lists (each one must be in keys), the last signature
+// under that id is verified; keys that are one public key count once; at
+// least the threshold must verify.
+func verifyThreshold(keys map[string]*metadata.Key, r *metadata.Role, sigs []metadata.Signature, payload []byte) error {
+	if r == nil || len(r.KeyIDs) == 0 {
+		return errors.New("no delegation found")
+	}
+	if r.Threshold < 1 {
+		return fmt.Errorf("insufficient threshold (%d) configured", r.Threshold)
+	}
+	signing := map[[sha256.Size]byte]bool{}
+	for _, id := range r.KeyIDs {
+		key, ok := keys[id]
+		if !ok {
+			return fmt.Errorf("key with ID %s not found", id)
+		}
+		pub, err := key.ToPublicKey()
+		if err != nil {
+			return err
+		}
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			return err
+		}
+		var sig []byte
+		for _, s := range sigs {
+			if s.KeyID == id {
+				sig = s.Signature
+			}
+		}
+		if sig != nil && verifySignature(key, payload, sig) == nil {
+			signing[sha256.Sum256(der)] = true
+		}
+	}
+	if len(signing) < r.Threshold {
+		return fmt.Errorf("verifying delegated role: signature threshold not met: %d of %d", len(signing), r.Threshold)
 	}
 	return nil
 }
@@ -291,8 +365,16 @@ func (w *Workspace) verifyPayloads(ctx context.Context, dest Destination, roles 
 	return nil
 }
 
-// checkContent streams a payload of the content store through every hash
-// its target entry lists and compares length and hashes.
+// verifiedBudget bounds the payload bytes one publish keeps in memory
+// between verifying them and writing them (see checkContent).
+const verifiedBudget = 256 << 20
+
+// checkContent checks a payload of the content store against every hash
+// its target entry lists, and its length. A payload that fits in what is
+// left of verifiedBudget is read whole and kept (w.verified) for
+// publishPayload, which then writes exactly the bytes verified here,
+// without reading or hashing them again; a bigger one is streamed and
+// read again (and checked again) when written.
 func (w *Workspace) checkContent(tf *metadata.TargetFiles) error {
 	sum, ok := tf.Hashes["sha256"]
 	if !ok {
@@ -303,6 +385,32 @@ func (w *Workspace) checkContent(tf *metadata.TargetFiles) error {
 		return fmt.Errorf("not in the content store: %w", err)
 	}
 	defer f.Close()
+	w.stats.read++
+	w.stats.payloads++
+	var r io.Reader = io.LimitReader(f, tf.Length+1)
+	var data []byte
+	if tf.Length >= 0 && tf.Length <= verifiedBudget-w.verifiedSize {
+		if data, err = io.ReadAll(r); err != nil {
+			return err
+		}
+		r = bytes.NewReader(data)
+	}
+	if err := checkDigests(r, tf); err != nil {
+		return err
+	}
+	if data != nil {
+		if w.verified == nil {
+			w.verified = map[*metadata.TargetFiles][]byte{}
+		}
+		w.verified[tf] = data
+		w.verifiedSize += int64(len(data))
+	}
+	return nil
+}
+
+// checkDigests reads r through every hash tf lists and compares length and
+// hashes.
+func checkDigests(r io.Reader, tf *metadata.TargetFiles) error {
 	hs := map[string]hash.Hash{}
 	var ws []io.Writer
 	for alg := range tf.Hashes {
@@ -318,7 +426,7 @@ func (w *Workspace) checkContent(tf *metadata.TargetFiles) error {
 		hs[alg] = h
 		ws = append(ws, h)
 	}
-	n, err := io.Copy(io.MultiWriter(ws...), io.LimitReader(f, tf.Length+1))
+	n, err := io.Copy(io.MultiWriter(ws...), r)
 	if err != nil {
 		return err
 	}

@@ -120,6 +120,9 @@ type config struct {
 	// was given as when it was added or last signed with (RecordKeySources),
 	// for status only: the workspace never loads these.
 	KeySources map[string]string `json:"key_sources,omitempty"`
+	// Hashes lists the hash algorithms of new target entries, sha256
+	// first; absent means sha256 alone (see SetHashes).
+	Hashes []string `json:"hashes,omitempty"`
 }
 
 // maxUnpublished bounds the targets listed per role in Unpublished.
@@ -182,6 +185,12 @@ type Workspace struct {
 	// targets-family roles (see signable).
 	canon map[string]canonical
 	stats ioStats
+
+	// verified holds payloads checkContent read and checked during this
+	// publish, by the target entry they match, for publishPayload to
+	// write without reading them again; verifiedSize is their total.
+	verified     map[*metadata.TargetFiles][]byte
+	verifiedSize int64
 }
 
 // canonical is the canonical form of the signed part of the role loaded
@@ -195,9 +204,10 @@ type canonical struct {
 // ioStats counts the workspace's own file operations (not those of the
 // destination), for tests and benchmarks.
 type ioStats struct {
-	read    int      // files read, parsed or not
-	decoded []string // role files decoded, by base name
-	written int      // role files written
+	read     int      // files read, parsed or not
+	decoded  []string // role files decoded, by base name
+	written  int      // role files written
+	payloads int      // payloads read from the content store
 }
 
 // readFile reads a file of the workspace, counting it.
@@ -297,6 +307,7 @@ func (w *Workspace) reset() {
 	w.prevRoot, w.prevRootVer = nil, 0
 	w.newContent = map[string]string{}
 	w.canon = map[string]canonical{}
+	w.verified, w.verifiedSize = nil, 0
 }
 
 func readRole[T metadata.Roles](st *ioStats, path string) (*metadata.Metadata[T], error) {
