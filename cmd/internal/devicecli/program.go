@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -22,17 +21,18 @@ func Commands(prog string) []*Command {
 	return cmds
 }
 
-// deviceMention is a mention of a device command in help text.
-var deviceMention = regexp.MustCompile(`\bbsi( (?:help )?(?:client|tuf-client|version)\b)`)
-
-// renameProg makes the device commands that text mentions name prog.
-// Mentions of other commands ("bsi fleet serve") are of the full bsi and
-// stay.
+// renameProg makes the device commands that text mentions ("bsi client
+// check", "bsi help client init") name prog. Mentions of other commands
+// ("bsi fleet serve") are of the full bsi and stay.
 func renameProg(text, prog string) string {
 	if prog == "bsi" {
 		return text
 	}
-	return deviceMention.ReplaceAllString(text, prog+"$1")
+	var pairs []string
+	for _, c := range []string{"client ", "tuf-client ", "version", "help client"} {
+		pairs = append(pairs, "bsi "+c, prog+" "+c)
+	}
+	return strings.NewReplacer(pairs...).Replace(text)
 }
 
 // Group is a command group of a program's help: commands named "NAME ..."
