@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,24 +9,21 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/term"
 
-	"github.com/bsiframework/bsi/trust"
+	"github.com/bsiframework/bsi/cmd/internal/devicecli"
 )
 
 // Exit codes, documented in "bsi help".
 const (
-	exitOK        = 0
-	exitFailure   = 1
-	exitUsage     = 2
-	exitSecurity  = 3
-	exitFreshness = 4
+	exitOK        = devicecli.ExitOK
+	exitFailure   = devicecli.ExitFailure
+	exitUsage     = devicecli.ExitUsage
+	exitSecurity  = devicecli.ExitSecurity
+	exitFreshness = devicecli.ExitFreshness
 )
 
 // env is everything a command may touch outside its arguments, so that tests
@@ -106,80 +102,6 @@ func commands() []*command {
 	)
 }
 
-// usageError is a mistake in the command line: exit 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, a ...any) error {
-	return &usageError{fmt.Sprintf(format, a...)}
-}
-
-// hintError carries a suggestion printed as "bsi: hint: ..." after the error.
-type hintError struct {
-	err  error
-	hint string
-}
-
-func (e *hintError) Error() string { return e.err.Error() }
-func (e *hintError) Unwrap() error { return e.err }
-
-func withHint(err error, format string, a ...any) error {
-	return &hintError{err: err, hint: fmt.Sprintf(format, a...)}
-}
-
-// exitCode maps an error to the documented exit codes.
-func exitCode(err error) int {
-	var ue *usageError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &ue):
-		return exitUsage
-	case errors.Is(err, trust.ErrSecurity):
-		return exitSecurity
-	case errors.Is(err, trust.ErrFreshness):
-		return exitFreshness
-	default:
-		return exitFailure
-	}
-}
-
-// printable returns s with control characters (C0, DEL, C1), invalid
-// UTF-8 and Unicode format characters escaped as Go would quote them, so
-// that names from metadata, archives or URLs in a message can neither
-// hide text nor drive the terminal (ESC sequences, NUL, bidi overrides).
-func printable(s string) string {
-	clean := utf8.ValidString(s)
-	for _, r := range s {
-		if unsafeRune(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i, r := range s {
-		switch {
-		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unsafeRune(r):
-			q := strconv.QuoteRuneToASCII(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-func unsafeRune(r rune) bool {
-	return r < 0x20 && r != '\t' && r != '\n' || r == 0x7f ||
-		r >= 0x80 && r < 0xa0 || unicode.Is(unicode.Cf, r)
-}
-
 // run executes one command line and returns the exit code.
 func run(ctx context.Context, args []string, e *env) int {
 	cmds := commands()
@@ -222,7 +144,7 @@ func run(ctx context.Context, args []string, e *env) int {
 		fmt.Fprintf(e.stderr, "bsi: error: %s\n", printable(err.Error()))
 		var he *hintError
 		if errors.As(err, &he) {
-			fmt.Fprintf(e.stderr, "bsi: hint: %s\n", printable(he.hint))
+			fmt.Fprintf(e.stderr, "bsi: hint: %s\n", printable(he.Hint))
 		}
 		var ue *usageError
 		if errors.As(err, &ue) {
@@ -338,96 +260,4 @@ func printCommandHelp(w io.Writer, c *command) {
 	if c.help != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimRight(c.help, "\n"))
 	}
-}
-
-// newFlags returns a flag set that reports errors instead of exiting and
-// prints its defaults only on -h.
-func newFlags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
-}
-
-// parseFlags parses args with flags and positional arguments in any order
-// ("bsi repo sign DIR --key K" and "bsi repo sign --key K DIR"), returning
-// the positional arguments. "--" ends flag parsing.
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usagef("%s: %v", fs.Name(), err)
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if t := terminator(fs, args); t >= 0 && len(args)-len(rest) == t+1 {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// terminator returns the index of the "--" that ends the options in args
-// as fs parses them, or -1: a "--" that is the value of a flag ("--dir --")
-// is not one.
-func terminator(fs *flag.FlagSet, args []string) int {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			return i
-		}
-		if len(a) < 2 || a[0] != '-' {
-			return -1 // parsing stops at the first positional argument
-		}
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
-		f := fs.Lookup(name)
-		if f == nil {
-			continue
-		}
-		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
-			continue
-		}
-		i++ // its value
-	}
-	return -1
-}
-
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
-// writeJSONTo prints v on stdout as JSON (indented unless compact), without
-// escaping "<", ">" and "&": the --json output of every command.
-func writeJSONTo(e *env, v any, compact ...bool) error {
-	enc := json.NewEncoder(e.stdout)
-	enc.SetEscapeHTML(false)
-	if len(compact) == 0 || !compact[0] {
-		enc.SetIndent("", "  ")
-	}
-	return enc.Encode(v)
-}
-
-// wantArgs checks the count of positional arguments.
-func wantArgs(pos []string, min, max int, what string) error {
-	if slices.Contains(pos, "") {
-		// An empty name would mean "the current directory" to the OS.
-		return usagef("empty argument where %s is expected", what)
-	}
-	switch {
-	case len(pos) < min:
-		return usagef("missing %s", what)
-	case max >= 0 && len(pos) > max:
-		return usagef("unexpected argument %q", pos[max])
-	}
-	return nil
 }

@@ -14,8 +14,9 @@ import (
 	"github.com/bsiframework/bsi/fleet/report"
 )
 
-// The systemd units of examples/systemd run bsi commands; these tests run
-// each unit's ExecStart in-process, with the unit's paths replaced by
+// The systemd units of examples/systemd run bsi commands (bsi-agent client
+// ... on devices, the same code); these tests run each unit's ExecStart
+// in-process through bsi, with the unit's paths replaced by
 // temporary ones, so that a renamed command or flag breaks a test rather
 // than a deployment.
 
@@ -57,8 +58,14 @@ func execStart(t *testing.T, name string, repl ...string) []string {
 		t.Fatalf("%s: %d ExecStart lines", name, len(d["ExecStart"]))
 	}
 	words := strings.Fields(strings.NewReplacer(repl...).Replace(d["ExecStart"][0]))
-	if words[0] != "/usr/local/bin/bsi" {
-		t.Fatalf("%s runs %s", name, words[0])
+	// Devices run the device binary, bsi-agent, whose commands are bsi's
+	// own (cmd/internal/devicecli); publishers the full bsi.
+	bin := "/usr/local/bin/bsi"
+	if strings.HasPrefix(name, "bsi-client") {
+		bin = "/usr/local/bin/bsi-agent"
+	}
+	if words[0] != bin {
+		t.Fatalf("%s runs %s, want %s", name, words[0], bin)
 	}
 	return words[1:]
 }

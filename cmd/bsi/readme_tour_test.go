@@ -145,7 +145,7 @@ func tourCommands(t *testing.T, lines []string) [][]string {
 func tourForever(c []string) bool {
 	s := strings.Join(c, " ")
 	for _, p := range []string{"bsi serve ", "bsi repo keep-fresh ", "bsi client run ", "bsi fleet serve ",
-		"bsi rollout watch ", "systemctl "} {
+		"bsi rollout watch ", "bsi-agent client run ", "systemctl "} {
 		if strings.HasPrefix(s, p) {
 			return true
 		}
@@ -154,7 +154,8 @@ func tourForever(c []string) bool {
 }
 
 // tour runs README commands in dir as a reader would paste them: every
-// bsi line through the CLI's run function with BSI_KEY_PASSWORD set and no
+// bsi line (and bsi-agent line: the device commands are the same code,
+// cmd/internal/devicecli) through the CLI's run function with BSI_KEY_PASSWORD set and no
 // terminal (no prompt is answered), the other lines (making a payload)
 // through sh; every one must exit 0. Lines that run forever are skipped,
 // and export lines (the password is the test's). Each word has the
@@ -186,7 +187,7 @@ func (r *tour) run(cmds [][]string) {
 		case tourForever(c):
 			t.Logf("skipped (runs until stopped): %s", line)
 			continue
-		case c[0] != "bsi":
+		case c[0] != "bsi" && c[0] != "bsi-agent":
 			cmd := exec.Command("sh", "-c", line)
 			cmd.Dir = r.dir
 			if out, err := cmd.CombinedOutput(); err != nil {

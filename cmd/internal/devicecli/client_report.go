@@ -1,4 +1,4 @@
-package main
+package devicecli
 
 import (
 	"bytes"
@@ -14,14 +14,14 @@ import (
 
 // healthCmd runs cmd through sh -c after a switch, with BSI_COMPONENT,
 // BSI_ID and BSI_DIR in its environment; its output goes to stderr.
-func healthCmd(e *env, cmd string) func(ctx context.Context, component, id, dir string) error {
+func healthCmd(e *Env, cmd string) func(ctx context.Context, component, id, dir string) error {
 	return func(ctx context.Context, component, id, dir string) error {
 		c := exec.CommandContext(ctx, "sh", "-c", cmd)
 		c.Env = append(c.Environ(), "BSI_COMPONENT="+component, "BSI_ID="+id, "BSI_DIR="+dir)
 		var out bytes.Buffer
 		c.Stdout, c.Stderr = &out, &out
 		err := c.Run()
-		e.stderr.Write(out.Bytes())
+		e.Stderr.Write(out.Bytes())
 		if err != nil {
 			return fmt.Errorf("health command %q: %w", cmd, err)
 		}
@@ -56,7 +56,9 @@ type targetNoteJSON struct {
 	Reason string `json:"reason"`
 }
 
-type reportJSON struct {
+// ReportJSON is the --json output of "client check" (and of each round
+// of "client run").
+type ReportJSON struct {
 	Device     deviceJSON       `json:"device"`
 	Checked    time.Time        `json:"checked"`
 	Freshness  agent.Freshness  `json:"freshness"`
@@ -99,9 +101,9 @@ func desiredOf(act agent.Action) *agent.Available {
 	return nil
 }
 
-func toReportJSON(rep *agent.Report) reportJSON {
+func toReportJSON(rep *agent.Report) ReportJSON {
 	d := rep.Device
-	out := reportJSON{Device: deviceJSON{d.Platform, d.Release, d.Build}, Checked: rep.At, Freshness: rep.Freshness,
+	out := ReportJSON{Device: deviceJSON{d.Platform, d.Release, d.Build}, Checked: rep.At, Freshness: rep.Freshness,
 		Components: []componentJSON{}, Ignored: []targetNoteJSON{}, Rejected: []targetNoteJSON{},
 		Rollouts: append([]agent.RolloutState{}, rep.Rollouts...), Ring: rep.Ring}
 	for _, act := range rep.Plan {
@@ -129,13 +131,13 @@ func toReportJSON(rep *agent.Report) reportJSON {
 }
 
 // printReport prints a check's report.
-func printReport(e *env, a *agent.Agent, state string, rep *agent.Report, asJSON bool) error {
+func printReport(e *Env, a *agent.Agent, state string, rep *agent.Report, asJSON bool) error {
 	if asJSON {
-		return writeJSONTo(e, toReportJSON(rep))
+		return WriteJSON(e.Stdout, toReportJSON(rep))
 	}
 	r := toReportJSON(rep)
-	fmt.Fprintf(e.stdout, "device %s\n", deviceLine(r.Device))
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(e.Stdout, "device %s\n", deviceLine(r.Device))
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMPONENT\tINSTALLED\tDESIRED\tACTION")
 	for _, c := range r.Components {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Component, labelOf(c.Installed), labelOf(c.Desired), c.Action)
@@ -146,29 +148,29 @@ func printReport(e *env, a *agent.Agent, state string, rep *agent.Report, asJSON
 		switch c.Action {
 		case agent.None:
 		case agent.Blocked:
-			fmt.Fprintf(e.stdout, "  BLOCKED (%s) %s\n", c.Class, c.Reason)
+			fmt.Fprintf(e.Stdout, "  BLOCKED (%s) %s\n", c.Class, c.Reason)
 		default:
-			fmt.Fprintf(e.stdout, "  %s: %s\n", c.Component, c.Reason)
+			fmt.Fprintf(e.Stdout, "  %s: %s\n", c.Component, c.Reason)
 		}
 		if c.Action.Changes() {
 			pending++
 		}
 	}
 	if len(r.Rollouts) > 0 {
-		fmt.Fprintf(e.stdout, "rollouts (%s):\n", ringText(r.Ring))
+		fmt.Fprintf(e.Stdout, "rollouts (%s):\n", ringText(r.Ring))
 		for _, st := range r.Rollouts {
-			fmt.Fprintf(e.stdout, "  %s/%s: %s\n", st.Component, st.ID, st.Text)
+			fmt.Fprintf(e.Stdout, "  %s/%s: %s\n", st.Component, st.ID, st.Text)
 		}
 	}
 	for _, n := range r.Ignored {
-		fmt.Fprintf(e.stdout, "ignored %s: %s\n", n.Path, n.Reason)
+		fmt.Fprintf(e.Stdout, "ignored %s: %s\n", n.Path, n.Reason)
 	}
 	for _, n := range r.Rejected {
-		fmt.Fprintf(e.stdout, "REJECTED %s: %s\n", n.Path, n.Reason)
+		fmt.Fprintf(e.Stdout, "REJECTED %s: %s\n", n.Path, n.Reason)
 	}
-	fmt.Fprintln(e.stdout, freshnessLine(rep.Freshness, e.now()))
+	fmt.Fprintln(e.Stdout, freshnessLine(rep.Freshness, e.Now()))
 	if pending > 0 {
-		fmt.Fprintf(e.stdout, "%d change(s) pending: bsi client install %s --all\n", pending, state)
+		fmt.Fprintf(e.Stdout, "%d change(s) pending: %s client install %s --all\n", pending, e.prog(), state)
 	}
 	return nil
 }
@@ -182,10 +184,10 @@ func ringText(ring string) string {
 
 // classOf names the exit class of err as the journal does.
 func classOf(err error) string {
-	switch exitCode(err) {
-	case exitSecurity:
+	switch ExitCode(err) {
+	case ExitSecurity:
 		return "security"
-	case exitFreshness:
+	case ExitFreshness:
 		return "freshness"
 	}
 	return "operational"
@@ -224,19 +226,19 @@ func stampUTC(t time.Time) string {
 }
 
 // printResult prints what an install did.
-func printResult(e *env, rep *agent.Report, res *agent.Result) {
+func printResult(e *Env, rep *agent.Report, res *agent.Result) {
 	for _, act := range res.Done {
-		fmt.Fprintln(e.stdout, doneLine(act, rep.Device.Release))
+		fmt.Fprintln(e.Stdout, doneLine(act, rep.Device.Release))
 	}
 	for _, f := range res.Failed {
 		msg, what := f.Err.Error(), fmt.Sprintf("%s %s", f.Action.Kind, f.Action.Component)
 		if !strings.HasPrefix(msg, what+":") {
 			msg = what + ": " + msg
 		}
-		fmt.Fprintf(e.stderr, "bsi: failed: %s\n", msg)
+		fmt.Fprintf(e.Stderr, "bsi: failed: %s\n", msg)
 	}
 	if len(res.Done) == 0 && len(res.Failed) == 0 {
-		fmt.Fprintln(e.stdout, "nothing to do")
+		fmt.Fprintln(e.Stdout, "nothing to do")
 	}
 }
 
@@ -253,7 +255,8 @@ func doneLine(act agent.Action, release string) string {
 	return fmt.Sprintf("%s %s: %s -> %s", verb, act.Component, from, to)
 }
 
-type statusJSON struct {
+// StatusJSON is the --json output of "client status".
+type StatusJSON struct {
 	Device      deviceJSON                 `json:"device"`
 	InstallRoot string                     `json:"install_root"`
 	Installed   []installedStatusJSON      `json:"installed"`
@@ -279,9 +282,9 @@ type installedStatusJSON struct {
 	Installed       time.Time `json:"installed"`
 }
 
-func printStatus(e *env, st *agent.Status, asJSON bool) error {
+func printStatus(e *Env, st *agent.Status, asJSON bool) error {
 	d := st.Device
-	out := statusJSON{Device: deviceJSON{d.Platform, d.Release, d.Build}, InstallRoot: st.Config.InstallRoot,
+	out := StatusJSON{Device: deviceJSON{d.Platform, d.Release, d.Build}, InstallRoot: st.Config.InstallRoot,
 		Installed: []installedStatusJSON{}, LastCheck: st.LastCheck, Declined: st.Declined,
 		History: st.History, Interrupted: st.Interrupted, Attention: st.Attention, Reports: st.Reports,
 		Transparency: st.Transparency}
@@ -298,9 +301,9 @@ func printStatus(e *env, st *agent.Status, asJSON bool) error {
 			Advisories: m.Advisories, RequiresRestart: m.RequiresRestart, Installed: in.At})
 	}
 	if asJSON {
-		return writeJSONTo(e, out)
+		return WriteJSON(e.Stdout, out)
 	}
-	w := e.stdout
+	w := e.Stdout
 	fmt.Fprintf(w, "device %s, install root %s\n", deviceLine(out.Device), out.InstallRoot)
 	fmt.Fprintln(w, "installed:")
 	if len(st.Installed) == 0 {
@@ -323,7 +326,7 @@ func printStatus(e *env, st *agent.Status, asJSON bool) error {
 		fmt.Fprintf(w, "last check: %s, ok\n", stampUTC(lc.At))
 	}
 	if lc := st.LastCheck; lc != nil && lc.Freshness != nil {
-		fmt.Fprintln(w, freshnessLine(*lc.Freshness, e.now()))
+		fmt.Fprintln(w, freshnessLine(*lc.Freshness, e.Now()))
 	}
 	if lc := st.LastCheck; lc != nil && len(lc.Rollouts) > 0 {
 		fmt.Fprintf(w, "rollouts (%s):\n", ringText(st.Config.Ring))
@@ -345,19 +348,19 @@ func printStatus(e *env, st *agent.Status, asJSON bool) error {
 }
 
 // printRound prints one round of "client run".
-func printRound(e *env, rep *agent.Report, res *agent.Result, recovered []string, err error, asJSON, once bool) {
+func printRound(e *Env, rep *agent.Report, res *agent.Result, recovered []string, err error, asJSON, once bool) {
 	for _, r := range recovered {
-		fmt.Fprintf(e.stderr, "bsi: recovered: %s\n", r)
+		fmt.Fprintf(e.Stderr, "bsi: recovered: %s\n", r)
 	}
 	if asJSON {
 		type roundJSON struct {
 			At     time.Time   `json:"at"`
-			Report *reportJSON `json:"report,omitempty"`
+			Report *ReportJSON `json:"report,omitempty"`
 			Done   []string    `json:"done,omitempty"`
 			Failed []string    `json:"failed,omitempty"`
 			Error  string      `json:"error,omitempty"`
 		}
-		r := roundJSON{At: e.now()}
+		r := roundJSON{At: e.Now()}
 		if rep != nil {
 			rj := toReportJSON(rep)
 			r.Report = &rj
@@ -373,20 +376,20 @@ func printRound(e *env, rep *agent.Report, res *agent.Result, recovered []string
 		if err != nil {
 			r.Error = err.Error()
 		}
-		writeJSONTo(e, r, true)
+		WriteJSON(e.Stdout, r, true)
 	} else {
 		printBlocked(e, rep)
 		printRoundText(e, rep, res)
 	}
 	if err != nil && !once {
-		fmt.Fprintf(e.stderr, "bsi: round failed (exit class %d): %v\n", exitCode(err), err)
+		fmt.Fprintf(e.Stderr, "bsi: round failed (exit class %d): %v\n", ExitCode(err), err)
 	}
 }
 
-func printRoundText(e *env, rep *agent.Report, res *agent.Result) {
-	now := stampUTC(e.now())
+func printRoundText(e *Env, rep *agent.Report, res *agent.Result) {
+	now := stampUTC(e.Now())
 	if rep == nil {
-		fmt.Fprintf(e.stdout, "%s check failed\n", now)
+		fmt.Fprintf(e.Stdout, "%s check failed\n", now)
 		return
 	}
 	var pending []string
@@ -395,28 +398,28 @@ func printRoundText(e *env, rep *agent.Report, res *agent.Result) {
 	}
 	if res == nil {
 		if len(pending) == 0 {
-			fmt.Fprintf(e.stdout, "%s up to date\n", now)
+			fmt.Fprintf(e.Stdout, "%s up to date\n", now)
 		} else {
-			fmt.Fprintf(e.stdout, "%s pending: %s\n", now, strings.Join(pending, ", "))
+			fmt.Fprintf(e.Stdout, "%s pending: %s\n", now, strings.Join(pending, ", "))
 		}
 		return
 	}
 	for _, act := range res.Done {
-		fmt.Fprintf(e.stdout, "%s %s\n", now, doneLine(act, rep.Device.Release))
+		fmt.Fprintf(e.Stdout, "%s %s\n", now, doneLine(act, rep.Device.Release))
 	}
 	for _, f := range res.Failed {
-		fmt.Fprintf(e.stdout, "%s failed %s %s: %v\n", now, f.Action.Kind, f.Action.Component, f.Err)
+		fmt.Fprintf(e.Stdout, "%s failed %s %s: %v\n", now, f.Action.Kind, f.Action.Component, f.Err)
 	}
 }
 
 // printBlocked prints, for a round, the components its check blocked.
-func printBlocked(e *env, rep *agent.Report) {
+func printBlocked(e *Env, rep *agent.Report) {
 	if rep == nil {
 		return
 	}
 	for _, c := range toReportJSON(rep).Components {
 		if c.Action == agent.Blocked {
-			fmt.Fprintf(e.stdout, "%s blocked (%s) %s\n", stampUTC(e.now()), c.Class, c.Reason)
+			fmt.Fprintf(e.Stdout, "%s blocked (%s) %s\n", stampUTC(e.Now()), c.Class, c.Reason)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package devicecli
 
 import (
 	"fmt"
@@ -11,21 +11,21 @@ import (
 // repository, an archive or a URL (target paths, ids, role names,
 // withdrawal reasons, health-command output). They all print through
 // clientEnv's writers, the one printing path: text is passed through
-// printable (control and format characters escaped, as on stderr), JSON
+// Printable (control and format characters escaped, as on stderr), JSON
 // through jsonEscape (the encoder escapes C0 itself, not DEL, C1 or
 // format characters such as U+202E).
 
 // clientEnv returns e with stdout and stderr escaping what is written:
 // stdout as JSON when asJSON, as text otherwise; stderr as text. Progress
 // bars still draw on the terminal itself (see rawWriter).
-func clientEnv(e *env, asJSON bool) *env {
+func clientEnv(e *Env, asJSON bool) *Env {
 	c := *e
-	out := printable
+	out := Printable
 	if asJSON {
 		out = jsonEscape
 	}
-	c.stdout = escWriter{w: rawWriter(e.stdout), esc: out}
-	c.stderr = escWriter{w: rawWriter(e.stderr), esc: printable}
+	c.Stdout = escWriter{w: rawWriter(e.Stdout), esc: out}
+	c.Stderr = escWriter{w: rawWriter(e.Stderr), esc: Printable}
 	return &c
 }
 
@@ -56,11 +56,11 @@ func rawWriter(w io.Writer) io.Writer {
 	}
 }
 
-// jsonEscape rewrites, in encoder output, every rune printable would
+// jsonEscape rewrites, in encoder output, every rune Printable would
 // escape as a JSON \u escape, which is valid inside the strings where
 // such runes can only occur and reads back as the same string.
 func jsonEscape(s string) string {
-	if printable(s) == s {
+	if Printable(s) == s {
 		return s
 	}
 	var b strings.Builder

@@ -1,4 +1,4 @@
-package main
+package devicecli
 
 import (
 	"context"
@@ -10,17 +10,17 @@ import (
 	"github.com/bsiframework/bsi/trust/client"
 )
 
-// reportFlushTimeout bounds the one attempt that check, install and
+// ReportFlushTimeout bounds the one attempt that check, install and
 // rollback make to send queued reports after their work; bsi client run
 // sends in every round with agent.DefaultFlushTimeout.
-const reportFlushTimeout = 2 * time.Second
+const ReportFlushTimeout = 2 * time.Second
 
-func clientSetReportURLCommand() *command {
-	return &command{
-		name:    "client set-report-url",
-		args:    "STATE URL|--none",
-		summary: "send device reports to a fleet collector, or stop",
-		help: `Makes the device report to the fleet collector at URL (bsi fleet serve;
+func clientSetReportURLCommand() *Command {
+	return &Command{
+		Name:    "client set-report-url",
+		Args:    "STATE URL|--none",
+		Summary: "send device reports to a fleet collector, or stop",
+		Help: `Makes the device report to the fleet collector at URL (bsi fleet serve;
 reports are POSTed to URL/v1/reports) what happens to each improvement:
 installed, rolled back, retired, failed its health check, refused for
 security or freshness. URL follows the rules of --url: http or https, no
@@ -39,36 +39,36 @@ collector that is down or slow never delays or blocks an install.
 Examples:
   bsi client set-report-url /var/lib/bsi https://fleet.example.com
   bsi client set-report-url /var/lib/bsi --none`,
-		run: runClientSetReportURL,
+		Run: runClientSetReportURL,
 	}
 }
 
-func runClientSetReportURL(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("client set-report-url")
+func runClientSetReportURL(ctx context.Context, e *Env, args []string) error {
+	fs := NewFlags("client set-report-url")
 	none := fs.Bool("none", false, "stop reporting")
-	pos, err := parseFlags(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	e = clientEnv(e, false)
-	if err := wantArgs(pos, 1, 2, "STATE and URL (or --none)"); err != nil {
+	if err := WantArgs(pos, 1, 2, "STATE and URL (or --none)"); err != nil {
 		return err
 	}
 	if *none == (len(pos) == 2) {
-		return usagef("give either URL or --none")
+		return Usagef("give either URL or --none")
 	}
 	u := ""
 	if !*none {
 		u = pos[1]
 		if err := agent.ValidateReportURL(u); err != nil {
-			return usagef("%v", err)
+			return Usagef("%v", err)
 		}
 	}
 	return setReportURL(ctx, e, pos[0], u)
 }
 
 // setReportURL records u (empty: off) in STATE and says so.
-func setReportURL(ctx context.Context, e *env, state, u string) error {
+func setReportURL(ctx context.Context, e *Env, state, u string) error {
 	a, err := openAgent(ctx, e, state, "", client.Network{})
 	if err != nil {
 		return err
@@ -78,24 +78,24 @@ func setReportURL(ctx context.Context, e *env, state, u string) error {
 		return err
 	}
 	if u == "" {
-		fmt.Fprintf(e.stdout, "reports off for %s\n", state)
+		fmt.Fprintf(e.Stdout, "reports off for %s\n", state)
 		return nil
 	}
 	rc, err := a.ReportConfig()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "reports to %s as device %s\n", u, rc.Device)
+	fmt.Fprintf(e.Stdout, "reports to %s as device %s\n", u, rc.Device)
 	return nil
 }
 
 // flushReports makes the one short attempt to send queued reports that
 // check, install and rollback make after their work. A failure is a
 // warning: the reports stay queued for a later command or round.
-func flushReports(ctx context.Context, e *env, a *agent.Agent) {
-	fr, err := a.FlushReports(ctx, reportFlushTimeout)
+func flushReports(ctx context.Context, e *Env, a *agent.Agent) {
+	fr, err := a.FlushReports(ctx, ReportFlushTimeout)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "bsi: warning: %v (%d report(s) stay queued)\n", err, fr.Queued)
+		fmt.Fprintf(e.Stderr, "bsi: warning: %v (%d report(s) stay queued)\n", err, fr.Queued)
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package devicecli
 
 import (
 	"context"
@@ -25,13 +25,15 @@ without data. A transient failure (connection error, timeout, HTTP 5xx,
 exponential backoff and jitter; other statuses and every verification
 failure are not. Redirects are followed within the same origin only.`
 
-func clientCommands() []*command {
-	return []*command{
+// ClientCommands returns the "client ..." commands: init, set-release,
+// set-report-url, set-ring, check, install, rollback, status, run.
+func ClientCommands() []*Command {
+	return []*Command{
 		{
-			name:    "client init",
-			args:    "STATE --root ROOT.json --url URL --platform P --release R [--build B] [--ring NAME] [--install-root DIR] [--targets-url URL] [--report-url URL]",
-			summary: "create a device's state directory, trusting ROOT.json",
-			help: `Creates STATE (absent or empty) for one device: config.json (device and
+			Name:    "client init",
+			Args:    "STATE --root ROOT.json --url URL --platform P --release R [--build B] [--ring NAME] [--install-root DIR] [--targets-url URL] [--report-url URL]",
+			Summary: "create a device's state directory, trusting ROOT.json",
+			Help: `Creates STATE (absent or empty) for one device: config.json (device and
 repository), metadata/ (trusted metadata, starting with ROOT.json), cache/
 (verified payloads) and installed.json (the installed-state journal).
 ROOT.json must carry a threshold of signatures by its own root keys and
@@ -49,26 +51,26 @@ set-report-url.
 Example:
   bsi client init /var/lib/bsi --root root.json --url https://updates.example.com/metadata \
       --platform macos --release 26.3 --build 25D125`,
-			run: runClientInit,
+			Run: runClientInit,
 		},
 		{
-			name:    "client set-release",
-			args:    "STATE RELEASE [--build B]",
-			summary: "record that the device now runs RELEASE (after a full update)",
-			help: `Changes the device's release (and build) in STATE/config.json. The next
+			Name:    "client set-release",
+			Args:    "STATE RELEASE [--build B]",
+			Summary: "record that the device now runs RELEASE (after a full update)",
+			Help: `Changes the device's release (and build) in STATE/config.json. The next
 check retires improvements of the old release: each component switches to
 the best improvement for the new release, or to its baseline.
 
 Example:
   bsi client set-release /var/lib/bsi 26.4 --build 25E100`,
-			run: runClientSetRelease,
+			Run: runClientSetRelease,
 		},
 		clientSetReportURLCommand(),
 		{
-			name:    "client set-ring",
-			args:    "STATE NAME|--none",
-			summary: "put the device in a staged-rollout ring, or in none",
-			help: `Changes the device's rollout ring in STATE/config.json: a rollout stage
+			Name:    "client set-ring",
+			Args:    "STATE NAME|--none",
+			Summary: "put the device in a staged-rollout ring, or in none",
+			Help: `Changes the device's rollout ring in STATE/config.json: a rollout stage
 that names rings reaches only devices of those rings (e.g. canary first,
 then a share of everyone). --none takes the device out of any ring. The
 next check decides rollouts with the new ring; nothing installed changes.
@@ -76,13 +78,13 @@ next check decides rollouts with the new ring; nothing installed changes.
 Examples:
   bsi client set-ring /var/lib/bsi canary
   bsi client set-ring /var/lib/bsi --none`,
-			run: runClientSetRing,
+			Run: runClientSetRing,
 		},
 		{
-			name:    "client check",
-			args:    "STATE [--json] [--release R] [--timeout D] [--retries N]",
-			summary: "verify the repository and report what would change",
-			help: `Runs the TUF client workflow (root chain, timestamp, snapshot, targets,
+			Name:    "client check",
+			Args:    "STATE [--json] [--release R] [--timeout D] [--retries N]",
+			Summary: "verify the repository and report what would change",
+			Help: `Runs the TUF client workflow (root chain, timestamp, snapshot, targets,
 component roles), lists the improvements, and reports per component: the
 installed improvement, the desired one, and the action pending (install;
 rollback because withdrawn; retire because the release changed;
@@ -106,13 +108,13 @@ Examples:
   bsi client check /var/lib/bsi
   bsi client check /var/lib/bsi --json
   bsi client check /var/lib/bsi --timeout 10s --retries 5` + networkHelp,
-			run: runClientCheck,
+			Run: runClientCheck,
 		},
 		{
-			name:    "client install",
-			args:    "STATE [[COMPONENT/]ID... [--override-halt]|--all] [--health-cmd CMD] [--timeout D] [--retries N]",
-			summary: "download, verify and apply improvements (--all: converge)",
-			help: `Checks, then applies. With --all the device converges to its desired
+			Name:    "client install",
+			Args:    "STATE [[COMPONENT/]ID... [--override-halt]|--all] [--health-cmd CMD] [--timeout D] [--retries N]",
+			Summary: "download, verify and apply improvements (--all: converge)",
+			Help: `Checks, then applies. With --all the device converges to its desired
 state: desired improvements installed, withdrawn ones rolled back, those of
 an old release retired. With IDs only those improvements are installed
 (an ID may be any active improvement for this device whose sequence is not
@@ -142,13 +144,13 @@ when it fails the switch is undone and the improvement declined.
 Examples:
   bsi client install /var/lib/bsi --all
   bsi client install /var/lib/bsi webkit/webkit-26.3-b --health-cmd 'test -f "$BSI_DIR/lib/WebKit"'` + networkHelp,
-			run: runClientInstall,
+			Run: runClientInstall,
 		},
 		{
-			name:    "client rollback",
-			args:    "STATE [COMPONENT/]ID [--baseline] [--health-cmd CMD] [--timeout D] [--retries N]",
-			summary: "remove an installed improvement by choice",
-			help: `Removes the installed improvement ID: its component switches to the best
+			Name:    "client rollback",
+			Args:    "STATE [COMPONENT/]ID [--baseline] [--health-cmd CMD] [--timeout D] [--retries N]",
+			Summary: "remove an installed improvement by choice",
+			Help: `Removes the installed improvement ID: its component switches to the best
 lower improvement still offered (checked against the repository) or, with
 --baseline or when there is none, to the platform's own copy (no network
 needed). ID is then declined: later checks do not offer it again until it
@@ -159,26 +161,26 @@ Examples:
   bsi client rollback /var/lib/bsi webkit-26.3-b
   bsi client rollback /var/lib/bsi webkit/fix-1
   bsi client rollback /var/lib/bsi webkit-26.3-b --baseline` + networkHelp,
-			run: runClientRollback,
+			Run: runClientRollback,
 		},
 		{
-			name:    "client status",
-			args:    "STATE [--json]",
-			summary: "show installed improvements, last check, freshness, attention items",
-			help: `Prints, without network access and without waiting for a running agent,
+			Name:    "client status",
+			Args:    "STATE [--json]",
+			Summary: "show installed improvements, last check, freshness, attention items",
+			Help: `Prints, without network access and without waiting for a running agent,
 the installed improvements with their labels ("webkit 26.3 (a)
 webkit-26.3-a"), the last check and its outcome, the freshness of the
 trusted metadata, recent steps, and everything that needs attention.
 
 Example:
   bsi client status /var/lib/bsi --json`,
-			run: runClientStatus,
+			Run: runClientStatus,
 		},
 		{
-			name:    "client run",
-			args:    "STATE --interval D [--auto-install] [--jitter D] [--once] [--health-cmd CMD] [--release R] [--json] [--timeout D] [--retries N]",
-			summary: "check on a schedule and, with --auto-install, converge",
-			help: `Checks every --interval (plus a random delay below --jitter) and prints
+			Name:    "client run",
+			Args:    "STATE --interval D [--auto-install] [--jitter D] [--once] [--health-cmd CMD] [--release R] [--json] [--timeout D] [--retries N]",
+			Summary: "check on a schedule and, with --auto-install, converge",
+			Help: `Checks every --interval (plus a random delay below --jitter) and prints
 one report per round. With --auto-install each round also converges the
 device, as "install --all" does; without it rounds only report. A failed
 round is reported and the loop goes on. SIGINT or SIGTERM stops the loop
@@ -187,13 +189,13 @@ between steps. --once runs a single round and exits with its status.
 Examples:
   bsi client run /var/lib/bsi --interval 1h --jitter 10m --auto-install
   bsi client run /var/lib/bsi --once --json` + networkHelp,
-			run: runClientRun,
+			Run: runClientRun,
 		},
 	}
 }
 
-func runClientInit(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("client init")
+func runClientInit(ctx context.Context, e *Env, args []string) error {
+	fs := NewFlags("client init")
 	root := fs.String("root", "", "trusted root metadata file")
 	var cfg agent.Config
 	fs.StringVar(&cfg.MetadataURL, "url", "", "repository metadata URL")
@@ -204,36 +206,36 @@ func runClientInit(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.InstallRoot, "install-root", "", "where improvements are applied (default STATE/root)")
 	fs.StringVar(&cfg.Ring, "ring", "", "staged-rollout ring of the device (canary, internal, ...)")
 	reportURL := fs.String("report-url", "", "fleet collector URL for device reports")
-	pos, err := parseFlags(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	e = clientEnv(e, false)
-	if err := wantArgs(pos, 1, 1, "STATE"); err != nil {
+	if err := WantArgs(pos, 1, 1, "STATE"); err != nil {
 		return err
 	}
 	for _, f := range []struct{ name, v string }{{"root", *root}, {"url", cfg.MetadataURL}, {"platform", cfg.Platform}, {"release", cfg.Release}} {
 		if f.v == "" {
-			return usagef("missing --%s", f.name)
+			return Usagef("missing --%s", f.name)
 		}
 	}
 	if *reportURL != "" {
 		if err := agent.ValidateReportURL(*reportURL); err != nil {
-			return usagef("--report-url: %v", err)
+			return Usagef("--report-url: %v", err)
 		}
 	}
 	rootJSON, err := os.ReadFile(*root)
 	if err != nil {
 		return err
 	}
-	if err := agent.Init(pos[0], rootJSON, cfg, e.now()); err != nil {
+	if err := agent.Init(pos[0], rootJSON, cfg, e.Now()); err != nil {
 		var ce *agent.ConfigError
 		if errors.As(err, &ce) && ce.Field == "ring" {
-			return usagef("--ring: %s", ce.Problem)
+			return Usagef("--ring: %s", ce.Problem)
 		}
 		var se *agent.StateExistsError
 		if errors.As(err, &se) {
-			return withHint(err, "choose a new directory; an existing state is never overwritten")
+			return WithHint(err, "choose a new directory; an existing state is never overwritten")
 		}
 		return err
 	}
@@ -243,25 +245,25 @@ func runClientInit(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if cfg.Ring != "" {
-		fmt.Fprintf(e.stdout, "initialized %s for %s %s, ring %s\n", pos[0], cfg.Platform, cfg.Release, cfg.Ring)
+		fmt.Fprintf(e.Stdout, "initialized %s for %s %s, ring %s\n", pos[0], cfg.Platform, cfg.Release, cfg.Ring)
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "initialized %s for %s %s\n", pos[0], cfg.Platform, cfg.Release)
+	fmt.Fprintf(e.Stdout, "initialized %s for %s %s\n", pos[0], cfg.Platform, cfg.Release)
 	return nil
 }
 
-func runClientSetRing(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("client set-ring")
+func runClientSetRing(ctx context.Context, e *Env, args []string) error {
+	fs := NewFlags("client set-ring")
 	none := fs.Bool("none", false, "take the device out of any ring")
-	pos, err := parseFlags(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	e = clientEnv(e, false)
 	if *none {
-		err = wantArgs(pos, 1, 1, "STATE")
+		err = WantArgs(pos, 1, 1, "STATE")
 	} else {
-		err = wantArgs(pos, 2, 2, "STATE and NAME (or --none)")
+		err = WantArgs(pos, 2, 2, "STATE and NAME (or --none)")
 	}
 	if err != nil {
 		return err
@@ -269,10 +271,10 @@ func runClientSetRing(ctx context.Context, e *env, args []string) error {
 	ring := ""
 	if !*none {
 		if ring = pos[1]; ring == "" {
-			return usagef("empty ring name: use --none to take the device out of any ring")
+			return Usagef("empty ring name: use --none to take the device out of any ring")
 		}
 		if err := rollout.ValidRing(ring); err != nil {
-			return usagef("%v", err)
+			return Usagef("%v", err)
 		}
 	}
 	a, err := openAgent(ctx, e, pos[0], "", client.Network{})
@@ -284,7 +286,7 @@ func runClientSetRing(ctx context.Context, e *env, args []string) error {
 	if err := a.SetRing(ring); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "ring %s -> %s\n", orNoRing(old), orNoRing(ring))
+	fmt.Fprintf(e.Stdout, "ring %s -> %s\n", orNoRing(old), orNoRing(ring))
 	return nil
 }
 
@@ -295,15 +297,15 @@ func orNoRing(r string) string {
 	return r
 }
 
-func runClientSetRelease(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("client set-release")
+func runClientSetRelease(ctx context.Context, e *Env, args []string) error {
+	fs := NewFlags("client set-release")
 	build := fs.String("build", "", "device build")
-	pos, err := parseFlags(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	e = clientEnv(e, false)
-	if err := wantArgs(pos, 2, 2, "STATE and RELEASE"); err != nil {
+	if err := WantArgs(pos, 2, 2, "STATE and RELEASE"); err != nil {
 		return err
 	}
 	a, err := openAgent(ctx, e, pos[0], "", client.Network{})
@@ -315,7 +317,7 @@ func runClientSetRelease(ctx context.Context, e *env, args []string) error {
 	if err := a.SetRelease(pos[1], *build); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "release %s -> %s\n", old, pos[1])
+	fmt.Fprintf(e.Stdout, "release %s -> %s\n", old, pos[1])
 	return nil
 }
 
@@ -337,10 +339,10 @@ func addNetworkFlags(fs *flag.FlagSet) *networkFlags {
 // bound is the default one or the timeout, if shorter.
 func (n *networkFlags) network() (client.Network, error) {
 	if n.timeout <= 0 {
-		return client.Network{}, usagef("--timeout must be positive")
+		return client.Network{}, Usagef("--timeout must be positive")
 	}
 	if n.retries < 0 {
-		return client.Network{}, usagef("--retries must not be negative")
+		return client.Network{}, Usagef("--retries must not be negative")
 	}
 	nw := client.Network{RequestTimeout: n.timeout, StallTimeout: min(n.timeout, client.DefaultNetwork.StallTimeout), Retries: n.retries}
 	if n.retries == 0 {
@@ -351,9 +353,9 @@ func (n *networkFlags) network() (client.Network, error) {
 
 // openAgent opens STATE, reports recovered steps on stderr, and records a
 // new release when one is given.
-func openAgent(ctx context.Context, e *env, state, release string, nw client.Network, health ...string) (*agent.Agent, error) {
-	opts := agent.Options{State: state, Now: e.now, Logger: e.logger, Network: nw}
-	withClientProgress(e, &opts, progress.Options{Terminal: stderrTerminal(e)})
+func openAgent(ctx context.Context, e *Env, state, release string, nw client.Network, health ...string) (*agent.Agent, error) {
+	opts := agent.Options{State: state, Now: e.Now, Logger: e.Logger, Network: nw}
+	WithClientProgress(e, &opts, progress.Options{Terminal: StderrTerminal(e.Stderr)})
 	if len(health) > 0 && health[0] != "" {
 		opts.Health = healthCmd(e, health[0])
 	}
@@ -361,12 +363,12 @@ func openAgent(ctx context.Context, e *env, state, release string, nw client.Net
 	if err != nil {
 		var ns *agent.NotStateError
 		if errors.As(err, &ns) {
-			return nil, withHint(err, "create it with: bsi client init %s --root ROOT.json --url URL --platform P --release R", state)
+			return nil, WithHint(err, "create it with: %s client init %s --root ROOT.json --url URL --platform P --release R", e.prog(), state)
 		}
 		return nil, err
 	}
 	for _, r := range a.Recovered() {
-		fmt.Fprintf(e.stderr, "bsi: recovered: %s\n", r)
+		fmt.Fprintf(e.Stderr, "bsi: recovered: %s\n", r)
 	}
 	if release != "" && release != a.Config().Release {
 		if err := a.SetRelease(release, ""); err != nil {
@@ -377,17 +379,17 @@ func openAgent(ctx context.Context, e *env, state, release string, nw client.Net
 	return a, nil
 }
 
-func runClientCheck(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("client check")
+func runClientCheck(ctx context.Context, e *Env, args []string) error {
+	fs := NewFlags("client check")
 	asJSON := fs.Bool("json", false, "machine-readable report")
 	release := fs.String("release", "", "record a new device release first")
 	netf := addNetworkFlags(fs)
-	pos, err := parseFlags(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	e = clientEnv(e, *asJSON)
-	if err := wantArgs(pos, 1, 1, "STATE"); err != nil {
+	if err := WantArgs(pos, 1, 1, "STATE"); err != nil {
 		return err
 	}
 	nw, err := netf.network()
@@ -409,25 +411,25 @@ func runClientCheck(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
-func runClientInstall(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("client install")
+func runClientInstall(ctx context.Context, e *Env, args []string) error {
+	fs := NewFlags("client install")
 	all := fs.Bool("all", false, "converge: install, roll back and retire as planned")
 	overrideHalt := fs.Bool("override-halt", false, "install named improvements even when their rollout is halted")
 	health := fs.String("health-cmd", "", "command run after each switch; failure undoes it")
 	netf := addNetworkFlags(fs)
-	pos, err := parseFlags(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	e = clientEnv(e, false)
-	if err := wantArgs(pos, 1, -1, "STATE"); err != nil {
+	if err := WantArgs(pos, 1, -1, "STATE"); err != nil {
 		return err
 	}
 	if *all == (len(pos) > 1) {
-		return usagef("give either IDs or --all")
+		return Usagef("give either IDs or --all")
 	}
 	if *all && *overrideHalt {
-		return usagef("--override-halt needs the IDs to install: it never applies to --all")
+		return Usagef("--override-halt needs the IDs to install: it never applies to --all")
 	}
 	nw, err := netf.network()
 	if err != nil {
@@ -454,7 +456,7 @@ func runClientInstall(ctx context.Context, e *env, args []string) error {
 		if want, err = request(rep, pos[1:]); err != nil {
 			var he *rollout.HaltedError
 			if errors.As(err, &he) || errors.As(err, new(*agent.HeldError)) {
-				return withHint(fmt.Errorf("nothing installed: %w", err), "--override-halt installs it anyway")
+				return WithHint(fmt.Errorf("nothing installed: %w", err), "--override-halt installs it anyway")
 			}
 			return fmt.Errorf("nothing installed: %w", requestUsage(err))
 		}
@@ -477,26 +479,26 @@ func requestUsage(err error) error {
 	)
 	switch {
 	case errors.As(err, &ae):
-		return usagef("%s", ae)
+		return Usagef("%s", ae)
 	case errors.As(err, &ce):
-		return usagef("%s", ce)
+		return Usagef("%s", ce)
 	case errors.As(err, &re) && strings.HasSuffix(re.Problem, "neither ID nor COMPONENT/ID"):
-		return usagef("%s", re)
+		return Usagef("%s", re)
 	}
 	return err
 }
 
-func runClientRollback(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("client rollback")
+func runClientRollback(ctx context.Context, e *Env, args []string) error {
+	fs := NewFlags("client rollback")
 	baseline := fs.Bool("baseline", false, "switch to the baseline without network access")
 	health := fs.String("health-cmd", "", "command run after a switch to a lower improvement")
 	netf := addNetworkFlags(fs)
-	pos, err := parseFlags(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	e = clientEnv(e, false)
-	if err := wantArgs(pos, 2, 2, "STATE and ID"); err != nil {
+	if err := WantArgs(pos, 2, 2, "STATE and ID"); err != nil {
 		return err
 	}
 	nw, err := netf.network()
@@ -511,35 +513,35 @@ func runClientRollback(ctx context.Context, e *env, args []string) error {
 	defer flushReports(ctx, e, a)
 	act, err := a.Rollback(ctx, pos[1], *baseline)
 	if err = requestUsage(err); err != nil {
-		if !*baseline && !errors.As(err, new(*agent.RequestError)) && !errors.As(err, new(*usageError)) {
-			return withHint(err, "--baseline removes it without network access")
+		if !*baseline && !errors.As(err, new(*agent.RequestError)) && !errors.As(err, new(*UsageError)) {
+			return WithHint(err, "--baseline removes it without network access")
 		}
 		return err
 	}
-	fmt.Fprintf(e.stdout, "rolled back %s: %s -> %s\n", act.Component, act.From.ID, target(act.To))
+	fmt.Fprintf(e.Stdout, "rolled back %s: %s -> %s\n", act.Component, act.From.ID, target(act.To))
 	return nil
 }
 
-func runClientStatus(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("client status")
+func runClientStatus(ctx context.Context, e *Env, args []string) error {
+	fs := NewFlags("client status")
 	asJSON := fs.Bool("json", false, "machine-readable status")
-	pos, err := parseFlags(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	e = clientEnv(e, *asJSON)
-	if err := wantArgs(pos, 1, 1, "STATE"); err != nil {
+	if err := WantArgs(pos, 1, 1, "STATE"); err != nil {
 		return err
 	}
-	st, err := agent.ReadStatus(pos[0], e.now())
+	st, err := agent.ReadStatus(pos[0], e.Now())
 	if err != nil {
 		return err
 	}
 	return printStatus(e, st, *asJSON)
 }
 
-func runClientRun(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("client run")
+func runClientRun(ctx context.Context, e *Env, args []string) error {
+	fs := NewFlags("client run")
 	var ro agent.RunOptions
 	fs.DurationVar(&ro.Interval, "interval", 0, "time between checks")
 	fs.DurationVar(&ro.Jitter, "jitter", 0, "random extra delay below this")
@@ -549,12 +551,12 @@ func runClientRun(ctx context.Context, e *env, args []string) error {
 	release := fs.String("release", "", "record a new device release first")
 	asJSON := fs.Bool("json", false, "one JSON report per round")
 	netf := addNetworkFlags(fs)
-	pos, err := parseFlags(fs, args)
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	e = clientEnv(e, *asJSON)
-	if err := wantArgs(pos, 1, 1, "STATE"); err != nil {
+	if err := WantArgs(pos, 1, 1, "STATE"); err != nil {
 		return err
 	}
 	nw, err := netf.network()
@@ -562,10 +564,10 @@ func runClientRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if !ro.Once && ro.Interval <= 0 {
-		return usagef("--interval must be positive (or use --once)")
+		return Usagef("--interval must be positive (or use --once)")
 	}
 	if ro.Jitter < 0 {
-		return usagef("--jitter must not be negative")
+		return Usagef("--jitter must not be negative")
 	}
 	if *release != "" {
 		a, err := openAgent(ctx, e, pos[0], *release, nw)
@@ -574,8 +576,8 @@ func runClientRun(ctx context.Context, e *env, args []string) error {
 		}
 		a.Close()
 	}
-	opts := agent.Options{State: pos[0], Now: e.now, Logger: e.logger, Network: nw}
-	withClientProgress(e, &opts, progress.Options{Terminal: stderrTerminal(e)})
+	opts := agent.Options{State: pos[0], Now: e.Now, Logger: e.Logger, Network: nw}
+	WithClientProgress(e, &opts, progress.Options{Terminal: StderrTerminal(e.Stderr)})
 	if *health != "" {
 		opts.Health = healthCmd(e, *health)
 	}

@@ -1,4 +1,4 @@
-package main
+package devicecli
 
 import (
 	"context"
@@ -15,12 +15,14 @@ import (
 	"github.com/bsiframework/bsi/trust/client"
 )
 
-func tufClientCommands() []*command {
-	return []*command{{
-		name:    "tuf-client",
-		args:    "--metadata-dir DIR [--metadata-url URL] [--target-name T]... [--target-dir DIR] [--target-base-url URL] init ROOTFILE|refresh|download",
-		summary: "the TUF conformance client protocol (exit 0 or 1)",
-		help: `Speaks the client CLI protocol of TUF conformance suites, so that the
+// TUFClientCommands returns "tuf-client", the TUF conformance client
+// protocol.
+func TUFClientCommands() []*Command {
+	return []*Command{{
+		Name:    "tuf-client",
+		Args:    "--metadata-dir DIR [--metadata-url URL] [--target-name T]... [--target-dir DIR] [--target-base-url URL] init ROOTFILE|refresh|download",
+		Summary: "the TUF conformance client protocol (exit 0 or 1)",
+		Help: `Speaks the client CLI protocol of TUF conformance suites, so that the
 verifying core of bsi can be tested in isolation (and other clients with
 bsi's own conformance runner). Options may come in any order.
 
@@ -45,13 +47,13 @@ Examples:
   bsi tuf-client --metadata-url http://127.0.0.1:8080/metadata --metadata-dir md \
       --target-name webkit/a.tar.gz --target-dir out \
       --target-base-url http://127.0.0.1:8080/targets download`,
-		run: runTUFClient,
+		Run: runTUFClient,
 	}}
 }
 
 // runTUFClient maps every failure, panics included, to a plain error:
 // exit 1, never the usage, security or freshness codes.
-func runTUFClient(ctx context.Context, e *env, args []string) (err error) {
+func runTUFClient(ctx context.Context, e *Env, args []string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("tuf-client: internal error: %v", r)
@@ -98,13 +100,13 @@ type tufClientArgs struct {
 // come in any order; "--" ends the options.
 func parseTUFClientArgs(args []string) (tufClientArgs, error) {
 	var a tufClientArgs
-	fs := newFlags("tuf-client")
+	fs := NewFlags("tuf-client")
 	fs.StringVar(&a.metadataDir, "metadata-dir", "", "trusted metadata directory")
 	fs.StringVar(&a.metadataURL, "metadata-url", "", "metadata URL prefix")
 	fs.StringVar(&a.targetDir, "target-dir", "", "directory for downloaded targets")
 	fs.StringVar(&a.targetBaseURL, "target-base-url", "", "targets URL prefix")
-	fs.Var((*stringList)(&a.targetNames), "target-name", "target path to download (repeatable)")
-	pos, err := parseFlags(fs, args)
+	fs.Var((*StringList)(&a.targetNames), "target-name", "target path to download (repeatable)")
+	pos, err := ParseFlags(fs, args)
 	if err != nil {
 		return tufClientArgs{}, err
 	}
@@ -138,10 +140,10 @@ func parseTUFClientArgs(args []string) (tufClientArgs, error) {
 	return a, nil
 }
 
-func (a tufClientArgs) refreshAndDownload(ctx context.Context, e *env, now time.Time) error {
+func (a tufClientArgs) refreshAndDownload(ctx context.Context, e *Env, now time.Time) error {
 	c, err := client.New(client.Config{
 		MetadataDir: a.metadataDir, MetadataURL: a.metadataURL, TargetsURL: a.targetBaseURL,
-		Now: func() time.Time { return now }, Logger: e.logger,
+		Now: func() time.Time { return now }, Logger: e.Logger,
 	})
 	if err != nil {
 		return err
@@ -188,9 +190,9 @@ func targetFileName(p string) string {
 
 // tufClientNow is the reference time: the process clock, or under
 // libfaketime (which Go programs do not see) the output of "date +%s".
-func tufClientNow(ctx context.Context, e *env) (time.Time, error) {
-	if e.getenv("FAKETIME") == "" {
-		return e.now(), nil
+func tufClientNow(ctx context.Context, e *Env) (time.Time, error) {
+	if e.Getenv("FAKETIME") == "" {
+		return e.Now(), nil
 	}
 	out, err := exec.CommandContext(ctx, "date", "+%s").Output()
 	if err != nil {

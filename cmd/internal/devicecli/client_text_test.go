@@ -1,4 +1,4 @@
-package main
+package devicecli
 
 import (
 	"bytes"
@@ -9,8 +9,8 @@ import (
 func TestJSONEscapeRoundTrips(t *testing.T) {
 	for _, s := range []string{"plain", "esc\x1b[2J", "bidi\u202ereversed", "del\x7f", "c1\u009b31m", "tag\U000E0041", "bell\a", "nul\x00"} {
 		var buf bytes.Buffer
-		e := clientEnv(&env{stdout: &buf, stderr: &buf}, true)
-		if err := writeJSONTo(e, map[string]string{"v": s}); err != nil {
+		e := clientEnv(&Env{Stdout: &buf, Stderr: &buf}, true)
+		if err := WriteJSON(e.Stdout, map[string]string{"v": s}); err != nil {
 			t.Fatal(err)
 		}
 		if i := bytes.IndexFunc(buf.Bytes(), func(r rune) bool { return r != '\n' && unsafeRune(r) }); i >= 0 {

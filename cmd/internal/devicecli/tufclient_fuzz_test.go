@@ -1,4 +1,4 @@
-package main
+package devicecli
 
 import (
 	"errors"
@@ -51,7 +51,7 @@ func FuzzTUFClientArgs(f *testing.F) {
 			if errors.Is(err, flag.ErrHelp) {
 				return // prints the usage, exit 0
 			}
-			if code := exitCode(tufClientError(err)); code != 1 {
+			if code := ExitCode(tufClientError(err)); code != 1 {
 				t.Fatalf("error %v maps to exit %d, not 1", err, code)
 			}
 			return
