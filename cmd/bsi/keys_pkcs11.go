@@ -95,7 +95,7 @@ func pkcs11Hint(err error) (error, bool) {
 	var fe *pkcs11.PINFileModeError
 	switch {
 	case errors.As(err, &ue):
-		return withHint(&usageError{err.Error()},
+		return withHint(&usageError{Msg: err.Error()},
 			"a PKCS#11 key is named as pkcs11:token=LABEL;object=LABEL?module-path=/usr/lib/softhsm/libsofthsm2.so (see docs/hardware-keys.md)"), true
 	case errors.Is(err, pkcs11.ErrWrongPIN):
 		return withHint(err, "the PIN comes from the URI's pin-source, else %s, else the terminal; tokens lock the PIN after a few wrong ones", pinEnv), true
