@@ -32,6 +32,9 @@ type Config struct {
 	Now func() time.Time
 	// Progress receives a line of progress now and then; nil discards.
 	Progress func(format string, a ...any)
+	// LogSize is the size of the transparency log the device's cost per
+	// install is measured on: DefaultLogSize.
+	LogSize int64
 }
 
 // DefaultSizes are the repository sizes of a full run; QuickSizes those of
@@ -104,6 +107,8 @@ type Report struct {
 	GoVersion string `json:"go_version"`
 	CPUs      int    `json:"cpus"`
 	Cases     []Case `json:"cases"`
+	// Transparency is the device's cost per install under a log policy.
+	Transparency *Transparency `json:"transparency,omitempty"`
 }
 
 func (cfg Config) withDefaults() (Config, error) {
@@ -135,6 +140,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Progress == nil {
 		cfg.Progress = func(string, ...any) {}
 	}
+	if cfg.LogSize == 0 {
+		cfg.LogSize = DefaultLogSize
+	}
+	if cfg.LogSize < 1 {
+		return cfg, fmt.Errorf("bench: transparency log size %d is below 1", cfg.LogSize)
+	}
 	return cfg, nil
 }
 
@@ -164,6 +175,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 			r.Cases = append(r.Cases, *c)
 		}
+	}
+	cfg.Progress("transparency: a proof per install in a log of %d entries", cfg.LogSize)
+	if r.Transparency, err = measureTransparency(cfg.Runs, cfg.LogSize, cfg.Now()); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
