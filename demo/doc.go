@@ -47,7 +47,8 @@
 // not happen); Run returns an error then. The package's tests prove it: they
 // break one defence at a time (the device forgets its trusted timestamp
 // before the replay, its clock lags during the freeze, the attacker's
-// tampering is a no-op) and require Run to fail naming exactly that step.
+// tampering is a no-op, the witnesses cosign the attacker's fork of the
+// log) and require Run to fail naming exactly that step.
 //
 // Time is a demo clock shared by publisher and device, so the freeze attack
 // moves time forward instead of sleeping. The attacker is an HTTP handler in

@@ -34,6 +34,9 @@ const logOrigin = "demo.example/bsi-log"
 type tlogStory struct {
 	logSigner *witness.NoteSigner
 	policy    *publog.Policy
+	// witnesses are the witnesses' cosigners: only a broken defence
+	// (Options.breakDefence "split-view") uses them outside the servers.
+	witnesses []note.Signer
 }
 
 func (w *world) transparencySteps() []func() error {
@@ -78,6 +81,7 @@ func (w *world) stepTransparencyLog() error {
 		if err != nil {
 			return err
 		}
+		w.tl.witnesses = append(w.tl.witnesses, c)
 		srv, err := witness.NewServer(witness.Config{Signer: c, Logs: []string{w.tl.logSigner.VerifierKey()},
 			StateDir: filepath.Join(w.dir, "witnesses", name), Logger: w.logger})
 		if err != nil {
@@ -155,7 +159,11 @@ func (w *world) stepSplitViewAttack() error {
 	}
 	leaves := genuine.Leaves
 	fork := append(append(append([][]byte{}, leaves[:len(leaves)-1]...), entry), leaves[len(leaves)-1])
-	proof, err := forkProof(fork, len(leaves)-1, w.tl.logSigner)
+	signers := []note.Signer{w.tl.logSigner}
+	if w.broken == "split-view" {
+		signers = append(signers, w.tl.witnesses...)
+	}
+	proof, err := forkProof(fork, len(leaves)-1, signers...)
 	if err != nil {
 		return err
 	}
@@ -203,9 +211,9 @@ func (w *world) forgedEntry(overlay map[string][]byte, tpath string) ([]byte, er
 }
 
 // forkProof builds the log of the given entries in memory, signs its
-// checkpoint with the log key alone and returns the tlog-proof of entry
-// index.
-func forkProof(entries [][]byte, index int, s note.Signer) ([]byte, error) {
+// checkpoint with signers (the log key first) and returns the tlog-proof
+// of entry index.
+func forkProof(entries [][]byte, index int, signers ...note.Signer) ([]byte, error) {
 	var hashes []tlog.Hash
 	read := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
 		out := make([]tlog.Hash, len(idx))
@@ -226,7 +234,8 @@ func forkProof(entries [][]byte, index int, s note.Signer) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp, err := note.Sign(&note.Note{Text: fmt.Sprintf("%s\n%d\n%s\n", s.Name(), n, base64.StdEncoding.EncodeToString(root[:]))}, s)
+	text := fmt.Sprintf("%s\n%d\n%s\n", signers[0].Name(), n, base64.StdEncoding.EncodeToString(root[:]))
+	cp, err := note.Sign(&note.Note{Text: text}, signers...)
 	if err != nil {
 		return nil, err
 	}
