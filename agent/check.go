@@ -174,7 +174,9 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 		return nil, a.failCheck(err)
 	}
 	now := a.opts.Now()
-	g := gate(rc, all, a.j.Installed, a.cfg.Device(), rollout.Device{Seed: seed, Ring: a.cfg.Ring}, a.j.Rollout, now)
+	// The gate's clock is the expiry clock: a device set back in time
+	// does not hold back a stage its witnesses vouch has come.
+	g := gate(rc, all, a.j.Installed, a.cfg.Device(), rollout.Device{Seed: seed, Ring: a.cfg.Ring}, a.j.Rollout, a.trustedNow())
 	if g.record != nil {
 		a.j.Rollout = g.record
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/bsiframework/bsi/agent/testrepo"
 	"github.com/bsiframework/bsi/manifest"
 	"github.com/bsiframework/bsi/rollout"
+	"github.com/bsiframework/bsi/transparency"
+	"github.com/bsiframework/bsi/transparency/tlogtest"
 	"github.com/bsiframework/bsi/trust"
 )
 
@@ -420,5 +422,40 @@ func TestSetRing(t *testing.T) {
 	}
 	if a.Config().Ring != "internal-2" {
 		t.Errorf("ring %q, want internal-2", a.Config().Ring)
+	}
+}
+
+// A device whose clock was set back to 1970 runs the rollout gate on
+// max(device clock, witnessed time floor), as it checks expiry: a stage
+// the witnesses vouch has come is not held back as "waiting" forever.
+func TestAttackRolloutClockResetTo1970HoldsBackForever(t *testing.T) {
+	f := newRolloutFixture(t)
+	tf := &tlogFixture{fixture: f, log: tlogtest.NewLog("log.example/bsi", 3), logged: map[string]int64{}, sha: map[string]string{}}
+	if err := f.repo.AddTarget("targets", transparency.PolicyTarget, tf.log.Policy(2), nil); err != nil {
+		t.Fatal(err)
+	}
+	wb := mf("webkit", 1)
+	tf.publishLogged(nil, wb)
+	f.schedule(sched(t, wb, "canary:100%:24h,100%", start))
+	if _, _, err := f.converge(); err != nil {
+		t.Fatal(err)
+	}
+	f.wantInstalled("webkit", "")
+	// Day 2: the stage for every device has come, the witnesses cosign a
+	// checkpoint of that day; then the device's clock is reset to 1970.
+	f.clock.Add(25 * time.Hour)
+	tf.publishLogged(nil)
+	day2 := f.clock.Now()
+	f.clock.Add(-f.clock.Now().Sub(time.Unix(0, 0)))
+	rep, _, err := f.converge()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := tf.state(); !st.Floor.Equal(day2) {
+		t.Fatalf("floor %v, want %v", st.Floor, day2)
+	}
+	f.wantInstalled("webkit", wb.ID)
+	if st := rep.RolloutOf("webkit", wb.ID); st == nil || st.Status != RolloutOffered {
+		t.Fatalf("rollout state %+v at 1970 with a floor of %v: want offered", st, day2)
 	}
 }

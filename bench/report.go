@@ -63,6 +63,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if t := r.Transparency; t != nil {
+		fmt.Fprintf(w, "\ndevice, transparency (per install, log of %d entries): proof %s, verify %s (new checkpoint: log signature, 3 cosignatures, inclusion) or %s (checkpoint already accepted); goal <%s and <%s\n",
+			t.LogSize, fmtBytes(int64(t.ProofBytes)), fmtDuration(t.VerifyNew), fmtDuration(t.VerifySeen),
+			fmtBytes(MaxProofBytes), fmtDuration(MaxVerifyTime))
+	}
 	if _, err := fmt.Fprintf(w, "\nmedians of %d runs, clients alternating; %s, %d CPUs\n", r.Runs, r.GoVersion, r.CPUs); err != nil {
 		return err
 	}
@@ -170,6 +175,9 @@ func (r *Report) Goals() []Goal {
 		ratio := float64(c.Cold.BSI.AllocBytes) / float64(max(c.Cold.BSI.WireBytes, 1))
 		add("cold alloc ≤10× downloaded at "+name, ratio <= 10, "%.1fx (go-tuf %.1fx)", ratio,
 			float64(c.Cold.GoTUF.AllocBytes)/float64(max(c.Cold.GoTUF.WireBytes, 1)))
+	}
+	if r.Transparency != nil {
+		gs = append(gs, r.Transparency.goals()...)
 	}
 	return gs
 }

@@ -38,6 +38,9 @@ type Config struct {
 	// client. "" measures in process only. Whole processes read the
 	// system clock, whatever Now is.
 	Source string
+	// LogSize is the size of the transparency log the device's cost per
+	// install is measured on: DefaultLogSize.
+	LogSize int64
 }
 
 // DefaultSizes are the repository sizes of a full run; QuickSizes those of
@@ -124,6 +127,8 @@ type Report struct {
 	// from ("" when none was).
 	DevicePackage string `json:"device_package,omitempty"`
 	Cases         []Case `json:"cases"`
+	// Transparency is the device's cost per install under a log policy.
+	Transparency *Transparency `json:"transparency,omitempty"`
 }
 
 func (cfg Config) withDefaults() (Config, error) {
@@ -154,6 +159,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Progress == nil {
 		cfg.Progress = func(string, ...any) {}
+	}
+	if cfg.LogSize == 0 {
+		cfg.LogSize = DefaultLogSize
+	}
+	if cfg.LogSize < 1 {
+		return cfg, fmt.Errorf("bench: transparency log size %d is below 1", cfg.LogSize)
 	}
 	return cfg, nil
 }
@@ -197,6 +208,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 			r.Cases = append(r.Cases, *c)
 		}
+	}
+	cfg.Progress("transparency: a proof per install in a log of %d entries", cfg.LogSize)
+	if r.Transparency, err = measureTransparency(cfg.Runs, cfg.LogSize, cfg.Now()); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

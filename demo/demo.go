@@ -52,6 +52,9 @@ var brokenDefences = map[string]string{
 	// The attacker's tampering is a no-op: the device receives the genuine
 	// payload and installs it during the attack step.
 	"tamper": "attack-tamper",
+	// The witnesses cosign the attacker's fork of the log (as witnesses
+	// that cosign anything, or that the attacker holds, would).
+	"split-view": "attack-split-view",
 }
 
 // Event is one step of the story.

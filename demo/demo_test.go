@@ -36,7 +36,8 @@ func TestDemo(t *testing.T) {
 	}
 	want := []string{"keys", "publish", "serve", "install", "attack-rollback", "attack-freeze",
 		"attack-tamper", "install-genuine", "attack-foreign-component", "attack-wrong-release",
-		"withdraw", "rollout-canary", "rollout-ten-percent", "rollout-halt", "rollout-withdraw", "release-change"}
+		"withdraw", "rollout-canary", "rollout-ten-percent", "rollout-halt", "rollout-withdraw", "release-change",
+		"transparency-log", "attack-split-view", "monitor-unseen-release"}
 	if d := cmp.Diff(want, names); d != "" {
 		t.Errorf("steps (-want +got):\n%s", d)
 	}
@@ -45,9 +46,17 @@ func TestDemo(t *testing.T) {
 		"attack-freeze":            "freshness",
 		"attack-tamper":            "security",
 		"attack-foreign-component": "security",
+		"attack-split-view":        "security",
 	}
 	if d := cmp.Diff(wantClasses, classes); d != "" {
 		t.Errorf("error classes (-want +got):\n%s", d)
+	}
+	for _, ev := range res.Events {
+		// The split view is refused for lack of witnessed inclusion, not
+		// for anything else the attacker could have got wrong.
+		if ev.Name == "attack-split-view" && !strings.Contains(ev.Error, "not a quorum") {
+			t.Errorf("split view refused for another reason: %s", ev.Error)
+		}
 	}
 	if d := cmp.Diff(res.Events, seen); d != "" {
 		t.Errorf("events passed to Event differ from the result:\n%s", d)

@@ -32,13 +32,23 @@
 //     100% comes. It then withdraws webkit (b), and the whole fleet rolls
 //     back.
 //  8. The device moves to release 26.4 and retires the 26.3 improvements.
+//  9. The publisher turns the transparency log on: three witnesses
+//     (the code of "bsi witness serve") on loopback, a 2-of-3 policy as a
+//     signed targets target; webkit 26.4 (a) is logged, cosigned and
+//     installed with its inclusion proof. An attacker holding the webkit,
+//     online and log keys shows the device alone a release logged in a
+//     fork of the log (split view): no witness cosigned that fork, so the
+//     device refuses it (security). The same attacker logs a release in
+//     the genuine log (the witnesses cosign it: the log only grew), and the
+//     webkit team's monitor reports a webkit release the team never made.
 //
 // Each step is an Event with what happened and why it matters. A step fails
 // when bsi did not behave as expected (an attack got through, an install did
 // not happen); Run returns an error then. The package's tests prove it: they
 // break one defence at a time (the device forgets its trusted timestamp
 // before the replay, its clock lags during the freeze, the attacker's
-// tampering is a no-op) and require Run to fail naming exactly that step.
+// tampering is a no-op, the witnesses cosign the attacker's fork of the
+// log) and require Run to fail naming exactly that step.
 //
 // Time is a demo clock shared by publisher and device, so the freeze attack
 // moves time forward instead of sleeping. The attacker is an HTTP handler in

@@ -27,6 +27,23 @@ import (
 // made here with go-tuf's metadata package, on top of the published tree.
 // The result is served as an overlay of the genuine tree.
 func (w *world) forgeWebkit() (http.Handler, error) {
+	overlay, err := w.forgeWebkitRole(release, []evilTarget{
+		{"safari/safari-26.3-z.tar.gz", "safari-26.3-z", "safari"},
+		{"webkit/webkit-26.3-z.tar.gz", "webkit-26.3-z", "safari"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w.overlayHandler(overlay), nil
+}
+
+// evilTarget is a target the compromised webkit key lists.
+type evilTarget struct{ path, id, component string }
+
+// forgeWebkitRole signs a new webkit role (with the webkit key) listing
+// the evil targets for release rel, and snapshot and timestamp over it
+// (with the online keys); it returns the new files and payloads by path.
+func (w *world) forgeWebkitRole(rel string, evils []evilTarget) (map[string][]byte, error) {
 	read := func(name string) ([]byte, error) { return os.ReadFile(filepath.Join(w.public, name)) }
 	tsBytes, err := read("timestamp.json")
 	if err != nil {
@@ -59,11 +76,8 @@ func (w *world) forgeWebkit() (http.Handler, error) {
 	}
 
 	overlay := map[string][]byte{}
-	for _, evil := range []struct{ path, id, component string }{
-		{"safari/safari-26.3-z.tar.gz", "safari-26.3-z", "safari"},
-		{"webkit/webkit-26.3-z.tar.gz", "webkit-26.3-z", "safari"},
-	} {
-		if err := w.forgeTarget(webkit, overlay, evil.path, evil.id, evil.component); err != nil {
+	for _, evil := range evils {
+		if err := w.forgeTarget(webkit, overlay, rel, evil.path, evil.id, evil.component); err != nil {
 			return nil, err
 		}
 	}
@@ -86,7 +100,11 @@ func (w *world) forgeWebkit() (http.Handler, error) {
 	if overlay["timestamp.json"], err = resign(ts, w.signers["timestamp"]); err != nil {
 		return nil, err
 	}
+	return overlay, nil
+}
 
+// overlayHandler serves the overlay's files over the genuine tree.
+func (w *world) overlayHandler(overlay map[string][]byte) http.Handler {
 	genuine := http.FileServer(http.Dir(w.public))
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if b, ok := overlay[strings.TrimPrefix(r.URL.Path, "/")]; ok {
@@ -98,16 +116,16 @@ func (w *world) forgeWebkit() (http.Handler, error) {
 			return
 		}
 		genuine.ServeHTTP(rw, r)
-	}), nil
+	})
 }
 
 // forgeTarget adds a target with a valid manifest for component to role,
 // and its payload to the overlay under every hash.
-func (w *world) forgeTarget(role *metadata.Metadata[metadata.TargetsType], overlay map[string][]byte, tpath, id, component string) error {
+func (w *world) forgeTarget(role *metadata.Metadata[metadata.TargetsType], overlay map[string][]byte, rel, tpath, id, component string) error {
 	m := &manifest.Manifest{
 		Schema: manifest.Schema, ID: id, Title: "looks legitimate",
 		Platform: platform, Component: component,
-		AppliesTo: manifest.AppliesTo{Releases: []string{release}},
+		AppliesTo: manifest.AppliesTo{Releases: []string{rel}},
 		Sequence:  26, Severity: manifest.SeverityCritical,
 		Released: manifest.FormatTime(w.clock.Now()), Status: manifest.StatusActive,
 	}

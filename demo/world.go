@@ -57,6 +57,8 @@ type world struct {
 	// fleetSize is the number of simulated devices of the rollout story.
 	fleetSize int
 	ro        rolloutStory
+	repoOpts  repo.Options
+	tl        tlogStory
 }
 
 // deviceNow is the device's clock: the demo clock, unless a test broke the
@@ -87,7 +89,8 @@ func (w *world) story() []func() error {
 		w.stepWrongRelease,
 		w.stepWithdraw,
 	}
-	return append(append(steps, w.rolloutSteps()...), w.stepReleaseChange)
+	steps = append(append(steps, w.rolloutSteps()...), w.stepReleaseChange)
+	return append(steps, w.transparencySteps()...)
 }
 
 // keyNames are the demo's keys: a 2-of-3 root, targets, the two online
@@ -157,6 +160,7 @@ func (w *world) stepPublish() error {
 			return keys.LoadSigner(ctx, ref, nil)
 		},
 	}
+	w.repoOpts = opts
 	w.ws, err = repo.Init(ctx, filepath.Join(w.dir, "workspace"), opts, repo.InitOptions{
 		RootKeys: rootKeys, RootThreshold: 2,
 		TargetsKeys:  targetsKeys,
@@ -307,8 +311,16 @@ type attacker struct {
 	public string
 
 	mu        sync.Mutex
-	timestamp []byte // served instead of timestamp.json when set
-	tamper    bool   // flip a byte of every payload
+	timestamp []byte       // served instead of timestamp.json when set
+	tamper    bool         // flip a byte of every payload
+	via       http.Handler // serves every request instead of next when set
+}
+
+// redirect makes the attacker serve everything from h (nil: stop).
+func (a *attacker) redirect(h http.Handler) {
+	a.mu.Lock()
+	a.via = h
+	a.mu.Unlock()
 }
 
 func (a *attacker) set(timestamp []byte, tamper bool) {
@@ -319,9 +331,11 @@ func (a *attacker) set(timestamp []byte, tamper bool) {
 
 func (a *attacker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
-	ts, tamper := a.timestamp, a.tamper
+	ts, tamper, via := a.timestamp, a.tamper, a.via
 	a.mu.Unlock()
 	switch {
+	case via != nil:
+		via.ServeHTTP(rw, r)
 	case ts != nil && r.URL.Path == "/timestamp.json":
 		rw.Header().Set("Content-Type", "application/json")
 		rw.Write(ts)

@@ -84,14 +84,18 @@ func TestDiscoverPublishedTree(t *testing.T) {
 			targets, _ := filepath.Glob(filepath.Join(public, "targets", "*", "*"))
 			targets = slices.DeleteFunc(targets, func(f string) bool {
 				fi, err := os.Stat(f)
-				return err != nil || !fi.Mode().IsRegular()
+				// A transparency proof beside a payload is no payload.
+				return err != nil || !fi.Mode().IsRegular() || strings.HasSuffix(f, ".tlog-proof")
 			})
 			rollout := 0
 			if rs, _ := filepath.Glob(filepath.Join(public, "*.rollout.json")); len(rs) > 0 {
 				rollout = 1
 			}
+			// The transparency log's policy is a target of top-level
+			// targets: one more payload.
+			policies, _ := filepath.Glob(filepath.Join(public, "targets", "*.tlog-policy"))
 			want := map[string]int{tt.timestamp: 1, loadgen.KindSnapshot: 1, loadgen.KindRole: 4 + rollout,
-				loadgen.KindPayload: len(targets)/2 + rollout}
+				loadgen.KindPayload: len(targets)/2 + rollout + len(policies)}
 			for k, n := range want {
 				if count[k] != n {
 					t.Errorf("%d %s requests, want %d (%d snapshots in the tree)", count[k], k, n, len(snaps))

@@ -25,8 +25,12 @@ release 26.2), a withdrawal rolled back, then the staged rollout of the
 replacement webkit (b) to a fleet of 100 real agents: the canary ring
 first, then 10%, health checks failing on some devices, the publisher
 halting it (those that have it keep it, the rest never get it) and
-withdrawing it (the whole fleet rolls back); finally the device moves to
-26.4 and retires the 26.3 improvements.
+withdrawing it (the whole fleet rolls back); then the device moves to
+26.4 and retires the 26.3 improvements. Last, the transparency log: three
+witnesses on loopback cosign every publish, an attacker with the webkit,
+online and log keys shows the device alone a release from a fork of the
+log (refused: no witness quorum), and the webkit team's monitor (bsi
+monitor --component webkit) reports a release the team never made.
 
 Exit status 0 only when every step behaved as expected. Nothing touches the
 network beyond 127.0.0.1, and nothing is left behind unless --keep.

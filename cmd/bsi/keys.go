@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +15,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/bsiframework/bsi/keys"
+	"github.com/bsiframework/bsi/transparency/witness"
 )
 
 // keysCommands is the "bsi keys" group: publishers' signing keys.
@@ -61,15 +65,20 @@ Flags:
                             --pkcs11, the public key file (optional)
   --pkcs11 URI              make the key on the PKCS#11 token URI names
   --insecure-no-password    write the private key unencrypted
+  --vkey NAME               also print the key's note verifier keys
+                            (ed25519 only): as the transparency log NAME
+                            (its origin) and as the witness NAME
   --json                    print {"type","scheme","keyid","private",
                             "public","encrypted"} instead ("pkcs11": true
-                            and private: the key's URI with --pkcs11)
+                            and private: the key's URI with --pkcs11;
+                            "log_vkey" and "witness_vkey" with --vkey)
 
 Examples:
   bsi keys generate --out root-1.key
   BSI_KEY_PASSWORD=... bsi keys generate --type ecdsa --out webkit-team.key
   bsi keys generate --type rsa --out targets.key --json
   bsi keys generate --out test.key --insecure-no-password
+  bsi keys generate --out log.key --vkey example.org/bsi-log
   BSI_PKCS11_PIN=... bsi keys generate --type ecdsa --out root-1.pub \
       --pkcs11 'pkcs11:token=bsi-root-1;object=root-1?module-name=softhsm2'`
 
@@ -91,13 +100,22 @@ and wherever it loads a signing key (repo init, sign, publish...), with
 exit code 1 and the hint "chmod 600 FILE". A key file must be a regular
 file (not a directory, pipe or device). Public key files may have any mode.
 
+With --vkey NAME, for an ed25519 key, it also prints the key's C2SP
+signed-note verifier keys: "log vkey" as the transparency log NAME (NAME
+is the log's origin; give it to "bsi witness serve --log") and "witness
+vkey" as the witness NAME (cosignature/v1; give it to "bsi repo
+tlog-enable --witness NAME=VKEY@URL"). Any other key type is refused.
+
 Flags:
+  --vkey NAME  also print the note verifier keys of the key named NAME
   --json   print {"ref","kind","encrypted","type","scheme","keyid",
-           "tuf_key"} instead; tuf_key is the key as TUF metadata lists it
+           "tuf_key"} instead; tuf_key is the key as TUF metadata lists it;
+           "log_vkey" and "witness_vkey" with --vkey
 
 Examples:
   bsi keys show root-1.key.pub
   bsi keys show root-1.key
+  bsi keys show --vkey witness-1.example.org w1.key.pub
   bsi keys show --json awskms:///arn:aws:kms:eu-west-1:111122223333:key/1234abcd
   bsi keys show 'pkcs11:token=bsi-root-1;object=root-1?module-name=softhsm2'`
 
@@ -120,6 +138,40 @@ type generatedKey struct {
 	Public    string    `json:"public"`
 	Encrypted bool      `json:"encrypted"`
 	PKCS11    bool      `json:"pkcs11,omitempty"` // private is a PKCS#11 URI
+	noteVKeys
+}
+
+// noteVKeys are the C2SP signed-note verifier keys of an ed25519 key
+// (--vkey NAME): as a transparency log's key and as a witness's key.
+type noteVKeys struct {
+	LogVKey     string `json:"log_vkey,omitempty"`
+	WitnessVKey string `json:"witness_vkey,omitempty"`
+}
+
+// Signature algorithm bytes of C2SP signed-note verifier keys.
+const (
+	noteAlgEd25519       = 0x01 // signed-note Ed25519: a log's checkpoints
+	noteAlgCosignatureV1 = 0x04 // tlog-cosignature v1: a witness's cosignatures
+)
+
+// keysNoteVKeys returns the verifier keys of pub named name; pub must be
+// an ed25519 key.
+func keysNoteVKeys(name string, pub crypto.PublicKey) (noteVKeys, error) {
+	if !witness.ValidName(name) {
+		return noteVKeys{}, usagef("--vkey %q: not a valid key name (non-empty, no spaces or \"+\")", name)
+	}
+	p, ok := pub.(ed25519.PublicKey)
+	if !ok {
+		return noteVKeys{}, fmt.Errorf("--vkey %s: the key is %T, not ed25519: log and witness keys are ed25519 (bsi keys generate --type ed25519)", name, pub)
+	}
+	return noteVKeys{LogVKey: witness.VerifierKey(name, noteAlgEd25519, p),
+		WitnessVKey: witness.VerifierKey(name, noteAlgCosignatureV1, p)}, nil
+}
+
+func (v noteVKeys) print(w io.Writer) {
+	if v.LogVKey != "" {
+		fmt.Fprintf(w, "log vkey:     %s\nwitness vkey: %s\n", v.LogVKey, v.WitnessVKey)
+	}
 }
 
 func runKeysGenerate(ctx context.Context, e *env, args []string) error {
@@ -129,12 +181,23 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 	noPassword := fl.Bool("insecure-no-password", false, "write the private key unencrypted")
 	asJSON := fl.Bool("json", false, "print JSON")
 	p11URI := fl.String("pkcs11", "", "PKCS#11 URI of the key to make on a token")
+	vkeyName := fl.String("vkey", "", "print the note verifier keys named NAME")
 	pos, err := parseFlags(fl, args)
 	if err != nil {
 		return err
 	}
 	if err := wantArgs(pos, 0, 0, ""); err != nil {
 		return err
+	}
+	if *vkeyName != "" {
+		switch {
+		case !witness.ValidName(*vkeyName):
+			return usagef("--vkey %q: not a valid key name (non-empty, no spaces or \"+\")", *vkeyName)
+		case *p11URI != "":
+			return usagef("--vkey does not apply to --pkcs11: run bsi keys show --vkey NAME URI once the key is made")
+		case *typeName != string(keys.Ed25519):
+			return usagef("--vkey: log and witness keys are ed25519, not %s", *typeName)
+		}
 	}
 	if *p11URI != "" {
 		typ, err := keys.ParseType(*typeName)
@@ -196,6 +259,11 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 	scheme, _ := keys.Scheme(priv.Public())
 	g := generatedKey{Type: typ, Scheme: scheme, KeyID: id, Private: *out,
 		Public: *out + keys.PublicSuffix, Encrypted: password != nil}
+	if *vkeyName != "" {
+		if g.noteVKeys, err = keysNoteVKeys(*vkeyName, priv.Public()); err != nil {
+			return err
+		}
+	}
 	if *noPassword {
 		fmt.Fprintf(e.stderr, "bsi: warning: %s is not encrypted (--insecure-no-password)\n", *out)
 	}
@@ -208,6 +276,7 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "type:    %s\nscheme:  %s\nkeyid:   %s\nprivate: %s (%s)\npublic:  %s\n",
 		g.Type, g.Scheme, g.KeyID, g.Private, enc, g.Public)
+	g.print(e.stdout)
 	return nil
 }
 
@@ -246,7 +315,7 @@ func keysMakeParent(path string) (string, error) {
 func keysShowCommand() *command {
 	return &command{
 		name:    "keys show",
-		args:    "[--json] PATH|URI",
+		args:    "[--vkey NAME] [--json] PATH|URI",
 		summary: "print a key's kind, type, TUF scheme and TUF key id",
 		help:    keysShowHelp,
 		run:     runKeysShow,
@@ -262,11 +331,13 @@ type shownKey struct {
 	Scheme    string        `json:"scheme"`
 	KeyID     string        `json:"keyid"`
 	TUFKey    *metadata.Key `json:"tuf_key"`
+	noteVKeys
 }
 
 func runKeysShow(ctx context.Context, e *env, args []string) error {
 	fl := newFlags("keys show")
 	asJSON := fl.Bool("json", false, "print JSON")
+	vkeyName := fl.String("vkey", "", "print the note verifier keys named NAME")
 	pos, err := parseFlags(fl, args)
 	if err != nil {
 		return err
@@ -274,17 +345,27 @@ func runKeysShow(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(pos, 1, 1, "key PATH or URI"); err != nil {
 		return err
 	}
+	if *vkeyName != "" && !witness.ValidName(*vkeyName) {
+		return usagef("--vkey %q: not a valid key name (non-empty, no spaces or \"+\")", *vkeyName)
+	}
 	ref := pos[0]
 	info, err := keys.Inspect(ctx, ref, e.passwordFunc(ref))
 	if err != nil {
 		return keysHint(err)
 	}
+	var vk noteVKeys
+	if *vkeyName != "" {
+		if vk, err = keysNoteVKeys(*vkeyName, info.Public); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
 		return writeJSONTo(e, shownKey{Ref: info.Ref, Kind: info.Kind, Encrypted: info.Encrypted,
-			Type: info.Type, Scheme: info.Scheme, KeyID: info.KeyID, TUFKey: info.TUFKey})
+			Type: info.Type, Scheme: info.Scheme, KeyID: info.KeyID, TUFKey: info.TUFKey, noteVKeys: vk})
 	}
 	fmt.Fprintf(e.stdout, "ref:     %s\nkind:    %s\ntype:    %s\nscheme:  %s\nkeyid:   %s\n",
 		info.Ref, keysDescribeKind(info), info.Type, info.Scheme, info.KeyID)
+	vk.print(e.stdout)
 	return nil
 }
 

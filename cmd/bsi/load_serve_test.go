@@ -141,7 +141,7 @@ func TestLoadCommand(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", s, out)
 		}
 	}
-	if !strings.Contains(errOut, "1 timestamp-304, 1 snapshot, 5 role, 7 payload; 4 connections for 300ms") {
+	if !strings.Contains(errOut, "1 timestamp-304, 1 snapshot, 5 role, 10 payload; 4 connections for 300ms") {
 		t.Errorf("stderr: %s", errOut)
 	}
 	var rep loadgen.Result
