@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -146,4 +147,53 @@ func goTUFRefresh(s *sim, dir string) error {
 		write("targets", tg)
 	}
 	return nil
+}
+
+// warmCheckSizes are the sizes of BenchmarkWarmCheck: benchSizes, or the
+// comma-separated list in BSI_BENCH_SIZES (100000 takes a minute to sign).
+func warmCheckSizes(b *testing.B) []int {
+	env := os.Getenv("BSI_BENCH_SIZES")
+	if env == "" {
+		return benchSizes
+	}
+	var sizes []int
+	for _, f := range strings.Split(env, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			b.Fatalf("BSI_BENCH_SIZES: %q is not a size", f)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
+}
+
+// BenchmarkWarmCheck: what a device does when nothing changed: a new
+// client refreshes from the stored state and looks one target up (through
+// the look-up index when targets.json is large enough to have one).
+func BenchmarkWarmCheck(b *testing.B) {
+	for _, n := range warmCheckSizes(b) {
+		s := benchSim(b, n)
+		target := fmt.Sprintf("webkit/improvement-%06d.tar.gz", n*2/3)
+		b.Run(fmt.Sprintf("bsi/%d", n), func(b *testing.B) {
+			c, dir := s.client(b, true)
+			mustRefresh(b, c)
+			if _, err := c.Lookup(ctx, target); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				c := s.clientAt(b, dir)
+				mustRefresh(b, c)
+				if _, err := c.Lookup(ctx, target); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if c := s.clientAt(b, dir); len(s.get("targets.json")) >= indexMin {
+				mustRefresh(b, c)
+				c.Lookup(ctx, target)
+				if c.used["targets"] != fromIndex {
+					b.Fatalf("targets came from source %d, not the index", c.used["targets"])
+				}
+			}
+		})
+	}
 }
