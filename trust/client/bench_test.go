@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -192,6 +193,45 @@ func BenchmarkWarmCheck(b *testing.B) {
 				c.Lookup(ctx, target)
 				if c.used["targets"] != fromIndex {
 					b.Fatalf("targets came from source %d, not the index", c.used["targets"])
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkIndexedFind: the look-up index part of a warm check alone:
+// read and hash the sidecar, parse it, and find one target in the stored
+// targets.json through it.
+func BenchmarkIndexedFind(b *testing.B) {
+	for _, n := range warmCheckSizes(b) {
+		s := benchSim(b, n)
+		raw := s.get("targets.json")
+		sum := sha256.Sum256(raw)
+		ix := buildIndex(raw, sum)
+		if ix == nil {
+			continue
+		}
+		dir := b.TempDir()
+		path, side := filepath.Join(dir, "targets.json"), filepath.Join(dir, "index")
+		enc := ix.marshal()
+		if err := errors.Join(os.WriteFile(path, raw, 0o644), os.WriteFile(side, enc, 0o644)); err != nil {
+			b.Fatal(err)
+		}
+		target := fmt.Sprintf("webkit/improvement-%06d.tar.gz", n*2/3)
+		b.Run(fmt.Sprintf("%d", n), func(b *testing.B) {
+			b.ReportMetric(float64(len(enc)), "index-bytes")
+			for b.Loop() {
+				enc, err := os.ReadFile(side)
+				if err != nil || sha256.Sum256(enc) == [32]byte{} {
+					b.Fatal(err)
+				}
+				ix, err := parseIndex(enc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				f := &indexedFile{path: path, ix: ix, valid: map[int64][]byte{}}
+				if e, _, err := f.find(target, true); err != nil || e == nil {
+					b.Fatalf("find %s: %q, %v", target, e, err)
 				}
 			}
 		})
