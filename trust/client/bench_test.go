@@ -219,7 +219,6 @@ func BenchmarkIndexedFind(b *testing.B) {
 		}
 		target := fmt.Sprintf("webkit/improvement-%06d.tar.gz", n*2/3)
 		b.Run(fmt.Sprintf("%d", n), func(b *testing.B) {
-			b.ReportMetric(float64(len(enc)), "index-bytes")
 			for b.Loop() {
 				enc, err := os.ReadFile(side)
 				if err != nil || sha256.Sum256(enc) == [32]byte{} {
@@ -234,6 +233,9 @@ func BenchmarkIndexedFind(b *testing.B) {
 					b.Fatalf("find %s: %q, %v", target, e, err)
 				}
 			}
+			b.ReportMetric(float64(len(enc)), "index-bytes")
+			b.ReportMetric(float64(len(raw)), "role-bytes")
+			b.ReportMetric(float64(runBytes(len(raw))), "run-bytes")
 		})
 	}
 }
