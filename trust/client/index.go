@@ -398,14 +398,29 @@ func (f *indexedFile) find(target string, find bool) (entry, delegs []byte, err 
 			return nil, nil, err
 		}
 	}
-	anchors := f.ix.anchors
-	if !find || len(anchors) == 0 {
+	if !find {
 		return nil, delegs, nil
 	}
+	anchors := f.ix.anchors
 	want := []byte(target)
 	// The last anchor whose key is <= target.
 	i := sort.Search(len(anchors), func(i int) bool { return bytes.Compare(anchors[i].key, want) > 0 }) - 1
 	if i < 0 {
+		// Before the first anchor, which must be the first entry: the
+		// file holds nothing but the object's opening brace (and its
+		// closing one when there are no entries) before it.
+		end := f.ix.targets.end
+		if len(anchors) > 0 {
+			end = anchors[0].start
+		}
+		b, err := f.read(span{f.ix.targets.start, end})
+		if err != nil {
+			return nil, nil, err
+		}
+		if b = bytes.TrimSpace(b); len(b) == 0 || b[0] != '{' ||
+			len(anchors) == 0 && string(bytes.TrimSpace(b[1:])) != "}" || len(anchors) > 0 && len(b) != 1 {
+			return nil, nil, fmt.Errorf("%w: %s, entries before the first anchor at byte %d", errStoredChanged, filepath.Base(f.path), end)
+		}
 		return nil, delegs, nil
 	}
 	end := f.ix.targets.end

@@ -149,3 +149,45 @@ func TestIndexTruncated(t *testing.T) {
 		t.Fatal("a byte appended: accepted")
 	}
 }
+
+// TestIndexFirstAnchorNotFirstEntry: the entries before the first anchor
+// are never scanned, so a target that sorts before it is absent only if
+// the first anchor is the first entry; an index that leaves entries out
+// in front (or has no anchor at all) fails the look-up with
+// errStoredChanged instead of reporting those targets absent.
+func TestIndexFirstAnchorNotFirstEntry(t *testing.T) {
+	raw := bigTargets(1500)
+	p := filepath.Join(t.TempDir(), "webkit.json")
+	if err := os.WriteFile(p, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, drop := range []int{1, -1} {
+		ix := buildIndex(raw, sha256.Sum256(raw))
+		first := bigTargetName(0)
+		if string(ix.anchors[0].key) != first {
+			t.Fatalf("first anchor %q, want %q", ix.anchors[0].key, first)
+		}
+		good := &indexedFile{path: p, ix: ix, valid: map[int64][]byte{}}
+		if e, _, err := good.find(first, true); err != nil || e == nil {
+			t.Fatalf("genuine index: find(%q): %q, %v", first, e, err)
+		}
+		if e, _, err := good.find("webkit/a", true); err != nil || e != nil {
+			t.Fatalf("genuine index: find(webkit/a): %q, %v; want absent", e, err)
+		}
+		if drop < 0 {
+			ix.anchors = nil
+		} else {
+			ix.anchors = ix.anchors[drop:]
+		}
+		ix, err := parseIndex(ix.marshal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &indexedFile{path: p, ix: ix, valid: map[int64][]byte{}}
+		for _, target := range []string{first, "webkit/a"} {
+			if e, _, err := f.find(target, true); !errors.Is(err, errStoredChanged) {
+				t.Errorf("%d anchors: find(%q): %q, %v; want errStoredChanged", len(ix.anchors), target, e, err)
+			}
+		}
+	}
+}
