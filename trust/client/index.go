@@ -321,7 +321,8 @@ type indexedFile struct {
 }
 
 // read returns the verified bytes of [sp.start, sp.end), reading the
-// segments it touches that are not verified yet with one read.
+// segments it touches that are not verified yet with one read. The bytes
+// may alias f's: callers only read them.
 func (f *indexedFile) read(sp span) ([]byte, error) {
 	ends := f.ix.ends
 	first := sort.Search(len(ends), func(i int) bool { return ends[i] > sp.start })
@@ -343,6 +344,11 @@ func (f *indexedFile) read(sp span) ([]byte, error) {
 		if err := f.load(lo, hi); err != nil {
 			return nil, err
 		}
+	}
+	if first == last {
+		// One segment (a run of entries): its verified bytes, uncopied.
+		b, start := f.valid[int64(first)], f.ix.segStart(first)
+		return b[sp.start-start : sp.end-start : sp.end-start], nil
 	}
 	out := make([]byte, 0, sp.end-sp.start)
 	for i := first; i <= last; i++ {
