@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -146,4 +148,94 @@ func goTUFRefresh(s *sim, dir string) error {
 		write("targets", tg)
 	}
 	return nil
+}
+
+// warmCheckSizes are the sizes of BenchmarkWarmCheck: benchSizes, or the
+// comma-separated list in BSI_BENCH_SIZES (100000 takes a minute to sign).
+func warmCheckSizes(b *testing.B) []int {
+	env := os.Getenv("BSI_BENCH_SIZES")
+	if env == "" {
+		return benchSizes
+	}
+	var sizes []int
+	for _, f := range strings.Split(env, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			b.Fatalf("BSI_BENCH_SIZES: %q is not a size", f)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
+}
+
+// BenchmarkWarmCheck: what a device does when nothing changed: a new
+// client refreshes from the stored state and looks one target up (through
+// the look-up index when targets.json is large enough to have one).
+func BenchmarkWarmCheck(b *testing.B) {
+	for _, n := range warmCheckSizes(b) {
+		s := benchSim(b, n)
+		target := fmt.Sprintf("webkit/improvement-%06d.tar.gz", n*2/3)
+		b.Run(fmt.Sprintf("bsi/%d", n), func(b *testing.B) {
+			c, dir := s.client(b, true)
+			mustRefresh(b, c)
+			if _, err := c.Lookup(ctx, target); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				c := s.clientAt(b, dir)
+				mustRefresh(b, c)
+				if _, err := c.Lookup(ctx, target); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if c := s.clientAt(b, dir); len(s.get("targets.json")) >= indexMin {
+				mustRefresh(b, c)
+				c.Lookup(ctx, target)
+				if c.used["targets"] != fromIndex {
+					b.Fatalf("targets came from source %d, not the index", c.used["targets"])
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkIndexedFind: the look-up index part of a warm check alone:
+// read and hash the sidecar, parse it, and find one target in the stored
+// targets.json through it.
+func BenchmarkIndexedFind(b *testing.B) {
+	for _, n := range warmCheckSizes(b) {
+		s := benchSim(b, n)
+		raw := s.get("targets.json")
+		sum := sha256.Sum256(raw)
+		ix := buildIndex(raw, sum)
+		if ix == nil {
+			continue
+		}
+		dir := b.TempDir()
+		path, side := filepath.Join(dir, "targets.json"), filepath.Join(dir, "index")
+		enc := ix.marshal()
+		if err := errors.Join(os.WriteFile(path, raw, 0o644), os.WriteFile(side, enc, 0o644)); err != nil {
+			b.Fatal(err)
+		}
+		target := fmt.Sprintf("webkit/improvement-%06d.tar.gz", n*2/3)
+		b.Run(fmt.Sprintf("%d", n), func(b *testing.B) {
+			for b.Loop() {
+				enc, err := os.ReadFile(side)
+				if err != nil || sha256.Sum256(enc) == [32]byte{} {
+					b.Fatal(err)
+				}
+				ix, err := parseIndex(enc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				f := &indexedFile{path: path, ix: ix, valid: map[int64][]byte{}}
+				if e, _, err := f.find(target, true); err != nil || e == nil {
+					b.Fatalf("find %s: %q, %v", target, e, err)
+				}
+			}
+			b.ReportMetric(float64(len(enc)), "index-bytes")
+			b.ReportMetric(float64(len(raw)), "role-bytes")
+			b.ReportMetric(float64(runBytes(len(raw))), "run-bytes")
+		})
+	}
 }

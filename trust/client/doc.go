@@ -91,12 +91,17 @@
 //
 // A role file of 256 KiB or more whose target paths are sorted (canonical
 // JSON sorts them) also gets a look-up index, .verified-state.<file>,
-// whose SHA-256 the record holds: the SHA-256 of every 8 KiB chunk of the
-// verified bytes and the byte span of every 32nd target entry. A warm
-// look-up then binary-searches those entries and hashes only the chunks
-// it reads (about 0.1 MiB of a 58 MiB role of 100,000 targets) against
-// the index; a chunk that does not match makes the look-up drop the index
-// and verify the role in full, as above. No byte is trusted unhashed.
+// whose SHA-256 the record holds: the file cut into segments, each with
+// its SHA-256, and the keys of anchor entries that start a segment, about
+// one every sqrt(80 * size) bytes of signed.targets, at most 64 KiB (43
+// KiB in a 22 MiB role). A warm look-up binary-searches the anchor keys in the index,
+// then reads the one segment between two anchors, hashes it against the
+// index and scans it (about 0.1 MiB read and hashed in all, index
+// included, of a 22 MiB role of 100,000 targets); a segment that does not
+// match, or does not start with its anchor's key, makes the look-up drop
+// the index and verify the role in full, as above. No byte of the role is
+// trusted unhashed. An index in an older format is not read, and is
+// rewritten when the role is next loaded in full.
 //
 // # Example
 //

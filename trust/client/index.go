@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,31 +23,61 @@ import (
 // holds. It binds to the role file by that file's SHA-256 and size, and
 // holds:
 //
-//   - the SHA-256 of every indexChunk bytes of the file, so that each
-//     byte a look-up reads is checked against the verified bytes;
 //   - the byte spans of signed.targets and signed.delegations;
-//   - an anchor every anchorEvery target entries: the span of its key.
+//   - the file cut into segments that cover it exactly, each with its
+//     SHA-256, so that each byte a look-up reads is checked against the
+//     verified bytes;
+//   - anchors: target entries, about one every runBytes(size) bytes of
+//     signed.targets, each starting a segment, with its key (decoded).
 //
-// It is only built when the keys of signed.targets appear in strictly
-// increasing byte order (canonical JSON sorts them, so every repository
-// written by bsi, go-tuf or python-tuf does), so that a binary search over
-// the anchors and a scan of at most anchorEvery entries finds a target or
-// proves it absent. A role whose keys are not sorted, or that the scanner
-// would give up on (errOddKey), gets no index and is scanned as before.
+// Segments start at every anchor, so the entries from one anchor to the
+// next (a run) are one segment: a look-up binary-searches the anchor keys
+// in the index, in memory, then reads and hashes that one segment and
+// scans it. The run length balances the index (which is read and hashed
+// whole) against the run read: about sqrt(80 * size) bytes, 43 KiB for a
+// 22 MiB role (at most segMax), so a warm look-up hashes under 0.1 MiB
+// in all (a 43 KiB index, one run) and reads the role file once. Outside
+// signed.targets, segments are at most segMax bytes.
 //
-// A chunk that no longer hashes to the index (the file changed on disk)
-// fails the look-up with errStoredChanged; Lookup then drops the role and
-// searches again the slow way, which re-hashes the file, finds it differs
-// from the record, and verifies or fetches it in full.
+// The index is only built when the keys of signed.targets appear in
+// strictly increasing byte order (canonical JSON sorts them, so every
+// repository written by bsi, go-tuf or python-tuf does), so that a binary
+// search over the anchors and a scan of one run finds a target or proves
+// it absent. A role whose keys are not sorted, or that the scanner would
+// give up on (errOddKey), gets no index and is scanned as before. An
+// index in another format (bsi-lookup-index/1: 8 KiB chunks, anchors read
+// from the role file) does not parse; the role is then loaded the usual
+// way, which writes a new index.
+//
+// A segment that no longer hashes to the index (the file changed on disk),
+// or a run whose first key is not its anchor's, fails the look-up with
+// errStoredChanged; Lookup then drops the role and searches again the
+// slow way, which re-hashes the file, finds it differs from the record,
+// and verifies or fetches it in full.
 
 const (
-	indexChunk  = 8 << 10
-	anchorEvery = 32
+	// segMax bounds the segments outside the runs of target entries.
+	segMax = 64 << 10
 	// indexMin is the smallest role file worth an index: below it the
 	// whole file is read and hashed in well under a millisecond.
 	indexMin   = 256 << 10
-	indexMagic = "bsi-lookup-index/1\n"
+	indexMagic = "bsi-lookup-index/2\n"
+	// indexHeader is the length of the magic, the SHA-256 and the seven
+	// 64-bit fields that follow it.
+	indexHeader = len(indexMagic) + 32 + 8*7
 )
+
+// runBytes is the length of signed.targets between two anchors in a role
+// file of size bytes: each anchor costs the index about 80 bytes (segment
+// end and hash, key and its length), each look-up reads one run, so the
+// bytes hashed per look-up, 80*size/run + run, are least at sqrt(80*size).
+func runBytes(size int) int {
+	r := 4 << 10
+	for r*r < 80*size && r < segMax {
+		r += r / 8
+	}
+	return min(r, segMax)
+}
 
 // errStoredChanged reports that a role file read through its index does
 // not hash to what was verified.
@@ -56,13 +85,32 @@ var errStoredChanged = errors.New("stored role file changed since it was verifie
 
 type span struct{ start, end int64 }
 
+// anchor is a target entry that starts segment seg, at byte start (its
+// key's opening quote); key is the decoded key.
+type anchor struct {
+	seg   int
+	start int64
+	key   []byte
+}
+
 type roleIndex struct {
 	sum     [32]byte
 	size    int64
 	targets span // the object signed.targets, braces included
 	delegs  span // the value of signed.delegations; end 0: none
-	anchors []span
-	chunks  [][32]byte
+	// ends[i] is the end of segment i, which starts at ends[i-1] (0 for
+	// the first); the last ends at size.
+	ends    []int64
+	hashes  [][32]byte
+	anchors []anchor
+}
+
+// segStart returns the offset of segment i.
+func (ix *roleIndex) segStart(i int) int64 {
+	if i == 0 {
+		return 0
+	}
+	return ix.ends[i-1]
 }
 
 // buildIndex indexes raw, the verified bytes of a role. It returns nil
@@ -72,6 +120,7 @@ func buildIndex(raw []byte, sum [32]byte) *roleIndex {
 		return nil
 	}
 	ix := &roleIndex{sum: sum, size: int64(len(raw))}
+	run := int64(runBytes(len(raw)))
 	s := &scanner{b: raw}
 	s.ws()
 	var prev []byte
@@ -95,18 +144,18 @@ func buildIndex(raw []byte, sum [32]byte) *roleIndex {
 				ix.delegs = span{int64(start), int64(s.i)}
 				return false, err
 			case keyIs(key, "targets"):
-				start, n := s.i, 0
+				start := s.i
 				err := s.members(func(key []byte) (bool, error) {
 					k := unquoteKey(key)
 					if k == nil || prev != nil && bytes.Compare(prev, k) >= 0 {
 						sorted = false
 					}
 					prev = k
-					if n%anchorEvery == 0 {
-						// From the key's opening quote to its value.
-						ix.anchors = append(ix.anchors, span{keyStart(raw, key), int64(s.i)})
+					// From the key's opening quote.
+					ks := keyStart(raw, key)
+					if n := len(ix.anchors); n == 0 || ks-ix.anchors[n-1].start >= run {
+						ix.anchors = append(ix.anchors, anchor{start: ks, key: k})
 					}
-					n++
 					return false, s.skip()
 				})
 				ix.targets = span{int64(start), int64(s.i)}
@@ -119,8 +168,26 @@ func buildIndex(raw []byte, sum [32]byte) *roleIndex {
 	if err != nil || !sorted || ix.targets.end == 0 {
 		return nil
 	}
-	for off := 0; off < len(raw); off += indexChunk {
-		ix.chunks = append(ix.chunks, sha256.Sum256(raw[off:min(off+indexChunk, len(raw))]))
+	// Segment boundaries: every anchor, the end of signed.targets, and
+	// every segMax bytes in between where nothing else cuts.
+	cuts := make([]int64, 0, len(ix.anchors)+2)
+	for _, a := range ix.anchors {
+		cuts = append(cuts, a.start)
+	}
+	cuts = append(cuts, ix.targets.end, ix.size)
+	from, a := int64(0), 0
+	for _, cut := range cuts {
+		for ; from < cut; from = min(from+segMax, cut) {
+			if a < len(ix.anchors) && ix.anchors[a].start == from {
+				ix.anchors[a].seg, a = len(ix.ends), a+1
+			}
+			end := min(from+segMax, cut)
+			ix.ends = append(ix.ends, end)
+			ix.hashes = append(ix.hashes, sha256.Sum256(raw[from:end]))
+		}
+	}
+	if a != len(ix.anchors) {
+		return nil // an anchor not at a cut: cannot happen with sorted keys
 	}
 	return ix
 }
@@ -143,31 +210,42 @@ func unquoteKey(key []byte) []byte {
 	return []byte(s)
 }
 
-// marshal encodes the index: magic, sum, sizes and spans as big-endian
-// integers, then the anchors and chunk hashes.
+// marshal encodes the index: magic, sum, sizes, spans and counts as
+// big-endian 64-bit integers, then each segment's end and SHA-256, each
+// anchor's segment and key length (32 bits each), and the anchor keys.
 func (ix *roleIndex) marshal() []byte {
-	b := make([]byte, 0, len(indexMagic)+32+8*7+16*len(ix.anchors)+32*len(ix.chunks))
+	keys := 0
+	for _, a := range ix.anchors {
+		keys += len(a.key)
+	}
+	b := make([]byte, 0, indexHeader+40*len(ix.ends)+8*len(ix.anchors)+keys)
 	b = append(b, indexMagic...)
 	b = append(b, ix.sum[:]...)
 	for _, v := range []int64{ix.size, ix.targets.start, ix.targets.end, ix.delegs.start, ix.delegs.end,
-		int64(len(ix.anchors)), int64(len(ix.chunks))} {
+		int64(len(ix.ends)), int64(len(ix.anchors))} {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))
 	}
-	for _, a := range ix.anchors {
-		b = binary.BigEndian.AppendUint64(b, uint64(a.start))
-		b = binary.BigEndian.AppendUint64(b, uint64(a.end))
+	for i, end := range ix.ends {
+		b = binary.BigEndian.AppendUint64(b, uint64(end))
+		b = append(b, ix.hashes[i][:]...)
 	}
-	for _, c := range ix.chunks {
-		b = append(b, c[:]...)
+	for _, a := range ix.anchors {
+		b = binary.BigEndian.AppendUint32(b, uint32(a.seg))
+		b = binary.BigEndian.AppendUint32(b, uint32(len(a.key)))
+	}
+	for _, a := range ix.anchors {
+		b = append(b, a.key...)
 	}
 	return b
 }
 
 // parseIndex decodes an index written by marshal and checks that its
-// spans lie inside the file and its chunks cover it exactly.
+// spans lie inside the file, its segments cover it exactly, and its
+// anchors start segments inside signed.targets, with keys in strictly
+// increasing order. The anchor keys alias b.
 func parseIndex(b []byte) (*roleIndex, error) {
 	bad := func(what string) (*roleIndex, error) { return nil, fmt.Errorf("look-up index: %s", what) }
-	if !bytes.HasPrefix(b, []byte(indexMagic)) || len(b) < len(indexMagic)+32+8*7 {
+	if !bytes.HasPrefix(b, []byte(indexMagic)) || len(b) < indexHeader {
 		return bad("no header")
 	}
 	b = b[len(indexMagic):]
@@ -183,70 +261,127 @@ func parseIndex(b []byte) (*roleIndex, error) {
 		v[i], b = int64(u), b[8:]
 	}
 	ix.size, ix.targets, ix.delegs = v[0], span{v[1], v[2]}, span{v[3], v[4]}
-	nAnchors, nChunks := v[5], v[6]
-	if nChunks != (ix.size+indexChunk-1)/indexChunk || int64(len(b)) != 16*nAnchors+32*nChunks {
+	nSegs, nAnchors := v[5], v[6]
+	if nSegs < 1 || nSegs > ix.size || nAnchors > nSegs || int64(len(b)) < 40*nSegs+8*nAnchors {
 		return bad("wrong length")
 	}
 	okSpan := func(s span) bool { return 0 <= s.start && s.start < s.end && s.end <= ix.size }
 	if !okSpan(ix.targets) || ix.delegs != (span{}) && !okSpan(ix.delegs) {
 		return bad("span outside the file")
 	}
-	ix.anchors = make([]span, nAnchors)
-	for i := range ix.anchors {
-		a := span{int64(binary.BigEndian.Uint64(b)), int64(binary.BigEndian.Uint64(b[8:]))}
-		if !okSpan(a) || a.start < ix.targets.start || a.end > ix.targets.end {
-			return bad("anchor outside signed.targets")
+	ix.ends = make([]int64, nSegs)
+	ix.hashes = make([][32]byte, nSegs)
+	prev := int64(0)
+	for i := range ix.ends {
+		end := int64(binary.BigEndian.Uint64(b))
+		if end <= prev || end > ix.size {
+			return bad(fmt.Sprintf("segment %d ends at %d, after %d", i, end, prev))
 		}
-		ix.anchors[i], b = a, b[16:]
+		ix.ends[i], prev = end, end
+		copy(ix.hashes[i][:], b[8:40])
+		b = b[40:]
 	}
-	ix.chunks = make([][32]byte, nChunks)
-	for i := range ix.chunks {
-		copy(ix.chunks[i][:], b)
-		b = b[32:]
+	if prev != ix.size {
+		return bad("segments do not cover the file")
+	}
+	ix.anchors = make([]anchor, nAnchors)
+	keys := b[8*nAnchors:]
+	var prevKey []byte
+	for i := range ix.anchors {
+		seg, n := int64(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint32(b[4:]))
+		b = b[8:]
+		if seg >= nSegs || i > 0 && seg <= int64(ix.anchors[i-1].seg) {
+			return bad(fmt.Sprintf("anchor %d: segment %d out of order", i, seg))
+		}
+		a := anchor{seg: int(seg), start: ix.segStart(int(seg))}
+		if a.start < ix.targets.start || a.start >= ix.targets.end {
+			return bad(fmt.Sprintf("anchor %d outside signed.targets", i))
+		}
+		if n > int64(len(keys)) {
+			return bad("wrong length")
+		}
+		a.key, keys = keys[:n:n], keys[n:]
+		if i > 0 && bytes.Compare(prevKey, a.key) >= 0 {
+			return bad(fmt.Sprintf("anchor %d: keys out of order", i))
+		}
+		ix.anchors[i], prevKey = a, a.key
+	}
+	if len(keys) != 0 {
+		return bad("wrong length")
 	}
 	return ix, nil
 }
 
-// indexedFile reads spans of a stored role file, hashing each chunk it
+// indexedFile reads spans of a stored role file, hashing each segment it
 // touches against the index once.
 type indexedFile struct {
 	path  string
 	ix    *roleIndex
-	valid map[int64][]byte // chunk number -> verified bytes
+	valid map[int64][]byte // segment number -> verified bytes
 }
 
-// read returns the verified bytes of [sp.start, sp.end).
+// read returns the verified bytes of [sp.start, sp.end), reading the
+// segments it touches that are not verified yet with one read. The bytes
+// may alias f's: callers only read them.
 func (f *indexedFile) read(sp span) ([]byte, error) {
-	first, last := sp.start/indexChunk, (sp.end-1)/indexChunk
-	var fh *os.File
-	defer func() {
-		if fh != nil {
-			fh.Close()
+	ends := f.ix.ends
+	first := sort.Search(len(ends), func(i int) bool { return ends[i] > sp.start })
+	last := sort.Search(len(ends), func(i int) bool { return ends[i] >= sp.end })
+	if sp.start < 0 || sp.end > f.ix.size || sp.start >= sp.end || last >= len(ends) {
+		return nil, fmt.Errorf("%w: %s, span %d to %d outside the index", errStoredChanged, filepath.Base(f.path), sp.start, sp.end)
+	}
+	// Unverified segments, from the first to the last not in f.valid.
+	lo, hi := -1, -1
+	for i := first; i <= last; i++ {
+		if _, ok := f.valid[int64(i)]; !ok {
+			if lo < 0 {
+				lo = i
+			}
+			hi = i
 		}
-	}()
+	}
+	if lo >= 0 {
+		if err := f.load(lo, hi); err != nil {
+			return nil, err
+		}
+	}
+	if first == last {
+		// One segment (a run of entries): its verified bytes, uncopied.
+		b, start := f.valid[int64(first)], f.ix.segStart(first)
+		return b[sp.start-start : sp.end-start : sp.end-start], nil
+	}
 	out := make([]byte, 0, sp.end-sp.start)
-	for c := first; c <= last; c++ {
-		b, ok := f.valid[c]
-		if !ok {
-			if fh == nil {
-				var err error
-				if fh, err = os.Open(f.path); err != nil {
-					return nil, fmt.Errorf("%w: %v", errStoredChanged, err)
-				}
-			}
-			b = make([]byte, min(indexChunk, f.ix.size-c*indexChunk))
-			if _, err := fh.ReadAt(b, c*indexChunk); err != nil && !(errors.Is(err, io.EOF) && len(b) > 0) {
-				return nil, fmt.Errorf("%w: %v", errStoredChanged, err)
-			}
-			if sha256.Sum256(b) != f.ix.chunks[c] {
-				return nil, fmt.Errorf("%w: %s, bytes %d to %d", errStoredChanged, filepath.Base(f.path), c*indexChunk, c*indexChunk+int64(len(b)))
-			}
-			f.valid[c] = b
-		}
-		lo, hi := max(sp.start-c*indexChunk, 0), min(sp.end-c*indexChunk, int64(len(b)))
-		out = append(out, b[lo:hi]...)
+	for i := first; i <= last; i++ {
+		b, start := f.valid[int64(i)], f.ix.segStart(i)
+		out = append(out, b[max(sp.start-start, 0):min(sp.end-start, int64(len(b)))]...)
 	}
 	return out, nil
+}
+
+// load reads segments lo to hi with one read and keeps each that hashes
+// to the index in f.valid.
+func (f *indexedFile) load(lo, hi int) error {
+	fh, err := os.Open(f.path)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errStoredChanged, err)
+	}
+	defer fh.Close()
+	from := f.ix.segStart(lo)
+	buf := make([]byte, f.ix.ends[hi]-from)
+	if n, err := fh.ReadAt(buf, from); n < len(buf) {
+		return fmt.Errorf("%w: %s, bytes %d to %d: %v", errStoredChanged, filepath.Base(f.path), from, f.ix.ends[hi], err)
+	}
+	for i := lo; i <= hi; i++ {
+		b := buf[f.ix.segStart(i)-from : f.ix.ends[i]-from]
+		if _, ok := f.valid[int64(i)]; ok {
+			continue
+		}
+		if sha256.Sum256(b) != f.ix.hashes[i] {
+			return fmt.Errorf("%w: %s, bytes %d to %d", errStoredChanged, filepath.Base(f.path), f.ix.segStart(i), f.ix.ends[i])
+		}
+		f.valid[int64(i)] = b
+	}
+	return nil
 }
 
 // all returns the whole file, checked against the full SHA-256.
@@ -261,7 +396,7 @@ func (f *indexedFile) all() ([]byte, error) {
 	return raw, nil
 }
 
-// findIndexed returns the raw entry of target in signed.targets (nil when
+// find returns the raw entry of target in signed.targets (nil when
 // absent) and the raw delegations (nil when none).
 func (f *indexedFile) find(target string, find bool) (entry, delegs []byte, err error) {
 	if f.ix.delegs.end != 0 {
@@ -269,42 +404,43 @@ func (f *indexedFile) find(target string, find bool) (entry, delegs []byte, err 
 			return nil, nil, err
 		}
 	}
-	if !find || len(f.ix.anchors) == 0 {
+	if !find {
 		return nil, delegs, nil
 	}
+	anchors := f.ix.anchors
 	want := []byte(target)
 	// The last anchor whose key is <= target.
-	var serr error
-	i := sort.Search(len(f.ix.anchors), func(i int) bool {
-		if serr != nil {
-			return true
-		}
-		b, err := f.read(f.ix.anchors[i])
-		if err != nil {
-			serr = err
-			return true
-		}
-		s := &scanner{b: b}
-		key, err := s.str()
-		if err != nil {
-			serr = fmt.Errorf("%w: anchor %d is not a key", errStoredChanged, i)
-			return true
-		}
-		return bytes.Compare(unquoteKey(key), want) > 0
-	}) - 1
-	if serr != nil {
-		return nil, nil, serr
-	}
+	i := sort.Search(len(anchors), func(i int) bool { return bytes.Compare(anchors[i].key, want) > 0 }) - 1
 	if i < 0 {
+		// Before the first anchor, which must be the first entry: the
+		// file holds nothing but the object's opening brace (and its
+		// closing one when there are no entries) before it.
+		end := f.ix.targets.end
+		if len(anchors) > 0 {
+			end = anchors[0].start
+		}
+		b, err := f.read(span{f.ix.targets.start, end})
+		if err != nil {
+			return nil, nil, err
+		}
+		if b = bytes.TrimSpace(b); len(b) == 0 || b[0] != '{' ||
+			len(anchors) == 0 && string(bytes.TrimSpace(b[1:])) != "}" || len(anchors) > 0 && len(b) != 1 {
+			return nil, nil, fmt.Errorf("%w: %s, entries before the first anchor at byte %d", errStoredChanged, filepath.Base(f.path), end)
+		}
 		return nil, delegs, nil
 	}
 	end := f.ix.targets.end
-	if i+1 < len(f.ix.anchors) {
-		end = f.ix.anchors[i+1].start
+	if i+1 < len(anchors) {
+		end = anchors[i+1].start
 	}
-	b, err := f.read(span{f.ix.anchors[i].start, end})
+	b, err := f.read(span{anchors[i].start, end})
 	if err != nil {
 		return nil, nil, err
+	}
+	// The run starts with its anchor's key: the index and the file agree.
+	s := &scanner{b: b}
+	if key, err := s.str(); err != nil || !bytes.Equal(unquoteKey(key), anchors[i].key) {
+		return nil, nil, fmt.Errorf("%w: %s, anchor %d is not the key at byte %d", errStoredChanged, filepath.Base(f.path), i, anchors[i].start)
 	}
 	entry, err = scanRun(b, want)
 	if err != nil {
@@ -398,9 +534,13 @@ func (c *Client) indexRole(role string, raw []byte, sum [32]byte) {
 		return
 	}
 	if e.Index != "" {
+		// A sound index in the current format stays; one in an older
+		// format (which does not parse) is replaced.
 		b, err := os.ReadFile(filepath.Join(c.store.dir, indexName(role)))
 		if err == nil && indexSum(b) == e.Index {
-			return
+			if _, err := parseIndex(b); err == nil {
+				return
+			}
 		}
 	}
 	ix := buildIndex(raw, sum)

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -235,15 +236,21 @@ func TestIndexRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(ix, got, cmp.AllowUnexported(roleIndex{}, span{})); diff != "" {
+	if diff := cmp.Diff(ix, got, cmp.AllowUnexported(roleIndex{}, span{}, anchor{})); diff != "" {
 		t.Fatal(diff)
 	}
-	if len(got.anchors) != (3000+anchorEvery-1)/anchorEvery {
-		t.Errorf("%d anchors", len(got.anchors))
+	run := int64(runBytes(len(b)))
+	if n := int64(len(got.anchors)); n < int64(len(b))/(2*run) || n > int64(len(b))/run+1 {
+		t.Errorf("%d anchors in %d bytes, runs of %d", n, len(b), run)
 	}
-	for _, a := range got.anchors {
-		if b[a.start] != '"' || b[a.end-1] == ' ' {
-			t.Errorf("anchor %v: %q", a, b[a.start:a.end])
+	for i, a := range got.anchors {
+		if b[a.start] != '"' || got.segStart(a.seg) != a.start || !bytes.HasPrefix(b[a.start+1:], append(a.key, '"')) {
+			t.Errorf("anchor %d at %d, segment %d: %q", i, a.start, a.seg, b[a.start:a.start+20])
+		}
+	}
+	for i, end := range got.ends {
+		if sha256.Sum256(b[got.segStart(i):end]) != got.hashes[i] {
+			t.Errorf("segment %d: wrong hash", i)
 		}
 	}
 	// Every truncation is refused.
@@ -275,8 +282,14 @@ func FuzzParseIndex(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if ix.targets.end > ix.size || len(ix.chunks) != int((ix.size+indexChunk-1)/indexChunk) {
+		if ix.targets.end > ix.size || len(ix.ends) == 0 || ix.ends[len(ix.ends)-1] != ix.size {
 			t.Fatalf("accepted index with spans outside the file: %+v", ix.targets)
+		}
+		for i, a := range ix.anchors {
+			if a.start < ix.targets.start || a.start >= ix.targets.end || ix.segStart(a.seg) != a.start ||
+				i > 0 && bytes.Compare(ix.anchors[i-1].key, a.key) >= 0 {
+				t.Fatalf("accepted anchor %d: %+v", i, a)
+			}
 		}
 	})
 }
