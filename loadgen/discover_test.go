@@ -78,7 +78,7 @@ func TestDiscoverPublishedTree(t *testing.T) {
 				}
 			}
 			snaps, _ := filepath.Glob(filepath.Join(public, "*.snapshot.json"))
-			// Payloads are published under two hashes each. The demo's
+			// Payloads are published under one hash each (sha256). The demo's
 			// rollout role is a fifth role, and its current schedule
 			// (one: older ones stay in the tree) one more payload.
 			targets, _ := filepath.Glob(filepath.Join(public, "targets", "*", "*"))
@@ -95,7 +95,7 @@ func TestDiscoverPublishedTree(t *testing.T) {
 			// targets: one more payload.
 			policies, _ := filepath.Glob(filepath.Join(public, "targets", "*.tlog-policy"))
 			want := map[string]int{tt.timestamp: 1, loadgen.KindSnapshot: 1, loadgen.KindRole: 4 + rollout,
-				loadgen.KindPayload: len(targets)/2 + rollout + len(policies)}
+				loadgen.KindPayload: len(targets) + rollout + len(policies)}
 			for k, n := range want {
 				if count[k] != n {
 					t.Errorf("%d %s requests, want %d (%d snapshots in the tree)", count[k], k, n, len(snaps))

@@ -296,7 +296,7 @@ func TestPublishLogsCosignsAndWritesProofs(t *testing.T) {
 		t.Fatalf("log size %d, want 3", got)
 	}
 	proofs := f.improvements()
-	if len(proofs) != 4 { // two improvements, sha256 and sha512 names
+	if len(proofs) != 2 { // two improvements, one name each (sha256 alone by default)
 		t.Fatalf("%d proofs", len(proofs))
 	}
 	for name, e := range proofs {
