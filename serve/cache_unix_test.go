@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// TestCacheFollowsTheFile: a file answered from memory is answered from
+// TestAttackFileSwappedUnderServeCache: a file answered from memory is answered from
 // memory only while its name still leads to the same, unchanged file.
 // Every change a publisher, a tool or an intruder can make to the tree
 // after the file was cached is seen at the next request, including those
@@ -24,7 +24,7 @@ import (
 // in-place cases fail when the change time is left out of the identity,
 // the rename case when the inode is; the others on a cache consulted
 // before the name is resolved again in the tree.
-func TestCacheFollowsTheFile(t *testing.T) {
+func TestAttackFileSwappedUnderServeCache(t *testing.T) {
 	const (
 		name    = "timestamp.json"
 		payload = "targets/webkit/" + hash64 + ".a.tar.gz"

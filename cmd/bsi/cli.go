@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"time"
-
-	"golang.org/x/term"
 
 	"github.com/bsiframework/bsi/cmd/internal/devicecli"
 )
@@ -41,16 +38,9 @@ type env struct {
 }
 
 func osEnv() *env {
-	return &env{
-		stdin:         os.Stdin,
-		stdout:        os.Stdout,
-		stderr:        os.Stderr,
-		getenv:        os.Getenv,
-		now:           time.Now,
-		terminal:      term.IsTerminal(int(os.Stdout.Fd())),
-		stdinTerminal: term.IsTerminal(int(os.Stdin.Fd())),
-		logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	}
+	d := devicecli.OSEnv() // the process's streams, environment, clock and terminals, set up once
+	return &env{stdin: d.Stdin, stdout: d.Stdout, stderr: d.Stderr, getenv: d.Getenv, now: d.Now,
+		terminal: d.Terminal, stdinTerminal: d.StdinTerminal, logger: d.Logger}
 }
 
 // command is one "bsi GROUP VERB" (or "bsi VERB") command.

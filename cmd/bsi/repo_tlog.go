@@ -98,8 +98,9 @@ replaces the policy (a witness rotation goes through targets' keys).
 The log key is an ed25519 key (bsi keys generate --type ed25519, or a KMS
 URI) kept online like the timestamp key; --origin names the log (the
 checkpoints' first line, e.g. example.org/bsi-log). Each --witness is
-NAME=VKEY@URL: the witness's name, its vkey (printed by bsi witness serve)
-and its URL prefix (add-checkpoint is URL/add-checkpoint).
+NAME=VKEY@URL: the witness's name, its vkey (printed by bsi witness serve
+and by bsi keys show --vkey NAME PATH) and its URL prefix (add-checkpoint
+is URL/add-checkpoint).
 
 Example:
   bsi repo tlog-enable ws --log-key log.key --origin example.org/bsi-log \
