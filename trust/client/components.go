@@ -299,7 +299,7 @@ func (c *Client) walk(ctx context.Context, cs *component, nroles int, forged map
 func (c *Client) collect(ctx context.Context, cs *component, top *targetsFile, load loader) error {
 	paths := map[string]bool{}
 	for _, f := range cs.files {
-		t, err := f.parsed()
+		ps, err := f.paths()
 		if errors.Is(err, errStoredChanged) {
 			return err
 		}
@@ -307,7 +307,7 @@ func (c *Client) collect(ctx context.Context, cs *component, top *targetsFile, l
 			cs.fail(err)
 			continue
 		}
-		for p := range t.Targets {
+		for _, p := range ps {
 			paths[p] = true
 		}
 	}

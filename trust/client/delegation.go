@@ -150,6 +150,8 @@ type found struct {
 	path  string
 	entry *targetEntry
 	roles []string
+	// private: nothing else holds entry (see targetsFile.find).
+	private bool
 }
 
 // search is the pre-order depth-first search of 5.6.7 for target,
@@ -195,7 +197,9 @@ func searchChain(ctx context.Context, target string, maxRoles int, load loader) 
 			return nil, chain, err
 		}
 		if e != nil {
-			return &found{path: target, entry: e, roles: chain}, nil, nil
+			// An entry of a file not decoded as a whole was decoded for
+			// this look-up alone (find may have decoded it whole).
+			return &found{path: target, entry: e, roles: chain, private: tf.signed == nil}, nil, nil
 		}
 		visited[f.role] = true
 		// 5.6.7.2: the delegations in order of appearance; a terminating

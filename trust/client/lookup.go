@@ -15,7 +15,7 @@ type Target struct {
 	Path   string
 	Length int64
 	Hashes map[string]string // algorithm -> lowercase hex
-	Custom json.RawMessage   // nil when absent
+	Custom json.RawMessage   // nil when absent; read only (it may share the client's memory)
 	// Roles is the delegation chain that led to the role listing the
 	// target: ["targets"], ["targets", "webkit"], ["targets", "webkit", "webkit-3f"].
 	Roles []string
@@ -26,13 +26,39 @@ func (f *found) target() *Target {
 	for alg, h := range f.entry.Hashes {
 		t.Hashes[alg] = toLowerHex(h)
 	}
-	if len(f.entry.Custom) > 0 {
+	switch c := f.entry.Custom; {
+	case len(c) == 0:
+	case isCompact(c) && f.private:
+		t.Custom = c // decoded for this target alone: no copy
+	case isCompact(c):
+		t.Custom = bytes.Clone(c) // the trusted set keeps its own
+	default:
 		var b bytes.Buffer
-		if json.Compact(&b, f.entry.Custom) == nil {
+		if json.Compact(&b, c) == nil {
 			t.Custom = b.Bytes()
 		}
 	}
 	return t
+}
+
+// isCompact reports whether the JSON value b has no white space outside
+// its strings, which json.Compact would remove (publishers write
+// canonical JSON, which has none).
+func isCompact(b []byte) bool {
+	in, esc := false, false
+	for _, c := range b {
+		switch {
+		case esc:
+			esc = false
+		case in && c == '\\':
+			esc = true
+		case c == '"':
+			in = !in
+		case !in && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return false
+		}
+	}
+	return true
 }
 
 func toLowerHex(s string) string {
@@ -97,6 +123,12 @@ func (c *Client) ensure(ctx context.Context) error {
 // verified-state record, or verified in full), or fetched (5.6.1 to 5.6.6
 // for targets, the same for delegated roles).
 func (c *Client) loadRole(ctx context.Context, ts *trustedSet, role, delegator string) (*targetsFile, error) {
+	if f := ts.roles[role]; f != nil && f.verifiedBy[delegator] {
+		// Verified against this delegator's keys already (the trusted
+		// set never changes a loaded role): no keys to resolve again, as
+		// the enumeration of a component asks once per target.
+		return f, nil
+	}
 	rk, signerSum, err := c.keysFor(ts, role, delegator)
 	if err != nil {
 		return nil, err

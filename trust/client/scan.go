@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 )
 
 // A role file trusted through the verified-state record was decoded,
@@ -192,6 +194,8 @@ func scanTargets(raw []byte, target string, find bool) (entry, delegs []byte, er
 				delegs, err = s.value()
 			case keyIs(key, "targets") && find:
 				err = s.members(func(key []byte) (bool, error) {
+					// Paths are unique (canonicalization refused
+					// duplicates when the file verified).
 					if entry == nil && keyIs(key, target) {
 						var err error
 						entry, err = s.value()
@@ -209,6 +213,53 @@ func scanTargets(raw []byte, target string, find bool) (entry, delegs []byte, er
 		return nil, nil, fmt.Errorf("offset %d: %w", s.i, err)
 	}
 	return entry, delegs, nil
+}
+
+// scanEntries returns every entry of signed.targets in the envelope raw,
+// keyed by its unescaped path (unique: verification canonicalized the
+// signed part, which refuses duplicate keys), each the raw JSON of the
+// entry, and the raw
+// JSON of signed.delegations (nil when absent). The values alias raw.
+func scanEntries(raw []byte) (entries map[string][]byte, delegs []byte, err error) {
+	s := &scanner{b: raw}
+	s.ws()
+	signed := false
+	entries = map[string][]byte{}
+	err = s.members(func(key []byte) (bool, error) {
+		if oddKey(key, "signed") || signed && keyIs(key, "signed") {
+			return false, errOddKey
+		}
+		if !keyIs(key, "signed") {
+			return false, s.skip()
+		}
+		signed = true
+		return false, s.members(func(key []byte) (bool, error) {
+			var err error
+			switch {
+			case oddKey(key, "delegations") || oddKey(key, "targets"):
+				err = errOddKey
+			case keyIs(key, "delegations"):
+				delegs, err = s.value()
+			case keyIs(key, "targets"):
+				err = s.members(func(key []byte) (bool, error) {
+					k := unquoteKey(key)
+					if k == nil {
+						return false, errScan
+					}
+					v, err := s.value()
+					entries[string(k)] = v
+					return false, err
+				})
+			default:
+				err = s.skip()
+			}
+			return false, err
+		})
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("offset %d: %w", s.i, err)
+	}
+	return entries, delegs, nil
 }
 
 // errOddKey makes scanTargets give up on a file with a key that
@@ -241,7 +292,104 @@ func (f *targetsFile) find(target string) (*targetEntry, *delegations, error) {
 	if f.signed != nil {
 		return f.signed.Targets[target], f.signed.Delegations, nil
 	}
+	if f.entries != nil {
+		return f.entry(target)
+	}
 	return f.scan(target, true)
+}
+
+// paths returns every target path the role lists. A role trusted through
+// the verified-state record is not decoded for it: one scan keeps each
+// entry's bytes (slices of the file, not copies) for find, so that
+// enumerating a role of 10,000 targets decodes each entry once, when it
+// is asked for, and holds no second copy of the role.
+func (f *targetsFile) paths() ([]string, error) {
+	if f.signed == nil && f.entries == nil {
+		raw, err := f.bytes()
+		if err != nil {
+			return nil, err
+		}
+		entries, delegRaw, err := scanEntries(raw)
+		switch {
+		case errors.Is(err, errOddKey):
+			// Read it the way verification did.
+		case err != nil:
+			return nil, &FormatError{Role: f.role, Err: err}
+		default:
+			if _, err := f.setDelegations(delegRaw); err != nil {
+				return nil, err
+			}
+			f.entries = entries
+		}
+	}
+	if f.entries != nil {
+		return slices.Collect(maps.Keys(f.entries)), nil
+	}
+	t, err := f.parsed()
+	if err != nil {
+		return nil, err
+	}
+	return slices.Collect(maps.Keys(t.Targets)), nil
+}
+
+// entry decodes and checks the entry of target kept by paths.
+func (f *targetsFile) entry(target string) (*targetEntry, *delegations, error) {
+	d := f.delegations
+	raw := f.entries[target]
+	if raw == nil {
+		return nil, d, nil
+	}
+	e, err := decodeEntry(raw)
+	if err != nil {
+		return nil, nil, &FormatError{Role: f.role, Err: err}
+	}
+	if err := checkEntry(f.role, target, e); err != nil {
+		return nil, nil, err
+	}
+	return e, d, nil
+}
+
+// decodeEntry decodes the raw JSON of a target entry of a verified file as
+// encoding/json would, except that Custom is a slice of raw, not a copy
+// (the file's bytes are kept as long as the role is: a component's
+// 10,000 manifests are not held twice). An entry with a key encoding/json
+// would match to a field without being its exact name is decoded by
+// encoding/json.
+func decodeEntry(raw []byte) (*targetEntry, error) {
+	s := &scanner{b: raw}
+	s.ws()
+	if s.peek() == 'n' {
+		return nil, nil // null: checkEntry refuses it
+	}
+	e := &targetEntry{}
+	err := s.members(func(key []byte) (bool, error) {
+		switch {
+		case oddKey(key, "length") || oddKey(key, "hashes") || oddKey(key, "custom"):
+			return false, errOddKey
+		case keyIs(key, "length"), keyIs(key, "hashes"):
+			v, err := s.value()
+			if err != nil {
+				return false, err
+			}
+			if keyIs(key, "length") {
+				return false, json.Unmarshal(v, &e.Length)
+			}
+			return false, json.Unmarshal(v, &e.Hashes)
+		case keyIs(key, "custom"):
+			v, err := s.value()
+			e.Custom = v[:len(v):len(v)] // "null" too, as encoding/json
+			return false, err
+		}
+		return false, s.skip()
+	})
+	if errors.Is(err, errOddKey) {
+		e = nil
+		err = json.Unmarshal(raw, &e)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 func (f *targetsFile) scan(target string, find bool) (*targetEntry, *delegations, error) {

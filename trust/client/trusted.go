@@ -63,6 +63,9 @@ type targetsFile struct {
 	// through the record and not decoded (see find).
 	delegations *delegations
 	scanned     bool
+	// entries, when set, are the raw entries of a file trusted through
+	// the record, by path (see paths).
+	entries map[string][]byte
 	// lazy, when set, reads the stored file through its look-up index;
 	// raw stays nil until something needs the whole file (bytes).
 	lazy *indexedFile
