@@ -275,10 +275,13 @@ func (c *Client) updateSnapshot(ctx context.Context, ts *trustedSet) error {
 	if local, err := c.store.read(roleSnapshot); err == nil {
 		sum := sha256.Sum256(local)
 		src := fromCache
-		if c.recorded(roleSnapshot, roleRoot, ts.root.sum, meta.Version, sum) != nil {
+		var err error
+		if e := c.recorded(roleSnapshot, roleRoot, ts.root.sum, meta.Version, sum); e != nil {
 			src = fromRecord
+			err = ts.updateSnapshotRecorded(local, sum, &cachedFile{version: e.Version, expires: e.Expires})
+		} else {
+			err = ts.updateSnapshot(local, sum, src)
 		}
-		err := ts.updateSnapshot(local, sum, src)
 		if err == nil {
 			c.used[roleSnapshot] = src
 			if src == fromCache {

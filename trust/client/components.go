@@ -159,7 +159,10 @@ func (c *Client) enumerate(ctx context.Context, ts *trustedSet) ([]Component, er
 	if err != nil {
 		return nil, err
 	}
-	nroles := len(ts.snapshot.signed.Meta)
+	nroles, err := ts.snapshot.count()
+	if err != nil {
+		return nil, err
+	}
 	kids, err := d.children(roleTargets, nroles)
 	if err != nil {
 		return nil, err // the top-level targets role itself is unusable

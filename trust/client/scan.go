@@ -262,6 +262,37 @@ func scanEntries(raw []byte) (entries map[string][]byte, delegs []byte, err erro
 	return entries, delegs, nil
 }
 
+// scanMember calls f with each key of the object signed.<field> of the
+// envelope raw, with the scanner at its value, which f must consume. It
+// gives up with errOddKey where scanTargets does.
+func scanMember(raw []byte, field string, f func(s *scanner, key []byte) error) error {
+	s := &scanner{b: raw}
+	s.ws()
+	signed := false
+	err := s.members(func(key []byte) (bool, error) {
+		if oddKey(key, "signed") || signed && keyIs(key, "signed") {
+			return false, errOddKey
+		}
+		if !keyIs(key, "signed") {
+			return false, s.skip()
+		}
+		signed = true
+		return false, s.members(func(key []byte) (bool, error) {
+			switch {
+			case oddKey(key, field):
+				return false, errOddKey
+			case keyIs(key, field):
+				return false, s.members(func(key []byte) (bool, error) { return false, f(s, key) })
+			}
+			return false, s.skip()
+		})
+	})
+	if err != nil && !errors.Is(err, errOddKey) {
+		return fmt.Errorf("offset %d: %w", s.i, err)
+	}
+	return err
+}
+
 // errOddKey makes scanTargets give up on a file with a key that
 // encoding/json would take for "signed" (a second one, or one that
 // differs only in case), or in the signed part for "targets" or

@@ -2,6 +2,8 @@ package client
 
 import (
 	"crypto/sha256"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -48,6 +50,99 @@ type snapshotFile struct {
 	raw    []byte
 	sum    [32]byte
 	signed snapshotSigned
+	// lazy is set for a file trusted through the verified-state record:
+	// signed holds its version and expiry (from the record) and the meta
+	// entries read so far (metaOf); decodeAll decodes the rest.
+	lazy bool
+}
+
+// metaOf returns what the snapshot lists for the file name (nil when it
+// lists nothing). A snapshot trusted through the record is not decoded
+// for it: one scan finds the entry, which alone is decoded and checked.
+func (n *snapshotFile) metaOf(name string) (*metaInfo, error) {
+	if !n.lazy {
+		return n.signed.Meta[name], nil
+	}
+	if m, ok := n.signed.Meta[name]; ok {
+		return m, nil
+	}
+	var raw []byte
+	err := scanMember(n.raw, "meta", func(s *scanner, key []byte) error {
+		if !keyIs(key, name) {
+			return s.skip()
+		}
+		var err error
+		raw, err = s.value()
+		return err
+	})
+	if errors.Is(err, errOddKey) {
+		if err := n.decodeAll(); err != nil {
+			return nil, err
+		}
+		return n.signed.Meta[name], nil
+	}
+	if err != nil {
+		return nil, &FormatError{Role: roleSnapshot, Err: err}
+	}
+	var m *metaInfo
+	if raw != nil {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, &FormatError{Role: roleSnapshot, Err: err}
+		}
+		if err := checkMeta(roleSnapshot, name, m); err != nil {
+			return nil, err
+		}
+	}
+	if n.signed.Meta == nil {
+		n.signed.Meta = map[string]*metaInfo{}
+	}
+	n.signed.Meta[name] = m
+	return m, nil
+}
+
+// count returns the number of files the snapshot lists.
+func (n *snapshotFile) count() (int, error) {
+	if !n.lazy {
+		return len(n.signed.Meta), nil
+	}
+	c := 0
+	err := scanMember(n.raw, "meta", func(s *scanner, _ []byte) error {
+		c++
+		return s.skip()
+	})
+	if errors.Is(err, errOddKey) {
+		if err := n.decodeAll(); err != nil {
+			return 0, err
+		}
+		return len(n.signed.Meta), nil
+	}
+	if err != nil {
+		return 0, &FormatError{Role: roleSnapshot, Err: err}
+	}
+	return c, nil
+}
+
+// decodeAll decodes and checks a lazy snapshot in full, as when it was
+// stored.
+func (n *snapshotFile) decodeAll() error {
+	if !n.lazy {
+		return nil
+	}
+	var sn snapshotSigned
+	if _, err := decode(roleSnapshot, roleSnapshot, n.raw, &sn); err != nil {
+		return err
+	}
+	for name, m := range sn.Meta {
+		if err := checkMeta(roleSnapshot, name, m); err != nil {
+			return err
+		}
+	}
+	if sn.Version != n.signed.Version || !sn.Expires.Equal(n.signed.Expires) {
+		return &FormatError{Role: roleSnapshot, Err: fmt.Errorf("version %d, expiry %s differ from the verified-state record (%d, %s)",
+			sn.Version, sn.Expires.Format(time.RFC3339), n.signed.Version, n.signed.Expires.Format(time.RFC3339))}
+	}
+	n.signed, n.lazy = sn, false
+	return nil
 }
 
 // targetsFile is a verified targets or delegated targets role. signed is
@@ -238,21 +333,67 @@ func (s *trustedSet) updateSnapshot(raw []byte, sum [32]byte, src source) error 
 			return err
 		}
 	}
-	// 5.5.5: no targets-family file disappears or goes down.
-	if old := s.snapshot; old != nil {
-		for name, m := range old.signed.Meta {
-			role := roleFromFile(name)
-			got, ok := n.signed.Meta[name]
-			if !ok {
-				return &RollbackError{Role: role, In: roleSnapshot, Trusted: m.Version, Removed: true}
-			}
-			if got.Version < m.Version {
-				return &RollbackError{Role: role, In: roleSnapshot, Trusted: m.Version, Got: got.Version}
-			}
-		}
+	if err := s.noRollback(n); err != nil {
+		return err
 	}
 	s.snapshot = n
 	return s.checkSnapshot()
+}
+
+// updateSnapshotRecorded takes raw, trusted through the verified-state
+// record, as the snapshot: the checks of updateSnapshot for fromRecord
+// (no signatures: they verified when it was stored), with the version
+// and expiry verified then (rec). Its meta is read entry by entry when
+// asked (metaOf), so that a refresh when nothing changed decodes no
+// snapshot listing 256 hash bins.
+func (s *trustedSet) updateSnapshotRecorded(raw []byte, sum [32]byte, rec *cachedFile) error {
+	if s.timestamp == nil {
+		return fmt.Errorf("client: snapshot update before timestamp")
+	}
+	if len(s.roles) > 0 {
+		return fmt.Errorf("client: snapshot update after targets")
+	}
+	if err := s.fresh(roleTimestamp, s.timestamp.signed.Version, s.timestamp.signed.Expires); err != nil {
+		return err
+	}
+	meta := s.timestamp.snapshot
+	// 5.5.2: length and hashes the timestamp lists, if any.
+	if err := checkLengthHashes("snapshot.json", raw, sum, meta.Length, meta.Hashes); err != nil {
+		return err
+	}
+	n := &snapshotFile{raw: raw, sum: sum, lazy: true}
+	n.signed.Version, n.signed.Expires = rec.version, rec.expires
+	if err := s.noRollback(n); err != nil {
+		return err
+	}
+	s.snapshot = n
+	return s.checkSnapshot()
+}
+
+// noRollback is 5.5.5: against the trusted snapshot, no targets-family
+// file disappears from n or goes down.
+func (s *trustedSet) noRollback(n *snapshotFile) error {
+	old := s.snapshot
+	if old == nil {
+		return nil
+	}
+	if err := old.decodeAll(); err != nil {
+		return err
+	}
+	if err := n.decodeAll(); err != nil {
+		return err
+	}
+	for name, m := range old.signed.Meta {
+		role := roleFromFile(name)
+		got, ok := n.signed.Meta[name]
+		if !ok {
+			return &RollbackError{Role: role, In: roleSnapshot, Trusted: m.Version, Removed: true}
+		}
+		if got.Version < m.Version {
+			return &RollbackError{Role: role, In: roleSnapshot, Trusted: m.Version, Got: got.Version}
+		}
+	}
+	return nil
 }
 
 // checkSnapshot holds the final snapshot checks: 5.5.4 the version the
@@ -316,7 +457,10 @@ func (s *trustedSet) targetsMeta(role, delegator string) (*metaInfo, error) {
 	if err := s.checkSnapshot(); err != nil {
 		return nil, err
 	}
-	m := s.snapshot.signed.Meta[role+".json"]
+	m, err := s.snapshot.metaOf(role + ".json")
+	if err != nil {
+		return nil, err
+	}
 	if m == nil {
 		return nil, &DelegationError{Role: role, Delegator: delegator, Reason: "the trusted snapshot does not list it"}
 	}
