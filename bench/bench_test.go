@@ -169,11 +169,22 @@ func TestRunProcess(t *testing.T) {
 	if c.ProcessCold.BSI.Requests != 4 || c.ProcessCold.GoTUF.Requests != 4 {
 		t.Errorf("cold processes made %d (bsi) and %d (go-tuf) requests, want 4", c.ProcessCold.BSI.Requests, c.ProcessCold.GoTUF.Requests)
 	}
+	// The device binary's own figures: size, start-up beside a hello
+	// world, and a real client check with its peak memory (a Go process
+	// needs more than 1 MiB; the bench's own heap is not counted).
+	fp := r.Footprint
+	if fp == nil || fp.BinaryBytes < 1<<20 || fp.Startup <= 0 || fp.StartupFloor <= 0 || fp.StartupRSS < 1<<20 {
+		t.Errorf("footprint %+v", fp)
+	}
+	if dc := c.DeviceCheck; dc == nil || dc.Cold <= 0 || dc.Warm <= 0 || dc.ColdRSS < 1<<20 || dc.WarmRSS < 1<<20 ||
+		dc.ColdRSS > 200<<20 {
+		t.Errorf("device check %+v", dc)
+	}
 	var table bytes.Buffer
 	if err := r.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"process cold", "process warm", r.DevicePackage} {
+	for _, want := range []string{"process cold", "process warm", r.DevicePackage, "client check cold", "hello world"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}

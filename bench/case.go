@@ -69,6 +69,12 @@ func runCase(ctx context.Context, cfg Config, dir string, n int, layout string, 
 		if c.ProcessWarm, err = b.warm(ctx, "process-", b.procs, target); err != nil {
 			return nil, err
 		}
+		cfg.Progress("%d %s: the device binary's client check, cold and warm", n, layout)
+		dc, err := b.deviceCheck(ctx, bin)
+		if err != nil {
+			return nil, err
+		}
+		c.DeviceCheck = &dc
 	}
 	cfg.Progress("%d %s: add one and refresh", n, layout)
 	if c.Change, c.ChangeFloor, c.Publish, err = b.change(ctx); err != nil {

@@ -150,10 +150,16 @@ func improvementID(seq int) string { return fmt.Sprintf("%s-%07d", component, se
 // targetPath is the TUF target path of the improvement with sequence seq.
 func targetPath(seq int) string { return component + "/" + improvementID(seq) + ".tar.gz" }
 
+// The device every generated improvement applies to.
+const (
+	platform = "macos"
+	release  = "26.3"
+)
+
 // improvement returns the manifest of the improvement with sequence seq.
 func improvement(seq int) []byte {
 	m := manifest.Manifest{Schema: manifest.Schema, ID: improvementID(seq), Title: "security improvement " + improvementID(seq),
-		Platform: "macos", Component: component, AppliesTo: manifest.AppliesTo{Releases: []string{"26.3"}},
+		Platform: platform, Component: component, AppliesTo: manifest.AppliesTo{Releases: []string{release}},
 		Sequence: seq, Severity: manifest.SeverityHigh, Advisories: []string{fmt.Sprintf("CVE-2026-%05d", seq%100000)},
 		Released: "2026-01-02T03:04:05Z", Status: manifest.StatusActive}
 	b, err := m.Encode()

@@ -65,6 +65,9 @@ type binaries struct {
 	bsi   []string // command line prefix: binary, "tuf-client"
 	goTUF []string
 	pkg   string // the package bsi's binary was built from
+	// runner measures a process's wall time and peak RSS (see
+	// runnerSource); set by footprint.
+	runner string
 }
 
 // build compiles both clients from the source tree src into dir with the

@@ -63,6 +63,22 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if fp := r.Footprint; fp != nil {
+		fmt.Fprintf(w, "\ndevice binary (%s): %s (go-tuf client %s); start-up (version) %s median, peak RSS %s; a Go hello world starts in %s here\n",
+			r.DevicePackage, fmtBytes(fp.BinaryBytes), fmtBytes(fp.GoTUFBinaryBytes), fmtDuration(fp.Startup),
+			fmtBytes(fp.StartupRSS), fmtDuration(fp.StartupFloor))
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "N\tlayout\tclient check cold\tpeak RSS\twarm\tpeak RSS\t\n")
+		for _, c := range r.Cases {
+			if dc := c.DeviceCheck; dc != nil {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t\n", c.N, c.Layout, fmtDuration(dc.Cold), fmtBytes(dc.ColdRSS),
+					fmtDuration(dc.Warm), fmtBytes(dc.WarmRSS))
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	if t := r.Transparency; t != nil {
 		fmt.Fprintf(w, "\ndevice, transparency (per install, log of %d entries): proof %s, verify %s (new checkpoint: log signature, 3 cosignatures, inclusion) or %s (checkpoint already accepted); goal <%s and <%s\n",
 			t.LogSize, fmtBytes(int64(t.ProofBytes)), fmtDuration(t.VerifyNew), fmtDuration(t.VerifySeen),
@@ -175,6 +191,10 @@ func (r *Report) Goals() []Goal {
 		ratio := float64(c.Cold.BSI.AllocBytes) / float64(max(c.Cold.BSI.WireBytes, 1))
 		add("cold alloc ≤10× downloaded at "+name, ratio <= 10, "%.1fx (go-tuf %.1fx)", ratio,
 			float64(c.Cold.GoTUF.AllocBytes)/float64(max(c.Cold.GoTUF.WireBytes, 1)))
+		gs = append(gs, c.checkGoals()...)
+	}
+	if r.Footprint != nil {
+		gs = append(gs, r.Footprint.goals()...)
 	}
 	if r.Transparency != nil {
 		gs = append(gs, r.Transparency.goals()...)

@@ -116,6 +116,9 @@ type Case struct {
 	// run built no binaries (Config.Source "").
 	ProcessCold Comparison `json:"process_cold"`
 	ProcessWarm Comparison `json:"process_warm"`
+	// DeviceCheck is the device binary's "client check", cold and warm;
+	// nil when the run built no binaries.
+	DeviceCheck *DeviceCheck `json:"device_check,omitempty"`
 }
 
 // Report is the result of Run.
@@ -127,6 +130,9 @@ type Report struct {
 	// from ("" when none was).
 	DevicePackage string `json:"device_package,omitempty"`
 	Cases         []Case `json:"cases"`
+	// Footprint is the device binary's size and start-up; nil when the
+	// run built no binaries.
+	Footprint *Footprint `json:"footprint,omitempty"`
 	// Transparency is the device's cost per install under a log policy.
 	Transparency *Transparency `json:"transparency,omitempty"`
 }
@@ -197,6 +203,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 		bin, r.DevicePackage = &b, b.pkg
+		cfg.Progress("device binary: size and start-up (%d runs)", startupRuns)
+		if r.Footprint, err = footprint(ctx, &b, bdir); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
 	}
 	for _, n := range cfg.Sizes {
 		for _, layout := range cfg.Layouts {
