@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Target is a target file as the trusted metadata describes it.
@@ -62,6 +63,9 @@ func isCompact(b []byte) bool {
 }
 
 func toLowerHex(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r >= 'A' && r <= 'F' }) < 0 {
+		return s // lower case already, as publishers write it: no copy
+	}
 	b := []byte(s)
 	for i, c := range b {
 		if c >= 'A' && c <= 'F' {
