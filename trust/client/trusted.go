@@ -504,6 +504,14 @@ func (s *trustedSet) updateTargets(role, delegator string, rk *roleKeys, raw []b
 			return nil, err
 		}
 		f.signed, f.version, f.expires = &t, t.Version, t.Expires
+		if len(raw) >= indexMin {
+			// A large role is not kept decoded once it verified: its
+			// entries are read from its bytes when asked (find, paths),
+			// as for a role trusted through the record, so that the
+			// decoded copy (twice the file) is garbage before the
+			// device builds anything from it.
+			f.delegations, f.scanned, f.signed = t.Delegations, true, nil
+		}
 	}
 	// 5.6.4: the version the snapshot lists.
 	if f.version != meta.Version {
