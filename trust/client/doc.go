@@ -86,8 +86,12 @@
 // hash to the record, under an unchanged signer, it trusts that file
 // without decoding or verifying it again: a refresh when nothing changed
 // costs one timestamp download and one signature check, whatever the
-// size of targets.json. Anything that does not match falls back to full
-// verification, and a stored file that fails it is fetched again.
+// size of targets.json. Such a file is not decoded whole either: the
+// snapshot is read one meta entry at a time (the ones a look-up needs),
+// and a targets role one target entry at a time, its bytes scanned where
+// they lie (a file with a key encoding/json would fold onto a field is
+// decoded in full instead). Anything that does not match falls back to
+// full verification, and a stored file that fails it is fetched again.
 //
 // A role file of 256 KiB or more whose target paths are sorted (canonical
 // JSON sorts them) also gets a look-up index, .verified-state.<file>,
