@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"github.com/bsiframework/bsi/trust"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -47,6 +49,16 @@ func FuzzScanMatchesDecode(f *testing.F) {
 			names = append(names, p)
 		}
 		compareFind(t, "scan", &targetsFile{role: "r", raw: raw}, &full, names)
+		// Enumeration (paths, then find from the entries it kept).
+		ef := &targetsFile{role: "r", raw: raw}
+		ps, err := ef.paths()
+		if err != nil {
+			t.Fatalf("paths: %v on a file the full path accepts", err)
+		}
+		if want := slices.Sorted(maps.Keys(full.Targets)); !slices.Equal(slices.Sorted(slices.Values(ps)), want) {
+			t.Fatalf("paths %q, decoded %q", ps, want)
+		}
+		compareFind(t, "entries", ef, &full, names)
 		if len(raw) == 0 || raw[0] != '{' {
 			return
 		}
