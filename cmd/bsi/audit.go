@@ -70,7 +70,7 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	if *root == "" {
 		return usagef("audit: --root is required")
 	}
-	now := e.now
+	now := e.Now
 	if *at != "" {
 		t, err := time.Parse(time.RFC3339, *at)
 		if err != nil {
@@ -84,7 +84,7 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	}
 	rep, err := conformance.Audit(ctx, conformance.AuditOptions{
 		URL: pos[0], TargetsURL: *targetsURL, Root: rootJSON, SkipPayloads: *skip, Now: now,
-		SkipClient: *skipClient, Logger: e.logger,
+		SkipClient: *skipClient, Logger: e.Logger,
 	})
 	if errors.Is(err, context.Canceled) {
 		return errors.New("audit: interrupted")
@@ -92,7 +92,7 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := rep.WriteText(e.stdout); err != nil {
+	if err := rep.WriteText(e.Stdout); err != nil {
 		return err
 	}
 	var errs []error

@@ -70,8 +70,8 @@ func auditRun(t *testing.T, dir string, now time.Time) (int, string, map[string]
 	defer srv.Close()
 	rep := filepath.Join(t.TempDir(), "audit.json")
 	var stdout, stderr bytes.Buffer
-	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" },
-		now: func() time.Time { return now }, logger: slog.New(slog.DiscardHandler)}
+	e := &env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" },
+		Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}
 	code := run(context.Background(), []string{"audit", srv.URL, "--root", filepath.Join(dir, "1.root.json"), "--json", rep}, e)
 	var out map[string]any
 	if b, err := os.ReadFile(rep); err == nil {
@@ -171,8 +171,8 @@ func auditFixtureRun(t *testing.T, fixture string, now time.Time, args ...string
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	var stdout, stderr bytes.Buffer
-	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" },
-		now: func() time.Time { return now }, logger: slog.New(slog.DiscardHandler)}
+	e := &env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" },
+		Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}
 	code := run(context.Background(), append([]string{"audit", srv.URL + "/metadata", "--targets-url", srv.URL + "/targets",
 		"--root", filepath.Join(dir, "metadata", "1.root.json")}, args...), e)
 	return code, stdout.String() + stderr.String()

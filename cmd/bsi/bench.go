@@ -98,7 +98,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(pos, 0, 0, ""); err != nil {
 		return err
 	}
-	cfg := bench.Config{Runs: *runs, Dir: *dir, Now: e.now}
+	cfg := bench.Config{Runs: *runs, Dir: *dir, Now: e.Now}
 	if *quick {
 		cfg.Sizes = bench.QuickSizes
 	}
@@ -118,8 +118,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if *runs < bench.MinRuns {
 		return usagef("--runs %d: a median needs at least %d", *runs, bench.MinRuns)
 	}
-	if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		cfg.Progress = func(format string, a ...any) { fmt.Fprintf(e.stderr, "bsi: bench: "+format+"\n", a...) }
+	if f, ok := e.Stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		cfg.Progress = func(format string, a ...any) { fmt.Fprintf(e.Stderr, "bsi: bench: "+format+"\n", a...) }
 	}
 	if !*noProcess {
 		if cfg.Source, err = bench.FindSource(ctx); err != nil {
@@ -143,12 +143,12 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		if err := writeJSONTo(e, r); err != nil {
 			return err
 		}
-	} else if err := r.WriteTable(e.stdout); err != nil {
+	} else if err := r.WriteTable(e.Stdout); err != nil {
 		return err
 	}
 	if *goals {
-		fmt.Fprintln(e.stdout)
-		if err := bench.WriteGoals(e.stdout, r.Goals()); err != nil {
+		fmt.Fprintln(e.Stdout)
+		if err := bench.WriteGoals(e.Stdout, r.Goals()); err != nil {
 			return err
 		}
 	}

@@ -2,14 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"io"
-	"log/slog"
 	"slices"
-	"strings"
-	"time"
 
 	"github.com/bsiframework/bsi/cmd/internal/devicecli"
 )
@@ -23,27 +16,13 @@ const (
 	exitFreshness = devicecli.ExitFreshness
 )
 
-// env is everything a command may touch outside its arguments, so that tests
-// run commands in-process with their own streams, environment and clock.
-type env struct {
-	stdin    io.Reader
-	stdout   io.Writer
-	stderr   io.Writer
-	getenv   func(string) string
-	now      func() time.Time
-	terminal bool // stdout is a terminal (colour, progress bars)
-	// stdinTerminal reports whether stdin is a terminal we may prompt on.
-	stdinTerminal bool
-	logger        *slog.Logger
-}
+// env is everything a command may touch outside its arguments (streams,
+// environment, clock, terminals, logger): devicecli's, the one bsi-agent's
+// commands take, so that tests run commands in-process.
+type env = devicecli.Env
 
-func osEnv() *env {
-	d := devicecli.OSEnv() // the process's streams, environment, clock and terminals, set up once
-	return &env{stdin: d.Stdin, stdout: d.Stdout, stderr: d.Stderr, getenv: d.Getenv, now: d.Now,
-		terminal: d.Terminal, stdinTerminal: d.StdinTerminal, logger: d.Logger}
-}
-
-// command is one "bsi GROUP VERB" (or "bsi VERB") command.
+// command is one "bsi GROUP VERB" (or "bsi VERB") command of the publisher
+// and auditor side; the device commands are devicecli's.
 type command struct {
 	name    string // "keys generate", "demo"
 	args    string // synopsis after the name: "[--type T] --out PATH"
@@ -52,34 +31,44 @@ type command struct {
 	run     func(ctx context.Context, e *env, args []string) error
 }
 
-// groups lists the command groups in the order "bsi help" shows them.
-var groups = []struct{ name, title string }{
-	{"demo", "Start here"},
-	{"keys", "Publishers: keys"},
-	{"manifest", "Publishers: improvement manifests"},
-	{"repo", "Publishers: repository workspace"},
-	{"rollout", "Publishers: staged rollout"},
-	{"client", "Devices: check, install, roll back"},
-	{"serve", "Publishers: serving"},
-	{"fleet", "Publishers: fleet reports"},
-	{"conformance", "Auditors: conformance suite"},
-	{"audit", "Auditors: repository audit"},
-	{"monitor", "Auditors: transparency log monitor"},
-	{"witness", "Witnesses: transparency log witness"},
-	{"tuf-client", "Auditors: TUF conformance client protocol"},
-	{"", "Other"},
+// program is the command line of bsi: its own commands and the device
+// commands (client, tuf-client, version) of devicecli, run, printed and
+// mapped to exit codes by devicecli.Program as in bsi-agent.
+func program() *devicecli.Program {
+	return &devicecli.Program{
+		Name:  "bsi",
+		Intro: helpIntro,
+		Groups: []devicecli.Group{
+			{Name: "demo", Title: "Start here"},
+			{Name: "keys", Title: "Publishers: keys"},
+			{Name: "manifest", Title: "Publishers: improvement manifests"},
+			{Name: "repo", Title: "Publishers: repository workspace"},
+			{Name: "rollout", Title: "Publishers: staged rollout"},
+			{Name: "client", Title: "Devices: check, install, roll back"},
+			{Name: "serve", Title: "Publishers: serving"},
+			{Name: "fleet", Title: "Publishers: fleet reports"},
+			{Name: "conformance", Title: "Auditors: conformance suite"},
+			{Name: "audit", Title: "Auditors: repository audit"},
+			{Name: "monitor", Title: "Auditors: transparency log monitor"},
+			{Name: "witness", Title: "Witnesses: transparency log witness"},
+			{Name: "tuf-client", Title: "Auditors: TUF conformance client protocol"},
+			{Name: "", Title: "Other"},
+		},
+		Commands: commands(),
+		Epilogue: helpExit,
+	}
 }
 
 // commands returns every command of the binary. Each command group lives in
-// a file of its own and contributes one function here.
-func commands() []*command {
-	return slices.Concat(
+// a file of its own and contributes one function here; the device commands
+// come last ("version" ends the "Other" group).
+func commands() []*devicecli.Command {
+	var cmds []*devicecli.Command
+	for _, c := range slices.Concat(
 		keysCommands(),
 		manifestCommands(),
 		repoCommands(),
 		rolloutCommands(),
-		clientCommands(),
-		tufClientCommands(),
 		serveCommands(),
 		fleetCommands(),
 		demoCommands(),
@@ -88,104 +77,14 @@ func commands() []*command {
 		loadCommands(),
 		witnessCommands(),
 		monitorCommands(),
-		[]*command{versionCommand()},
-	)
+	) {
+		cmds = append(cmds, &devicecli.Command{Name: c.name, Args: c.args, Summary: c.summary, Help: c.help, Run: c.run})
+	}
+	return append(cmds, devicecli.Commands("bsi")...)
 }
 
 // run executes one command line and returns the exit code.
-func run(ctx context.Context, args []string, e *env) int {
-	cmds := commands()
-	if len(args) == 0 {
-		printHelp(e.stderr, cmds)
-		return exitUsage
-	}
-	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		if len(args) > 1 {
-			if c := findCommand(cmds, args[1:]); c != nil {
-				printCommandHelp(e.stdout, c)
-				return exitOK
-			}
-			fmt.Fprintf(e.stderr, "bsi: error: unknown command %q\n", strings.Join(args[1:], " "))
-			return exitUsage
-		}
-		printHelp(e.stdout, cmds)
-		return exitOK
-	}
-	c, rest := lookup(cmds, args)
-	if c == nil && len(args) == 2 && isHelpFlag(args[1]) && len(groupCommands(cmds, args[0])) > 0 {
-		printGroupHelp(e.stdout, cmds, args[0]) // "bsi keys -h"
-		return exitOK
-	}
-	if c == nil {
-		fmt.Fprintf(e.stderr, "bsi: error: unknown command %q\n", strings.Join(args[:min(2, len(args))], " "))
-		if sub := groupCommands(cmds, args[0]); len(sub) > 0 {
-			fmt.Fprintf(e.stderr, "bsi: hint: %q has: %s\n", args[0], strings.Join(sub, ", "))
-		} else {
-			fmt.Fprintln(e.stderr, "bsi: hint: run \"bsi help\" for the list of commands")
-		}
-		return exitUsage
-	}
-	err := c.run(ctx, e, rest)
-	if errors.Is(err, flag.ErrHelp) {
-		printCommandHelp(e.stdout, c)
-		return exitOK
-	}
-	if err != nil {
-		fmt.Fprintf(e.stderr, "bsi: error: %s\n", printable(err.Error()))
-		var he *hintError
-		if errors.As(err, &he) {
-			fmt.Fprintf(e.stderr, "bsi: hint: %s\n", printable(he.Hint))
-		}
-		var ue *usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(e.stderr, "bsi: hint: usage: bsi %s %s (see \"bsi %s -h\")\n", c.name, c.args, c.name)
-		}
-	}
-	return exitCode(err)
-}
-
-// lookup finds the command named by the longest prefix of args.
-func lookup(cmds []*command, args []string) (*command, []string) {
-	if len(args) >= 2 {
-		if c := findCommand(cmds, args[:2]); c != nil {
-			return c, args[2:]
-		}
-	}
-	if c := findCommand(cmds, args[:1]); c != nil {
-		return c, args[1:]
-	}
-	return nil, nil
-}
-
-func findCommand(cmds []*command, words []string) *command {
-	name := strings.Join(words, " ")
-	for _, c := range cmds {
-		if c.name == name {
-			return c
-		}
-	}
-	return nil
-}
-
-func groupCommands(cmds []*command, group string) []string {
-	var out []string
-	for _, c := range cmds {
-		if g, verb, ok := strings.Cut(c.name, " "); ok && g == group {
-			out = append(out, verb)
-		}
-	}
-	return out
-}
-
-func groupOf(c *command) string {
-	g, _, _ := strings.Cut(c.name, " ")
-	for _, gr := range groups {
-		if gr.name == g {
-			return g
-		}
-	}
-	return ""
-}
+func run(ctx context.Context, args []string, e *env) int { return program().Run(ctx, args, e) }
 
 const helpIntro = `bsi delivers background security improvements: urgent patches for one
 component of a platform, signed and checked for freshness through a TUF role
@@ -215,39 +114,3 @@ URI's pin-source=file:/path, else BSI_PKCS11_PIN, else a prompt.
 Diagnostics go to stderr as "bsi: error: ..." and "bsi: hint: ..."; data
 goes to stdout; commands that report take --json.
 `
-
-func printHelp(w io.Writer, cmds []*command) {
-	fmt.Fprint(w, helpIntro)
-	for _, g := range groups {
-		var lines []string
-		for _, c := range cmds {
-			if groupOf(c) == g.name {
-				lines = append(lines, fmt.Sprintf("  bsi %-25s %s", c.name, c.summary))
-			}
-		}
-		if len(lines) == 0 {
-			continue
-		}
-		fmt.Fprintf(w, "\n%s:\n%s\n", g.title, strings.Join(lines, "\n"))
-	}
-	fmt.Fprint(w, "\n", helpExit)
-}
-
-func isHelpFlag(a string) bool { return a == "-h" || a == "--help" || a == "-help" || a == "help" }
-
-// printGroupHelp lists the commands of one group ("bsi keys -h").
-func printGroupHelp(w io.Writer, cmds []*command, group string) {
-	fmt.Fprintf(w, "Usage: bsi %s COMMAND ... (see \"bsi %s COMMAND -h\")\n\n", group, group)
-	for _, c := range cmds {
-		if g, _, _ := strings.Cut(c.name, " "); g == group {
-			fmt.Fprintf(w, "  bsi %-25s %s\n", c.name, c.summary)
-		}
-	}
-}
-
-func printCommandHelp(w io.Writer, c *command) {
-	fmt.Fprintf(w, "Usage: bsi %s %s\n\n%s\n", c.name, c.args, c.summary)
-	if c.help != "" {
-		fmt.Fprintf(w, "\n%s\n", strings.TrimRight(c.help, "\n"))
-	}
-}

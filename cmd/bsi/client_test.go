@@ -64,8 +64,8 @@ func (f *clientFixture) advance(d time.Duration) {
 func (f *clientFixture) bsi(ctx context.Context, args ...string) (int, string, string) {
 	f.t.Helper()
 	var stdout, stderr bytes.Buffer
-	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" },
-		now: f.clock, logger: slog.New(slog.DiscardHandler)}
+	e := &env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" },
+		Now: f.clock, Logger: slog.New(slog.DiscardHandler)}
 	code := run(ctx, args, e)
 	return code, stdout.String(), stderr.String()
 }

@@ -113,20 +113,20 @@ func runConformance(ctx context.Context, e *env, args []string) error {
 			return usagef("%v", err)
 		}
 		for _, s := range sel {
-			fmt.Fprintf(e.stdout, "%-50s %s\n", s.Name, s.Description)
+			fmt.Fprintf(e.Stdout, "%-50s %s\n", s.Name, s.Description)
 		}
 		return nil
 	}
 	progress := func(done, total int, r conformance.Result) {
-		fmt.Fprintf(e.stderr, "\r\033[K[%d/%d] %s %s", done, total, r.Status, r.Name)
+		fmt.Fprintf(e.Stderr, "\r\033[K[%d/%d] %s %s", done, total, r.Status, r.Name)
 		if done == total {
-			fmt.Fprintln(e.stderr)
+			fmt.Fprintln(e.Stderr)
 		}
 	}
-	if !e.terminal {
+	if !e.Terminal {
 		progress = func(done, total int, r conformance.Result) {
 			if r.Status == conformance.Fail || r.Status == conformance.XPass || done == total {
-				fmt.Fprintf(e.stderr, "[%d/%d] %s %s\n", done, total, r.Status, r.Name)
+				fmt.Fprintf(e.Stderr, "[%d/%d] %s %s\n", done, total, r.Status, r.Name)
 			}
 		}
 	}
@@ -163,15 +163,15 @@ func runConformance(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if sel, _ := o.Selected(); o.BSI == nil && slices.ContainsFunc(sel, func(s conformance.Scenario) bool { return s.Group() == "bsi" }) {
-			fmt.Fprintf(e.stderr, "bsi: the client %q is not bsi: the bsi group was skipped (--bsi COMMAND runs it)\n", client)
+			fmt.Fprintf(e.Stderr, "bsi: the client %q is not bsi: the bsi group was skipped (--bsi COMMAND runs it)\n", client)
 		}
 		if len(f.clients) > 1 {
 			if i > 0 {
-				fmt.Fprintln(e.stdout)
+				fmt.Fprintln(e.Stdout)
 			}
-			fmt.Fprintf(e.stdout, "client %d: %s\n\n", i, client)
+			fmt.Fprintf(e.Stdout, "client %d: %s\n\n", i, client)
 		}
-		if err := rep.WriteText(e.stdout); err != nil {
+		if err := rep.WriteText(e.Stdout); err != nil {
 			return err
 		}
 		m.Runs = append(m.Runs, rep)

@@ -61,8 +61,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(pos, 0, 0, ""); err != nil {
 		return err
 	}
-	colour := e.terminal && !*asJSON && e.getenv("NO_COLOR") == ""
-	enc := json.NewEncoder(e.stdout)
+	colour := e.Terminal && !*asJSON && e.Getenv("NO_COLOR") == ""
+	enc := json.NewEncoder(e.Stdout)
 	start := time.Now()
 	res, err := demo.Run(ctx, demo.Options{
 		Dir:  *dir,
@@ -84,11 +84,11 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		if se != nil {
 			verdict = fmt.Sprintf("%d of %d steps did NOT behave as expected", res.Failed, len(res.Events))
 		}
-		fmt.Fprintf(e.stdout, "\n%s in %.1fs", verdict, time.Since(start).Seconds())
+		fmt.Fprintf(e.Stdout, "\n%s in %.1fs", verdict, time.Since(start).Seconds())
 		if res.Kept {
-			fmt.Fprintf(e.stdout, "; everything is in %s", res.Dir)
+			fmt.Fprintf(e.Stdout, "; everything is in %s", res.Dir)
 		}
-		fmt.Fprintln(e.stdout)
+		fmt.Fprintln(e.Stdout)
 	}
 	return err
 }
@@ -104,9 +104,9 @@ func printDemoEvent(e *env, ev demo.Event, colour bool) {
 			on = "\x1b[31m"
 		}
 	}
-	fmt.Fprintf(e.stdout, "%s%s%s %2d %-9s %s\n", on, mark, off, ev.Step, ev.Actor, ev.Line)
+	fmt.Fprintf(e.Stdout, "%s%s%s %2d %-9s %s\n", on, mark, off, ev.Step, ev.Actor, ev.Line)
 	if ev.Error != "" {
-		fmt.Fprintf(e.stdout, "            device said (%s, exit %d): %s\n", ev.Class, classExit(ev.Class), ev.Error)
+		fmt.Fprintf(e.Stdout, "            device said (%s, exit %d): %s\n", ev.Class, classExit(ev.Class), ev.Error)
 	}
 }
 

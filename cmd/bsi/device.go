@@ -1,16 +1,16 @@
 package main
 
 import (
-	"context"
 	"flag"
 
 	"github.com/bsiframework/bsi/cmd/internal/devicecli"
 )
 
-// The device commands (client, tuf-client, version) and the command-line
-// conventions they share with every other command (errors and exit codes,
-// flag parsing, escaping) live in cmd/internal/devicecli, which bsi-agent
-// links too. This file adapts them to this binary's env and command.
+// The device commands (client, tuf-client, version), the environment and
+// dispatcher of every command, and the command-line conventions they share
+// (errors and exit codes, flag parsing, escaping) live in
+// cmd/internal/devicecli, which bsi-agent links too. This file gives the
+// conventions their short names here.
 
 type (
 	usageError = devicecli.UsageError // a mistake in the command line: exit 2
@@ -47,37 +47,9 @@ func wantArgs(pos []string, min, max int, what string) error {
 // writeJSONTo prints v on stdout as JSON (indented unless compact), without
 // escaping "<", ">" and "&": the --json output of every command.
 func writeJSONTo(e *env, v any, compact ...bool) error {
-	return devicecli.WriteJSON(e.stdout, v, compact...)
+	return devicecli.WriteJSON(e.Stdout, v, compact...)
 }
 
-// stderrTerminal reports whether e.stderr, where progress bars go, is a
+// stderrTerminal reports whether e.Stderr, where progress bars go, is a
 // terminal.
-func stderrTerminal(e *env) bool { return devicecli.StderrTerminal(e.stderr) }
-
-// device is e as the device commands take it.
-func (e *env) device() *devicecli.Env {
-	return &devicecli.Env{
-		Stdin:         e.stdin,
-		Stdout:        e.stdout,
-		Stderr:        e.stderr,
-		Getenv:        e.getenv,
-		Now:           e.now,
-		Terminal:      e.terminal,
-		StdinTerminal: e.stdinTerminal,
-		Logger:        e.logger,
-	}
-}
-
-// fromDevice adapts device commands to this binary.
-func fromDevice(dcs ...*devicecli.Command) []*command {
-	out := make([]*command, len(dcs))
-	for i, dc := range dcs {
-		out[i] = &command{name: dc.Name, args: dc.Args, summary: dc.Summary, help: dc.Help,
-			run: func(ctx context.Context, e *env, args []string) error { return dc.Run(ctx, e.device(), args) }}
-	}
-	return out
-}
-
-func clientCommands() []*command    { return fromDevice(devicecli.ClientCommands()...) }
-func tufClientCommands() []*command { return fromDevice(devicecli.TUFClientCommands()...) }
-func versionCommand() *command      { return fromDevice(devicecli.VersionCommand("bsi"))[0] }
+func stderrTerminal(e *env) bool { return devicecli.StderrTerminal(e.Stderr) }

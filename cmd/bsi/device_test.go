@@ -18,7 +18,7 @@ const reportFlushTimeout = devicecli.ReportFlushTimeout
 // withClientProgress sets up the progress bars "bsi client install" draws
 // on a terminal.
 func withClientProgress(e *env, opts *agent.Options, bar progress.Options) {
-	devicecli.WithClientProgress(e.device(), opts, bar)
+	devicecli.WithClientProgress(e, opts, bar)
 }
 
 // unsafeRune reports whether printable escapes r.

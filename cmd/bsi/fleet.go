@@ -74,7 +74,7 @@ func runFleetServe(ctx context.Context, e *env, args []string) error {
 	if *quiet {
 		level = slog.LevelWarn
 	}
-	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
 	store, err := fleet.Open(ctx, *db)
 	if err != nil {
 		return err
@@ -83,9 +83,9 @@ func runFleetServe(ctx context.Context, e *env, args []string) error {
 	return fleet.ListenAndServe(ctx, fleet.ServeOptions{
 		Addr: *addr,
 		Ready: func(a string) {
-			fmt.Fprintf(e.stdout, "collecting fleet reports at http://%s/ (database %s)\n", a, dbKind(*db))
+			fmt.Fprintf(e.Stdout, "collecting fleet reports at http://%s/ (database %s)\n", a, dbKind(*db))
 		},
-		Collector: fleet.Options{Store: store, Logger: logger, Now: e.now, MaxBody: *maxBody,
+		Collector: fleet.Options{Store: store, Logger: logger, Now: e.Now, MaxBody: *maxBody,
 			DeviceRate: *deviceRate, DeviceBurst: *deviceBurst, AddrRate: *addrRate, AddrBurst: *addrBurst},
 	})
 }

@@ -25,8 +25,8 @@ func TestFleetServe(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "fleet.db")
 	pr, pw := io.Pipe()
 	var stderr bytes.Buffer
-	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &stderr, getenv: func(string) string { return "" },
-		now: func() time.Time { return now }, logger: slog.New(slog.DiscardHandler)}
+	e := &env{Stdin: strings.NewReader(""), Stdout: pw, Stderr: &stderr, Getenv: func(string) string { return "" },
+		Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	exit := make(chan int, 1)
@@ -99,8 +99,8 @@ func TestFleetServeUsage(t *testing.T) {
 		{"fleet", "serve", "--addr-burst", "-1"},
 	} {
 		var stdout, stderr bytes.Buffer
-		e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" },
-			now: time.Now, logger: slog.New(slog.DiscardHandler)}
+		e := &env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" },
+			Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
 		if code := run(context.Background(), args, e); code != exitUsage {
 			t.Errorf("bsi %s: exit %d, want %d\n%s", strings.Join(args, " "), code, exitUsage, stderr.String())
 		}
@@ -111,8 +111,8 @@ func TestFleetServeUsage(t *testing.T) {
 // operational failure (exit 1), never a security one.
 func TestFleetServeDatabaseFailure(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" },
-		now: time.Now, logger: slog.New(slog.DiscardHandler)}
+	e := &env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" },
+		Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
 	dir := filepath.Join(t.TempDir(), "missing", "fleet.db")
 	if code := run(context.Background(), []string{"fleet", "serve", "--db", "sqlite:" + dir}, e); code != exitFailure {
 		t.Fatalf("exit %d, want %d\n%s", code, exitFailure, stderr.String())

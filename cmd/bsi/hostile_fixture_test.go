@@ -79,9 +79,9 @@ func newHostileEnv(t *testing.T, fx fixture) *hostileEnv {
 // bsi runs one command line in-process, as main does, at hostileNow.
 func (h *hostileEnv) bsi(ctx context.Context, args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
-	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
-		getenv: func(k string) string { return h.env[k] }, now: func() time.Time { return hostileNow },
-		logger: slog.New(slog.DiscardHandler)}
+	e := &env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
+		Getenv: func(k string) string { return h.env[k] }, Now: func() time.Time { return hostileNow },
+		Logger: slog.New(slog.DiscardHandler)}
 	code := run(ctx, args, e)
 	return code, stdout.String(), stderr.String()
 }

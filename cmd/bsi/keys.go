@@ -219,7 +219,7 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("--type: %v", err)
 	}
-	if v, set := e.passwordSet(*out); *noPassword && set {
+	if v, set := passwordSet(e, *out); *noPassword && set {
 		return usagef("--insecure-no-password conflicts with %s, which is set", v)
 	}
 	// Refuse existing files before asking for a password.
@@ -231,7 +231,7 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 	}
 	var password []byte
 	if !*noPassword {
-		if password, err = e.password(*out, true); err != nil {
+		if password, err = keyPassword(e, *out, true); err != nil {
 			return err
 		}
 	}
@@ -250,7 +250,7 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if made != "" {
-		fmt.Fprintf(e.stderr, "bsi: created directory %s (mode 0700)\n", made)
+		fmt.Fprintf(e.Stderr, "bsi: created directory %s (mode 0700)\n", made)
 	}
 	id, err := keys.KeyID(priv.Public())
 	if err != nil {
@@ -265,7 +265,7 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if *noPassword {
-		fmt.Fprintf(e.stderr, "bsi: warning: %s is not encrypted (--insecure-no-password)\n", *out)
+		fmt.Fprintf(e.Stderr, "bsi: warning: %s is not encrypted (--insecure-no-password)\n", *out)
 	}
 	if *asJSON {
 		return writeJSONTo(e, g)
@@ -274,9 +274,9 @@ func runKeysGenerate(ctx context.Context, e *env, args []string) error {
 	if !g.Encrypted {
 		enc = "NOT encrypted"
 	}
-	fmt.Fprintf(e.stdout, "type:    %s\nscheme:  %s\nkeyid:   %s\nprivate: %s (%s)\npublic:  %s\n",
+	fmt.Fprintf(e.Stdout, "type:    %s\nscheme:  %s\nkeyid:   %s\nprivate: %s (%s)\npublic:  %s\n",
 		g.Type, g.Scheme, g.KeyID, g.Private, enc, g.Public)
-	g.print(e.stdout)
+	g.print(e.Stdout)
 	return nil
 }
 
@@ -349,7 +349,7 @@ func runKeysShow(ctx context.Context, e *env, args []string) error {
 		return usagef("--vkey %q: not a valid key name (non-empty, no spaces or \"+\")", *vkeyName)
 	}
 	ref := pos[0]
-	info, err := keys.Inspect(ctx, ref, e.passwordFunc(ref))
+	info, err := keys.Inspect(ctx, ref, passwordFunc(e, ref))
 	if err != nil {
 		return keysHint(err)
 	}
@@ -363,9 +363,9 @@ func runKeysShow(ctx context.Context, e *env, args []string) error {
 		return writeJSONTo(e, shownKey{Ref: info.Ref, Kind: info.Kind, Encrypted: info.Encrypted,
 			Type: info.Type, Scheme: info.Scheme, KeyID: info.KeyID, TUFKey: info.TUFKey, noteVKeys: vk})
 	}
-	fmt.Fprintf(e.stdout, "ref:     %s\nkind:    %s\ntype:    %s\nscheme:  %s\nkeyid:   %s\n",
+	fmt.Fprintf(e.Stdout, "ref:     %s\nkind:    %s\ntype:    %s\nscheme:  %s\nkeyid:   %s\n",
 		info.Ref, keysDescribeKind(info), info.Type, info.Scheme, info.KeyID)
-	vk.print(e.stdout)
+	vk.print(e.Stdout)
 	return nil
 }
 

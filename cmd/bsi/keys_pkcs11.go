@@ -20,21 +20,21 @@ var errNoPIN = errors.New("the token needs a PIN but the URI has no pin-source, 
 // pkcs11PIN returns the PIN source of the PKCS#11 key ref (used when its
 // URI has no pin-source): BSI_PKCS11_PIN, else a prompt on the terminal
 // naming the token. The PIN is never echoed or printed.
-func (e *env) pkcs11PIN(ref string) keys.PasswordFunc {
+func pkcs11PIN(e *env, ref string) keys.PasswordFunc {
 	return func(bool) ([]byte, error) {
-		if p := e.getenv(pinEnv); p != "" {
+		if p := e.Getenv(pinEnv); p != "" {
 			return []byte(p), nil
 		}
-		if !e.stdinTerminal {
+		if !e.StdinTerminal {
 			return nil, errNoPIN
 		}
 		name := ref
 		if u, err := pkcs11.Parse(ref); err == nil && u.Token != "" {
 			name = fmt.Sprintf("token %q", u.Token)
 		}
-		fmt.Fprintf(e.stderr, "PIN for %s: ", name)
+		fmt.Fprintf(e.Stderr, "PIN for %s: ", name)
 		p, err := readPassword(int(os.Stdin.Fd()))
-		fmt.Fprintln(e.stderr)
+		fmt.Fprintln(e.Stderr)
 		if err != nil {
 			return nil, fmt.Errorf("reading the PIN: %w", err)
 		}
@@ -50,7 +50,7 @@ func runKeysGeneratePKCS11(ctx context.Context, e *env, ref string, typ keys.Typ
 			return withHint(&keys.FileError{Path: out, Err: os.ErrExist}, "keys are never overwritten: choose another --out")
 		}
 	}
-	g, err := keys.GeneratePKCS11(ctx, ref, typ, e.pkcs11PIN(ref))
+	g, err := keys.GeneratePKCS11(ctx, ref, typ, pkcs11PIN(e, ref))
 	if err != nil {
 		return keysHint(err)
 	}
@@ -79,7 +79,7 @@ func runKeysGeneratePKCS11(ctx context.Context, e *env, ref string, typ keys.Typ
 	if pub == "" {
 		pub = "(on the token; --out PATH writes it to a file)"
 	}
-	fmt.Fprintf(e.stdout, "type:    %s\nscheme:  %s\nkeyid:   %s\nprivate: %s (on the token, not extractable)\npublic:  %s\n",
+	fmt.Fprintf(e.Stdout, "type:    %s\nscheme:  %s\nkeyid:   %s\nprivate: %s (on the token, not extractable)\npublic:  %s\n",
 		typ, scheme, id, g.URI, pub)
 	return nil
 }

@@ -30,8 +30,8 @@ type p11CLI struct {
 
 func (c *p11CLI) run(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return c.env[k] },
-		now: func() time.Time { return c.now }, logger: slog.New(slog.DiscardHandler)}
+	e := &env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return c.env[k] },
+		Now: func() time.Time { return c.now }, Logger: slog.New(slog.DiscardHandler)}
 	code := run(context.Background(), args, e)
 	return code, out.String(), errb.String()
 }

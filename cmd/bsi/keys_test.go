@@ -19,12 +19,12 @@ func runKeys(t *testing.T, vars map[string]string, args ...string) (int, string,
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	e := &env{
-		stdin:  strings.NewReader(""),
-		stdout: &stdout,
-		stderr: &stderr,
-		getenv: func(k string) string { return vars[k] },
-		now:    time.Now,
-		logger: slog.New(slog.DiscardHandler),
+		Stdin:  strings.NewReader(""),
+		Stdout: &stdout,
+		Stderr: &stderr,
+		Getenv: func(k string) string { return vars[k] },
+		Now:    time.Now,
+		Logger: slog.New(slog.DiscardHandler),
 	}
 	code := run(t.Context(), args, e)
 	return code, stdout.String(), stderr.String()

@@ -100,11 +100,11 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	url := pos[0]
 	var mix []loadgen.Request
 	if *reports {
-		mix = loadgen.Reports(e.now())
+		mix = loadgen.Reports(e.Now())
 	} else if mix, err = loadgen.Discover(ctx, nil, url, weights); err != nil {
 		return withHint(err, "is %s the root of a published tree (it must serve timestamp.json)?", url)
 	}
-	fmt.Fprintf(e.stderr, "bsi: load: %s: %s; %d connections for %s\n", url, describeMix(mix), *conns, *duration)
+	fmt.Fprintf(e.Stderr, "bsi: load: %s: %s; %d connections for %s\n", url, describeMix(mix), *conns, *duration)
 	res, err := loadgen.Run(ctx, loadgen.Config{
 		URL: url, Mix: mix, Conns: *conns, Duration: *duration, Timeout: *timeout, Label: *label,
 	})
@@ -133,7 +133,7 @@ func writeLoadReport(e *env, res *loadgen.Result, jsonFile string) error {
 	if jsonFile == "-" {
 		return writeJSONTo(e, res)
 	}
-	return loadgen.WriteTable(e.stdout, res)
+	return loadgen.WriteTable(e.Stdout, res)
 }
 
 func compareLoad(e *env, files []string) error {
@@ -149,7 +149,7 @@ func compareLoad(e *env, files []string) error {
 		}
 		rs = append(rs, r)
 	}
-	return loadgen.WriteTable(e.stdout, rs...)
+	return loadgen.WriteTable(e.Stdout, rs...)
 }
 
 // parseMix reads --mix: four non-negative weights, the first positive.

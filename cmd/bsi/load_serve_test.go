@@ -21,8 +21,8 @@ import (
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" },
-		now: time.Now, logger: slog.New(slog.DiscardHandler)}
+	e := &env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" },
+		Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
 	code := run(context.Background(), args, e)
 	return code, stdout.String(), stderr.String()
 }

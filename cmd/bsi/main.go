@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/bsiframework/bsi/cmd/internal/devicecli"
 )
 
 func main() { os.Exit(runMain()) }
@@ -17,5 +19,5 @@ func main() { os.Exit(runMain()) }
 func runMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return run(ctx, os.Args[1:], osEnv())
+	return run(ctx, os.Args[1:], devicecli.OSEnv())
 }

@@ -104,14 +104,14 @@ func manifestValidateCommand() *command {
 
 func printValidation(e *env, r validateFileReport) {
 	if r.Valid {
-		fmt.Fprintf(e.stdout, "ok %s\n", r.File)
+		fmt.Fprintf(e.Stdout, "ok %s\n", r.File)
 		return
 	}
 	for _, p := range r.Problems {
 		if p.Path == "" {
-			fmt.Fprintf(e.stderr, "%s: %s\n", r.File, p.Problem)
+			fmt.Fprintf(e.Stderr, "%s: %s\n", r.File, p.Problem)
 		} else {
-			fmt.Fprintf(e.stderr, "%s: %s: %s\n", r.File, p.Path, p.Problem)
+			fmt.Fprintf(e.Stderr, "%s: %s: %s\n", r.File, p.Path, p.Problem)
 		}
 	}
 }
@@ -141,7 +141,7 @@ func validateFile(e *env, file string) validateFileReport {
 
 // readManifestFile reads at most one byte more than a manifest may have.
 func readManifestFile(e *env, file string) ([]byte, error) {
-	var r io.Reader = e.stdin
+	var r io.Reader = e.Stdin
 	if file != "-" {
 		f, err := os.Open(file)
 		if err != nil {
@@ -228,7 +228,7 @@ func manifestNewCommand() *command {
 			if err != nil {
 				return err
 			}
-			_, err = e.stdout.Write(out)
+			_, err = e.Stdout.Write(out)
 			return err
 		},
 	}
@@ -274,7 +274,7 @@ func parseNewManifest(e *env, args []string) (*manifest.Manifest, error) {
 		AppliesTo: manifest.AppliesTo{Releases: releases, Builds: builds},
 		Sequence:  *sequence, Severity: manifest.Severity(*severity),
 		Advisories: advisories, Supersedes: supersedes, RequiresRestart: *restart,
-		Released: manifest.FormatTime(e.now()), Status: manifest.StatusActive,
+		Released: manifest.FormatTime(e.Now()), Status: manifest.StatusActive,
 	}
 	if *released != "" {
 		t, err := time.Parse(time.RFC3339, *released)

@@ -88,11 +88,11 @@ func runMonitor(ctx context.Context, e *env, args []string) error {
 		if err := os.MkdirAll(meta, 0o755); err != nil {
 			return err
 		}
-		if err := client.Init(meta, rootJSON, e.now()); err != nil {
+		if err := client.Init(meta, rootJSON, e.Now()); err != nil {
 			return err
 		}
 	}
-	c, err := client.New(client.Config{MetadataDir: meta, MetadataURL: pos[0], Now: e.now, Logger: e.logger})
+	c, err := client.New(client.Config{MetadataDir: meta, MetadataURL: pos[0], Now: e.Now, Logger: e.Logger})
 	if err != nil {
 		return err
 	}
@@ -169,12 +169,12 @@ func runMonitor(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(e.stdout, "log %s: %d entries, consistent with the last run\n", rep.Origin, rep.Size)
+		fmt.Fprintf(e.Stdout, "log %s: %d entries, consistent with the last run\n", rep.Origin, rep.Size)
 		for _, f := range findings {
-			fmt.Fprintf(e.stdout, "FINDING %s %s (entry %d): %s\n", f.Kind, f.Path, f.Index, f.Detail)
+			fmt.Fprintf(e.Stdout, "FINDING %s %s (entry %d): %s\n", f.Kind, f.Path, f.Index, f.Detail)
 		}
 		for _, m := range mine {
-			fmt.Fprintf(e.stdout, "%s entry %d: %s length %d sha256 %s role %s version %d\n", *component, m.Index,
+			fmt.Fprintf(e.Stdout, "%s entry %d: %s length %d sha256 %s role %s version %d\n", *component, m.Index,
 				m.Entry.Path, m.Entry.Length, m.Entry.Hashes["sha256"], m.Entry.Role, m.Entry.RoleVersion)
 		}
 	}

@@ -58,9 +58,9 @@ func (c *storeCLI) path(name string) string { return filepath.Join(c.dir, name) 
 // run runs one command line; its output goes to the transcript too.
 func (c *storeCLI) run(ctx context.Context, args ...string) (int, string, string) {
 	var out, errb lockedBuffer
-	e := &env{stdin: strings.NewReader(""), stdout: io.MultiWriter(&out, &c.all), stderr: io.MultiWriter(&errb, &c.all),
-		getenv: func(string) string { return "" }, now: time.Now,
-		logger: slog.New(slog.NewTextHandler(&c.all, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	e := &env{Stdin: strings.NewReader(""), Stdout: io.MultiWriter(&out, &c.all), Stderr: io.MultiWriter(&errb, &c.all),
+		Getenv: func(string) string { return "" }, Now: time.Now,
+		Logger: slog.New(slog.NewTextHandler(&c.all, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	fmt.Fprintf(&c.all, "$ bsi %s\n", strings.Join(args, " "))
 	code := run(ctx, args, e)
 	return code, out.String(), errb.String()

@@ -50,9 +50,9 @@ func passwordKeyEnv(ref string) string {
 
 // passwordSet reports whether any non-interactive source holds a password
 // for the key file ref.
-func (e *env) passwordSet(ref string) (string, bool) {
+func passwordSet(e *env, ref string) (string, bool) {
 	for _, v := range []string{passwordKeyEnv(ref), passwordFileEnv, passwordEnv} {
-		if v != "" && e.getenv(v) != "" {
+		if v != "" && e.Getenv(v) != "" {
 			return v, true
 		}
 	}
@@ -98,39 +98,39 @@ func readPasswordFile(path string) ([]byte, error) {
 // errInterrupted is returned when Ctrl-C (or SIGTERM) ends a password prompt.
 var errInterrupted = errors.New("interrupted at the password prompt")
 
-// password returns the password for the key file named by what, from the
+// keyPassword returns the password for the key file named by what, from the
 // first source that is set (the order "bsi help" states): BSI_KEY_PASSWORD_<NAME>,
 // the file named by BSI_KEY_PASSWORD_FILE, BSI_KEY_PASSWORD, else a prompt
 // on the terminal (asked twice when confirm is set, for a new key). It
 // never echoes the password, and never prints it: the prompts go to stderr
 // and name only the key, errors name only the source.
-func (e *env) password(what string, confirm bool) ([]byte, error) {
+func keyPassword(e *env, what string, confirm bool) ([]byte, error) {
 	if v := passwordKeyEnv(what); v != "" {
-		if p := e.getenv(v); p != "" {
+		if p := e.Getenv(v); p != "" {
 			return []byte(p), nil
 		}
 	}
-	if f := e.getenv(passwordFileEnv); f != "" {
+	if f := e.Getenv(passwordFileEnv); f != "" {
 		return readPasswordFile(f)
 	}
-	if p := e.getenv(passwordEnv); p != "" {
+	if p := e.Getenv(passwordEnv); p != "" {
 		return []byte(p), nil
 	}
-	if !e.stdinTerminal {
+	if !e.StdinTerminal {
 		return nil, withHint(errNoPassword, "set %s for this key, or %s or %s (a new key may instead be written with --insecure-no-password)",
 			passwordKeyEnv(what), passwordFileEnv, passwordEnv)
 	}
 	fd := int(os.Stdin.Fd())
-	fmt.Fprintf(e.stderr, "Password for %s: ", what)
+	fmt.Fprintf(e.Stderr, "Password for %s: ", what)
 	p, err := readPassword(fd)
-	fmt.Fprintln(e.stderr)
+	fmt.Fprintln(e.Stderr)
 	if err != nil {
 		return nil, fmt.Errorf("reading password: %w", err)
 	}
 	if confirm {
-		fmt.Fprintf(e.stderr, "Repeat password for %s: ", what)
+		fmt.Fprintf(e.Stderr, "Repeat password for %s: ", what)
 		q, err := readPassword(fd)
-		fmt.Fprintln(e.stderr)
+		fmt.Fprintln(e.Stderr)
 		if err != nil {
 			return nil, fmt.Errorf("reading password: %w", err)
 		}

@@ -9,14 +9,14 @@ import (
 )
 
 // progressDestination counts the files a publish writes into a bar on
-// e.stderr when opts.Terminal is set (commands set it to
+// e.Stderr when opts.Terminal is set (commands set it to
 // stderrTerminal(e)); done ends the bar. Without it dest is returned as it
 // is.
 func progressDestination(e *env, dest repo.Destination, opts progress.Options) (repo.Destination, func()) {
 	if !opts.Terminal {
 		return dest, func() {}
 	}
-	bar := progress.New(e.stderr, "publishing", 0, opts)
+	bar := progress.New(e.Stderr, "publishing", 0, opts)
 	return &progressDest{Destination: dest, bar: bar}, bar.Done
 }
 

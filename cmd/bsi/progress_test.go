@@ -40,10 +40,10 @@ func tickingTerminal() progress.Options {
 // TestNoProgressWhenNotTerminal: without a terminal the agent keeps
 // trust/client's own HTTP client and logger.
 func TestNoProgressWhenNotTerminal(t *testing.T) {
-	e := &env{stderr: &bytes.Buffer{}, logger: slog.New(slog.DiscardHandler)}
-	opts := agent.Options{Logger: e.logger}
+	e := &env{Stderr: &bytes.Buffer{}, Logger: slog.New(slog.DiscardHandler)}
+	opts := agent.Options{Logger: e.Logger}
 	withClientProgress(e, &opts, progress.Options{Terminal: stderrTerminal(e)})
-	if opts.HTTPClient != nil || opts.Logger != e.logger {
+	if opts.HTTPClient != nil || opts.Logger != e.Logger {
 		t.Errorf("options changed for a non-terminal: %+v", opts)
 	}
 	dest, done := progressDestination(e, nil, progress.Options{Terminal: stderrTerminal(e)})
@@ -80,8 +80,8 @@ func TestClientInstallProgress(t *testing.T) {
 	bigImprovement(t, f)
 	f.init()
 	var stderr bytes.Buffer
-	e := &env{stderr: &stderr, logger: slog.New(slog.DiscardHandler)}
-	opts := agent.Options{State: f.state, Now: f.clock, Logger: e.logger}
+	e := &env{Stderr: &stderr, Logger: slog.New(slog.DiscardHandler)}
+	opts := agent.Options{State: f.state, Now: f.clock, Logger: e.Logger}
 	withClientProgress(e, &opts, tickingTerminal())
 	ctx := context.Background()
 	a, err := agent.Open(ctx, opts)
@@ -164,7 +164,7 @@ func TestProgressDestKeepsAbilities(t *testing.T) {
 		{&deferringDest{}, []string{"deferred a", "flush", "write b", "write fail"}},
 	} {
 		var stderr bytes.Buffer
-		d, done := progressDestination(&env{stderr: &stderr}, tc.dest, tickingTerminal())
+		d, done := progressDestination(&env{Stderr: &stderr}, tc.dest, tickingTerminal())
 		dw := d.(deferredDest)
 		dw.WriteFileDeferred(ctx, "a", make([]byte, 10))
 		dw.Flush(ctx)
@@ -239,7 +239,7 @@ func TestPublishProgress(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	var stderr bytes.Buffer
-	e := &env{stderr: &stderr, now: f.clock, getenv: func(string) string { return "" }, logger: slog.New(slog.DiscardHandler)}
+	e := &env{Stderr: &stderr, Now: f.clock, Getenv: func(string) string { return "" }, Logger: slog.New(slog.DiscardHandler)}
 	w, err := repo.Open(ctx, ws, repoOptions(e))
 	if err != nil {
 		t.Fatal(err)

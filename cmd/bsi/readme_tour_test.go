@@ -201,8 +201,8 @@ func (r *tour) run(cmds [][]string) {
 			redirect, args = args[n-1], args[:n-2]
 		}
 		var stdout, stderr bytes.Buffer
-		e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, now: time.Now,
-			logger: slog.New(slog.DiscardHandler), getenv: func(k string) string { return vars[k] }}
+		e := &env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Now: time.Now,
+			Logger: slog.New(slog.DiscardHandler), Getenv: func(k string) string { return vars[k] }}
 		ctx := t.Context()
 		if r.ctx != nil {
 			ctx = r.ctx(args)
@@ -269,8 +269,8 @@ func TestReadmeDeviceTour(t *testing.T) {
 		t.Fatalf("the device tour ran %d bsi commands; the README block has fewer than expected (parsing?)", r.ran)
 	}
 	var out, errb bytes.Buffer
-	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, now: time.Now,
-		logger: slog.New(slog.DiscardHandler), getenv: func(string) string { return "" }}
+	e := &env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Now: time.Now,
+		Logger: slog.New(slog.DiscardHandler), Getenv: func(string) string { return "" }}
 	if code := run(t.Context(), []string{"client", "status", "device"}, e); code != 0 || !strings.Contains(out.String(), "webkit 26.3 (b)") {
 		t.Errorf("after the device tour: exit %d\n%s%s", code, &out, &errb)
 	}

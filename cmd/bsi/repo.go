@@ -34,21 +34,21 @@ func repoCommands() []*command {
 // environment or a prompt.
 func repoOptions(e *env) repo.Options {
 	return repo.Options{
-		Now:    e.now,
-		Logger: e.logger,
+		Now:    e.Now,
+		Logger: e.Logger,
 		LoadSigner: func(ctx context.Context, ref string) (signature.Signer, error) {
-			s, err := keys.LoadSigner(ctx, ref, e.passwordFunc(ref))
+			s, err := keys.LoadSigner(ctx, ref, passwordFunc(e, ref))
 			return s, keysHint(err)
 		},
 		TUFKey: keys.TUFKey,
 	}
 }
 
-func (e *env) passwordFunc(ref string) keys.PasswordFunc {
+func passwordFunc(e *env, ref string) keys.PasswordFunc {
 	if keys.IsPKCS11(ref) {
-		return e.pkcs11PIN(ref)
+		return pkcs11PIN(e, ref)
 	}
-	return func(confirm bool) ([]byte, error) { return e.password(ref, confirm) }
+	return func(confirm bool) ([]byte, error) { return keyPassword(e, ref, confirm) }
 }
 
 // openRepo opens the workspace named by the first positional argument.
@@ -63,7 +63,7 @@ func openRepo(ctx context.Context, e *env, pos []string) (*repo.Workspace, error
 func repoLoadSigners(ctx context.Context, e *env, refs []string) ([]signature.Signer, error) {
 	var out []signature.Signer
 	for _, ref := range refs {
-		s, err := keys.LoadSigner(ctx, ref, e.passwordFunc(ref))
+		s, err := keys.LoadSigner(ctx, ref, passwordFunc(e, ref))
 		if err != nil {
 			return nil, keysHint(err)
 		}
@@ -77,7 +77,7 @@ func repoLoadSigners(ctx context.Context, e *env, refs []string) ([]signature.Si
 func repoLoadTUFKeys(ctx context.Context, e *env, refs []string) ([]*metadata.Key, error) {
 	var out []*metadata.Key
 	for _, ref := range refs {
-		pub, err := keys.LoadPublicKeyRef(ctx, ref, e.passwordFunc(ref))
+		pub, err := keys.LoadPublicKeyRef(ctx, ref, passwordFunc(e, ref))
 		if err != nil {
 			return nil, keysHint(err)
 		}
@@ -103,7 +103,7 @@ func repoRecordSources(ctx context.Context, e *env, w *repo.Workspace, refs []st
 		}
 	}
 	if err := w.RecordKeySources(ctx, sources); err != nil {
-		fmt.Fprintf(e.stderr, "bsi: warning: recording where the keys came from (for repo status --keys): %v\n", err)
+		fmt.Fprintf(e.Stderr, "bsi: warning: recording where the keys came from (for repo status --keys): %v\n", err)
 	}
 }
 

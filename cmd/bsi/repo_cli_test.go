@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bsiframework/bsi/cmd/internal/devicecli"
 	"github.com/bsiframework/bsi/keys"
 	"github.com/bsiframework/bsi/manifest"
 	"github.com/bsiframework/bsi/trust/repo"
@@ -43,8 +44,8 @@ func (c *repoCLI) path(name string) string { return filepath.Join(c.dir, name) }
 // run executes one command line and returns exit code, stdout, stderr.
 func (c *repoCLI) run(ctx context.Context, args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" },
-		now: func() time.Time { return c.now }, logger: osEnv().logger}
+	e := &env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" },
+		Now: func() time.Time { return c.now }, Logger: devicecli.OSEnv().Logger}
 	code := run(ctx, args, e)
 	return code, out.String(), errb.String()
 }

@@ -173,7 +173,7 @@ Examples:
 				}
 				return writeJSONTo(e, list)
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "COMPONENT\tID\tPLATFORM\tRELEASES\tSEQ\tSTATUS\tPENDING")
 			for _, imp := range list {
 				m := imp.Manifest

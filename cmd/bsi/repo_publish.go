@@ -86,7 +86,7 @@ func printPublish(e *env, what string, res *repo.PublishResult, asJSON bool) err
 		}
 		return writeJSONTo(e, out)
 	}
-	fmt.Fprintf(e.stdout, "%s: snapshot v%d, timestamp v%d; %d file(s) written, %d already there\n",
+	fmt.Fprintf(e.Stdout, "%s: snapshot v%d, timestamp v%d; %d file(s) written, %d already there\n",
 		what, res.SnapshotVersion, res.TimestampVersion, len(res.Written), res.Skipped)
 	return nil
 }
@@ -172,12 +172,12 @@ Examples:
 				return err
 			}
 			defer closeDest()
-			fmt.Fprintf(e.stderr, "bsi: keeping %s fresh every %v (stop with Ctrl-C)\n", pos[0], interval)
+			fmt.Fprintf(e.Stderr, "bsi: keeping %s fresh every %v (stop with Ctrl-C)\n", pos[0], interval)
 			opts := repoOptions(e)
 			if !opts.Logger.Enabled(ctx, slog.LevelInfo) {
 				// A daemon's log: each round says what it re-signed and
 				// the new expiry.
-				opts.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+				opts.Logger = slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			}
 			return repo.KeepFresh(ctx, pos[0], dest, interval, opts, repo.RefreshOptions{SnapshotWithin: within})
 		},
@@ -244,7 +244,7 @@ Examples:
 }
 
 func printRepoStatus(e *env, st []repo.RoleStatus) error {
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROLE\tVERSION\tEXPIRES\tLEFT\tSIGNATURES\tPENDING\tNOTES")
 	for _, r := range st {
 		var notes []string
@@ -271,7 +271,7 @@ func printRepoStatus(e *env, st []repo.RoleStatus) error {
 
 // printRepoKeys prints each role's keys, one line per key.
 func printRepoKeys(e *env, st []repo.RoleStatus) error {
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROLE\tTHRESHOLD\tKEYID\tTYPE/SCHEME\tSOURCE\tFULL KEYID")
 	for _, r := range st {
 		for i, k := range r.Keys {

@@ -122,12 +122,12 @@ func runRepoInit(ctx context.Context, e *env, args []string) error {
 	}
 	defer w.Close()
 	repoRecordSources(ctx, e, w, slices.Concat(rootKeys, targetsKeys), slices.Concat(in.RootKeys, in.TargetsKeys))
-	fmt.Fprintf(e.stdout, "initialised %s: root (%d of %d) and targets (%d of %d) wait for signatures\n",
+	fmt.Fprintf(e.Stdout, "initialised %s: root (%d of %d) and targets (%d of %d) wait for signatures\n",
 		pos[0], *rootT, len(rootKeys), *targetsT, len(targetsKeys))
 	if in.RolloutKey != "" {
-		fmt.Fprintf(e.stdout, "rollout role delegated (rollout/*/*), signed by its online key\n")
+		fmt.Fprintf(e.Stdout, "rollout role delegated (rollout/*/*), signed by its online key\n")
 	}
-	fmt.Fprintf(e.stderr, "bsi: hint: next: bsi repo delegate %s --component NAME --key PUB, then bsi repo sign %s --key KEY\n", pos[0], pos[0])
+	fmt.Fprintf(e.Stderr, "bsi: hint: next: bsi repo delegate %s --component NAME --key PUB, then bsi repo sign %s --key KEY\n", pos[0], pos[0])
 	return nil
 }
 
@@ -173,11 +173,11 @@ func repoDelegateCommand() *command {
 				return err
 			}
 			repoRecordSources(ctx, e, w, keyRefs, ks)
-			fmt.Fprintf(e.stdout, "delegated %s/* to %s (%d of %d keys", *comp, *comp, *threshold, len(ks))
+			fmt.Fprintf(e.Stdout, "delegated %s/* to %s (%d of %d keys", *comp, *comp, *threshold, len(ks))
 			if *bins > 0 {
-				fmt.Fprintf(e.stdout, ", %d bins", *bins)
+				fmt.Fprintf(e.Stdout, ", %d bins", *bins)
 			}
-			fmt.Fprintln(e.stdout, "); targets needs signing")
+			fmt.Fprintln(e.Stdout, "); targets needs signing")
 			return nil
 		},
 	}
@@ -212,7 +212,7 @@ Example:
 			if err := w.Undelegate(ctx, *comp); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "undelegated %s; targets needs signing\n", *comp)
+			fmt.Fprintf(e.Stdout, "undelegated %s; targets needs signing\n", *comp)
 			return nil
 		},
 	}
@@ -421,7 +421,7 @@ func repoHashesCommand() *command {
 					return err
 				}
 			}
-			fmt.Fprintln(e.stdout, strings.Join(w.Hashes(), ","))
+			fmt.Fprintln(e.Stdout, strings.Join(w.Hashes(), ","))
 			return nil
 		},
 	}

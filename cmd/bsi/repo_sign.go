@@ -174,7 +174,7 @@ func repoSignFile(ctx context.Context, e *env, fo repoFileOptions) error {
 	if err != nil {
 		return err
 	}
-	c := repo.FileCheck{Now: e.now(), MinExpiry: fo.minExpiry, AllowThresholdDown: fo.allowDown,
+	c := repo.FileCheck{Now: e.Now(), MinExpiry: fo.minExpiry, AllowThresholdDown: fo.allowDown,
 		NoTrustedRootUnsafe: fo.unsafe, Role: fo.role, TUFKey: keys.TUFKey}
 	if fo.trustedRoot != "" {
 		if c.TrustedRoot, err = os.ReadFile(fo.trustedRoot); err != nil {
@@ -205,7 +205,7 @@ func repoSignFile(ctx context.Context, e *env, fo repoFileOptions) error {
 		ids = []string{fo.keyID}
 	}
 	if fo.unsafe && fo.trustedRoot == "" {
-		fmt.Fprintln(e.stderr, "bsi: warning: --unsafe-no-previous-root: the file is not checked against a trusted root")
+		fmt.Fprintln(e.Stderr, "bsi: warning: --unsafe-no-previous-root: the file is not checked against a trusted root")
 	}
 	s := &repo.Summary{Roles: []repo.RoleChange{*change}}
 	names, err := fo.sf.keyNames(ctx, e, nil)
@@ -273,7 +273,7 @@ Examples:
 			for _, id := range exp.Missing {
 				missing = append(missing, repoShort(id))
 			}
-			fmt.Fprintf(e.stdout, "exported %s v%d to %s; threshold %d; missing signatures from: %s\n",
+			fmt.Fprintf(e.Stdout, "exported %s v%d to %s; threshold %d; missing signatures from: %s\n",
 				exp.Role, exp.Version, *out, exp.Threshold, strings.Join(missing, ", "))
 			return nil
 		},
@@ -377,7 +377,7 @@ func (sf signFlags) done(e *env, result any, text string, a ...any) error {
 	if *sf.json {
 		return writeJSONTo(e, signOutput{Summary: sf.shown, Result: result})
 	}
-	fmt.Fprintf(e.stdout, text, a...)
+	fmt.Fprintf(e.Stdout, text, a...)
 	return nil
 }
 
@@ -489,15 +489,15 @@ func repoConfirmer(e *env, sf signFlags, names map[string]string) func(context.C
 			// is done (signFlags.done).
 			sf.shown.Roles = append(sf.shown.Roles, fresh.Roles...)
 		} else {
-			writeSummary(e.stderr, fresh)
+			writeSummary(e.Stderr, fresh)
 		}
-		if *sf.yes || !e.stdinTerminal {
+		if *sf.yes || !e.StdinTerminal {
 			return nil
 		}
-		fmt.Fprint(e.stderr, "Sign this? [y/N] ")
-		answer, err := readLine(e.stdin)
+		fmt.Fprint(e.Stderr, "Sign this? [y/N] ")
+		answer, err := readLine(e.Stdin)
 		if err != nil && answer == "" {
-			fmt.Fprintln(e.stderr)
+			fmt.Fprintln(e.Stderr)
 			return errNotConfirmed
 		}
 		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bsiframework/bsi/cmd/internal/devicecli"
 	"github.com/bsiframework/bsi/keys"
 	"github.com/bsiframework/bsi/trust/repo"
 )
@@ -64,8 +65,8 @@ func (c *repoCLI) keyID(name string) string {
 // runTTY runs a command as if stdin were a terminal that types input.
 func (c *repoCLI) runTTY(input string, args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	e := &env{stdin: strings.NewReader(input), stdinTerminal: true, stdout: &out, stderr: &errb,
-		getenv: func(string) string { return "" }, now: func() time.Time { return c.now }, logger: osEnv().logger}
+	e := &env{Stdin: strings.NewReader(input), StdinTerminal: true, Stdout: &out, Stderr: &errb,
+		Getenv: func(string) string { return "" }, Now: func() time.Time { return c.now }, Logger: devicecli.OSEnv().Logger}
 	code := run(context.Background(), args, e)
 	return code, out.String(), errb.String()
 }

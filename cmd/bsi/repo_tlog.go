@@ -58,7 +58,7 @@ func (t *workspaceTransparency) LogPublish(ctx context.Context, dest repo.Destin
 	if err := json.Unmarshal(data, &c); err != nil || c.Format != tlogConfigFormat {
 		return fmt.Errorf("%s: not a %s file: %v", filepath.Join(tlogDir(t.dir), "config.json"), tlogConfigFormat, err)
 	}
-	s, err := keys.LoadSigner(ctx, c.LogKey, t.e.passwordFunc(c.LogKey))
+	s, err := keys.LoadSigner(ctx, c.LogKey, passwordFunc(t.e, c.LogKey))
 	if err != nil {
 		return keysHint(err)
 	}
@@ -72,7 +72,7 @@ func (t *workspaceTransparency) LogPublish(ctx context.Context, dest repo.Destin
 			return fmt.Errorf("witness_timeout: %w", err)
 		}
 	}
-	l := publog.New(publog.Options{Dir: tlogDir(t.dir), Signer: ns, WitnessTimeout: timeout, Logger: t.e.logger})
+	l := publog.New(publog.Options{Dir: tlogDir(t.dir), Signer: ns, WitnessTimeout: timeout, Logger: t.e.Logger})
 	return l.LogPublish(ctx, dest, facts)
 }
 
@@ -149,7 +149,7 @@ func runRepoTlogEnable(ctx context.Context, e *env, args []string) error {
 		}
 		witnesses = append(witnesses, publog.Witness{Name: name, Key: vkey, URL: url})
 	}
-	s, err := keys.LoadSigner(ctx, *logKey, e.passwordFunc(*logKey))
+	s, err := keys.LoadSigner(ctx, *logKey, passwordFunc(e, *logKey))
 	if err != nil {
 		return keysHint(err)
 	}
@@ -189,9 +189,9 @@ func runRepoTlogEnable(ctx context.Context, e *env, args []string) error {
 	if err := w.SetTransparencyPolicy(ctx, pf, signers...); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "transparency log %s\nlog vkey %s\nquorum %d of %d witnesses\n", *origin, ns.VerifierKey(), *quorum, len(witnesses))
+	fmt.Fprintf(e.Stdout, "transparency log %s\nlog vkey %s\nquorum %d of %d witnesses\n", *origin, ns.VerifierKey(), *quorum, len(witnesses))
 	if len(signers) == 0 {
-		fmt.Fprintf(e.stderr, "bsi: hint: sign targets: bsi repo sign %s --key TARGETS_KEY\n", pos[0])
+		fmt.Fprintf(e.Stderr, "bsi: hint: sign targets: bsi repo sign %s --key TARGETS_KEY\n", pos[0])
 	}
 	return nil
 }

@@ -70,8 +70,8 @@ Example:
 			if err := w.EnableRollout(ctx, repoAbsRef(*key)); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "delegated rollout/*/* to the rollout role; targets needs signing\n")
-			fmt.Fprintf(e.stderr, "bsi: hint: next: bsi repo sign %s --key TARGETS-KEY, then bsi rollout start %s ID --stages ...\n", pos[0], pos[0])
+			fmt.Fprintf(e.Stdout, "delegated rollout/*/* to the rollout role; targets needs signing\n")
+			fmt.Fprintf(e.Stderr, "bsi: hint: next: bsi repo sign %s --key TARGETS-KEY, then bsi rollout start %s ID --stages ...\n", pos[0], pos[0])
 			return nil
 		},
 	}
@@ -108,7 +108,7 @@ Example:
 			if err := w.RotateRolloutKey(ctx, repoAbsRef(*key)); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "the rollout role is now signed by %s; targets needs signing\n", printable(*key))
+			fmt.Fprintf(e.Stdout, "the rollout role is now signed by %s; targets needs signing\n", printable(*key))
 			return nil
 		},
 	}
@@ -317,10 +317,10 @@ func rolloutChange(ctx context.Context, e *env, pos []string, rf rolloutFlags, w
 			return err
 		}
 	} else {
-		fmt.Fprintf(e.stdout, "%s %s: %s\n", what, pos[1], describeRollout(st))
+		fmt.Fprintf(e.Stdout, "%s %s: %s\n", what, pos[1], describeRollout(st))
 	}
 	if !*rf.publish {
-		fmt.Fprintf(e.stderr, "bsi: hint: devices see it once published: bsi repo publish %s\n", pos[0])
+		fmt.Fprintf(e.Stderr, "bsi: hint: devices see it once published: bsi repo publish %s\n", pos[0])
 		return nil
 	}
 	dest, closeDest, err := repoDestination(ctx, pos[0], *rf.to)
@@ -416,10 +416,10 @@ Examples:
 				return writeJSONTo(e, all)
 			}
 			if len(all) == 0 {
-				fmt.Fprintln(e.stdout, "no rollouts")
+				fmt.Fprintln(e.Stdout, "no rollouts")
 				return nil
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "IMPROVEMENT\tSTATE\tPUBLISHED")
 			for i := range all {
 				pub := "yes"

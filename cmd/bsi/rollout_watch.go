@@ -88,7 +88,7 @@ func runRolloutWatch(ctx context.Context, e *env, args []string) error {
 	}
 	o.hc = &http.Client{Timeout: 30 * time.Second}
 	if !o.once {
-		fmt.Fprintf(e.stderr, "bsi: watching %s for %s: halt above %s failed of at least %d devices, every %v (stop with Ctrl-C)\n",
+		fmt.Fprintf(e.Stderr, "bsi: watching %s for %s: halt above %s failed of at least %d devices, every %v (stop with Ctrl-C)\n",
 			o.dir, o.fleetURL, fleet.FormatRate(o.policy.MaxFailureRate), o.policy.MinDevices, o.interval)
 	}
 	for {
@@ -97,7 +97,7 @@ func runRolloutWatch(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if err != nil {
-			fmt.Fprintf(e.stderr, "bsi: rollout watch: round failed: %s\n", printable(err.Error()))
+			fmt.Fprintf(e.Stderr, "bsi: rollout watch: round failed: %s\n", printable(err.Error()))
 		}
 		select {
 		case <-ctx.Done():
@@ -135,7 +135,7 @@ func watchRound(ctx context.Context, e *env, o *watchOptions) error {
 		key := d.Component + "/" + d.ID
 		switch {
 		case !d.Halt:
-			fmt.Fprintf(e.stderr, "bsi: rollout watch: %s: %s\n", key, d.Reason)
+			fmt.Fprintf(e.Stderr, "bsi: rollout watch: %s: %s\n", key, d.Reason)
 			continue
 		case ids[d.ID] > 1:
 			// HaltRollout names improvements by id; ids are unique per
@@ -148,8 +148,8 @@ func watchRound(ctx context.Context, e *env, o *watchOptions) error {
 			continue
 		}
 		halted++
-		fmt.Fprintf(e.stdout, "halted %s: %s\n", key, d.Reason)
-		e.logger.Warn("rollout halted", "improvement", key, "reason", d.Reason)
+		fmt.Fprintf(e.Stdout, "halted %s: %s\n", key, d.Reason)
+		e.Logger.Warn("rollout halted", "improvement", key, "reason", d.Reason)
 	}
 	if halted > 0 {
 		errs = append(errs, watchPublish(ctx, e, w, o))
@@ -159,7 +159,7 @@ func watchRound(ctx context.Context, e *env, o *watchOptions) error {
 
 func watchPublish(ctx context.Context, e *env, w *repo.Workspace, o *watchOptions) error {
 	if !o.publish {
-		fmt.Fprintf(e.stderr, "bsi: hint: devices see the halt once published: bsi repo publish %s\n", o.dir)
+		fmt.Fprintf(e.Stderr, "bsi: hint: devices see the halt once published: bsi repo publish %s\n", o.dir)
 		return nil
 	}
 	dest, closeDest, err := repoDestination(ctx, o.dir, o.to)

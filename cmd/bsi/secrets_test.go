@@ -70,8 +70,8 @@ func (l *secretsLife) bsiVars(vars map[string]string, want int, args ...string) 
 	if slices.Contains(args, "--json") {
 		h = slog.NewJSONHandler(&stderr, opts)
 	}
-	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, now: time.Now, logger: slog.New(h),
-		getenv: func(k string) string { return vars[k] }}
+	e := &env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Now: time.Now, Logger: slog.New(h),
+		Getenv: func(k string) string { return vars[k] }}
 	code := run(l.t.Context(), args, e)
 	l.record("bsi "+strings.Join(args, " "), stdout.String(), stderr.String())
 	if want >= 0 && code != want || want < 0 && code == 0 {

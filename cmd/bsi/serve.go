@@ -51,9 +51,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if (*cert == "") != (*key == "") {
 		return usagef("--tls-cert and --tls-key go together")
 	}
-	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+	logger := slog.New(slog.NewTextHandler(e.Stderr, nil))
 	if *quiet {
-		logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		logger = slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	scheme := "http"
 	if *cert != "" {
@@ -62,7 +62,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	return serve.ListenAndServe(ctx, serve.Options{
 		Dir: pos[0], Addr: *addr, TLSCert: *cert, TLSKey: *key, Logger: logger,
 		Ready: func(a string) {
-			fmt.Fprintf(e.stdout, "serving %s at %s://%s/\n", pos[0], scheme, a)
+			fmt.Fprintf(e.Stdout, "serving %s at %s://%s/\n", pos[0], scheme, a)
 		},
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bsiframework/bsi/cmd/internal/devicecli"
 	"github.com/bsiframework/bsi/keys"
 	"github.com/bsiframework/bsi/transparency"
 	"github.com/bsiframework/bsi/transparency/publog"
@@ -44,8 +45,8 @@ func (s *syncBuffer) String() string {
 func (c *repoCLI) startWitness(t *testing.T, name, logVKey string) (url, vkey string, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
-	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" },
-		now: time.Now, logger: osEnv().logger}
+	e := &env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" },
+		Now: time.Now, Logger: devicecli.OSEnv().Logger}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"witness", "serve", "--key", c.path(name + ".key"), "--name", name,

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bsiframework/bsi/cmd/internal/devicecli"
 	"github.com/bsiframework/bsi/keys"
 	"github.com/bsiframework/bsi/transparency"
 	"github.com/bsiframework/bsi/transparency/witness"
@@ -271,7 +272,7 @@ func TestTransparencyRealProcesses(t *testing.T) {
 			id := "webkit-26.3-evil" + mode
 			em, ep := c.improvement(id, 2+i)
 			c.ok("repo", "add", evilWS, "--manifest", em, "--payload", ep, "--key", k("webkit"))
-			o := repoOptions(osEnv())
+			o := repoOptions(devicecli.OSEnv())
 			o.Now = func() time.Time { return time.Now() }
 			o.Transparency = &attackerLog{mode: mode, honest: honestProof}
 			w, err := repo.Open(ctx, evilWS, o)

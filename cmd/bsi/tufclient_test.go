@@ -100,9 +100,9 @@ func tufRepo(t *testing.T, now time.Time, targets map[string]string) (srv *httpt
 func runTUF(t *testing.T, now time.Time, args ...string) (int, string) {
 	t.Helper()
 	var stderr bytes.Buffer
-	e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr,
-		getenv: func(string) string { return "" }, now: func() time.Time { return now },
-		logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	e := &env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &stderr,
+		Getenv: func(string) string { return "" }, Now: func() time.Time { return now },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return run(context.Background(), append([]string{"tuf-client"}, args...), e), stderr.String()
 }
 

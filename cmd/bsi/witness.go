@@ -71,15 +71,15 @@ func runWitnessServe(ctx context.Context, e *env, args []string) error {
 	case len(logs) == 0:
 		return usagef("missing --log: the vkey of a log to follow")
 	}
-	s, err := keys.LoadSigner(ctx, *keyRef, e.passwordFunc(*keyRef))
+	s, err := keys.LoadSigner(ctx, *keyRef, passwordFunc(e, *keyRef))
 	if err != nil {
 		return keysHint(err)
 	}
-	c, err := witness.NewCosigner(*name, s, e.now)
+	c, err := witness.NewCosigner(*name, s, e.Now)
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+	logger := slog.New(slog.NewTextHandler(e.Stderr, nil))
 	srv, err := witness.NewServer(witness.Config{Signer: c, Logs: logs, StateDir: *state, Logger: logger})
 	if err != nil {
 		return err
@@ -90,7 +90,7 @@ func runWitnessServe(ctx context.Context, e *env, args []string) error {
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	fmt.Fprintf(e.stdout, "witness %s at http://%s/\nvkey %s\n", *name, ln.Addr(), c.VerifierKey())
+	fmt.Fprintf(e.Stdout, "witness %s at http://%s/\nvkey %s\n", *name, ln.Addr(), c.VerifierKey())
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
 	select {

@@ -206,12 +206,8 @@ func runClientInit(ctx context.Context, e *Env, args []string) error {
 	fs.StringVar(&cfg.InstallRoot, "install-root", "", "where improvements are applied (default STATE/root)")
 	fs.StringVar(&cfg.Ring, "ring", "", "staged-rollout ring of the device (canary, internal, ...)")
 	reportURL := fs.String("report-url", "", "fleet collector URL for device reports")
-	pos, err := ParseFlags(fs, args)
+	e, pos, _, err := parseClient(e, fs, args, nil, 1, 1, "STATE")
 	if err != nil {
-		return err
-	}
-	e = clientEnv(e, false)
-	if err := WantArgs(pos, 1, 1, "STATE"); err != nil {
 		return err
 	}
 	for _, f := range []struct{ name, v string }{{"root", *root}, {"url", cfg.MetadataURL}, {"platform", cfg.Platform}, {"release", cfg.Release}} {
@@ -300,12 +296,8 @@ func orNoRing(r string) string {
 func runClientSetRelease(ctx context.Context, e *Env, args []string) error {
 	fs := NewFlags("client set-release")
 	build := fs.String("build", "", "device build")
-	pos, err := ParseFlags(fs, args)
+	e, pos, _, err := parseClient(e, fs, args, nil, 2, 2, "STATE and RELEASE")
 	if err != nil {
-		return err
-	}
-	e = clientEnv(e, false)
-	if err := WantArgs(pos, 2, 2, "STATE and RELEASE"); err != nil {
 		return err
 	}
 	a, err := openAgent(ctx, e, pos[0], "", client.Network{})
@@ -351,15 +343,44 @@ func (n *networkFlags) network() (client.Network, error) {
 	return nw, nil
 }
 
-// openAgent opens STATE, reports recovered steps on stderr, and records a
-// new release when one is given.
-func openAgent(ctx context.Context, e *Env, state, release string, nw client.Network, health ...string) (*agent.Agent, error) {
+// parseClient parses the command line of a client command: the flags of fs
+// and the positional arguments in any order (ParseFlags), min to max of
+// them, STATE first, named by what (WantArgs), then --timeout and --retries
+// into the network bounds when netf is not nil. It returns e as the
+// command prints through it: escaped, for JSON when fs has a --json flag
+// that is set (clientEnv).
+func parseClient(e *Env, fs *flag.FlagSet, args []string, netf *networkFlags, min, max int, what string) (*Env, []string, client.Network, error) {
+	pos, err := ParseFlags(fs, args)
+	if err == nil {
+		err = WantArgs(pos, min, max, what)
+	}
+	var nw client.Network
+	if err == nil && netf != nil {
+		nw, err = netf.network()
+	}
+	if err != nil {
+		return nil, nil, client.Network{}, err
+	}
+	j := fs.Lookup("json")
+	return clientEnv(e, j != nil && j.Value.String() == "true"), pos, nw, nil
+}
+
+// agentOptions are the options of the agent of STATE for a client
+// command: e's clock and logger, progress bars when stderr is a terminal,
+// and the health command, if one is given.
+func agentOptions(e *Env, state string, nw client.Network, health ...string) agent.Options {
 	opts := agent.Options{State: state, Now: e.Now, Logger: e.Logger, Network: nw}
 	WithClientProgress(e, &opts, progress.Options{Terminal: StderrTerminal(e.Stderr)})
 	if len(health) > 0 && health[0] != "" {
 		opts.Health = healthCmd(e, health[0])
 	}
-	a, err := agent.Open(ctx, opts)
+	return opts
+}
+
+// openAgent opens STATE, reports recovered steps on stderr, and records a
+// new release when one is given.
+func openAgent(ctx context.Context, e *Env, state, release string, nw client.Network, health ...string) (*agent.Agent, error) {
+	a, err := agent.Open(ctx, agentOptions(e, state, nw, health...))
 	if err != nil {
 		var ns *agent.NotStateError
 		if errors.As(err, &ns) {
@@ -384,15 +405,7 @@ func runClientCheck(ctx context.Context, e *Env, args []string) error {
 	asJSON := fs.Bool("json", false, "machine-readable report")
 	release := fs.String("release", "", "record a new device release first")
 	netf := addNetworkFlags(fs)
-	pos, err := ParseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	e = clientEnv(e, *asJSON)
-	if err := WantArgs(pos, 1, 1, "STATE"); err != nil {
-		return err
-	}
-	nw, err := netf.network()
+	e, pos, nw, err := parseClient(e, fs, args, netf, 1, 1, "STATE")
 	if err != nil {
 		return err
 	}
@@ -417,12 +430,9 @@ func runClientInstall(ctx context.Context, e *Env, args []string) error {
 	overrideHalt := fs.Bool("override-halt", false, "install named improvements even when their rollout is halted")
 	health := fs.String("health-cmd", "", "command run after each switch; failure undoes it")
 	netf := addNetworkFlags(fs)
-	pos, err := ParseFlags(fs, args)
+	// --timeout and --retries are checked after the IDs and --all.
+	e, pos, _, err := parseClient(e, fs, args, nil, 1, -1, "STATE")
 	if err != nil {
-		return err
-	}
-	e = clientEnv(e, false)
-	if err := WantArgs(pos, 1, -1, "STATE"); err != nil {
 		return err
 	}
 	if *all == (len(pos) > 1) {
@@ -493,15 +503,7 @@ func runClientRollback(ctx context.Context, e *Env, args []string) error {
 	baseline := fs.Bool("baseline", false, "switch to the baseline without network access")
 	health := fs.String("health-cmd", "", "command run after a switch to a lower improvement")
 	netf := addNetworkFlags(fs)
-	pos, err := ParseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	e = clientEnv(e, false)
-	if err := WantArgs(pos, 2, 2, "STATE and ID"); err != nil {
-		return err
-	}
-	nw, err := netf.network()
+	e, pos, nw, err := parseClient(e, fs, args, netf, 2, 2, "STATE and ID")
 	if err != nil {
 		return err
 	}
@@ -525,12 +527,8 @@ func runClientRollback(ctx context.Context, e *Env, args []string) error {
 func runClientStatus(ctx context.Context, e *Env, args []string) error {
 	fs := NewFlags("client status")
 	asJSON := fs.Bool("json", false, "machine-readable status")
-	pos, err := ParseFlags(fs, args)
+	e, pos, _, err := parseClient(e, fs, args, nil, 1, 1, "STATE")
 	if err != nil {
-		return err
-	}
-	e = clientEnv(e, *asJSON)
-	if err := WantArgs(pos, 1, 1, "STATE"); err != nil {
 		return err
 	}
 	st, err := agent.ReadStatus(pos[0], e.Now())
@@ -551,15 +549,7 @@ func runClientRun(ctx context.Context, e *Env, args []string) error {
 	release := fs.String("release", "", "record a new device release first")
 	asJSON := fs.Bool("json", false, "one JSON report per round")
 	netf := addNetworkFlags(fs)
-	pos, err := ParseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	e = clientEnv(e, *asJSON)
-	if err := WantArgs(pos, 1, 1, "STATE"); err != nil {
-		return err
-	}
-	nw, err := netf.network()
+	e, pos, nw, err := parseClient(e, fs, args, netf, 1, 1, "STATE")
 	if err != nil {
 		return err
 	}
@@ -576,11 +566,7 @@ func runClientRun(ctx context.Context, e *Env, args []string) error {
 		}
 		a.Close()
 	}
-	opts := agent.Options{State: pos[0], Now: e.Now, Logger: e.Logger, Network: nw}
-	WithClientProgress(e, &opts, progress.Options{Terminal: StderrTerminal(e.Stderr)})
-	if *health != "" {
-		opts.Health = healthCmd(e, *health)
-	}
+	opts := agentOptions(e, pos[0], nw, *health)
 	ro.Round = func(rep *agent.Report, res *agent.Result, recovered []string, err error) {
 		printRound(e, rep, res, recovered, err, *asJSON, ro.Once)
 	}

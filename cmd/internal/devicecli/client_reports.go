@@ -46,12 +46,8 @@ Examples:
 func runClientSetReportURL(ctx context.Context, e *Env, args []string) error {
 	fs := NewFlags("client set-report-url")
 	none := fs.Bool("none", false, "stop reporting")
-	pos, err := ParseFlags(fs, args)
+	e, pos, _, err := parseClient(e, fs, args, nil, 1, 2, "STATE and URL (or --none)")
 	if err != nil {
-		return err
-	}
-	e = clientEnv(e, false)
-	if err := WantArgs(pos, 1, 2, "STATE and URL (or --none)"); err != nil {
 		return err
 	}
 	if *none == (len(pos) == 2) {

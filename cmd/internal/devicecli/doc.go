@@ -2,10 +2,10 @@
 // commands (init, set-release, set-report-url, set-ring, check, install,
 // rollback, status, run), "tuf-client" (the TUF conformance client
 // protocol) and "version", with the conventions every bsi command follows.
-// Both binaries run this code: the full bsi (cmd/bsi wraps these commands
-// among its own) and the device binary bsi-agent (cmd/bsi-agent, a Program
-// of these commands only), so that their flags, output and exit codes are
-// the same.
+// Both binaries run this code: the full bsi (cmd/bsi, a Program of these
+// commands and its publisher and auditor commands, all taking an Env) and
+// the device binary bsi-agent (cmd/bsi-agent, a Program of these commands
+// only), so that their flags, output, help and exit codes are the same.
 //
 // # What it links
 //
