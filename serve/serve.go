@@ -67,24 +67,55 @@ func ListenAndServe(ctx context.Context, opts Options) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
 	}
-	done := make(chan error, 1)
-	go func() {
-		if opts.TLSCert != "" {
-			done <- srv.ServeTLS(ln, opts.TLSCert, opts.TLSKey)
-		} else {
-			done <- srv.Serve(ln)
+	// Plain HTTP goes through the fast path (wire.go), which hands what it
+	// does not answer to srv; HTTPS is net/http's alone (and HTTP/2).
+	var ws *wireServer
+	if opts.TLSCert == "" {
+		ws = &wireServer{
+			h: h, fallback: srv, handoff: newHandoffListener(ln.Addr()),
+			readHeaderTimeout: srv.ReadHeaderTimeout, idleTimeout: srv.IdleTimeout, writeTimeout: srv.WriteTimeout,
+			conns: make(map[*wireConn]bool),
 		}
-	}()
+	}
+	done := make(chan error, 2)
+	switch {
+	case ws != nil:
+		ws.wg.Add(1) // the accept loop, which shutdown waits for
+		go func() { done <- ws.serve(ln) }()
+		go func() { done <- srv.Serve(ws.handoff) }()
+	default:
+		go func() { done <- srv.ServeTLS(ln, opts.TLSCert, opts.TLSKey) }()
+	}
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr().String())
 	}
 	select {
 	case err := <-done:
+		ln.Close()
+		if ws != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), orDefault(opts.ShutdownTimeout, 10*time.Second))
+			ws.shutdown(sctx)
+			cancel()
+			srv.Close()
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), orDefault(opts.ShutdownTimeout, 10*time.Second))
 	defer cancel()
+	if ws != nil {
+		ln.Close()
+		if err := ws.shutdown(sctx); err != nil {
+			srv.Close()
+			return fmt.Errorf("serve: shutdown: %w", err)
+		}
+		for range 2 { // the accept loop and net/http's
+			if err := <-done; err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve: %w", err)
+			}
+		}
+		return nil
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		// Requests still in flight after ShutdownTimeout (a client that
 		// stopped reading a large payload) are cut off: nothing of the
@@ -273,6 +304,43 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cache-Control", CacheControl(name))
 	hdr.Set("Content-Type", ContentType(name))
 	http.ServeContent(w, r, "", fi.ModTime(), f)
+}
+
+// memEntry returns the entry in memory that answers for name: the one
+// kept, while name still resolves in the tree to a regular file of the
+// same identity, or one read now from a regular file of at most
+// maxCachedFile bytes that is not a private key. It returns nil for
+// everything else (missing, refused, larger, changed while read), which
+// ServeHTTP answers, logging what it refuses. It is the fast path's
+// look-up and makes the same checks as ServeHTTP, in the same order.
+func (h *Handler) memEntry(name string) *entry {
+	fi, err := h.root.Stat(name)
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	if e := h.cache.get(name, identityOf(fi)); e != nil {
+		return e
+	}
+	if fi.Size() > maxCachedFile {
+		return nil
+	}
+	f, err := h.root.OpenFile(name, os.O_RDONLY|openNonBlock, 0)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() > maxCachedFile {
+		return nil
+	}
+	e, err := loadEntry(name, f, fi)
+	if err != nil {
+		return nil
+	}
+	if _, ok := privateKeyPEM(e.body[:min(len(e.body), sniffLen)]); ok {
+		return nil
+	}
+	h.cache.put(name, e)
+	return e
 }
 
 func (h *Handler) refuseKey(w http.ResponseWriter, r *http.Request, name, kind string) {
