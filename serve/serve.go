@@ -139,6 +139,8 @@ func orDefault(d, def time.Duration) time.Duration {
 // Handler serves one published tree. Create it with NewHandler.
 type Handler struct {
 	root  *os.Root
+	top   *os.File // the tree's directory, for statTop; nil where unused
+	topFD int      // its descriptor, taken once (File.Fd may make a system call)
 	log   *slog.Logger
 	cache contentCache // files up to maxCachedFile, by name and identity
 
@@ -181,11 +183,20 @@ func NewHandler(dir string, logger *slog.Logger) (*Handler, error) {
 		root.Close()
 		return nil, err
 	}
-	return &Handler{root: root, log: logger, etags: make(map[etagKey]string)}, nil
+	h := &Handler{root: root, log: logger, etags: make(map[etagKey]string)}
+	if h.top = openTop(root); h.top != nil {
+		h.topFD = int(h.top.Fd())
+	}
+	return h, nil
 }
 
-// Close releases the tree's directory handle.
-func (h *Handler) Close() error { return h.root.Close() }
+// Close releases the tree's directory handles.
+func (h *Handler) Close() error {
+	if h.top != nil {
+		h.top.Close()
+	}
+	return h.root.Close()
+}
 
 // statusWriter records the status and size of a response for the log.
 type statusWriter struct {
@@ -314,14 +325,21 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 // ServeHTTP answers, logging what it refuses. It is the fast path's
 // look-up and makes the same checks as ServeHTTP, in the same order.
 func (h *Handler) memEntry(name string) *entry {
-	fi, err := h.root.Stat(name)
-	if err != nil || !fi.Mode().IsRegular() {
+	id, regular, known := h.statTop(name)
+	if !known {
+		fi, err := h.root.Stat(name)
+		if err != nil || !fi.Mode().IsRegular() {
+			return nil
+		}
+		id, regular = identityOf(fi), true
+	}
+	if !regular {
 		return nil
 	}
-	if e := h.cache.get(name, identityOf(fi)); e != nil {
+	if e := h.cache.get(name, id); e != nil {
 		return e
 	}
-	if fi.Size() > maxCachedFile {
+	if id.size > maxCachedFile {
 		return nil
 	}
 	f, err := h.root.OpenFile(name, os.O_RDONLY|openNonBlock, 0)
@@ -329,7 +347,8 @@ func (h *Handler) memEntry(name string) *entry {
 		return nil
 	}
 	defer f.Close()
-	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() > maxCachedFile {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxCachedFile {
 		return nil
 	}
 	e, err := loadEntry(name, f, fi)
@@ -363,8 +382,10 @@ func cleanName(p string) (string, bool) {
 	if p == "" || strings.ContainsAny(p, "\\\x00") || strings.HasSuffix(p, "/") {
 		return "", false
 	}
-	for _, seg := range strings.Split(p, "/") {
-		if seg == "" || strings.HasPrefix(seg, ".") {
+	for rest, more := p, true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
+		if seg == "" || seg[0] == '.' {
 			return "", false
 		}
 	}
