@@ -177,6 +177,9 @@ func (s *wireServer) serveConn(c net.Conn) {
 func (s *wireServer) readHead(wc *wireConn, setDeadline bool) (requestHead, int, error) {
 	for {
 		buf, _ := wc.br.Peek(wc.br.Buffered())
+		if bareLF(buf) {
+			return requestHead{}, -1, nil // net/http's to read
+		}
 		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
 			head, ok := parseHead(buf[:i+4])
 			if !ok {
@@ -194,6 +197,25 @@ func (s *wireServer) readHead(wc *wireConn, setDeadline bool) (requestHead, int,
 		if _, err := wc.br.Peek(len(buf) + 1); err != nil {
 			return requestHead{}, 0, err
 		}
+	}
+}
+
+// bareLF reports whether b has a line feed without a carriage return
+// before it (before its first blank line): net/http reads such heads, the
+// fast path does not.
+func bareLF(b []byte) bool {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return false
+		}
+		if i+j == 0 || b[i+j-1] != '\r' {
+			return true
+		}
+		if i+j >= 3 && b[i+j-3] == '\r' && b[i+j-2] == '\n' {
+			return false // the end of the head: what follows is not ours to judge
+		}
+		i += j + 1
 	}
 }
 
