@@ -74,11 +74,11 @@ func TestWireMatchesNetHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
+	t.Cleanup(func() { h.Close() }) // after the parallel subtests
 	ref := httptest.NewUnstartedServer(h)
 	ref.Config.IdleTimeout = 2 * time.Second
 	ref.Start()
-	defer ref.Close()
+	t.Cleanup(ref.Close)
 	refAddr := strings.TrimPrefix(ref.URL, "http://")
 
 	resp, err := http.Get(ref.URL + "/timestamp.json")
