@@ -53,6 +53,7 @@ type wireServer struct {
 // wireConn is one connection the fast path holds.
 type wireConn struct {
 	c        net.Conn
+	rw       io.ReadWriter // c, or its raw socket (rawsock_linux.go)
 	br       *bufio.Reader
 	out      []byte
 	dateSec  int64
@@ -129,7 +130,11 @@ func (s *wireServer) shutdown(ctx context.Context) error {
 
 func (s *wireServer) serveConn(c net.Conn) {
 	defer s.wg.Done()
-	wc := &wireConn{c: c, br: bufio.NewReaderSize(c, wireBufSize)}
+	wc := &wireConn{c: c, rw: c}
+	if rs := newRawSock(c); rs != nil {
+		wc.rw = rs
+	}
+	wc.br = bufio.NewReaderSize(wc.rw, wireBufSize)
 	if !s.setIdle(wc, false) {
 		c.Close()
 		return
@@ -281,10 +286,9 @@ func (s *wireServer) answer(wc *wireConn, head *requestHead) bool {
 	var err error
 	if len(body) <= wireInlineBody {
 		out = append(out, body...)
-		_, err = wc.c.Write(out)
-	} else {
-		bufs := net.Buffers{out, body}
-		_, err = bufs.WriteTo(wc.c)
+		_, err = wc.rw.Write(out)
+	} else if _, err = wc.rw.Write(out); err == nil {
+		_, err = wc.rw.Write(body)
 	}
 	if cap(out) <= 2*wireInlineBody {
 		wc.out = out
