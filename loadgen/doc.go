@@ -11,6 +11,14 @@
 // random source seeded per worker, so two runs with the same mix send the
 // same sequence of requests.
 //
+// The generator shares the machine with the server it measures, so it
+// spends as little as it can per request: over plain HTTP each worker
+// writes a GET built once per request of the mix on its own connection and
+// reads the answer with net/http's response parser (a request that finds
+// its idle connection closed by the server is sent again on a new one, as
+// net/http's client does); https and POST requests (Reports) go through
+// net/http's client.
+//
 // Each Request says what the server must answer: a status (200, or 304 for
 // a conditional GET) and, when known, the body length. Anything else is an
 // error, counted by kind:

@@ -13,7 +13,6 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -135,10 +134,29 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return http.ErrUseLastResponse
 	}}
 	urls := make([]string, len(cfg.Mix))
+	raws := make([][]byte, len(cfg.Mix)) // nil: through client
 	for i, r := range cfg.Mix {
 		urls[i] = base.JoinPath(r.Path).String()
+		if b, ok := rawRequest(base, r); ok {
+			raws[i] = b
+		}
 	}
 	pick := picker(cfg.Mix)
+	conns := make([]*rawConn, cfg.Conns)
+	for w := range conns {
+		conns[w] = &rawConn{addr: dialAddr(base), dialer: dialer, dials: &dials}
+	}
+	defer func() {
+		for _, c := range conns {
+			c.close()
+		}
+	}()
+	stopCancel := context.AfterFunc(ctx, func() {
+		for _, c := range conns {
+			c.cancel()
+		}
+	})
+	defer stopCancel()
 
 	samples := make([][]sample, cfg.Conns)
 	var firstErrs errList
@@ -150,7 +168,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			rng := rand.New(rand.NewPCG(uint64(w), 0x6c6f6164))
 			for ctx.Err() == nil && time.Now().Before(stop) {
 				i := pick(rng)
-				s := do(ctx, client, cfg.Mix[i], urls[i], cfg.Timeout, &firstErrs, rng)
+				var s sample
+				if raws[i] != nil {
+					s = conns[w].get(ctx, cfg.Mix[i], raws[i], cfg.Timeout, &firstErrs)
+				} else {
+					s = do(ctx, client, cfg.Mix[i], urls[i], cfg.Timeout, &firstErrs, rng)
+				}
 				if ctx.Err() != nil {
 					return // cut short by the caller: not counted
 				}
@@ -233,22 +256,7 @@ func do(ctx context.Context, client *http.Client, r Request, u string, timeout t
 	}
 	n, err := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	s := sample{dur: time.Since(start), code: resp.StatusCode, bytes: n}
-	switch {
-	case err != nil:
-		errs.add(fmt.Errorf("%s: body after %d bytes: %w", r.Path, n, err))
-		s.err = errorKind(err)
-		if s.err == "other" {
-			s.err = "read"
-		}
-	case resp.StatusCode != r.Status:
-		errs.add(fmt.Errorf("%s: status %d, want %d", r.Path, resp.StatusCode, r.Status))
-		s.err = "status " + strconv.Itoa(resp.StatusCode)
-	case r.Length >= 0 && n != r.Length:
-		errs.add(fmt.Errorf("%s: body of %d bytes, want %d", r.Path, n, r.Length))
-		s.err = "length"
-	}
-	return s
+	return judge(r, sample{dur: time.Since(start), code: resp.StatusCode, bytes: n}, err, errs)
 }
 
 // errorKind classifies a transport or body error.

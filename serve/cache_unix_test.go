@@ -78,42 +78,62 @@ func TestAttackFileSwappedUnderServeCache(t *testing.T) {
 			must(t, os.Symlink(out, filepath.Join(dir, "targets", "webkit")))
 		}, 404, ""},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := tree(t)
-			rewrite(tc.path, body)(t, dir)
-			h, err := NewHandler(dir, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer h.Close()
-			get := func() (int, string, string) {
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, httptest.NewRequest("GET", "/"+tc.path, nil))
-				b, _ := io.ReadAll(w.Body)
-				return w.Code, w.Header().Get("ETag"), string(b)
-			}
-			for range 2 {
-				if code, _, got := get(); code != 200 || got != body {
-					t.Fatalf("before the change: %d %q", code, got)
+		for _, via := range []string{"Handler", "ListenAndServe"} {
+			t.Run(tc.name+"/"+via, func(t *testing.T) {
+				dir := tree(t)
+				rewrite(tc.path, body)(t, dir)
+				h, err := NewHandler(dir, nil)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(tc.path)))
-			if err != nil || h.cache.get(tc.path, identityOf(fi)) == nil {
-				t.Fatalf("%s is not answered from memory (%v)", tc.path, err)
-			}
-			// A change made within the same tick of the file system's
-			// clock as the last look at the file can keep its change time
-			// (kernels before 6.13, without fine-grained timestamps): see
-			// the package doc.
-			time.Sleep(20 * time.Millisecond)
-			_, oldTag, _ := get()
-			tc.change(t, dir)
-			code, etag, got := get()
-			if code != tc.want || (tc.want == 200 && (got != tc.wantBody || etag == oldTag)) {
-				t.Fatalf("after the change: %d, ETag %s (before %s), %.60q; want %d %.60q with a new ETag",
-					code, etag, oldTag, got, tc.want, tc.wantBody)
-			}
-		})
+				defer h.Close()
+				get := func() (int, string, string) {
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, httptest.NewRequest("GET", "/"+tc.path, nil))
+					b, _ := io.ReadAll(w.Body)
+					return w.Code, w.Header().Get("ETag"), string(b)
+				}
+				if via == "ListenAndServe" {
+					// The fast path on one keep-alive connection.
+					url := "http://" + listen(t, Options{Dir: dir}) + "/" + tc.path
+					tr := &http.Transport{MaxConnsPerHost: 1}
+					defer tr.CloseIdleConnections()
+					client := &http.Client{Transport: tr}
+					get = func() (int, string, string) {
+						resp, err := client.Get(url)
+						if err != nil {
+							t.Fatal(err)
+						}
+						defer resp.Body.Close()
+						b, _ := io.ReadAll(resp.Body)
+						return resp.StatusCode, resp.Header.Get("ETag"), string(b)
+					}
+				}
+				for range 2 {
+					if code, _, got := get(); code != 200 || got != body {
+						t.Fatalf("before the change: %d %q", code, got)
+					}
+				}
+				if via == "Handler" {
+					fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(tc.path)))
+					if err != nil || h.cache.get(tc.path, identityOf(fi)) == nil {
+						t.Fatalf("%s is not answered from memory (%v)", tc.path, err)
+					}
+				}
+				// A change made within the same tick of the file system's
+				// clock as the last look at the file can keep its change time
+				// (kernels before 6.13, without fine-grained timestamps): see
+				// the package doc.
+				time.Sleep(20 * time.Millisecond)
+				_, oldTag, _ := get()
+				tc.change(t, dir)
+				code, etag, got := get()
+				if code != tc.want || (tc.want == 200 && (got != tc.wantBody || etag == oldTag)) {
+					t.Fatalf("after the change: %d, ETag %s (before %s), %.60q; want %d %.60q with a new ETag",
+						code, etag, oldTag, got, tc.want, tc.wantBody)
+				}
+			})
+		}
 	}
 }
 

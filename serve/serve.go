@@ -67,24 +67,55 @@ func ListenAndServe(ctx context.Context, opts Options) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
 	}
-	done := make(chan error, 1)
-	go func() {
-		if opts.TLSCert != "" {
-			done <- srv.ServeTLS(ln, opts.TLSCert, opts.TLSKey)
-		} else {
-			done <- srv.Serve(ln)
+	// Plain HTTP goes through the fast path (wire.go), which hands what it
+	// does not answer to srv; HTTPS is net/http's alone (and HTTP/2).
+	var ws *wireServer
+	if opts.TLSCert == "" {
+		ws = &wireServer{
+			h: h, fallback: srv, handoff: newHandoffListener(ln.Addr()),
+			readHeaderTimeout: srv.ReadHeaderTimeout, idleTimeout: srv.IdleTimeout, writeTimeout: srv.WriteTimeout,
+			conns: make(map[*wireConn]bool),
 		}
-	}()
+	}
+	done := make(chan error, 2)
+	switch {
+	case ws != nil:
+		ws.wg.Add(1) // the accept loop, which shutdown waits for
+		go func() { done <- ws.serve(ln) }()
+		go func() { done <- srv.Serve(ws.handoff) }()
+	default:
+		go func() { done <- srv.ServeTLS(ln, opts.TLSCert, opts.TLSKey) }()
+	}
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr().String())
 	}
 	select {
 	case err := <-done:
+		ln.Close()
+		if ws != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), orDefault(opts.ShutdownTimeout, 10*time.Second))
+			ws.shutdown(sctx)
+			cancel()
+			srv.Close()
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), orDefault(opts.ShutdownTimeout, 10*time.Second))
 	defer cancel()
+	if ws != nil {
+		ln.Close()
+		if err := ws.shutdown(sctx); err != nil {
+			srv.Close()
+			return fmt.Errorf("serve: shutdown: %w", err)
+		}
+		for range 2 { // the accept loop and net/http's
+			if err := <-done; err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve: %w", err)
+			}
+		}
+		return nil
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		// Requests still in flight after ShutdownTimeout (a client that
 		// stopped reading a large payload) are cut off: nothing of the
@@ -108,6 +139,8 @@ func orDefault(d, def time.Duration) time.Duration {
 // Handler serves one published tree. Create it with NewHandler.
 type Handler struct {
 	root  *os.Root
+	top   *os.File // the tree's directory, for statTop; nil where unused
+	topFD int      // its descriptor, taken once (File.Fd may make a system call)
 	log   *slog.Logger
 	cache contentCache // files up to maxCachedFile, by name and identity
 
@@ -150,11 +183,20 @@ func NewHandler(dir string, logger *slog.Logger) (*Handler, error) {
 		root.Close()
 		return nil, err
 	}
-	return &Handler{root: root, log: logger, etags: make(map[etagKey]string)}, nil
+	h := &Handler{root: root, log: logger, etags: make(map[etagKey]string)}
+	if h.top = openTop(root); h.top != nil {
+		h.topFD = int(h.top.Fd())
+	}
+	return h, nil
 }
 
-// Close releases the tree's directory handle.
-func (h *Handler) Close() error { return h.root.Close() }
+// Close releases the tree's directory handles.
+func (h *Handler) Close() error {
+	if h.top != nil {
+		h.top.Close()
+	}
+	return h.root.Close()
+}
 
 // statusWriter records the status and size of a response for the log.
 type statusWriter struct {
@@ -275,6 +317,51 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 }
 
+// memEntry returns the entry in memory that answers for name: the one
+// kept, while name still resolves in the tree to a regular file of the
+// same identity, or one read now from a regular file of at most
+// maxCachedFile bytes that is not a private key. It returns nil for
+// everything else (missing, refused, larger, changed while read), which
+// ServeHTTP answers, logging what it refuses. It is the fast path's
+// look-up and makes the same checks as ServeHTTP, in the same order.
+func (h *Handler) memEntry(name string) *entry {
+	id, regular, known := h.statTop(name)
+	if !known {
+		fi, err := h.root.Stat(name)
+		if err != nil || !fi.Mode().IsRegular() {
+			return nil
+		}
+		id, regular = identityOf(fi), true
+	}
+	if !regular {
+		return nil
+	}
+	if e := h.cache.get(name, id); e != nil {
+		return e
+	}
+	if id.size > maxCachedFile {
+		return nil
+	}
+	f, err := h.root.OpenFile(name, os.O_RDONLY|openNonBlock, 0)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxCachedFile {
+		return nil
+	}
+	e, err := loadEntry(name, f, fi)
+	if err != nil {
+		return nil
+	}
+	if _, ok := privateKeyPEM(e.body[:min(len(e.body), sniffLen)]); ok {
+		return nil
+	}
+	h.cache.put(name, e)
+	return e
+}
+
 func (h *Handler) refuseKey(w http.ResponseWriter, r *http.Request, name, kind string) {
 	h.log.Warn("refused a private key", "path", name, "pem", kind)
 	http.NotFound(w, r)
@@ -295,8 +382,10 @@ func cleanName(p string) (string, bool) {
 	if p == "" || strings.ContainsAny(p, "\\\x00") || strings.HasSuffix(p, "/") {
 		return "", false
 	}
-	for _, seg := range strings.Split(p, "/") {
-		if seg == "" || strings.HasPrefix(seg, ".") {
+	for rest, more := p, true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
+		if seg == "" || seg[0] == '.' {
 			return "", false
 		}
 	}
