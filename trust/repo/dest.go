@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/bsiframework/bsi/internal/atomicfile"
@@ -127,6 +128,9 @@ type dirDest struct {
 	made   map[string]bool            // directories known to exist
 	looks  map[string]int             // Exists calls per directory
 	listed map[string]map[string]bool // names in a directory, once listed
+	dirs   map[string]*os.File        // directories a batch opened (openDir)
+
+	noTmpfile atomic.Bool // O_TMPFILE and linking it failed once: batches rename
 }
 
 // listAfter is the number of Exists calls in one directory after which
@@ -220,7 +224,10 @@ func (d *dirDest) present(name string) {
 }
 
 // forget drops what the destination remembers of its directories.
-func (d *dirDest) forget() { d.made, d.looks, d.listed = nil, nil, nil }
+func (d *dirDest) forget() {
+	d.made, d.looks, d.listed = nil, nil, nil
+	d.closeDirs()
+}
 
 // Flush makes every deferred write durable: an fsync of each file and
 // directory, or one sync(2) after very many.
@@ -312,6 +319,7 @@ func (d *dirDest) WriteFile(_ context.Context, name string, data []byte) error {
 
 // Close releases the destination's directory.
 func (d *dirDest) Close() error {
+	d.closeDirs()
 	if d.root == nil {
 		return nil
 	}

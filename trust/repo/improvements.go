@@ -203,6 +203,7 @@ func (w *Workspace) lookupTarget(role, target string) (*metadata.TargetFiles, er
 		if !bytes.Contains(data, []byte(`"`+target+`"`)) {
 			return nil, nil
 		}
+		w.raw[role] = data
 		m, err := parseRole[metadata.TargetsType](&w.stats, w.rolePath(role), data)
 		if err != nil {
 			return nil, err
