@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/bsiframework/bsi/internal/atomicfile"
 	"github.com/bsiframework/bsi/internal/fault"
@@ -345,8 +344,7 @@ func (b *rootBarrier) sync(root *os.Root) error {
 	b.names, b.dirs = nil, nil
 	if len(names) > manyFiles {
 		fault.Point("repo.sync")
-		syscall.Sync()
-		return nil
+		return syncFilesystems(dirs, func(dir string) (*os.File, error) { return root.Open(dir) })
 	}
 	var errs []error
 	for _, n := range append(names, dirs...) {

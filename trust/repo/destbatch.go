@@ -11,7 +11,6 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -169,7 +168,7 @@ func (d *dirDest) writeAt(tmp int, name string, data []byte) (err error) {
 	if err := fault.CheckPath("atomicfile.create", full); err != nil {
 		return err
 	}
-	fd, err := unix.Openat(dfd, ".", unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
+	fd, err := openTmpfile(dfd)
 	if err != nil {
 		d.noTmpfile.Store(true) // EOPNOTSUPP, EISDIR (before Linux 3.11), ...
 		return d.renameAt(tmp, name, data)
@@ -202,17 +201,6 @@ func (d *dirDest) writeAt(tmp int, name string, data []byte) (err error) {
 	fault.Point("atomicfile.rename.done")
 	err, fd = unix.Close(fd), -1
 	return err
-}
-
-// linkTmpfile gives the unnamed file fd the name base in the directory
-// dfd: linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH (or Linux 6.10 and
-// the opener's credentials); /proc/self/fd does not.
-func linkTmpfile(fd, dfd int, base string) error {
-	err := unix.Linkat(fd, "", dfd, base, unix.AT_EMPTY_PATH)
-	if err == nil || errors.Is(err, unix.EEXIST) {
-		return err
-	}
-	return unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), dfd, base, unix.AT_SYMLINK_FOLLOW)
 }
 
 // writeAll writes data to fd, which is the file path names (for errors).
