@@ -21,25 +21,31 @@ import (
 
 // A fresh publish of a big repository writes one file per payload name:
 // 100,000 of them. Through os.Root each write walks its path (an openat per
-// directory), registers the new file with the poller and renames through
-// two more walks: about fifteen system calls per file. A directory
-// destination therefore writes a batch of deferred files another way:
+// directory), registers the new file with the poller, and renames from
+// .bsi-tmp into another directory (which ext4 makes several times dearer
+// than creating the file): about fifteen system calls and 90 µs of kernel
+// time per file on the 2-core test machine. A directory destination
+// therefore writes a batch of deferred files another way:
 //
 //   - every directory the batch writes in (and .bsi-tmp) is created and
 //     opened once, through the os.Root, before anything is written;
-//   - each file is then five calls relative to those directories: openat
-//     of a new temporary file in .bsi-tmp (O_CREAT|O_EXCL|O_NOFOLLOW, a
-//     name of one component: nothing to follow), write, fchmod, close,
-//     renameat over its name; a second name of the same bytes is one
-//     linkat;
+//   - each file is then an unnamed file in its directory (O_TMPFILE),
+//     written, given mode 0644, and linked under its name once complete
+//     (linkat): a crash leaves no temporary file at all. Where O_TMPFILE
+//     or the link is refused (another system, another file system, a name
+//     that exists), a temporary file of .bsi-tmp is renamed over the name,
+//     as atomicfile.WriteIn does. A second name of the same bytes is one
+//     linkat. Every name is one component relative to an open directory:
+//     nothing is resolved, nothing followed;
 //   - the files are written by GOMAXPROCS workers;
 //   - their durability is Flush's, as for WriteFileDeferred.
 //
-// Each file keeps the steps, and the fault points, of atomicfile.WriteIn.
-// A directory opened once stays the directory it was when the batch
-// started: someone who can rename directories of the destination during a
-// publish could move where new files land, which a write through os.Root
-// in the middle of that rename could not prevent either.
+// Each file passes the fault points of atomicfile.WriteIn, in its order
+// (the link stands for the rename). A directory opened once stays the
+// directory it was when the batch started: someone who can rename
+// directories of the destination during a publish could move where new
+// files land, which a write through os.Root in the middle of that rename
+// could not prevent either.
 
 // batchFile is one name a batch gives bytes to.
 type batchFile struct {
