@@ -204,6 +204,9 @@ func (c *canonicalizer) str() (string, error) {
 }
 
 func appendCanonicalString(out []byte, s string) []byte {
+	if strings.IndexByte(s, '"') < 0 && strings.IndexByte(s, '\\') < 0 {
+		return append(append(append(out, '"'), s...), '"')
+	}
 	out = append(out, '"')
 	for {
 		i := strings.IndexAny(s, `"\`)
@@ -290,7 +293,14 @@ func canonicalEntries(targets map[string]*metadata.TargetFiles, paths []string) 
 	parts := make([][]byte, (len(paths)+entriesPerPart-1)/entriesPerPart)
 	err := parallel(context.Background(), len(parts), func(i int) error {
 		chunk := paths[i*entriesPerPart : min(len(paths), (i+1)*entriesPerPart)]
-		var out []byte
+		size := 0
+		for _, p := range chunk {
+			size += len(p) + 64 + 80*len(targets[p].Hashes)
+			if c := targets[p].Custom; c != nil {
+				size += len(*c)
+			}
+		}
+		out := make([]byte, 0, size)
 		for j, p := range chunk {
 			if j > 0 {
 				out = append(out, ',')
