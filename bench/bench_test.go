@@ -54,7 +54,7 @@ func TestRunSmall(t *testing.T) {
 		if c.ProcessWarm != (Comparison{}) || c.ProcessCold != (Comparison{}) {
 			t.Errorf("%s: whole-process figures without Source", c.Layout)
 		}
-		if c.Publish.FilesWritten < 4 || c.Publish.Time <= 0 {
+		if c.Publish.FilesWritten < 4 || c.Publish.Time <= 0 || c.Publish.CPU <= 0 || c.GenerateCPU <= 0 {
 			t.Errorf("%s: publish %+v", c.Layout, c.Publish)
 		}
 	}

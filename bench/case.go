@@ -29,14 +29,14 @@ func runCase(ctx context.Context, cfg Config, dir string, n int, layout string, 
 		bins = BinCount
 	}
 	cfg.Progress("%d %s: generating %d improvements with trust/repo", n, layout, n)
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	pub, err := generate(ctx, dir, n, bins, cfg.Now, func(done int) {
 		cfg.Progress("%d %s: %d of %d improvements added (%s)", n, layout, done, n, time.Since(start).Round(time.Millisecond))
 	})
 	if err != nil {
 		return nil, err
 	}
-	c := &Case{N: n, Layout: layout, Generate: time.Since(start)}
+	c := &Case{N: n, Layout: layout, Generate: time.Since(start), GenerateCPU: processCPU() - cpu0}
 	if fi, err := os.Stat(filepath.Join(pub.public, "1."+component+".json")); err == nil {
 		c.ComponentBytes = fi.Size()
 	}
@@ -183,21 +183,22 @@ func (b *bench) warm(ctx context.Context, tag string, devs []device, target stri
 // (measured), then each device, up to date with the previous version,
 // refreshes and looks the new improvement up; bsi's floor follows.
 func (b *bench) change(ctx context.Context) (Comparison, Floor, Publish, error) {
-	var times []time.Duration
+	var times, cpus []time.Duration
 	var files []int
 	cmp, floor, err := b.compare(ctx, b.devices, true, func(i int, d device) (Measure, []string, error) {
 		if len(times) == i {
-			start := time.Now()
+			start, cpu0 := time.Now(), processCPU()
 			n, err := b.pub.addOne(ctx)
 			if err != nil {
 				return Measure{}, nil, fmt.Errorf("publisher: %w", err)
 			}
 			times, files = append(times, time.Since(start)), append(files, n)
+			cpus = append(cpus, processCPU()-cpu0)
 		}
 		return b.measure(func() error { return d.check(ctx, b.state("", d), targetPath(b.pub.count), false) })
 	})
 	if err != nil {
 		return Comparison{}, Floor{}, Publish{}, err
 	}
-	return cmp, floor, Publish{Time: median(times), FilesWritten: median(files)}, nil
+	return cmp, floor, Publish{Time: median(times), CPU: median(cpus), FilesWritten: median(files)}, nil
 }

@@ -55,10 +55,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\npublisher (trust/repo): generate, then add one improvement and publish\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "N\tlayout\tgenerate\tcomponent role\tadd one + publish\tfiles written\t\n")
+	fmt.Fprintf(tw, "N\tlayout\tgenerate\t(CPU)\tcomponent role\tadd one + publish\t(CPU)\tfiles written\t\n")
 	for _, c := range r.Cases {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t\n", c.N, c.Layout, fmtDuration(c.Generate),
-			fmtBytes(c.ComponentBytes), fmtDuration(c.Publish.Time), c.Publish.FilesWritten)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", c.N, c.Layout, fmtDuration(c.Generate), fmtDuration(c.GenerateCPU),
+			fmtBytes(c.ComponentBytes), fmtDuration(c.Publish.Time), fmtDuration(c.Publish.CPU), c.Publish.FilesWritten)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -81,7 +81,11 @@ func (c Comparison) Ratio() float64 {
 // Publish is the publisher's side of one change: open the workspace, add
 // one improvement signed by the component key, publish, close.
 type Publish struct {
-	Time         time.Duration `json:"time_ns"`
+	Time time.Duration `json:"time_ns"`
+	// CPU is the process's CPU time (user and system, every thread)
+	// over the same run: on a shared machine wall time says more about
+	// the load than about the code.
+	CPU          time.Duration `json:"cpu_ns"`
 	FilesWritten int           `json:"files_written"`
 }
 
@@ -91,7 +95,8 @@ type Case struct {
 	Layout string `json:"layout"`
 	// Generate is how long trust/repo took to create, sign and publish the
 	// repository (AddBatch, one run).
-	Generate time.Duration `json:"generate_ns"`
+	Generate    time.Duration `json:"generate_ns"`
+	GenerateCPU time.Duration `json:"generate_cpu_ns"` // CPU time of the same
 	// ComponentBytes is the size of the component role file published
 	// (flat: the file listing every improvement).
 	ComponentBytes int64 `json:"component_role_bytes"`

@@ -30,19 +30,23 @@ var templates = &templateCache{dirs: map[string]string{}}
 type templateCache struct {
 	mu   sync.Mutex
 	root string
+	kept bool // root is $BSI_BENCH_TEMPLATES: kept between processes
 	dirs map[string]string
 }
 
 func (c *templateCache) removeAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.root != "" {
+	if c.root != "" && !c.kept {
 		os.RemoveAll(c.root)
 	}
 }
 
 // get returns the template fixture directory for key, building it with
-// build (into the directory given) on first use.
+// build (into the directory given) on first use. With $BSI_BENCH_TEMPLATES
+// set, templates are kept in that directory between processes (a 100k
+// repository takes minutes to build): a template is complete once its
+// "clock" file exists, and one without it is built again.
 func (c *templateCache) get(b *testing.B, key string, build func(dir string)) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -50,14 +54,26 @@ func (c *templateCache) get(b *testing.B, key string, build func(dir string)) st
 		return d
 	}
 	if c.root == "" {
-		root, err := os.MkdirTemp("", "bsi-repo-bench")
-		if err != nil {
-			b.Fatal(err)
+		if kept := os.Getenv("BSI_BENCH_TEMPLATES"); kept != "" {
+			if err := os.MkdirAll(kept, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			c.root, c.kept = kept, true
+		} else {
+			root, err := os.MkdirTemp("", "bsi-repo-bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.root = root
 		}
-		c.root = root
 	}
 	d := filepath.Join(c.root, key)
-	build(d)
+	if _, err := os.Stat(filepath.Join(d, "clock")); err != nil {
+		if err := os.RemoveAll(d); err != nil {
+			b.Fatal(err)
+		}
+		build(d)
+	}
 	c.dirs[key] = d
 	return d
 }
@@ -78,7 +94,9 @@ func bigRepo(b *testing.B, n, bins int, published bool) *fixture {
 			f.publish()
 		}
 		f.ws.Close()
-		os.WriteFile(filepath.Join(dir, "clock"), []byte(f.clock.Format(time.RFC3339)), 0o644)
+		if err := os.WriteFile(filepath.Join(dir, "clock"), []byte(f.clock.Format(time.RFC3339)), 0o644); err != nil {
+			b.Fatal(err)
+		}
 	})
 	data, err := os.ReadFile(filepath.Join(tmpl, "clock"))
 	if err != nil {

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -203,6 +204,9 @@ func (c *canonicalizer) str() (string, error) {
 }
 
 func appendCanonicalString(out []byte, s string) []byte {
+	if strings.IndexByte(s, '"') < 0 && strings.IndexByte(s, '\\') < 0 {
+		return append(append(append(out, '"'), s...), '"')
+	}
 	out = append(out, '"')
 	for {
 		i := strings.IndexAny(s, `"\`)
@@ -257,32 +261,80 @@ func canonicalTargets(s *metadata.TargetsType) ([]byte, error) {
 	if !bytes.HasSuffix(head, []byte(tail)) {
 		return canonicalOf(s)
 	}
-	out := make([]byte, 0, len(head)+len(s.Targets)*256)
+	paths := slices.Sorted(maps.Keys(s.Targets))
+	parts, err := canonicalEntries(s.Targets, paths)
+	if err != nil {
+		return nil, err
+	}
+	size := len(head) + len(parts) + 32
+	for _, part := range parts {
+		size += len(part)
+	}
+	out := make([]byte, 0, size)
 	out = append(out, head[:len(head)-len(tail)]...)
 	out = append(out, `,"targets":{`...)
-	for i, p := range slices.Sorted(maps.Keys(s.Targets)) {
+	for i, part := range parts {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		tf := s.Targets[p]
-		out = append(appendCanonicalString(out, p), ":{"...)
-		if tf.Custom != nil {
-			var err error
-			if out, err = appendCanonicalJSON(append(out, `"custom":`...), bytes.TrimSpace(*tf.Custom)); err != nil {
-				return nil, fmt.Errorf("target %s: custom: %w", p, err)
+		out = append(out, part...)
+	}
+	return append(out, fmt.Sprintf(`},"version":%d}`, s.Version)...), nil
+}
+
+// entriesPerPart is the number of target entries canonicalEntries writes
+// in one piece: a role with more is written by GOMAXPROCS workers.
+const entriesPerPart = 4096
+
+// canonicalEntries returns the canonical "path":{entry} members of the
+// targets at paths (sorted), in order, in pieces of up to entriesPerPart
+// members separated by commas, written concurrently.
+func canonicalEntries(targets map[string]*metadata.TargetFiles, paths []string) ([][]byte, error) {
+	parts := make([][]byte, (len(paths)+entriesPerPart-1)/entriesPerPart)
+	err := parallel(context.Background(), len(parts), func(i int) error {
+		chunk := paths[i*entriesPerPart : min(len(paths), (i+1)*entriesPerPart)]
+		size := 0
+		for _, p := range chunk {
+			size += len(p) + 64 + 80*len(targets[p].Hashes)
+			if c := targets[p].Custom; c != nil {
+				size += len(*c)
 			}
-			out = append(out, ',')
 		}
-		out = append(out, `"hashes":{`...)
-		for j, alg := range slices.Sorted(maps.Keys(tf.Hashes)) {
+		out := make([]byte, 0, size)
+		for j, p := range chunk {
 			if j > 0 {
 				out = append(out, ',')
 			}
-			out = append(appendCanonicalString(out, alg), ':', '"')
-			out = append(hex.AppendEncode(out, tf.Hashes[alg]), '"')
+			var err error
+			if out, err = appendCanonicalTarget(out, p, targets[p]); err != nil {
+				return err
+			}
 		}
-		out = append(out, `},"length":`...)
-		out = append(strconv.AppendInt(out, tf.Length, 10), '}')
+		parts[i] = out
+		return nil
+	})
+	return parts, err
+}
+
+// appendCanonicalTarget appends the member "p":{entry} of a plain target
+// entry (see canonicalTargets).
+func appendCanonicalTarget(out []byte, p string, tf *metadata.TargetFiles) ([]byte, error) {
+	out = append(appendCanonicalString(out, p), ":{"...)
+	if tf.Custom != nil {
+		var err error
+		if out, err = appendCanonicalJSON(append(out, `"custom":`...), bytes.TrimSpace(*tf.Custom)); err != nil {
+			return nil, fmt.Errorf("target %s: custom: %w", p, err)
+		}
+		out = append(out, ',')
 	}
-	return append(out, fmt.Sprintf(`},"version":%d}`, s.Version)...), nil
+	out = append(out, `"hashes":{`...)
+	for j, alg := range slices.Sorted(maps.Keys(tf.Hashes)) {
+		if j > 0 {
+			out = append(out, ',')
+		}
+		out = append(appendCanonicalString(out, alg), ':', '"')
+		out = append(hex.AppendEncode(out, tf.Hashes[alg]), '"')
+	}
+	out = append(out, `},"length":`...)
+	return append(strconv.AppendInt(out, tf.Length, 10), '}'), nil
 }

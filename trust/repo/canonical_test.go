@@ -3,6 +3,8 @@ package repo
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,6 +117,13 @@ func TestCanonicalTargetsMatchesCJSON(t *testing.T) {
 		canonicalTargetsCase("webkit/c.tar", []byte(` {"b": [1, 2], "a": null} `), 1<<40, true),
 		canonicalTargetsCase("\u00ff/<&>", []byte(`"\u003c\ud83d\ude00"`), 5, true),
 		canonicalTargetsCase("x", []byte(`null`), 5, false))
+	many := canonicalTargetsCase("webkit/m.tar", []byte(`{"b":1,"a":2}`), 9, true)
+	for i := range 2*entriesPerPart + 3 { // three pieces written concurrently
+		raw := json.RawMessage(fmt.Sprintf(`{"bsi": {"seq": %d, "id": "m%d"}}`, i, i))
+		p := fmt.Sprintf("webkit/m-%06d.tar", i)
+		many.Targets[p] = &metadata.TargetFiles{Path: p, Length: int64(i), Hashes: metadata.Hashes{"sha256": []byte(p)}, Custom: &raw}
+	}
+	cases = append(cases, many)
 	withField := canonicalTargetsCase("y", nil, 1, false)
 	withField.Targets["y"].UnrecognizedFields = map[string]any{"extra": "kept"}
 	cases = append(cases, withField)
@@ -127,6 +136,26 @@ func TestCanonicalTargetsMatchesCJSON(t *testing.T) {
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("case %d: canonicalTargets differs from cjson (%v):\n%s\n%s", i, err, got, want)
 		}
+	}
+}
+
+// TestCanonicalTargetsManyBadCustom: a custom value that is not canonical
+// JSON (a float) in a late piece of a big role fails the whole role, naming
+// the target.
+func TestCanonicalTargetsManyBadCustom(t *testing.T) {
+	s := canonicalTargetsCase("webkit/m.tar", nil, 9, false)
+	for i := range 3 * entriesPerPart {
+		raw := json.RawMessage(`{"n":1}`)
+		if i == 2*entriesPerPart+5 {
+			raw = json.RawMessage(`{"n":1.5}`)
+		}
+		p := fmt.Sprintf("webkit/m-%06d.tar", i)
+		s.Targets[p] = &metadata.TargetFiles{Path: p, Length: 1, Hashes: metadata.Hashes{"sha256": []byte(p)}, Custom: &raw}
+	}
+	_, err := canonicalTargets(s)
+	want := fmt.Sprintf("webkit/m-%06d.tar", 2*entriesPerPart+5)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("canonicalTargets = %v, want an error naming %s", err, want)
 	}
 }
 

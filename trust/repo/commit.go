@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -86,6 +87,7 @@ func (w *Workspace) commit() error {
 			return err
 		}
 	}
+	written := map[string][]byte{}
 	for _, role := range sortedKeys(w.dirty) {
 		data, err := w.roleBytes(role)
 		if err != nil {
@@ -95,6 +97,7 @@ func (w *Workspace) commit() error {
 			return err
 		}
 		w.stats.written++
+		written[role] = data
 	}
 	for _, role := range sortedKeys(w.removed) {
 		j.Remove = append(j.Remove, "metadata/"+role+".json")
@@ -125,7 +128,15 @@ func (w *Workspace) commit() error {
 	}
 	w.dirty, w.removed, w.newContent = map[string]bool{}, map[string]bool{}, map[string]string{}
 	w.prevRoot = nil
-	return w.replay()
+	if err := w.replay(); err != nil {
+		return err
+	}
+	// What the role files now hold (mutate reloads everything on error).
+	maps.Copy(w.raw, written)
+	for _, role := range j.Remove {
+		delete(w.raw, strings.TrimSuffix(path.Base(role), ".json"))
+	}
+	return nil
 }
 
 // replay finishes a commit whose journal is durable, or drops one that

@@ -10,7 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"syscall"
+	"sync/atomic"
 
 	"github.com/bsiframework/bsi/internal/atomicfile"
 	"github.com/bsiframework/bsi/internal/fault"
@@ -127,6 +127,9 @@ type dirDest struct {
 	made   map[string]bool            // directories known to exist
 	looks  map[string]int             // Exists calls per directory
 	listed map[string]map[string]bool // names in a directory, once listed
+	dirs   map[string]*os.File        // directories a batch opened (openDir)
+
+	noTmpfile atomic.Bool // O_TMPFILE and linking it failed once: batches rename
 }
 
 // listAfter is the number of Exists calls in one directory after which
@@ -220,7 +223,10 @@ func (d *dirDest) present(name string) {
 }
 
 // forget drops what the destination remembers of its directories.
-func (d *dirDest) forget() { d.made, d.looks, d.listed = nil, nil, nil }
+func (d *dirDest) forget() {
+	d.made, d.looks, d.listed = nil, nil, nil
+	d.closeDirs()
+}
 
 // Flush makes every deferred write durable: an fsync of each file and
 // directory, or one sync(2) after very many.
@@ -312,6 +318,7 @@ func (d *dirDest) WriteFile(_ context.Context, name string, data []byte) error {
 
 // Close releases the destination's directory.
 func (d *dirDest) Close() error {
+	d.closeDirs()
 	if d.root == nil {
 		return nil
 	}
@@ -337,8 +344,7 @@ func (b *rootBarrier) sync(root *os.Root) error {
 	b.names, b.dirs = nil, nil
 	if len(names) > manyFiles {
 		fault.Point("repo.sync")
-		syscall.Sync()
-		return nil
+		return syncFilesystems(dirs, func(dir string) (*os.File, error) { return root.Open(dir) })
 	}
 	var errs []error
 	for _, n := range append(names, dirs...) {

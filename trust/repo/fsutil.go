@@ -84,8 +84,7 @@ func (b *barrier) sync() error {
 	b.files, b.dirs = nil, nil
 	if len(files) > manyFiles {
 		fault.Point("repo.sync")
-		syscall.Sync()
-		return nil
+		return syncFilesystems(dirs, os.Open)
 	}
 	if err := syncAll(files); err != nil {
 		return err

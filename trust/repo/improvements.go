@@ -100,6 +100,11 @@ func (w *Workspace) add(ctx context.Context, req AddRequest) (*Improvement, erro
 		return nil, err
 	}
 	target := m.Component + "/" + m.ID + kind
+	// The role the entry goes to is decoded anyway: loaded first, it is
+	// looked up in memory rather than searched as bytes.
+	if _, err := w.targetsRole(w.roleForTarget(m.Component, target)); err != nil {
+		return nil, err
+	}
 	if found, err := w.findImprovement(m.ID); err != nil {
 		return nil, err
 	} else if found != nil {
@@ -200,6 +205,7 @@ func (w *Workspace) lookupTarget(role, target string) (*metadata.TargetFiles, er
 		if err != nil {
 			return nil, err
 		}
+		w.raw[role] = data
 		if !bytes.Contains(data, []byte(`"`+target+`"`)) {
 			return nil, nil
 		}

@@ -7,7 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -39,6 +40,9 @@ type PublishResult struct {
 func (w *Workspace) Publish(ctx context.Context, dest Destination) (*PublishResult, error) {
 	res := &PublishResult{}
 	err := w.mutate(func() error {
+		if err := w.preload(ctx, sortedKeys(w.cfg.Edited)); err != nil {
+			return err
+		}
 		pend, err := w.pending()
 		if err != nil {
 			return err
@@ -321,10 +325,15 @@ func (w *Workspace) writeTree(ctx context.Context, dest Destination, published m
 	// Bins, then components, then targets: a delegator never points at a
 	// file that is not there yet.
 	slices.SortStableFunc(changed, func(a, b string) int { return depth(b) - depth(a) })
+	var plan []payloadName
 	for _, role := range changed {
-		if err := w.publishPayloads(ctx, dest, role, destMeta, published, res); err != nil {
+		var err error
+		if plan, err = w.planPayloads(ctx, dest, role, destMeta, published, plan, res); err != nil {
 			return err
 		}
+	}
+	if err := w.writePayloads(ctx, dest, plan, res); err != nil {
+		return err
 	}
 	// Every file so far has a new name that nothing points at until
 	// timestamp.json does; putFile makes them all durable (one barrier)
@@ -413,15 +422,23 @@ func (w *Workspace) fileBytes(role string) ([]byte, error) {
 	if w.dirty[role] {
 		return w.roleBytes(role)
 	}
-	return w.readFile(w.rolePath(role))
+	if data, ok := w.raw[role]; ok {
+		return data, nil
+	}
+	data, err := w.readFile(w.rolePath(role))
+	if err == nil {
+		w.raw[role] = data
+	}
+	return data, err
 }
 
-// publishPayloads writes the payloads role lists that dest's published
-// version of role did not, under every hash (consistent snapshots).
-func (w *Workspace) publishPayloads(ctx context.Context, dest Destination, role string, destMeta, published map[string]*metadata.MetaFiles, res *PublishResult) error {
+// planPayloads appends to plan the names of the payloads role lists that
+// dest's published version of role did not, under every hash (consistent
+// snapshots), leaving out the names dest already holds.
+func (w *Workspace) planPayloads(ctx context.Context, dest Destination, role string, destMeta, published map[string]*metadata.MetaFiles, plan []payloadName, res *PublishResult) ([]payloadName, error) {
 	m, err := w.targetsRole(role)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	paths, ok := w.unpublishedTargets(role, destMeta, published)
 	if !ok {
@@ -432,11 +449,11 @@ func (w *Workspace) publishPayloads(ctx context.Context, dest Destination, role 
 		if tf == nil {
 			continue
 		}
-		if err := w.publishPayload(ctx, dest, p, tf, res); err != nil {
-			return err
+		if plan, err = planPayload(ctx, dest, p, tf, plan, res); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return plan, nil
 }
 
 // unpublishedTargets returns the targets role changed since the last
@@ -474,68 +491,22 @@ func (w *Workspace) newSince(ctx context.Context, dest Destination, role string,
 	return out
 }
 
-func (w *Workspace) publishPayload(ctx context.Context, dest Destination, target string, tf *metadata.TargetFiles, res *PublishResult) error {
-	dir, base := path.Split(target)
-	data := w.verified[tf] // nil when verification streamed it
-	first := ""            // a name of this payload written by this publish
-	for _, alg := range sortedKeys(tf.Hashes) {
-		name := fmt.Sprintf("targets/%s%x.%s", dir, []byte(tf.Hashes[alg]), base)
-		ok, err := dest.Exists(ctx, name)
-		if err != nil {
-			return &DestinationError{Dest: fmt.Sprint(dest), Name: name, Err: err}
-		}
-		if ok {
-			res.Skipped++
-			continue
-		}
-		if first != "" && w.linkPayload(ctx, dest, first, name) {
-			res.Written = append(res.Written, name)
-			continue
-		}
-		if data == nil {
-			if data, err = w.content(tf); err != nil {
-				return fmt.Errorf("%s: %w", target, err)
-			}
-		}
-		write := dest.WriteFile
-		if dw, ok := dest.(deferredWriter); ok {
-			write = dw.WriteFileDeferred
-		}
-		if err := write(ctx, name, data); err != nil {
-			return &DestinationError{Dest: fmt.Sprint(dest), Name: name, Err: err}
-		}
-		res.Written = append(res.Written, name)
-		first = name
-	}
-	return nil
-}
-
-// linkPayload gives name the bytes of first, a name of the same payload
-// this publish wrote, when dest can (a directory: a hard link), and
-// reports whether it did. When it cannot (an object store, a file system
-// without hard links, another file system below the destination), the
-// caller writes a copy.
-func (w *Workspace) linkPayload(ctx context.Context, dest Destination, first, name string) bool {
-	l, ok := dest.(linker)
-	if !ok {
-		return false
-	}
-	if err := l.Link(ctx, first, name); err != nil {
-		w.opts.Logger.Info("payload copied, not linked", "dest", fmt.Sprint(dest), "name", name, "err", err)
-		return false
-	}
-	return true
-}
-
 // content reads a payload from the content store and checks it against
 // its target entry.
 func (w *Workspace) content(tf *metadata.TargetFiles) ([]byte, error) {
+	w.stats.payloads++
+	w.stats.read++
+	return readContent(w.dir, tf)
+}
+
+// readContent is content for the workspace in dir, without counting: safe
+// for concurrent use.
+func readContent(dir string, tf *metadata.TargetFiles) ([]byte, error) {
 	sum, ok := tf.Hashes["sha256"]
 	if !ok {
 		return nil, errors.New("no sha256 hash")
 	}
-	w.stats.payloads++
-	data, err := w.readFile(w.path("content", fmt.Sprintf("%x", []byte(sum))))
+	data, err := os.ReadFile(filepath.Join(dir, "content", fmt.Sprintf("%x", []byte(sum))))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("payload missing from the content store: %w", err)
 	}

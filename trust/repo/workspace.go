@@ -184,6 +184,9 @@ type Workspace struct {
 	// canon caches the canonical bytes of the signed part of loaded
 	// targets-family roles (see signable).
 	canon map[string]canonical
+	// raw holds the exact bytes of role files as they are on disk (read,
+	// or written by commit), for the roles not dirty.
+	raw   map[string][]byte
 	stats ioStats
 
 	// verified holds payloads checkContent read and checked during this
@@ -307,6 +310,7 @@ func (w *Workspace) reset() {
 	w.prevRoot, w.prevRootVer = nil, 0
 	w.newContent = map[string]string{}
 	w.canon = map[string]canonical{}
+	w.raw = map[string][]byte{}
 	w.verified, w.verifiedSize = nil, 0
 }
 
@@ -345,15 +349,77 @@ func (w *Workspace) targetsRole(name string) (*targetsMeta, error) {
 	if w.removed[name] {
 		return nil, &RoleError{Role: name, Reason: "does not exist"}
 	}
-	m, err := readRole[metadata.TargetsType](&w.stats, w.rolePath(name))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, &RoleError{Role: name, Reason: "does not exist"}
+	data, ok := w.raw[name]
+	if !ok {
+		var err error
+		data, err = w.readFile(w.rolePath(name))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, &RoleError{Role: name, Reason: "does not exist"}
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
+	m, err := parseRole[metadata.TargetsType](&w.stats, w.rolePath(name), data)
 	if err != nil {
 		return nil, err
 	}
 	w.targets[name] = m
+	w.raw[name] = data
 	return m, nil
+}
+
+// preload loads the targets-family roles among roles that are not loaded
+// yet, as targetsRole does, and makes the canonical bytes of each (see
+// signable), on GOMAXPROCS workers: a publish of 256 hash bins checks the
+// signatures of every one. A role that cannot be read or decoded is left
+// to targetsRole, which reports it.
+func (w *Workspace) preload(ctx context.Context, roles []string) error {
+	var todo []string
+	for _, r := range roles {
+		if _, ok := w.targets[r]; !ok && offline(r) && r != metadata.ROOT && !w.removed[r] {
+			todo = append(todo, r)
+		}
+	}
+	if len(todo) < 2 {
+		return nil
+	}
+	type loaded struct {
+		data, canon []byte
+		m           *targetsMeta
+		st          ioStats
+	}
+	out := make([]loaded, len(todo))
+	err := parallel(ctx, len(todo), func(i int) error {
+		l := &out[i]
+		data, err := os.ReadFile(w.rolePath(todo[i]))
+		if err != nil {
+			return nil
+		}
+		if l.m, err = parseRole[metadata.TargetsType](&l.st, w.rolePath(todo[i]), data); err != nil {
+			l.m = nil
+			return nil
+		}
+		l.data = data
+		l.canon, _ = canonicalTargets(&l.m.Signed)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, l := range out {
+		if l.m == nil {
+			continue
+		}
+		role := todo[i]
+		w.stats.read++
+		w.stats.decoded = append(w.stats.decoded, l.st.decoded...)
+		w.targets[role], w.raw[role] = l.m, l.data
+		if l.canon != nil {
+			w.canon[role] = canonical{m: l.m, bytes: l.canon}
+		}
+	}
+	return nil
 }
 
 // mutate runs fn and commits its changes; on any error it drops every
