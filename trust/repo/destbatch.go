@@ -77,11 +77,8 @@ const batchMin = 64
 // and without fsync; Flush makes them durable. On error some files may be
 // written, as with a sequence of WriteFileDeferred.
 func (d *dirDest) writeBatch(ctx context.Context, files []*batchFile) error {
-	if err := d.tmp(); err != nil {
-		return err
-	}
 	for _, f := range files {
-		if err := d.check(f.name); err != nil {
+		if err := d.check(f.name); err != nil { // opens the root
 			return err
 		}
 		if err := d.mkdirAll(path.Dir(f.name)); err != nil {
@@ -90,6 +87,9 @@ func (d *dirDest) writeBatch(ctx context.Context, files []*batchFile) error {
 		if _, err := d.openDir(path.Dir(f.name)); err != nil {
 			return err
 		}
+	}
+	if err := d.tmp(); err != nil {
+		return err
 	}
 	tmp, err := d.openDir(destTmp)
 	if err != nil {

@@ -113,7 +113,13 @@
 // the snapshot and the timestamp last, so a client never sees a timestamp
 // that points at a file not yet there. In a directory, everything before
 // timestamp.json (new names that nothing points at yet) is made durable by
-// one barrier before timestamp.json is written. Only the roles whose
+// one barrier before timestamp.json is written: an fsync of each file and
+// directory, or past 256 files one syncfs(2) per file system holding them.
+// A publish of many payloads (64 names or more) to a directory writes them
+// as one batch on GOMAXPROCS workers, each relative to its directory
+// opened once through the destination's os.Root: an unnamed file
+// (O_TMPFILE) linked under its name once complete, or, where that is not
+// available, a temporary file of .bsi-tmp renamed over it. Only the roles whose
 // version differs from the destination's current snapshot are written, and
 // only the payloads their previous published version did not list: the
 // workspace remembers which targets each role changed since the last
@@ -128,7 +134,10 @@
 // writes the payload (under both hashes), that bin, the snapshot and the
 // timestamp. Role files are decoded in one pass when they hold only fields
 // go-tuf knows, and canonical JSON is produced in one pass over the
-// encoded bytes.
+// encoded bytes (a role of more than 4,096 entries in pieces written
+// concurrently). A publish loads and canonicalises the roles it must check
+// (the 256 bins of a fresh publish), and checks payloads against their
+// entries, on GOMAXPROCS workers; each role file is read once per session.
 //
 // # Worked example
 //
