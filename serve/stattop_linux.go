@@ -28,7 +28,7 @@ func (h *Handler) statTop(name string) (id fileIdentity, regular, known bool) {
 		return id, false, false
 	}
 	var st unix.Stat_t
-	switch err := unix.Fstatat(h.topFD, name, &st, unix.AT_SYMLINK_NOFOLLOW); {
+	switch err := lstatAt(h.topFD, name, &st); {
 	case err == unix.ENOENT:
 		return id, false, true
 	case err != nil:
