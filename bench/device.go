@@ -89,7 +89,8 @@ func footprint(ctx context.Context, bin *binaries, dir string) (*Footprint, erro
 	return fp, nil
 }
 
-// helloSource is the start-up floor: a Go program that prints a line.
+// helloSource is the start-up floor: a Go program that prints a line,
+// built with the same flags as the clients.
 const helloSource = `package main
 
 import "os"
@@ -133,8 +134,9 @@ func buildProgram(ctx context.Context, dir, name, src string) (string, error) {
 	if err := os.WriteFile(out+".go", []byte(src), 0o644); err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, out+".go")
+	cmd := exec.CommandContext(ctx, "go", append(append([]string{"build"}, shipFlags...), "-o", out, out+".go")...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building %s: %w\n%s", name, err, msg)
 	}

@@ -70,8 +70,13 @@ type binaries struct {
 	runner string
 }
 
+// shipFlags are the flags every binary of a run is built with: those the
+// README gives for the device binary (with CGO_ENABLED=0), for both
+// clients alike.
+var shipFlags = []string{"-trimpath", "-ldflags=-s -w"}
+
 // build compiles both clients from the source tree src into dir with the
-// same flags (the defaults, so that the build cache serves).
+// same flags (shipFlags).
 func build(ctx context.Context, src, dir string) (binaries, error) {
 	bin := binaries{pkg: DevicePackage(src)}
 	for _, p := range []struct {
@@ -83,8 +88,9 @@ func build(ctx context.Context, src, dir string) (binaries, error) {
 		{goTUFPackage, "gotuf-client", &bin.goTUF, nil},
 	} {
 		out := filepath.Join(dir, p.out)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, p.pkg)
+		cmd := exec.CommandContext(ctx, "go", append(append([]string{"build"}, shipFlags...), "-o", out, p.pkg)...)
 		cmd.Dir = src
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			return binaries{}, fmt.Errorf("building %s in %s: %w\n%s", p.pkg, src, err, msg)
 		}

@@ -39,7 +39,9 @@ in the same process, alternating runs:
 Whole processes, start-up included, the way a device or a conformance
 harness runs them: bsi's device binary (./cmd/bsi-agent, or ./cmd/bsi in a
 tree without it) and a small go-tuf client are built once per run from the
-source tree of the current directory (the go command is needed), and each
+source tree of the current directory (the go command is needed) with the
+flags the README gives for devices (CGO_ENABLED=0, -trimpath, -ldflags
+"-s -w"), and each
 runs "tuf-client refresh" cold (only the root) and warm (nothing changed).
 The device binary also runs "client check" as a device does (client init,
 then a cold and a warm check), with its wall time and peak resident memory
