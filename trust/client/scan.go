@@ -170,102 +170,12 @@ func (s *scanner) value() ([]byte, error) {
 	return s.b[start:s.i], nil
 }
 
-// scanTargets returns the raw JSON of signed.targets[target] (nil when
-// absent, or when find is false) and of signed.delegations (nil when
-// absent) in the envelope raw.
-func scanTargets(raw []byte, target string, find bool) (entry, delegs []byte, err error) {
-	s := &scanner{b: raw}
-	s.ws()
-	signed := false
-	err = s.members(func(key []byte) (bool, error) {
-		if oddKey(key, "signed") || signed && keyIs(key, "signed") {
-			return false, errOddKey
-		}
-		if !keyIs(key, "signed") {
-			return false, s.skip()
-		}
-		signed = true
-		return false, s.members(func(key []byte) (bool, error) {
-			var err error
-			switch {
-			case oddKey(key, "delegations") || oddKey(key, "targets"):
-				err = errOddKey
-			case keyIs(key, "delegations"):
-				delegs, err = s.value()
-			case keyIs(key, "targets") && find:
-				err = s.members(func(key []byte) (bool, error) {
-					// Paths are unique (canonicalization refused
-					// duplicates when the file verified).
-					if entry == nil && keyIs(key, target) {
-						var err error
-						entry, err = s.value()
-						return false, err
-					}
-					return false, s.skip()
-				})
-			default:
-				err = s.skip()
-			}
-			return false, err
-		})
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("offset %d: %w", s.i, err)
-	}
-	return entry, delegs, nil
-}
-
-// scanEntries returns every entry of signed.targets in the envelope raw,
-// keyed by its unescaped path (unique: verification canonicalized the
-// signed part, which refuses duplicate keys), each the raw JSON of the
-// entry, and the raw
-// JSON of signed.delegations (nil when absent). The values alias raw.
-func scanEntries(raw []byte) (entries map[string][]byte, delegs []byte, err error) {
-	s := &scanner{b: raw}
-	s.ws()
-	signed := false
-	entries = map[string][]byte{}
-	err = s.members(func(key []byte) (bool, error) {
-		if oddKey(key, "signed") || signed && keyIs(key, "signed") {
-			return false, errOddKey
-		}
-		if !keyIs(key, "signed") {
-			return false, s.skip()
-		}
-		signed = true
-		return false, s.members(func(key []byte) (bool, error) {
-			var err error
-			switch {
-			case oddKey(key, "delegations") || oddKey(key, "targets"):
-				err = errOddKey
-			case keyIs(key, "delegations"):
-				delegs, err = s.value()
-			case keyIs(key, "targets"):
-				err = s.members(func(key []byte) (bool, error) {
-					k := unquoteKey(key)
-					if k == nil {
-						return false, errScan
-					}
-					v, err := s.value()
-					entries[string(k)] = v
-					return false, err
-				})
-			default:
-				err = s.skip()
-			}
-			return false, err
-		})
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("offset %d: %w", s.i, err)
-	}
-	return entries, delegs, nil
-}
-
-// scanMember calls f with each key of the object signed.<field> of the
-// envelope raw, with the scanner at its value, which f must consume. It
-// gives up with errOddKey where scanTargets does.
-func scanMember(raw []byte, field string, f func(s *scanner, key []byte) error) error {
+// scanSigned walks the envelope raw and calls f for each member of its
+// signed part named one of fields, with the scanner at the member's value,
+// which f must consume; other members are skipped. It gives up with
+// errOddKey on a key encoding/json would take for "signed" or for one of
+// fields without being its exact name (see errOddKey).
+func scanSigned(raw []byte, fields []string, f func(s *scanner, field string) error) error {
 	s := &scanner{b: raw}
 	s.ws()
 	signed := false
@@ -278,19 +188,91 @@ func scanMember(raw []byte, field string, f func(s *scanner, key []byte) error) 
 		}
 		signed = true
 		return false, s.members(func(key []byte) (bool, error) {
-			switch {
-			case oddKey(key, field):
-				return false, errOddKey
-			case keyIs(key, field):
-				return false, s.members(func(key []byte) (bool, error) { return false, f(s, key) })
+			for _, field := range fields {
+				if oddKey(key, field) {
+					return false, errOddKey
+				}
+			}
+			for _, field := range fields {
+				if keyIs(key, field) {
+					return false, f(s, field)
+				}
 			}
 			return false, s.skip()
 		})
 	})
-	if err != nil && !errors.Is(err, errOddKey) {
+	if err != nil {
 		return fmt.Errorf("offset %d: %w", s.i, err)
 	}
-	return err
+	return nil
+}
+
+// scanTargets returns the raw JSON of signed.targets[target] (nil when
+// absent, or when find is false) and of signed.delegations (nil when
+// absent) in the envelope raw.
+func scanTargets(raw []byte, target string, find bool) (entry, delegs []byte, err error) {
+	err = scanSigned(raw, []string{"delegations", "targets"}, func(s *scanner, field string) error {
+		var err error
+		switch {
+		case field == "delegations":
+			delegs, err = s.value()
+		case find:
+			err = s.members(func(key []byte) (bool, error) {
+				// Paths are unique (canonicalization refused duplicates
+				// when the file verified).
+				if entry == nil && keyIs(key, target) {
+					var err error
+					entry, err = s.value()
+					return false, err
+				}
+				return false, s.skip()
+			})
+		default:
+			err = s.skip()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return entry, delegs, nil
+}
+
+// scanEntries returns every entry of signed.targets in the envelope raw,
+// keyed by its unescaped path (unique: verification canonicalized the
+// signed part, which refuses duplicate keys), each the raw JSON of the
+// entry, and the raw JSON of signed.delegations (nil when absent). The
+// values alias raw.
+func scanEntries(raw []byte) (entries map[string][]byte, delegs []byte, err error) {
+	entries = map[string][]byte{}
+	err = scanSigned(raw, []string{"delegations", "targets"}, func(s *scanner, field string) error {
+		if field == "delegations" {
+			var err error
+			delegs, err = s.value()
+			return err
+		}
+		return s.members(func(key []byte) (bool, error) {
+			k := unquoteKey(key)
+			if k == nil {
+				return false, errScan
+			}
+			v, err := s.value()
+			entries[string(k)] = v
+			return false, err
+		})
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return entries, delegs, nil
+}
+
+// scanMember calls f with each key of the object signed.<field> of the
+// envelope raw, with the scanner at its value, which f must consume.
+func scanMember(raw []byte, field string, f func(s *scanner, key []byte) error) error {
+	return scanSigned(raw, []string{field}, func(s *scanner, _ string) error {
+		return s.members(func(key []byte) (bool, error) { return false, f(s, key) })
+	})
 }
 
 // errOddKey makes scanTargets give up on a file with a key that

@@ -301,21 +301,8 @@ func (s *trustedSet) updateTimestamp(raw []byte, src source) (kept bool, err err
 // fail, so that it still guards the rollback checks of a newer one; such
 // a failure is returned and blocks loading targets.
 func (s *trustedSet) updateSnapshot(raw []byte, sum [32]byte, src source) error {
-	if s.timestamp == nil {
-		return fmt.Errorf("client: snapshot update before timestamp")
-	}
-	if len(s.roles) > 0 {
-		return fmt.Errorf("client: snapshot update after targets")
-	}
-	if err := s.fresh(roleTimestamp, s.timestamp.signed.Version, s.timestamp.signed.Expires); err != nil {
+	if err := s.snapshotOrder(raw, sum, src != fromCache); err != nil {
 		return err
-	}
-	meta := s.timestamp.snapshot
-	// 5.5.2: length and hashes the timestamp lists, if any.
-	if src != fromCache {
-		if err := checkLengthHashes("snapshot.json", raw, sum, meta.Length, meta.Hashes); err != nil {
-			return err
-		}
 	}
 	n := &snapshotFile{raw: raw, sum: sum}
 	env, err := decode(roleSnapshot, roleSnapshot, raw, &n.signed)
@@ -347,18 +334,7 @@ func (s *trustedSet) updateSnapshot(raw []byte, sum [32]byte, src source) error 
 // asked (metaOf), so that a refresh when nothing changed decodes no
 // snapshot listing 256 hash bins.
 func (s *trustedSet) updateSnapshotRecorded(raw []byte, sum [32]byte, rec *cachedFile) error {
-	if s.timestamp == nil {
-		return fmt.Errorf("client: snapshot update before timestamp")
-	}
-	if len(s.roles) > 0 {
-		return fmt.Errorf("client: snapshot update after targets")
-	}
-	if err := s.fresh(roleTimestamp, s.timestamp.signed.Version, s.timestamp.signed.Expires); err != nil {
-		return err
-	}
-	meta := s.timestamp.snapshot
-	// 5.5.2: length and hashes the timestamp lists, if any.
-	if err := checkLengthHashes("snapshot.json", raw, sum, meta.Length, meta.Hashes); err != nil {
+	if err := s.snapshotOrder(raw, sum, true); err != nil {
 		return err
 	}
 	n := &snapshotFile{raw: raw, sum: sum, lazy: true}
@@ -368,6 +344,26 @@ func (s *trustedSet) updateSnapshotRecorded(raw []byte, sum [32]byte, rec *cache
 	}
 	s.snapshot = n
 	return s.checkSnapshot()
+}
+
+// snapshotOrder holds the checks before a snapshot is read: the order of
+// the workflow, a timestamp still fresh, and, when listed is set, 5.5.2:
+// the length and hashes the timestamp lists, if any.
+func (s *trustedSet) snapshotOrder(raw []byte, sum [32]byte, listed bool) error {
+	if s.timestamp == nil {
+		return fmt.Errorf("client: snapshot update before timestamp")
+	}
+	if len(s.roles) > 0 {
+		return fmt.Errorf("client: snapshot update after targets")
+	}
+	if err := s.fresh(roleTimestamp, s.timestamp.signed.Version, s.timestamp.signed.Expires); err != nil {
+		return err
+	}
+	if !listed {
+		return nil
+	}
+	meta := s.timestamp.snapshot
+	return checkLengthHashes("snapshot.json", raw, sum, meta.Length, meta.Hashes)
 }
 
 // noRollback is 5.5.5: against the trusted snapshot, no targets-family
