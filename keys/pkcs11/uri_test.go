@@ -129,7 +129,10 @@ func FuzzParse(f *testing.F) {
 		u, err := Parse(s)
 		if err != nil {
 			for _, v := range pinValues(s) {
-				if len(v) >= 4 && strings.Contains(err.Error(), v) {
+				// A value that also stands elsewhere in the input (an
+				// attribute named "0000000" holds "0000") may be quoted
+				// as that other part.
+				if len(v) >= 4 && strings.Count(s, v) == 1 && strings.Contains(err.Error(), v) {
 					t.Fatalf("error %q repeats pin-value %q", err, v)
 				}
 			}
