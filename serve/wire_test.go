@@ -225,7 +225,9 @@ func FuzzParseHead(f *testing.F) {
 		inm, hasINM := r.Header["If-None-Match"]
 		got := fmt.Sprint(h.method, string(h.target), h.hasINM, string(h.inm), h.close)
 		want := fmt.Sprint(r.Method, r.URL.Path, hasINM, strings.Join(inm, ","), r.Close)
-		if got != want || r.URL.RawQuery != "" || r.URL.RawPath != "" || r.ProtoMinor != 1 ||
+		// RawPath is set whenever the target holds a byte url.PathEscape
+		// would escape ('*', '!'); it matters only when it differs from Path.
+		if got != want || r.URL.RawQuery != "" || r.URL.RawPath != "" && r.URL.RawPath != r.URL.Path || r.ProtoMinor != 1 ||
 			r.ContentLength != 0 || len(r.TransferEncoding) != 0 || len(r.Header["Host"]) != 0 && r.Host == "" ||
 			len(inm) > 1 || slices.ContainsFunc(wireHandOn[:], func(k string) bool { return r.Header[k] != nil }) {
 			t.Fatalf("%q: parseHead %s, net/http %s (query %q, raw path %q, HTTP/1.%d, length %d, %v)",
