@@ -175,10 +175,14 @@ func (a *Agent) download(ctx context.Context, rep *Report, acts []Action) (map[s
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		t := rep.targets[act.To.Path]
-		if t == nil {
-			failed = append(failed, Failure{Action: act,
-				Err: fmt.Errorf("%s: target %s is not in the verified metadata", act.Component, act.To.Path)})
+		// The check kept no targets: the search of 5.6.7 again, on the
+		// metadata the check verified.
+		t, err := c.Lookup(ctx, act.To.Path)
+		if err == nil && (t == nil || roleOf(t) != act.To.Role) {
+			err = fmt.Errorf("%s: target %s is not in the verified metadata", act.Component, act.To.Path)
+		}
+		if err != nil {
+			failed = append(failed, Failure{Action: act, Err: err})
 			continue
 		}
 		if rep.policy != nil {

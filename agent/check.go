@@ -21,23 +21,39 @@ import (
 // first delegated role of the signing chain (Target.Roles[1]), or the
 // top-level "targets" when it listed the target itself.
 func Collect(targets []*client.Target) (avail []Available, notes []Action) {
+	var c improvements
 	for _, t := range targets {
-		role := "targets"
-		if len(t.Roles) > 1 {
-			role = t.Roles[1]
-		}
-		m, err := manifest.FromCustom(t.Custom)
-		switch {
-		case errors.Is(err, manifest.ErrNoManifest):
-			continue
-		case err != nil:
-			notes = append(notes, Action{Kind: Ignore, Component: role, Target: &Available{Path: t.Path, Role: role},
-				Reason: "invalid manifest: " + err.Error()})
-			continue
-		}
-		avail = append(avail, Available{Path: t.Path, Role: role, Manifest: m})
+		c.add(t)
 	}
-	return avail, notes
+	return c.avail, c.notes
+}
+
+// improvements is Collect one target at a time.
+type improvements struct {
+	avail []Available
+	notes []Action
+}
+
+func (c *improvements) add(t *client.Target) {
+	role := roleOf(t)
+	m, err := manifest.FromCustom(t.Custom)
+	switch {
+	case errors.Is(err, manifest.ErrNoManifest):
+	case err != nil:
+		c.notes = append(c.notes, Action{Kind: Ignore, Component: role, Target: &Available{Path: t.Path, Role: role},
+			Reason: "invalid manifest: " + err.Error()})
+	default:
+		c.avail = append(c.avail, Available{Path: t.Path, Role: role, Manifest: m})
+	}
+}
+
+// roleOf is the component role of a target: the first delegated role of
+// its chain, or "targets" when the top-level role lists it.
+func roleOf(t *client.Target) string {
+	if len(t.Roles) > 1 {
+		return t.Roles[1]
+	}
+	return "targets"
 }
 
 // Report is the outcome of a check.
@@ -61,7 +77,6 @@ type Report struct {
 	// RolloutErr is the rollout role's failure (a *ComponentError), nil
 	// when it verified or the repository has none.
 	RolloutErr error
-	targets    map[string]*client.Target
 	// policy is the repository's transparency policy; nil when it has
 	// none: then no proof is required.
 	policy *transparency.Policy
@@ -146,7 +161,19 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 	if err := c.Refresh(ctx); err != nil {
 		return nil, a.failCheck(fmt.Errorf("refresh: %w", err))
 	}
-	comps, err := c.Components(ctx)
+	// Each improvement's manifest is read as its target is found, and the
+	// target itself is not kept (a device with 10,000 improvements listed
+	// does not hold 10,000 targets): Apply looks up the few it installs.
+	// Kept are the rollout role's schedules, read by gate, and the
+	// top-level role's own targets, among them the transparency policy.
+	var col improvements
+	comps, err := c.ComponentsFunc(ctx, func(role string, t *client.Target) bool {
+		if role == rollout.Role {
+			return true
+		}
+		col.add(t)
+		return role == "targets"
+	})
 	if err != nil {
 		return nil, a.failCheck(fmt.Errorf("list targets: %w", err))
 	}
@@ -154,7 +181,6 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, a.failCheck(err)
 	}
-	var ts []*client.Target
 	var rc *client.Component
 	failed := map[string]error{}
 	for i, comp := range comps {
@@ -163,12 +189,11 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 			rc = &comps[i]
 			continue
 		}
-		ts = append(ts, comp.Targets...)
 		if comp.Err != nil {
 			failed[comp.Role] = comp.Err
 		}
 	}
-	all, notes := Collect(ts)
+	all, notes := col.avail, col.notes
 	seed, err := a.seed()
 	if err != nil {
 		return nil, a.failCheck(err)
@@ -187,10 +212,7 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 	plan := append(Plan(a.cfg.Device(), a.j.installedList(), avail, failed), notes...)
 	plan = append(plan, g.ignored...)
 	rep := &Report{Device: a.cfg.Device(), Ring: a.cfg.Ring, At: now, Freshness: freshnessOf(c.Freshness()),
-		Plan: plan, Available: all, Rollouts: g.states, RolloutErr: g.err, targets: map[string]*client.Target{}, policy: pol}
-	for _, t := range ts {
-		rep.targets[t.Path] = t
-	}
+		Plan: plan, Available: all, Rollouts: g.states, RolloutErr: g.err, policy: pol}
 	rec := &CheckRecord{At: rep.At, Freshness: &rep.Freshness, Rollouts: rep.Rollouts}
 	for _, act := range plan {
 		switch {

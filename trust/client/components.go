@@ -64,7 +64,22 @@ type Component struct {
 func (c *Client) Components(ctx context.Context) ([]Component, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.components(ctx)
+	return c.components(ctx, nil)
+}
+
+// ComponentsFunc is Components for a caller that need not hold every
+// target at once (a device planning from 10,000 improvements): it calls
+// fn with each target of each component as soon as the target is known,
+// in the order Components lists them, and keeps in Component.Targets only
+// the targets for which fn returns true. Every target passed to fn is one
+// Components would list; a component's Err may be set after some of its
+// targets were passed (they verified all the same, as in Components). fn
+// runs with the client locked: it must not call the client. When the
+// error is non-nil, fn may have been called for some targets already.
+func (c *Client) ComponentsFunc(ctx context.Context, fn func(role string, t *Target) (keep bool)) ([]Component, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.components(ctx, fn)
 }
 
 // Targets returns every target the search of Lookup would return, sorted
@@ -76,7 +91,7 @@ func (c *Client) Components(ctx context.Context) ([]Component, error) {
 func (c *Client) Targets(ctx context.Context) ([]*Target, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	comps, err := c.components(ctx)
+	comps, err := c.components(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -92,18 +107,28 @@ func (c *Client) Targets(ctx context.Context) ([]*Target, error) {
 	return out, first
 }
 
-func (c *Client) components(ctx context.Context) ([]Component, error) {
+// components enumerates; fn, when set, is ComponentsFunc's.
+func (c *Client) components(ctx context.Context, fn func(role string, t *Target) bool) ([]Component, error) {
 	if err := c.ensure(ctx); err != nil {
 		return nil, err
 	}
 	ts := c.trusted
-	comps, err := c.enumerate(ctx, ts)
-	if errors.Is(err, errStoredChanged) {
+	called := false
+	keep := fn
+	if fn != nil {
+		keep = func(role string, t *Target) bool { called = true; return fn(role, t) }
+	}
+	comps, err := c.enumerate(ctx, ts, keep)
+	switch {
+	case errors.Is(err, errStoredChanged) && called:
+		// fn saw targets already and cannot take them back.
+		err = fmt.Errorf("client: stored metadata changed on disk while it was read; check again: %w", err)
+	case errors.Is(err, errStoredChanged):
 		// A stored role read through its index changed on disk: load
 		// every role again the usual way.
 		c.log.Warn("stored metadata changed since it was verified; verifying again", "err", err)
 		c.dropIndexed(ts)
-		comps, err = c.enumerate(ctx, ts)
+		comps, err = c.enumerate(ctx, ts, keep)
 	}
 	if serr := c.saveRecord(); err == nil {
 		err = serr
@@ -123,6 +148,18 @@ type component struct {
 	Component
 	files []*targetsFile // the roles of its subtree that verified
 	dead  bool           // the edge targets -> Role itself failed
+	// keep, when set, is ComponentsFunc's fn: a target is added to
+	// Targets only when it returns true.
+	keep   func(role string, t *Target) bool
+	listed int // targets found, kept or not
+}
+
+// add records t as a target of the component.
+func (cs *component) add(t *Target) {
+	cs.listed++
+	if cs.keep == nil || cs.keep(cs.Role, t) {
+		cs.Targets = append(cs.Targets, t)
+	}
 }
 
 // fail records err as the component's error: the first one, unless a
@@ -135,7 +172,7 @@ func (cs *component) fail(err error) {
 
 // enumerate builds the components of ts: 5.6.7 run per delegation edge,
 // the direct delegations of targets first.
-func (c *Client) enumerate(ctx context.Context, ts *trustedSet) ([]Component, error) {
+func (c *Client) enumerate(ctx context.Context, ts *trustedSet, keep func(string, *Target) bool) ([]Component, error) {
 	// One attempt per edge: a role that failed is not fetched again by
 	// every search that passes it.
 	type edgeKey struct{ role, delegator string }
@@ -167,12 +204,12 @@ func (c *Client) enumerate(ctx context.Context, ts *trustedSet) ([]Component, er
 	if err != nil {
 		return nil, err // the top-level targets role itself is unusable
 	}
-	self := &component{Component: Component{Role: roleTargets}, files: []*targetsFile{top}}
+	self := &component{Component: Component{Role: roleTargets}, files: []*targetsFile{top}, keep: keep}
 	comps := make([]*component, len(kids))
 	// 5.6.7: every direct delegation of targets first, so that no nested
 	// edge can claim a top-level component's name before its own edge.
 	for i, k := range kids {
-		comps[i] = &component{Component: Component{Role: k}}
+		comps[i] = &component{Component: Component{Role: k}, keep: keep}
 		f, err := load(ctx, k, roleTargets)
 		if errors.Is(err, errStoredChanged) {
 			return nil, err
@@ -203,6 +240,16 @@ func (c *Client) enumerate(ctx context.Context, ts *trustedSet) ([]Component, er
 		}
 	}
 	all := append([]*component{self}, comps...)
+	// Every role is read in full before any target is passed on: a
+	// stored file that changed on disk is found here, while enumeration
+	// can still start again (other failures are collect's).
+	for _, cs := range all {
+		for _, f := range cs.files {
+			if err := f.readEntries(); errors.Is(err, errStoredChanged) {
+				return nil, err
+			}
+		}
+	}
 	for _, cs := range all {
 		if err := c.collect(ctx, cs, top, load); err != nil {
 			return nil, err
@@ -213,12 +260,12 @@ func (c *Client) enumerate(ctx context.Context, ts *trustedSet) ([]Component, er
 		return nil, err
 	}
 	out := make([]Component, 0, len(all))
-	if len(self.Targets) > 0 {
+	if self.listed > 0 {
 		out = append(out, self.Component)
 	}
 	for _, cs := range comps {
 		if cs.Err != nil {
-			c.log.Warn("component not usable in full", "role", cs.Role, "targets", len(cs.Targets), "err", cs.Err)
+			c.log.Warn("component not usable in full", "role", cs.Role, "targets", cs.listed, "err", cs.Err)
 		}
 		out = append(out, cs.Component)
 	}
@@ -345,7 +392,7 @@ func (c *Client) collect(ctx context.Context, cs *component, top *targetsFile, l
 		if f == nil || !inComponent(f.roles, cs.Role) {
 			continue // listed here, but the search returns another role's entry or none
 		}
-		cs.Targets = append(cs.Targets, f.target())
+		cs.add(f.target())
 	}
 	return nil
 }

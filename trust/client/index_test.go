@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/bsiframework/bsi/trust"
 )
 
 // indexSim is a repository whose "webkit" role is large enough to get a
@@ -292,4 +298,54 @@ func FuzzParseIndex(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAttackLargeRoleSignsMalformedEntry: a team's key signs a role large
+// enough to be checked entry by entry, not decoded into a map, with one
+// entry that has no hashes (or a negative length). The role is refused
+// as malformed before the device sees any of its targets, as a small
+// role is: no component lists a target it cannot verify the bytes of.
+func TestAttackLargeRoleSignsMalformedEntry(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		spoil func(tf *metadata.TargetFiles)
+	}{
+		{"no hashes", func(tf *metadata.TargetFiles) { tf.Hashes = metadata.Hashes{} }},
+		{"negative length", func(tf *metadata.TargetFiles) { tf.Length = -1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t)
+			s.delegate("targets", "webkit", []string{"webkit/*"}, false)
+			var bad string
+			for i := range 1500 {
+				p := fmt.Sprintf("webkit/improvement-%05d.tar.gz", i)
+				tf := s.addTarget("webkit", p, []byte(p), `{"bsi":{"sequence":1}}`)
+				if i == 1234 {
+					tc.spoil(tf)
+					bad = p
+				}
+			}
+			s.publish("targets", "webkit")
+			if n := len(s.get("webkit.json")); n < indexMin {
+				t.Fatalf("webkit.json is %d bytes, below indexMin", n)
+			}
+			c, _ := s.client(t, false)
+			mustRefresh(t, c)
+			comps, err := c.Components(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fe *FormatError
+			if len(comps) != 1 || comps[0].Role != "webkit" || len(comps[0].Targets) != 0 ||
+				!errors.As(comps[0].Err, &fe) || !errors.Is(comps[0].Err, trust.ErrSecurity) || !strings.Contains(fe.Error(), strconv.Quote(bad)) {
+				for _, c := range comps {
+					t.Errorf("component %s: %d targets, err %v", c.Role, len(c.Targets), c.Err)
+				}
+				t.Fatalf("want webkit alone, with no targets and a security FormatError naming %q", bad)
+			}
+			if _, err := c.Lookup(ctx, "webkit/improvement-00001.tar.gz"); !errors.As(err, &fe) {
+				t.Fatalf("Lookup of a good entry of the refused role: %v, want a *FormatError", err)
+			}
+		})
+	}
 }

@@ -317,23 +317,8 @@ func (f *targetsFile) find(target string) (*targetEntry, *delegations, error) {
 // enumerating a role of 10,000 targets decodes each entry once, when it
 // is asked for, and holds no second copy of the role.
 func (f *targetsFile) paths() ([]string, error) {
-	if f.signed == nil && f.entries == nil {
-		raw, err := f.bytes()
-		if err != nil {
-			return nil, err
-		}
-		entries, delegRaw, err := scanEntries(raw)
-		switch {
-		case errors.Is(err, errOddKey):
-			// Read it the way verification did.
-		case err != nil:
-			return nil, &FormatError{Role: f.role, Err: err}
-		default:
-			if _, err := f.setDelegations(delegRaw); err != nil {
-				return nil, err
-			}
-			f.entries = entries
-		}
+	if err := f.readEntries(); err != nil {
+		return nil, err
 	}
 	if f.entries != nil {
 		return slices.Collect(maps.Keys(f.entries)), nil
@@ -343,6 +328,31 @@ func (f *targetsFile) paths() ([]string, error) {
 		return nil, err
 	}
 	return slices.Collect(maps.Keys(t.Targets)), nil
+}
+
+// readEntries reads a role trusted through the verified-state record in
+// full, once, and keeps each entry's bytes for paths and find.
+func (f *targetsFile) readEntries() error {
+	if f.signed != nil || f.entries != nil {
+		return nil
+	}
+	raw, err := f.bytes()
+	if err != nil {
+		return err
+	}
+	entries, delegRaw, err := scanEntries(raw)
+	switch {
+	case errors.Is(err, errOddKey):
+		// Read it the way verification did.
+	case err != nil:
+		return &FormatError{Role: f.role, Err: err}
+	default:
+		if _, err := f.setDelegations(delegRaw); err != nil {
+			return err
+		}
+		f.entries = entries
+	}
+	return nil
 }
 
 // entry decodes and checks the entry of target kept by paths.

@@ -484,29 +484,44 @@ func (s *trustedSet) updateTargets(role, delegator string, rk *roleKeys, raw []b
 		return nil, err
 	}
 	f := &targetsFile{role: role, raw: raw, sum: sum, verifiedBy: map[string]bool{delegator: true}}
-	if src == fromRecord {
+	switch {
+	case src == fromRecord:
 		f.version, f.expires = rec.version, rec.expires
-	} else {
-		var t targetsSigned
+	case len(raw) >= indexMin:
+		// A large role is not decoded into a map of every entry: each
+		// entry is decoded and checked as encoding/json reaches it, then
+		// dropped, and is read from the bytes again when asked (find,
+		// paths), as for a role trusted through the record. The decoded
+		// copy would be twice the file, held at once, only to be dropped.
+		t := targetsChecked{Targets: checkedEntries{role: role}}
 		env, err := decode(role, roleTargets, raw, &t)
 		if err != nil {
 			return nil, err
 		}
-		if err := checkTargets(role, &t); err != nil {
+		if !t.Targets.merged {
+			if t.Targets.err != nil {
+				return nil, t.Targets.err
+			}
+			if err := checkDelegations(role, t.Delegations); err != nil {
+				return nil, err
+			}
+			// 5.6.3: signed by a threshold of the delegator's keys for role.
+			if err := rk.verify(role, t.Version, env); err != nil {
+				return nil, err
+			}
+			f.version, f.expires = t.Version, t.Expires
+			f.delegations, f.scanned = t.Delegations, true
+			break
+		}
+		if err := f.decodeFull(rk, raw); err != nil {
 			return nil, err
 		}
-		// 5.6.3: signed by a threshold of the delegator's keys for role.
-		if err := rk.verify(role, t.Version, env); err != nil {
+		// Read from its bytes when asked, as the branch above; the
+		// scanner gives up on such a file and decodes it in full.
+		f.delegations, f.scanned, f.signed = f.signed.Delegations, true, nil
+	default:
+		if err := f.decodeFull(rk, raw); err != nil {
 			return nil, err
-		}
-		f.signed, f.version, f.expires = &t, t.Version, t.Expires
-		if len(raw) >= indexMin {
-			// A large role is not kept decoded once it verified: its
-			// entries are read from its bytes when asked (find, paths),
-			// as for a role trusted through the record, so that the
-			// decoded copy (twice the file) is garbage before the
-			// device builds anything from it.
-			f.delegations, f.scanned, f.signed = t.Delegations, true, nil
 		}
 	}
 	// 5.6.4: the version the snapshot lists.
@@ -522,6 +537,25 @@ func (s *trustedSet) updateTargets(role, delegator string, rk *roleKeys, raw []b
 	}
 	s.roles[role] = f
 	return f, nil
+}
+
+// decodeFull decodes raw as f's role into a map of every entry, checks it
+// (checkTargets) and verifies it (5.6.3: signed by a threshold of the
+// delegator's keys for the role).
+func (f *targetsFile) decodeFull(rk *roleKeys, raw []byte) error {
+	var t targetsSigned
+	env, err := decode(f.role, roleTargets, raw, &t)
+	if err != nil {
+		return err
+	}
+	if err := checkTargets(f.role, &t); err != nil {
+		return err
+	}
+	if err := rk.verify(f.role, t.Version, env); err != nil {
+		return err
+	}
+	f.signed, f.version, f.expires = &t, t.Version, t.Expires
+	return nil
 }
 
 // acceptIndexed takes f, trusted through the verified-state record and

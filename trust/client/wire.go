@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"reflect"
 	"strings"
 	"time"
 	"unicode"
@@ -130,6 +131,67 @@ type targetsSigned struct {
 	header
 	Targets     map[string]*targetEntry `json:"targets"`
 	Delegations *delegations            `json:"delegations,omitempty"`
+}
+
+// targetsChecked is targetsSigned for a large role: encoding/json reads
+// it the same way (same fields, same matching of keys), but the targets
+// are checked one by one (checkEntry) and not kept.
+type targetsChecked struct {
+	header
+	Targets     checkedEntries `json:"targets"`
+	Delegations *delegations   `json:"delegations,omitempty"`
+}
+
+// checkedEntries decodes each entry of signed.targets as the
+// map[string]*targetEntry of targetsSigned would (decodeEntry, held to
+// encoding/json by FuzzDecodeEntry), checks it and drops it. A signed
+// part with two keys encoding/json takes for "targets" ("targets" and
+// "Targets") is merged into one map by encoding/json, a later entry
+// replacing an earlier one of the same path: merged then says to decode
+// it that way instead.
+type checkedEntries struct {
+	role   string
+	calls  int
+	err    error // the first entry refused
+	merged bool
+}
+
+// UnmarshalJSON is called by encoding/json with the value of "targets",
+// a slice of a document it has already found valid.
+func (c *checkedEntries) UnmarshalJSON(b []byte) error {
+	if c.calls++; c.calls > 1 {
+		c.merged = true
+		return nil
+	}
+	s := &scanner{b: b}
+	s.ws()
+	switch s.peek() {
+	case 'n':
+		return nil // null: no targets, as for a nil map
+	case '{':
+	default:
+		return &json.UnmarshalTypeError{Value: "targets", Type: reflect.TypeFor[map[string]*targetEntry](), Field: "targets"}
+	}
+	return s.members(func(key []byte) (bool, error) {
+		k := unquoteKey(key)
+		if k == nil {
+			return false, errScan
+		}
+		v, err := s.value()
+		if err != nil {
+			return false, err
+		}
+		e, err := decodeEntry(v)
+		if err != nil {
+			err = &FormatError{Role: c.role, Err: fmt.Errorf("target %q: %w", k, err)}
+		} else {
+			err = checkEntry(c.role, string(k), e)
+		}
+		if err != nil && c.err == nil {
+			c.err = err // kept for after the decode: a second "targets" may replace this entry
+		}
+		return false, nil
+	})
 }
 
 // decode parses data as metadata of type typ into signed and returns the
