@@ -8,11 +8,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"gocloud.dev/blob/memblob"
 )
 
 // powerLossDest is a directory destination whose barrier never comes: a
@@ -274,4 +278,67 @@ func TestPowerLossTornRootVersionIsRewritten(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDestinationSize: the length a publish compares with a payload's,
+// from a directory destination (an lstat, or its directory's list when
+// absent after listAfter lookups) and from a bucket (the object's
+// attributes): an absent name is fs.ErrNotExist, a name that is not a
+// regular file -1.
+func TestDestinationSize(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	dd, err := DirDestination(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dd.(*dirDest).Close()
+	b := memblob.OpenBucket(nil)
+	defer b.Close()
+	bd := BucketDestination(b, "mem://")
+	for _, d := range []Destination{dd, bd} {
+		must(t, d.WriteFile(ctx, "targets/x/full", []byte("12345")))
+		must(t, d.WriteFile(ctx, "targets/x/empty", nil))
+	}
+	must(t, os.Symlink("full", filepath.Join(dir, "targets", "x", "link")))
+	must(t, os.Mkdir(filepath.Join(dir, "targets", "x", "dir"), 0o755))
+
+	type want struct {
+		size   int64
+		absent bool
+	}
+	check := func(t *testing.T, d Destination, cases map[string]want) {
+		t.Helper()
+		for name, w := range cases {
+			n, err := d.(sizer).Size(ctx, name)
+			switch {
+			case w.absent && !errors.Is(err, fs.ErrNotExist):
+				t.Errorf("%s: %d, %v; want fs.ErrNotExist", name, n, err)
+			case !w.absent && (err != nil || n != w.size):
+				t.Errorf("%s: %d, %v; want %d", name, n, err, w.size)
+			}
+		}
+	}
+	common := map[string]want{
+		"targets/x/full":    {size: 5},
+		"targets/x/empty":   {size: 0},
+		"targets/x/missing": {absent: true},
+		"targets/y/missing": {absent: true},
+	}
+	t.Run("bucket", func(t *testing.T) { check(t, bd, common) })
+	t.Run("dir", func(t *testing.T) {
+		cases := maps.Clone(common)
+		cases["targets/x/link"] = want{size: -1}
+		cases["targets/x/dir"] = want{size: -1}
+		check(t, dd, cases)
+		// Past listAfter lookups the directory is listed once: an absent
+		// name is answered from the list, a present one still stat'd.
+		for range listAfter + 1 {
+			dd.Exists(ctx, "targets/x/missing")
+		}
+		if _, ok := dd.(*dirDest).listed["targets/x"]; !ok {
+			t.Fatal("targets/x not listed after many lookups")
+		}
+		check(t, dd, cases)
+	})
 }
