@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -132,7 +133,7 @@ func TestPowerLossTruncatedPayloadIsRewritten(t *testing.T) {
 			// payloads, every name of each, leaving the first tc.intact
 			// payloads as written.
 			var damaged, intact []string
-			size := map[string]int64{}
+			size, cut := map[string]int64{}, map[string]int64{}
 			for _, p := range paths {
 				fi, err := os.Stat(p)
 				if err != nil {
@@ -156,12 +157,15 @@ func TestPowerLossTruncatedPayloadIsRewritten(t *testing.T) {
 				}
 				damaged = append(damaged, p)
 				// What a power loss leaves: empty files, and truncated ones.
-				must(t, os.Truncate(p, int64(i%2)*size[p]/2))
+				cut[p] = int64(i%2) * size[p] / 2
+				must(t, os.Truncate(p, cut[p]))
 			}
 			if len(damaged) == 0 || len(intact) == 0 {
 				t.Fatalf("%d damaged and %d intact payload names", len(damaged), len(intact))
 			}
 
+			var logs bytes.Buffer
+			f.ws.opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			d := openPowerLossDest(t, f.public(), false)
 			res, err := f.ws.Publish(t.Context(), d)
 			if err != nil {
@@ -173,6 +177,12 @@ func TestPowerLossTruncatedPayloadIsRewritten(t *testing.T) {
 			for _, p := range damaged {
 				if name := "targets/webkit/" + filepath.Base(p); !slices.Contains(res.Written, name) {
 					t.Errorf("%s not written again", name)
+				}
+			}
+			for _, p := range damaged {
+				if want := fmt.Sprintf("level=WARN msg=\"payload name holds another length (a publish cut short by a power loss?): writing it again\" dest=%s name=targets/webkit/%s expected=%d found=%d",
+					f.public(), filepath.Base(p), size[p], cut[p]); !strings.Contains(logs.String(), want) {
+					t.Errorf("no warning for %s: want %q in\n%s", filepath.Base(p), want, logs.String())
 				}
 			}
 			if got := countPrefix(res.Written, "targets/webkit/"); got != len(damaged) {
