@@ -223,6 +223,21 @@ func (d *bucketDest) Exists(ctx context.Context, name string) (bool, error) {
 	return d.b.Exists(ctx, name)
 }
 
+var _ sizer = (*bucketDest)(nil)
+
+// Size returns the length of the object name from its attributes (one
+// request, as Exists is).
+func (d *bucketDest) Size(ctx context.Context, name string) (int64, error) {
+	a, err := d.b.Attributes(ctx, name)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return 0, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return a.Size, nil
+}
+
 func (d *bucketDest) WriteFile(ctx context.Context, name string, data []byte) error {
 	if err := fault.CheckPath("repo.bucket.write", name); err != nil {
 		return err

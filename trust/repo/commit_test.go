@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,7 +142,7 @@ func TestPublishAfterInterruptedPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, _ := DirDestination(f.public())
-	if err := putSnapshot(t.Context(), d, next, good, &PublishResult{}); err == nil || !strings.Contains(err.Error(), "different content") {
+	if err := putSnapshot(t.Context(), slog.New(slog.DiscardHandler), d, next, good, &PublishResult{}); err == nil || !strings.Contains(err.Error(), "different content") {
 		t.Errorf("replacing the published snapshot: %v, want a conflict", err)
 	}
 }

@@ -3,9 +3,11 @@ package repo
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -105,6 +107,17 @@ type deferredWriter interface {
 	Flush(ctx context.Context) error
 }
 
+// sizer is an optional ability of a Destination: the length of a name
+// without reading it (a stat, an object's attributes). Publish uses it to
+// tell a payload name that holds its payload from one that a power loss
+// left empty or truncated (see planPayload); without it, a payload name
+// that exists is taken to hold its payload, as Exists reports.
+type sizer interface {
+	// Size returns the length of name: an error wrapping fs.ErrNotExist
+	// when it is absent, -1 when it is not a regular file.
+	Size(ctx context.Context, name string) (int64, error)
+}
+
 // linker is an optional ability of a Destination: giving name the bytes
 // of existing, a name written earlier in the same publish, without a
 // second copy (a hard link). Publish uses it for the second and later
@@ -141,6 +154,7 @@ const listAfter = 64
 var (
 	_ deferredWriter = (*dirDest)(nil)
 	_ linker         = (*dirDest)(nil)
+	_ sizer          = (*dirDest)(nil)
 )
 
 // Link makes name a hard link to existing, both inside the destination
@@ -265,9 +279,47 @@ func (d *dirDest) Exists(_ context.Context, name string) (bool, error) {
 	if err := d.check(name); err != nil {
 		return false, err
 	}
+	if present, known, err := d.lookup(name); known || err != nil {
+		return present, err
+	}
+	_, err := d.root.Stat(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Size returns the length of name (an lstat through the root), or an
+// error wrapping fs.ErrNotExist. A name the directory's list (see
+// listAfter) does not hold is absent without a stat, so that a fresh
+// publish of many payloads stats none of them; a name that is present is
+// one lstat.
+func (d *dirDest) Size(_ context.Context, name string) (int64, error) {
+	if err := d.check(name); err != nil {
+		return 0, err
+	}
+	if present, known, err := d.lookup(name); err != nil {
+		return 0, err
+	} else if known && !present {
+		return 0, &fs.PathError{Op: "lstat", Path: name, Err: fs.ErrNotExist}
+	}
+	fi, err := d.root.Lstat(name)
+	if err != nil {
+		return 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return -1, nil
+	}
+	return fi.Size(), nil
+}
+
+// lookup answers whether name is present from its directory's list, once
+// the directory has seen listAfter lookups (it is then listed once):
+// known is false when there is no list yet and the caller must stat.
+func (d *dirDest) lookup(name string) (present, known bool, err error) {
 	dir := path.Dir(name)
 	if set, ok := d.listed[dir]; ok {
-		return set[path.Base(name)], nil
+		return set[path.Base(name)], true, nil
 	}
 	if d.looks == nil {
 		d.looks = map[string]int{}
@@ -275,15 +327,11 @@ func (d *dirDest) Exists(_ context.Context, name string) (bool, error) {
 	if d.looks[dir]++; d.looks[dir] > listAfter {
 		set, err := d.list(dir)
 		if err != nil {
-			return false, err
+			return false, false, err
 		}
-		return set[path.Base(name)], nil
+		return set[path.Base(name)], true, nil
 	}
-	_, err := d.root.Stat(name)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	return err == nil, err
+	return false, false, nil
 }
 
 // list reads the names in dir once (none when it does not exist yet).
@@ -399,14 +447,29 @@ const (
 // when it has one; a mutable name (timestamp.json, root.json) only after
 // every deferred write is durable, so that it never points at a file a
 // crash could lose.
-func putFile(ctx context.Context, d Destination, name string, data []byte, kind putKind, res *PublishResult) error {
+//
+// An immutable name whose bytes are not JSON at all is what a power loss
+// before that barrier leaves (an empty or truncated file, or a length of
+// zeros), never a file some workspace published: it is written again,
+// logged at Warn. By the barrier order this can only be a name that
+// nothing the destination serves leads to: N.snapshot.json and
+// N.<role>.json are immutable here only when the destination's durable
+// timestamp.json leads to them, and it was written after they were made
+// durable. The N.root.json files are immutable whatever leads to them (a
+// client walks them by version), and a publish that adds a root version
+// writes them before the barrier root.json waits for: those are the names
+// this case is for.
+func putFile(ctx context.Context, log *slog.Logger, d Destination, name string, data []byte, kind putKind, res *PublishResult) error {
 	old, err := d.ReadFile(ctx, name)
 	switch {
 	case err == nil && bytes.Equal(old, data):
 		res.Skipped++
 		return nil
-	case err == nil && kind == immutable:
+	case err == nil && kind == immutable && json.Valid(old):
 		return &DestinationError{Dest: fmt.Sprint(d), Name: name, Err: errors.New("already holds different content (published from another workspace?)")}
+	case err == nil && kind == immutable:
+		log.Warn("metadata name holds bytes that are not JSON (a publish cut short by a power loss?): writing it again",
+			"dest", fmt.Sprint(d), "name", name, "expected", len(data), "found", len(old))
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return &DestinationError{Dest: fmt.Sprint(d), Name: name, Err: err}
 	}

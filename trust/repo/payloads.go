@@ -2,7 +2,10 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"path"
 	"sync/atomic"
 
@@ -21,12 +24,23 @@ type payloadName struct {
 
 // planPayload appends to plan the names of target (one per hash tf lists)
 // that dest does not hold yet, counting those it holds as skipped.
-func planPayload(ctx context.Context, dest Destination, target string, tf *metadata.TargetFiles, plan []payloadName, res *PublishResult) ([]payloadName, error) {
+//
+// A name dest holds is skipped only when it has the payload's length, where
+// dest can tell (a sizer: a stat, an object's attributes). Payload names
+// are written with deferred durability: a power loss before the publish's
+// barrier (Flush, before root.json and timestamp.json) can leave a name
+// that exists but is empty or truncated, and the next publish, skipping
+// it, would send every device to a file that fails its hash. A name of
+// another length is written again (logged at Warn): its name is its hash,
+// so no other bytes can ever belong there. Bytes of the right length are
+// not read: wrong bytes of the right length are what "bsi audit" reports
+// (every target's length and hashes under every published name).
+func planPayload(ctx context.Context, log *slog.Logger, dest Destination, target string, tf *metadata.TargetFiles, plan []payloadName, res *PublishResult) ([]payloadName, error) {
 	dir, base := path.Split(target)
 	first := "" // a name of this payload written by this publish
 	for _, alg := range sortedKeys(tf.Hashes) {
 		name := fmt.Sprintf("targets/%s%x.%s", dir, []byte(tf.Hashes[alg]), base)
-		ok, err := dest.Exists(ctx, name)
+		ok, err := holdsPayload(ctx, log, dest, name, tf.Length)
 		if err != nil {
 			return nil, &DestinationError{Dest: fmt.Sprint(dest), Name: name, Err: err}
 		}
@@ -40,6 +54,28 @@ func planPayload(ctx context.Context, dest Destination, target string, tf *metad
 		}
 	}
 	return plan, nil
+}
+
+// holdsPayload reports whether dest holds name with length bytes (only
+// that it holds name when dest is no sizer), logging a name of another
+// length.
+func holdsPayload(ctx context.Context, log *slog.Logger, dest Destination, name string, length int64) (bool, error) {
+	sz, ok := dest.(sizer)
+	if !ok {
+		return dest.Exists(ctx, name)
+	}
+	n, err := sz.Size(ctx, name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	case n == length:
+		return true, nil
+	}
+	log.Warn("payload name holds another length (a publish cut short by a power loss?): writing it again",
+		"dest", fmt.Sprint(dest), "name", name, "expected", length, "found", n)
+	return false, nil
 }
 
 // writePayloads writes the names planned, in a batch (concurrently) when

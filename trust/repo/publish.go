@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -348,7 +349,7 @@ func (w *Workspace) writeTree(ctx context.Context, dest Destination, published m
 		if old := destMeta[role+".json"]; old == nil || old.Version < v {
 			kind = unreferenced
 		}
-		if err := putFile(ctx, dest, fmt.Sprintf("%d.%s.json", v, role), data, kind, res); err != nil {
+		if err := putFile(ctx, w.opts.Logger, dest, fmt.Sprintf("%d.%s.json", v, role), data, kind, res); err != nil {
 			return err
 		}
 	}
@@ -359,26 +360,26 @@ func (w *Workspace) writeTree(ctx context.Context, dest Destination, published m
 	if err != nil {
 		return err
 	}
-	if err := putSnapshot(ctx, dest, w.snapshot.Signed.Version, snap, res); err != nil {
+	if err := putSnapshot(ctx, w.opts.Logger, dest, w.snapshot.Signed.Version, snap, res); err != nil {
 		return err
 	}
 	ts, err := w.timestamp.ToBytes(false)
 	if err != nil {
 		return err
 	}
-	return putFile(ctx, dest, "timestamp.json", ts, mutable, res)
+	return putFile(ctx, w.opts.Logger, dest, "timestamp.json", ts, mutable, res)
 }
 
 // putSnapshot writes version v of the snapshot: replacing what an
 // interrupted publish left under that name when the destination's
 // timestamp.json lists an older snapshot (the rerun signs it again, with
 // another expiry), refusing other bytes when it lists this one.
-func putSnapshot(ctx context.Context, dest Destination, v int64, snap []byte, res *PublishResult) error {
+func putSnapshot(ctx context.Context, log *slog.Logger, dest Destination, v int64, snap []byte, res *PublishResult) error {
 	kind := unreferenced
 	if pub := publishedSnapshotVersion(ctx, dest); pub >= v {
 		kind = immutable
 	}
-	return putFile(ctx, dest, fmt.Sprintf("%d.snapshot.json", v), snap, kind, res)
+	return putFile(ctx, log, dest, fmt.Sprintf("%d.snapshot.json", v), snap, kind, res)
 }
 
 // publishedSnapshotVersion returns the snapshot version dest's
@@ -449,7 +450,7 @@ func (w *Workspace) planPayloads(ctx context.Context, dest Destination, role str
 		if tf == nil {
 			continue
 		}
-		if plan, err = planPayload(ctx, dest, p, tf, plan, res); err != nil {
+		if plan, err = planPayload(ctx, w.opts.Logger, dest, p, tf, plan, res); err != nil {
 			return nil, err
 		}
 	}
@@ -527,7 +528,7 @@ func (w *Workspace) publishRoots(ctx context.Context, dest Destination, res *Pub
 		if err != nil {
 			return fmt.Errorf("root history: %w", err)
 		}
-		if err := putFile(ctx, dest, name, data, immutable, res); err != nil {
+		if err := putFile(ctx, w.opts.Logger, dest, name, data, immutable, res); err != nil {
 			return err
 		}
 	}
@@ -535,8 +536,8 @@ func (w *Workspace) publishRoots(ctx context.Context, dest Destination, res *Pub
 	if err != nil {
 		return err
 	}
-	if err := putFile(ctx, dest, fmt.Sprintf("%d.root.json", w.root.Signed.Version), data, immutable, res); err != nil {
+	if err := putFile(ctx, w.opts.Logger, dest, fmt.Sprintf("%d.root.json", w.root.Signed.Version), data, immutable, res); err != nil {
 		return err
 	}
-	return putFile(ctx, dest, "root.json", data, mutable, res)
+	return putFile(ctx, w.opts.Logger, dest, "root.json", data, mutable, res)
 }

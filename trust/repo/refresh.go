@@ -60,7 +60,7 @@ func (w *Workspace) Refresh(ctx context.Context, dest Destination, opts RefreshO
 			if err != nil {
 				return err
 			}
-			if err := putSnapshot(ctx, dest, w.snapshot.Signed.Version, snap, res); err != nil {
+			if err := putSnapshot(ctx, w.opts.Logger, dest, w.snapshot.Signed.Version, snap, res); err != nil {
 				return err
 			}
 		}
@@ -68,7 +68,7 @@ func (w *Workspace) Refresh(ctx context.Context, dest Destination, opts RefreshO
 		if err != nil {
 			return err
 		}
-		return putFile(ctx, dest, "timestamp.json", ts, mutable, res)
+		return putFile(ctx, w.opts.Logger, dest, "timestamp.json", ts, mutable, res)
 	})
 	if err != nil {
 		return nil, err
