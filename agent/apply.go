@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -176,10 +177,17 @@ func (a *Agent) download(ctx context.Context, rep *Report, acts []Action) (map[s
 			return nil, nil, err
 		}
 		// The check kept no targets: the search of 5.6.7 again, on the
-		// metadata the check verified.
+		// metadata the check verified (or newer, when the agent checked
+		// again since: then the target must still be the improvement the
+		// plan chose).
 		t, err := c.Lookup(ctx, act.To.Path)
 		if err == nil && (t == nil || roleOf(t) != act.To.Role) {
 			err = fmt.Errorf("%s: target %s is not in the verified metadata", act.Component, act.To.Path)
+		}
+		if err == nil {
+			if m, merr := manifest.FromCustom(t.Custom); merr != nil || !reflect.DeepEqual(m, act.To.Manifest) {
+				err = fmt.Errorf("%s: target %s changed since the check that chose it; check again", act.Component, act.To.Path)
+			}
 		}
 		if err != nil {
 			failed = append(failed, Failure{Action: act, Err: err})

@@ -380,3 +380,32 @@ func TestUserRollbackInterrupted(t *testing.T) {
 	a.Close()
 	f.wantInstalled("webkit", a1.ID)
 }
+
+// TestStaleReportNotApplied: a report keeps no targets, so Apply looks
+// each chosen improvement up again. When the agent checked again in
+// between and the publisher has withdrawn that improvement since, the
+// stale plan's install fails for that component (nothing is installed
+// from the old decision) instead of installing what the metadata no
+// longer offers.
+func TestStaleReportNotApplied(t *testing.T) {
+	f := newFixture(t)
+	a1 := mf("webkit", 1)
+	f.publish(a1)
+	a := f.open()
+	stale, err := a.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := kinds(stale.Plan)["webkit"]; k != Install {
+		t.Fatalf("plan for webkit = %v, want install", k)
+	}
+	f.withdraw(a1)
+	if _, err := a.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Apply(context.Background(), stale, nil)
+	if err == nil || len(res.Failed) != 1 || !strings.Contains(res.Failed[0].Err.Error(), "changed since the check") {
+		t.Fatalf("Apply of the stale report: %+v, %v; want webkit failed: changed since the check", res, err)
+	}
+	f.wantInstalled("webkit", "")
+}
