@@ -487,12 +487,13 @@ func (s *trustedSet) updateTargets(role, delegator string, rk *roleKeys, raw []b
 	switch {
 	case src == fromRecord:
 		f.version, f.expires = rec.version, rec.expires
-	case len(raw) >= indexMin:
-		// A large role is not decoded into a map of every entry: each
-		// entry is decoded and checked as encoding/json reaches it, then
-		// dropped, and is read from the bytes again when asked (find,
-		// paths), as for a role trusted through the record. The decoded
-		// copy would be twice the file, held at once, only to be dropped.
+	case len(raw) >= checkedMin:
+		// A role of some size is not decoded into a map of every entry:
+		// each entry is decoded and checked as encoding/json reaches it,
+		// then dropped, and is read from the bytes again when asked
+		// (find, paths), as for a role trusted through the record. The
+		// decoded copy would be twice the file, held at once (a device
+		// enumerating 256 hash bins would hold every bin twice).
 		t := targetsChecked{Targets: checkedEntries{role: role}}
 		env, err := decode(role, roleTargets, raw, &t)
 		if err != nil {
@@ -538,6 +539,11 @@ func (s *trustedSet) updateTargets(role, delegator string, rk *roleKeys, raw []b
 	s.roles[role] = f
 	return f, nil
 }
+
+// checkedMin is the smallest role file that updateTargets checks entry by
+// entry instead of decoding into a map: below it, a map costs little and
+// answers look-ups without a scan.
+const checkedMin = 16 << 10
 
 // decodeFull decodes raw as f's role into a map of every entry, checks it
 // (checkTargets) and verifies it (5.6.3: signed by a threshold of the
