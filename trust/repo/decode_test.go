@@ -2,6 +2,7 @@ package repo
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"testing"
 
@@ -74,7 +75,11 @@ func FuzzPlainKeysASCII(f *testing.F) {
 		if !ascii(data) {
 			return
 		}
-		if got, want := plainKeysASCII(data), plainKeysFold(data); got != want {
+		// Counting finds quoted names that do not share a quote; in data
+		// that is not JSON, two may ("Sig"sig" holds "Sig" and "sig"), and
+		// there plainKeysASCII may refuse more (the decode refuses such
+		// data anyway). It never takes what counting refuses.
+		if got, want := plainKeysASCII(data), plainKeysFold(data); got != want && (got || json.Valid(data)) {
 			t.Fatalf("plainKeysASCII(%q) = %v, counting says %v", data, got, want)
 		}
 	})
