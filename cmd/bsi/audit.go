@@ -11,10 +11,10 @@ import (
 
 func auditCommand() *command {
 	return &command{
-		name:    "audit",
-		args:    "URL --root ROOT.json [--targets-url URL] [--at TIME] [--skip-payloads] [--skip-client] [--json FILE] [--junit FILE] [--html FILE]",
-		summary: "audit a published repository: signatures, consistency, payloads, expiry budget",
-		help: `Walks the repository whose metadata is at URL from ROOT.json (any root
+		Name:    "audit",
+		Args:    "URL --root ROOT.json [--targets-url URL] [--at TIME] [--skip-payloads] [--skip-client] [--json FILE] [--junit FILE] [--html FILE]",
+		Summary: "audit a published repository: signatures, consistency, payloads, expiry budget",
+		Help: `Walks the repository whose metadata is at URL from ROOT.json (any root
 version you trust) and reports every finding, not just the first: root chain
 signatures and thresholds, timestamp and snapshot consistency, every role
 and delegation (signatures, path restrictions, roles missing from the
@@ -46,7 +46,7 @@ Examples:
   bsi audit https://updates.example.com/metadata --root root.json
   bsi audit http://127.0.0.1:8080 --root 1.root.json --skip-payloads --json audit.json
   bsi audit https://archive.example.com/2025/metadata --root 1.root.json --at 2025-06-01T00:00:00Z --html audit.html`,
-		run: runAudit,
+		Run: runAudit,
 	}
 }
 

@@ -15,10 +15,10 @@ import (
 
 func benchCommands() []*command {
 	return []*command{{
-		name:    "bench",
-		args:    "[--quick] [--n N,...] [--layout flat|bins] [--runs R] [--json FILE] [--no-process] [--check]",
-		summary: "compare the bsi client with go-tuf's updater on generated repositories",
-		help: `Generates repositories with the publisher code (trust/repo) at N = 1,000,
+		Name:    "bench",
+		Args:    "[--quick] [--n N,...] [--layout flat|bins] [--runs R] [--json FILE] [--no-process] [--check]",
+		Summary: "compare the bsi client with go-tuf's updater on generated repositories",
+		Help: `Generates repositories with the publisher code (trust/repo) at N = 1,000,
 10,000 and 100,000 improvements of one component, in two layouts (flat: all
 in the component role; bins: the component delegates to 256 succinct hash
 bins), ed25519 keys and 1 KiB payloads; serves each on 127.0.0.1; and
@@ -77,7 +77,7 @@ Examples:
   bsi bench --quick
   bsi bench --n 100000 --layout flat --json bench.json --goals
   bsi bench --quick --n 1000 --check`,
-		run: runBench,
+		Run: runBench,
 	}}
 }
 

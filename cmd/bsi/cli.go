@@ -21,15 +21,9 @@ const (
 // commands take, so that tests run commands in-process.
 type env = devicecli.Env
 
-// command is one "bsi GROUP VERB" (or "bsi VERB") command of the publisher
-// and auditor side; the device commands are devicecli's.
-type command struct {
-	name    string // "keys generate", "demo"
-	args    string // synopsis after the name: "[--type T] --out PATH"
-	summary string // one line for "bsi help"
-	help    string // long help with examples, for "bsi CMD -h"
-	run     func(ctx context.Context, e *env, args []string) error
-}
+// command is one "bsi GROUP VERB" (or "bsi VERB") command: the publisher
+// and auditor side's are here, the device commands devicecli's.
+type command = devicecli.Command
 
 // program is the command line of bsi: its own commands and the device
 // commands (client, tuf-client, version) of devicecli, run, printed and
@@ -62,9 +56,8 @@ func program() *devicecli.Program {
 // commands returns every command of the binary. Each command group lives in
 // a file of its own and contributes one function here; the device commands
 // come last ("version" ends the "Other" group).
-func commands() []*devicecli.Command {
-	var cmds []*devicecli.Command
-	for _, c := range slices.Concat(
+func commands() []*command {
+	return slices.Concat(
 		keysCommands(),
 		manifestCommands(),
 		repoCommands(),
@@ -77,10 +70,8 @@ func commands() []*devicecli.Command {
 		loadCommands(),
 		witnessCommands(),
 		monitorCommands(),
-	) {
-		cmds = append(cmds, &devicecli.Command{Name: c.name, Args: c.args, Summary: c.summary, Help: c.help, Run: c.run})
-	}
-	return append(cmds, devicecli.Commands("bsi")...)
+		devicecli.Commands("bsi"),
+	)
 }
 
 // run executes one command line and returns the exit code.

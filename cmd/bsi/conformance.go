@@ -17,10 +17,10 @@ import (
 func conformanceCommands() []*command {
 	return []*command{
 		{
-			name:    "conformance run",
-			args:    `--client "COMMAND"... [--group G]... [--run REGEX] [--xfails FILE] [--json FILE] [--junit FILE] [--html FILE] [--bsi "COMMAND"] [--parallel N] [--timeout D]`,
-			summary: "run the TUF conformance suite against a client",
-			help: `Runs the conformance scenarios against COMMAND, a client speaking the TUF
+			Name:    "conformance run",
+			Args:    `--client "COMMAND"... [--group G]... [--run REGEX] [--xfails FILE] [--json FILE] [--junit FILE] [--html FILE] [--bsi "COMMAND"] [--parallel N] [--timeout D]`,
+			Summary: "run the TUF conformance suite against a client",
+			Help: `Runs the conformance scenarios against COMMAND, a client speaking the TUF
 client CLI protocol (as "bsi tuf-client" does): each scenario builds its own
 repository on 127.0.0.1, makes it misbehave, and drives the client in its
 own temporary directories, several scenarios at a time, each with a
@@ -60,7 +60,7 @@ Examples:
   bsi conformance run --client "python3 -m myclient" --group rollback --junit out.xml
   bsi conformance run --client ./client --run 'keys/.*' --xfails known.txt --json report.json
   bsi conformance run --client "bsi tuf-client" --client "python3 -m myclient" --html matrix.html`,
-			run: runConformance,
+			Run: runConformance,
 		},
 		auditCommand(),
 	}

@@ -12,10 +12,10 @@ import (
 
 func demoCommands() []*command {
 	return []*command{{
-		name:    "demo",
-		args:    "[--dir DIR] [--keep] [--json]",
-		summary: "run the whole system on loopback: publish, install, attacks stopped, withdraw, staged rollout, upgrade",
-		help: `Runs a publisher, a repository served on 127.0.0.1, a device and an
+		Name:    "demo",
+		Args:    "[--dir DIR] [--keep] [--json]",
+		Summary: "run the whole system on loopback: publish, install, attacks stopped, withdraw, staged rollout, upgrade",
+		Help: `Runs a publisher, a repository served on 127.0.0.1, a device and an
 attacker, with nothing to configure, and prints one line per step: keys
 (a 2-of-3 root), publishing safari, webkit and libsystem improvements for
 macos 26.3, the device installing them, then each attack stopped with the
@@ -45,7 +45,7 @@ Flags:
 Examples:
   bsi demo
   bsi demo --keep --dir /tmp/bsi-demo && bsi client status /tmp/bsi-demo/device`,
-		run: runDemo,
+		Run: runDemo,
 	}}
 }
 

@@ -11,10 +11,10 @@ import (
 
 func fleetCommands() []*command {
 	return []*command{{
-		name:    "fleet serve",
-		args:    "[--db sqlite:PATH|postgres://...] [--addr HOST:PORT] [--max-body BYTES] [--device-rate R --device-burst N] [--addr-rate R --addr-burst N] [--quiet]",
-		summary: "collect device reports and serve rollout statistics",
-		help: `Receives device reports (POST /v1/reports, a JSON batch: see package
+		Name:    "fleet serve",
+		Args:    "[--db sqlite:PATH|postgres://...] [--addr HOST:PORT] [--max-body BYTES] [--device-rate R --device-burst N] [--addr-rate R --addr-burst N] [--quiet]",
+		Summary: "collect device reports and serve rollout statistics",
+		Help: `Receives device reports (POST /v1/reports, a JSON batch: see package
 fleet/report) and serves per-improvement statistics: GET /v1/stats, GET
 /v1/stats/COMPONENT/ID, a status page at / and GET /healthz. Reports are
 unauthenticated and pseudonymous: they can only inform a halt of a rollout,
@@ -40,7 +40,7 @@ Examples:
   bsi fleet serve
   bsi fleet serve --db sqlite:/var/lib/bsi/fleet.db --addr 0.0.0.0:8090
   bsi fleet serve --db 'postgres://bsi@db.internal/fleet?sslmode=verify-full'`,
-		run: runFleetServe,
+		Run: runFleetServe,
 	}}
 }
 

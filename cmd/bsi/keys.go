@@ -121,11 +121,11 @@ Examples:
 
 func keysGenerateCommand() *command {
 	return &command{
-		name:    "keys generate",
-		args:    "[--type ed25519|ecdsa|rsa] (--out PATH [--insecure-no-password] | --pkcs11 URI [--out PUB]) [--json]",
-		summary: "create a key pair: PATH (private, encrypted) and PATH.pub",
-		help:    keysGenerateHelp,
-		run:     runKeysGenerate,
+		Name:    "keys generate",
+		Args:    "[--type ed25519|ecdsa|rsa] (--out PATH [--insecure-no-password] | --pkcs11 URI [--out PUB]) [--json]",
+		Summary: "create a key pair: PATH (private, encrypted) and PATH.pub",
+		Help:    keysGenerateHelp,
+		Run:     runKeysGenerate,
 	}
 }
 
@@ -314,11 +314,11 @@ func keysMakeParent(path string) (string, error) {
 
 func keysShowCommand() *command {
 	return &command{
-		name:    "keys show",
-		args:    "[--vkey NAME] [--json] PATH|URI",
-		summary: "print a key's kind, type, TUF scheme and TUF key id",
-		help:    keysShowHelp,
-		run:     runKeysShow,
+		Name:    "keys show",
+		Args:    "[--vkey NAME] [--json] PATH|URI",
+		Summary: "print a key's kind, type, TUF scheme and TUF key id",
+		Help:    keysShowHelp,
+		Run:     runKeysShow,
 	}
 }
 

@@ -15,10 +15,10 @@ import (
 // and other HTTP servers of a repository tree).
 func loadCommands() []*command {
 	return []*command{{
-		name:    "load",
-		args:    "URL [--duration D] [--conns N] [--timeout D] [--mix W,W,W,W | --reports] [--label NAME] [--json FILE] | --compare A.json [B.json]",
-		summary: "put a server of a published repository under a fleet's load; req/s and latency",
-		help: `Reads the published tree at URL (timestamp.json, the snapshot it names, the
+		Name:    "load",
+		Args:    "URL [--duration D] [--conns N] [--timeout D] [--mix W,W,W,W | --reports] [--label NAME] [--json FILE] | --compare A.json [B.json]",
+		Summary: "put a server of a published repository under a fleet's load; req/s and latency",
+		Help: `Reads the published tree at URL (timestamp.json, the snapshot it names, the
 current version of every role, the payloads they list), then sends it what
 a fleet of devices sends, from --conns concurrent keep-alive connections for
 --duration:
@@ -63,7 +63,7 @@ Examples:
   bsi load http://127.0.0.1:8081/ --label nginx --json nginx.json
   bsi load --compare bsi.json nginx.json
   bsi load http://127.0.0.1:8090/ --reports --duration 10s --conns 16`,
-		run: runLoad,
+		Run: runLoad,
 	}}
 }
 

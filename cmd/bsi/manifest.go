@@ -62,11 +62,11 @@ type validateReason struct {
 
 func manifestValidateCommand() *command {
 	return &command{
-		name:    "manifest validate",
-		args:    "[--json] FILE...",
-		summary: "check manifest files; print ok or every problem with its JSON path",
-		help:    manifestValidateHelp,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Name:    "manifest validate",
+		Args:    "[--json] FILE...",
+		Summary: "check manifest files; print ok or every problem with its JSON path",
+		Help:    manifestValidateHelp,
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("manifest validate")
 			asJSON := fs.Bool("json", false, "print a JSON report on stdout")
 			pos, err := parseFlags(fs, args)
@@ -212,11 +212,11 @@ func newFlagFor(field string) string {
 
 func manifestNewCommand() *command {
 	return &command{
-		name:    "manifest new",
-		args:    "--component NAME --platform NAME --release R... --sequence N [flags]",
-		summary: "print a new improvement manifest to edit and sign",
-		help:    manifestNewHelp,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Name:    "manifest new",
+		Args:    "--component NAME --platform NAME --release R... --sequence N [flags]",
+		Summary: "print a new improvement manifest to edit and sign",
+		Help:    manifestNewHelp,
+		Run: func(ctx context.Context, e *env, args []string) error {
 			m, err := parseNewManifest(e, args)
 			if err != nil {
 				return err

@@ -18,10 +18,10 @@ import (
 
 func monitorCommands() []*command {
 	return []*command{{
-		name:    "monitor",
-		args:    "URL --root ROOT.json --state DIR [--component C] [--json]",
-		summary: "read a repository's whole transparency log and report what does not match",
-		help: `Verifies the repository at URL from ROOT.json as a device does, reads its
+		Name:    "monitor",
+		Args:    "URL --root ROOT.json --state DIR [--component C] [--json]",
+		Summary: "read a repository's whole transparency log and report what does not match",
+		Help: `Verifies the repository at URL from ROOT.json as a device does, reads its
 tlog-policy target (the log key, the witnesses and the quorum), fetches the
 log's cosigned checkpoint and every entry (C2SP tlog-tiles under URL/tlog/),
 checks that the entries hash to the checkpoint's root and that the log
@@ -42,7 +42,7 @@ the last run (a fork or a rollback), 1 no check possible.
 
 Example:
   bsi monitor http://127.0.0.1:8080 --root 1.root.json --state mon --component webkit`,
-		run: runMonitor,
+		Run: runMonitor,
 	}}
 }
 

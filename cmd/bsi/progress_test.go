@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/bsiframework/bsi/agent"
 	"github.com/bsiframework/bsi/agent/testrepo"
 	"github.com/bsiframework/bsi/internal/progress"
 	"github.com/bsiframework/bsi/keys"
@@ -37,88 +35,16 @@ func tickingTerminal() progress.Options {
 	}}
 }
 
-// TestNoProgressWhenNotTerminal: without a terminal the agent keeps
-// trust/client's own HTTP client and logger.
-func TestNoProgressWhenNotTerminal(t *testing.T) {
+// TestNoPublishProgressWhenNotTerminal: without a terminal a publish
+// writes to its destination as it is. (The client's progress bars are
+// tested in cmd/internal/devicecli.)
+func TestNoPublishProgressWhenNotTerminal(t *testing.T) {
 	e := &env{Stderr: &bytes.Buffer{}, Logger: slog.New(slog.DiscardHandler)}
-	opts := agent.Options{Logger: e.Logger}
-	withClientProgress(e, &opts, progress.Options{Terminal: stderrTerminal(e)})
-	if opts.HTTPClient != nil || opts.Logger != e.Logger {
-		t.Errorf("options changed for a non-terminal: %+v", opts)
-	}
 	dest, done := progressDestination(e, nil, progress.Options{Terminal: stderrTerminal(e)})
 	done()
 	if dest != nil {
 		t.Errorf("destination wrapped for a non-terminal")
 	}
-}
-
-// bigImprovement publishes webkit (a) with an incompressible 2 MiB payload.
-func bigImprovement(t *testing.T, f *clientFixture) {
-	t.Helper()
-	m := improvement("webkit", "26.3", 1)
-	custom, err := m.Custom()
-	if err != nil {
-		t.Fatal(err)
-	}
-	noise := make([]byte, 2<<20)
-	rand.Read(noise)
-	payload := testrepo.TarGz(map[string]string{"lib/webkit.txt": m.ID + "\n", "lib/WebKit.dylib": string(noise)})
-	if err := f.repo.AddTarget("webkit", "webkit/"+m.ID+".tar.gz", payload, custom); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.repo.Publish(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// TestClientInstallProgress installs a 2 MiB payload through the agent with
-// the options "bsi client install" builds on a terminal: the bar is drawn,
-// and the install is the same as without it.
-func TestClientInstallProgress(t *testing.T) {
-	f := newClientFixture(t, clientStart)
-	bigImprovement(t, f)
-	f.init()
-	var stderr bytes.Buffer
-	e := &env{Stderr: &stderr, Logger: slog.New(slog.DiscardHandler)}
-	opts := agent.Options{State: f.state, Now: f.clock, Logger: e.Logger}
-	withClientProgress(e, &opts, tickingTerminal())
-	ctx := context.Background()
-	a, err := agent.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	rep, err := a.Check(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Apply(ctx, rep, nil); err != nil {
-		t.Fatal(err)
-	}
-	f.wantCurrent("webkit", "webkit-26.3-a")
-	lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
-	// testrepo sends payloads chunked (bsi serve sends their length): the
-	// bar counts up to the whole payload.
-	if len(lines) != 1 || !strings.HasPrefix(lines[0], "\rdownloading webkit-26.3-a.tar.gz ") || !strings.HasSuffix(lines[0], " 2.0 MiB") {
-		t.Errorf("stderr = %q, want one bar up to 2.0 MiB", stderr.String())
-	}
-}
-
-// TestClientInstallNoBarInPipe: the same install through "bsi client
-// install" with stderr not a terminal writes no bar at all.
-func TestClientInstallNoBarInPipe(t *testing.T) {
-	f := newClientFixture(t, clientStart)
-	bigImprovement(t, f)
-	f.init()
-	code, out, errOut := f.bsi(context.Background(), "client", "install", f.state, "--all")
-	if code != 0 {
-		t.Fatalf("exit %d\n%s%s", code, out, errOut)
-	}
-	if strings.Contains(errOut, "\r") || strings.Contains(errOut, "downloading") {
-		t.Errorf("stderr of a non-terminal has a bar: %q", errOut)
-	}
-	f.wantCurrent("webkit", "webkit-26.3-a")
 }
 
 // recordingDest records calls, with or without the deferred ability.

@@ -184,9 +184,9 @@ func TestRepoCommandsMainFlow(t *testing.T) {
 func TestRepoCommandsHelp(t *testing.T) {
 	c := newRepoCLI(t)
 	for _, cmd := range repoCommands() {
-		out := c.ok(append(strings.Fields(cmd.name), "-h")...)
+		out := c.ok(append(strings.Fields(cmd.Name), "-h")...)
 		if !strings.Contains(out, "Example") {
-			t.Errorf("%s: help has no example", cmd.name)
+			t.Errorf("%s: help has no example", cmd.Name)
 		}
 	}
 }

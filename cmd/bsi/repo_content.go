@@ -40,11 +40,11 @@ Examples:
 
 func repoAddCommand() *command {
 	return &command{
-		name:    "repo add",
-		args:    "DIR --manifest M.json --payload FILE [--key KEY]... [--yes] [--json]",
-		summary: "add an improvement to its component role",
-		help:    repoAddHelp,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Name:    "repo add",
+		Args:    "DIR --manifest M.json --payload FILE [--key KEY]... [--yes] [--json]",
+		Summary: "add an improvement to its component role",
+		Help:    repoAddHelp,
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("repo add")
 			var keyRefs stringList
 			fs.Var(&keyRefs, "key", "")
@@ -87,10 +87,10 @@ func repoAddCommand() *command {
 
 func repoWithdrawCommand() *command {
 	return &command{
-		name:    "repo withdraw",
-		args:    "DIR ID --reason TEXT [--key KEY]... [--yes] [--json]",
-		summary: "withdraw an improvement (devices roll back)",
-		help: `Marks an improvement withdrawn, with the reason, in a new version of its
+		Name:    "repo withdraw",
+		Args:    "DIR ID --reason TEXT [--key KEY]... [--yes] [--json]",
+		Summary: "withdraw an improvement (devices roll back)",
+		Help: `Marks an improvement withdrawn, with the reason, in a new version of its
 role. The target entry stays listed: devices need it to roll back. With --key
 the changed role is signed at once, after its change since the last
 published version is shown (and, on a terminal, confirmed; --yes skips the
@@ -99,7 +99,7 @@ change shown, "result": {"withdrawn","reason","signed"}}.
 
 Example:
   bsi repo withdraw ws webkit-26.3-a --reason "breaks video playback" --key webkit-a.key`,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("repo withdraw")
 			var keyRefs stringList
 			fs.Var(&keyRefs, "key", "")
@@ -142,16 +142,16 @@ type withdrawResult struct {
 
 func repoListCommand() *command {
 	return &command{
-		name:    "repo list",
-		args:    "DIR [--json]",
-		summary: "list improvements with their status",
-		help: `Lists every improvement of the workspace: component, id, platform,
+		Name:    "repo list",
+		Args:    "DIR [--json]",
+		Summary: "list improvements with their status",
+		Help: `Lists every improvement of the workspace: component, id, platform,
 releases, sequence, status, and whether its role has unpublished changes.
 
 Examples:
   bsi repo list ws
   bsi repo list ws --json | jq '.[] | select(.manifest.status == "withdrawn")'`,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("repo list")
 			asJSON := fs.Bool("json", false, "")
 			pos, err := parseFlags(fs, args)

@@ -41,11 +41,11 @@ Examples:
 
 func repoPublishCommand() *command {
 	return &command{
-		name:    "repo publish",
-		args:    "DIR [--to DEST] [--json]",
-		summary: "sign snapshot and timestamp, write the repository",
-		help:    repoPublishHelp,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Name:    "repo publish",
+		Args:    "DIR [--to DEST] [--json]",
+		Summary: "sign snapshot and timestamp, write the repository",
+		Help:    repoPublishHelp,
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("repo publish")
 			to := fs.String("to", "", "")
 			asJSON := fs.Bool("json", false, "")
@@ -93,10 +93,10 @@ func printPublish(e *env, what string, res *repo.PublishResult, asJSON bool) err
 
 func repoRefreshCommand() *command {
 	return &command{
-		name:    "repo refresh",
-		args:    "DIR [--to DEST] [--snapshot-within D] [--json]",
-		summary: "re-sign the timestamp (and snapshot) with new expiry",
-		help: `Re-signs the timestamp with a new version and expiry, and the snapshot too
+		Name:    "repo refresh",
+		Args:    "DIR [--to DEST] [--snapshot-within D] [--json]",
+		Summary: "re-sign the timestamp (and snapshot) with new expiry",
+		Help: `Re-signs the timestamp with a new version and expiry, and the snapshot too
 when it expires within --snapshot-within (default: twice the timestamp
 period), with the online keys, and writes them to DIR/public or --to DEST,
 which must hold the last publish. Unpublished changes stay pending. Run it
@@ -109,7 +109,7 @@ Examples:
   bsi repo refresh ws
   bsi repo refresh ws --to /srv/bsi/repo --snapshot-within 3d
   bsi repo refresh ws --json`,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("repo refresh")
 			to := fs.String("to", "", "")
 			asJSON := fs.Bool("json", false, "")
@@ -140,10 +140,10 @@ Examples:
 
 func repoKeepFreshCommand() *command {
 	return &command{
-		name:    "repo keep-fresh",
-		args:    "DIR --interval D [--to DEST] [--snapshot-within D]",
-		summary: "refresh in a loop until interrupted",
-		help: `Runs bsi repo refresh every --interval (shorter than the timestamp
+		Name:    "repo keep-fresh",
+		Args:    "DIR --interval D [--to DEST] [--snapshot-within D]",
+		Summary: "refresh in a loop until interrupted",
+		Help: `Runs bsi repo refresh every --interval (shorter than the timestamp
 period) until SIGINT or SIGTERM, for deployments without cron. The workspace
 is locked only during each refresh, so publishing goes on in between. A
 failed round is reported on stderr and retried at the next one.
@@ -151,7 +151,7 @@ failed round is reported on stderr and retried at the next one.
 Examples:
   bsi repo keep-fresh ws --interval 6h
   bsi repo keep-fresh ws --interval 30m --to /srv/bsi/repo`,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("repo keep-fresh")
 			to := fs.String("to", "", "")
 			var interval, within time.Duration
@@ -186,10 +186,10 @@ Examples:
 
 func repoStatusCommand() *command {
 	return &command{
-		name:    "repo status",
-		args:    "DIR [--keys] [--json]",
-		summary: "show every role: version, expiry, signatures, pending",
-		help: `Shows every role: version, expiry and time left (EXPIRING when within twice
+		Name:    "repo status",
+		Args:    "DIR [--keys] [--json]",
+		Summary: "show every role: version, expiry, signatures, pending",
+		Help: `Shows every role: version, expiry and time left (EXPIRING when within twice
 its refresh interval, EXPIRED after), signatures present against the
 threshold, the key ids still missing, and whether it has changes not yet
 published. For a changed root, the signatures of the previous root's keys
@@ -210,7 +210,7 @@ Examples:
   bsi repo status ws --keys
   bsi repo status ws --json | jq '.[] | select(.unsigned)'
   bsi repo status ws --keys --json | jq -r '.[] | select(.role == "timestamp") | .keys[].keyid'`,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("repo status")
 			asJSON := fs.Bool("json", false, "")
 			withKeys := fs.Bool("keys", false, "")

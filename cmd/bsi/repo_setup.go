@@ -55,11 +55,11 @@ Examples:
 
 func repoInitCommand() *command {
 	return &command{
-		name:    "repo init",
-		args:    "DIR --root-key PUB... --targets-key PUB... --snapshot-key KEY --timestamp-key KEY",
-		summary: "create a publisher workspace",
-		help:    repoInitHelp,
-		run:     runRepoInit,
+		Name:    "repo init",
+		Args:    "DIR --root-key PUB... --targets-key PUB... --snapshot-key KEY --timestamp-key KEY",
+		Summary: "create a publisher workspace",
+		Help:    repoInitHelp,
+		Run:     runRepoInit,
 	}
 }
 
@@ -142,11 +142,11 @@ Examples:
 
 func repoDelegateCommand() *command {
 	return &command{
-		name:    "repo delegate",
-		args:    "DIR --component NAME --key PUB... [--threshold K] [--bins N]",
-		summary: "delegate a component to its team's keys",
-		help:    repoDelegateHelp,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Name:    "repo delegate",
+		Args:    "DIR --component NAME --key PUB... [--threshold K] [--bins N]",
+		Summary: "delegate a component to its team's keys",
+		Help:    repoDelegateHelp,
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("repo delegate")
 			var keyRefs stringList
 			fs.Var(&keyRefs, "key", "")
@@ -185,16 +185,16 @@ func repoDelegateCommand() *command {
 
 func repoUndelegateCommand() *command {
 	return &command{
-		name:    "repo undelegate",
-		args:    "DIR --component NAME",
-		summary: "remove a component delegation",
-		help: `Removes the component role (and its bins) from targets. Its improvements
+		Name:    "repo undelegate",
+		Args:    "DIR --component NAME",
+		Summary: "remove a component delegation",
+		Help: `Removes the component role (and its bins) from targets. Its improvements
 leave the next snapshot; payloads stay in the content store. Targets is then
 pending until signed.
 
 Example:
   bsi repo undelegate ws --component webkit`,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("repo undelegate")
 			comp := fs.String("component", "", "")
 			pos, err := parseFlags(fs, args)
@@ -243,11 +243,11 @@ Examples:
 
 func repoRotateCommand() *command {
 	return &command{
-		name:    "repo rotate",
-		args:    "DIR --role ROLE [--add-key PUB]... [--remove-key KEYID|PUB]... [--threshold K] [--yes] [--json]",
-		summary: "change a role's keys or threshold",
-		help:    repoRotateHelp,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Name:    "repo rotate",
+		Args:    "DIR --role ROLE [--add-key PUB]... [--remove-key KEYID|PUB]... [--threshold K] [--yes] [--json]",
+		Summary: "change a role's keys or threshold",
+		Help:    repoRotateHelp,
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("repo rotate")
 			var add, remove stringList
 			fs.Var(&add, "add-key", "")
@@ -394,11 +394,11 @@ Examples:
 
 func repoHashesCommand() *command {
 	return &command{
-		name:    "repo hashes",
-		args:    "DIR [--set LIST]",
-		summary: "show or change the hashes new improvements list",
-		help:    repoHashesHelp,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Name:    "repo hashes",
+		Args:    "DIR [--set LIST]",
+		Summary: "show or change the hashes new improvements list",
+		Help:    repoHashesHelp,
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("repo hashes")
 			set := fs.String("set", "", "")
 			pos, err := parseFlags(fs, args)

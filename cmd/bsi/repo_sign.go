@@ -76,11 +76,11 @@ Examples:
 
 func repoSignCommand() *command {
 	return &command{
-		name:    "repo sign",
-		args:    "DIR --key KEY [--role ROLE] [--yes] [--json] | --file FILE --key KEY --trusted-root ROOT",
-		summary: "show pending changes and sign them with a key",
-		help:    repoSignHelp,
-		run:     runRepoSign,
+		Name:    "repo sign",
+		Args:    "DIR --key KEY [--role ROLE] [--yes] [--json] | --file FILE --key KEY --trusted-root ROOT",
+		Summary: "show pending changes and sign them with a key",
+		Help:    repoSignHelp,
+		Run:     runRepoSign,
 	}
 }
 
@@ -229,10 +229,10 @@ func repoSignFile(ctx context.Context, e *env, fo repoFileOptions) error {
 
 func repoExportRoleCommand() *command {
 	return &command{
-		name:    "repo export-role",
-		args:    "DIR --role ROLE --out FILE [--canonical FILE]",
-		summary: "export a role for signing on an air-gapped machine",
-		help: `Writes the role file (with the signatures it has) to --out, for signing
+		Name:    "repo export-role",
+		Args:    "DIR --role ROLE --out FILE [--canonical FILE]",
+		Summary: "export a role for signing on an air-gapped machine",
+		Help: `Writes the role file (with the signatures it has) to --out, for signing
 elsewhere with "bsi repo sign --file", and optionally the exact bytes a
 signature covers (canonical JSON of "signed") to --canonical, for signing
 with other tools. Prints the version and the key ids still missing.
@@ -240,7 +240,7 @@ with other tools. Prints the version and the key ids still missing.
 Examples:
   bsi repo export-role ws --role root --out /media/usb/root.json
   bsi repo export-role ws --role targets --out t.json --canonical t.payload`,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("repo export-role")
 			role := fs.String("role", "", "")
 			out := fs.String("out", "", "")
@@ -282,10 +282,10 @@ Examples:
 
 func repoImportSignatureCommand() *command {
 	return &command{
-		name:    "repo import-signature",
-		args:    "DIR --role ROLE (--file FILE | --keyid ID --sig HEX) [--yes] [--json]",
-		summary: "import signatures made on another machine",
-		help: `Adds signatures made elsewhere to a pending role: from a role file signed
+		Name:    "repo import-signature",
+		Args:    "DIR --role ROLE (--file FILE | --keyid ID --sig HEX) [--yes] [--json]",
+		Summary: "import signatures made on another machine",
+		Help: `Adds signatures made elsewhere to a pending role: from a role file signed
 with "bsi repo sign --file" (its content must be the workspace's), or one
 signature given as --keyid and --sig (hex) over the exported canonical
 bytes. Every signature is verified against the role's keys first; a bad or
@@ -296,7 +296,7 @@ its last published version is shown first, as by bsi repo sign (--yes,
 Examples:
   bsi repo import-signature ws --role root --file /media/usb/root.json
   bsi repo import-signature ws --role targets --keyid 9ab3e870... --sig 3045...`,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("repo import-signature")
 			role := fs.String("role", "", "")
 			sf := addSignFlags(fs)

@@ -78,10 +78,10 @@ func (t *workspaceTransparency) LogPublish(ctx context.Context, dest repo.Destin
 
 func repoTlogCommand() *command {
 	return &command{
-		name:    "repo tlog-enable",
-		args:    "DIR --log-key KEY --origin NAME --witness NAME=VKEY@URL... --quorum N [--witness-timeout D] [--key KEY]...",
-		summary: "log every publish to a transparency log cosigned by witnesses",
-		help: `Makes the workspace publish to a transparency log (DESIGN.md, Transparency).
+		Name:    "repo tlog-enable",
+		Args:    "DIR --log-key KEY --origin NAME --witness NAME=VKEY@URL... --quorum N [--witness-timeout D] [--key KEY]...",
+		Summary: "log every publish to a transparency log cosigned by witnesses",
+		Help: `Makes the workspace publish to a transparency log (DESIGN.md, Transparency).
 It writes the C2SP tlog-policy (the log's key, the witnesses and the quorum)
 as the target "tlog-policy" of top-level targets, so targets is pending until
 its keys sign it (with --key at once), and records the log key in
@@ -107,7 +107,7 @@ Example:
     --witness 'w1=w1+5a1e...+BA...@http://127.0.0.1:8091' \
     --witness 'w2=w2+...@http://127.0.0.1:8092' \
     --witness 'w3=w3+...@http://127.0.0.1:8093' --quorum 2 --key targets.key`,
-		run: runRepoTlogEnable,
+		Run: runRepoTlogEnable,
 	}
 }
 

@@ -41,10 +41,10 @@ func addRolloutFlags(fs interface {
 
 func rolloutEnableCommand() *command {
 	return &command{
-		name:    "rollout enable",
-		args:    "DIR --key KEY",
-		summary: "add the online rollout role to a workspace",
-		help: `Delegates the paths rollout/*/* from targets to a new rollout role, signed
+		Name:    "rollout enable",
+		Args:    "DIR --key KEY",
+		Summary: "add the online rollout role to a workspace",
+		Help: `Delegates the paths rollout/*/* from targets to a new rollout role, signed
 by the online key KEY (a private key file or a KMS URI) that the publishing
 automation holds, like the snapshot and timestamp keys. Targets is then
 pending until its keys sign it (bsi repo sign). The key reference is kept
@@ -52,7 +52,7 @@ in DIR/rollout.json. bsi repo init --rollout-key does the same at creation.
 
 Example:
   bsi rollout enable ws --key rollout.key`,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("rollout enable")
 			key := fs.String("key", "", "")
 			pos, err := parseFlags(fs, args)
@@ -79,10 +79,10 @@ Example:
 
 func rolloutRotateKeyCommand() *command {
 	return &command{
-		name:    "rollout rotate-key",
-		args:    "DIR --key KEY",
-		summary: "replace the online rollout key",
-		help: `Makes KEY (a private key file or a KMS URI) the only key of the rollout
+		Name:    "rollout rotate-key",
+		Args:    "DIR --key KEY",
+		Summary: "replace the online rollout key",
+		Help: `Makes KEY (a private key file or a KMS URI) the only key of the rollout
 role: the recovery from a lost or compromised online rollout key. Targets
 then lists the new key instead of the old one and is pending until its keys
 sign it (bsi repo sign); the rollout role is signed again with the new key.
@@ -90,7 +90,7 @@ Running it again with the same key finishes an interrupted rotation.
 
 Example:
   bsi rollout rotate-key ws --key awskms:///alias/bsi-rollout-2`,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("rollout rotate-key")
 			key := fs.String("key", "", "")
 			pos, err := parseFlags(fs, args)
@@ -139,11 +139,11 @@ Examples:
 
 func rolloutStartCommand() *command {
 	return &command{
-		name:    "rollout start",
-		args:    "DIR ID --stages SPEC [--start TIME] [--publish [--to DEST]] [--json]",
-		summary: "start a staged rollout of an improvement",
-		help:    rolloutStartHelp,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Name:    "rollout start",
+		Args:    "DIR ID --stages SPEC [--start TIME] [--publish [--to DEST]] [--json]",
+		Summary: "start a staged rollout of an improvement",
+		Help:    rolloutStartHelp,
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("rollout start")
 			spec := fs.String("stages", "", "")
 			startFlag := fs.String("start", "", "")
@@ -177,10 +177,10 @@ func rolloutStartCommand() *command {
 
 func rolloutSetCommand() *command {
 	return &command{
-		name:    "rollout set",
-		args:    "DIR ID --percent N [--publish [--to DEST]] [--json]",
-		summary: "set a rollout's share of devices by hand",
-		help: `Takes manual control of a rollout: from now it reaches N% of devices
+		Name:    "rollout set",
+		Args:    "DIR ID --percent N [--publish [--to DEST]] [--json]",
+		Summary: "set a rollout's share of devices by hand",
+		Help: `Takes manual control of a rollout: from now it reaches N% of devices
 (at most two decimals: 5, 0.5%, 100%) and holds there, for up to 365 days,
 until the next change. The stages already reached stay, so no device that
 was offered the improvement loses the offer; a share below what the
@@ -194,7 +194,7 @@ Flags:
 Examples:
   bsi rollout set ws webkit-26.3-b --percent 50
   bsi rollout set ws webkit-26.3-b --percent 100% --publish`,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("rollout set")
 			pct := fs.String("percent", "", "")
 			rf := addRolloutFlags(fs)
@@ -225,10 +225,10 @@ Examples:
 
 func rolloutHaltCommand() *command {
 	return &command{
-		name:    "rollout halt",
-		args:    "DIR ID --reason TEXT [--publish [--to DEST]] [--json]",
-		summary: "stop a rollout: no new device is offered it",
-		help: `Halts a rollout: devices that have not installed the improvement are no
+		Name:    "rollout halt",
+		Args:    "DIR ID --reason TEXT [--publish [--to DEST]] [--json]",
+		Summary: "stop a rollout: no new device is offered it",
+		Help: `Halts a rollout: devices that have not installed the improvement are no
 longer offered it; devices that have keep it (a halt never uninstalls; to
 take an improvement back, withdraw it with bsi repo withdraw). The owner of
 a device can still install it by hand with an explicit override. Resume
@@ -240,7 +240,7 @@ Flags:
 
 Example:
   bsi rollout halt ws webkit-26.3-b --reason "crash reports from the canary ring" --publish`,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("rollout halt")
 			reason := fs.String("reason", "", "")
 			rf := addRolloutFlags(fs)
@@ -263,10 +263,10 @@ Example:
 
 func rolloutResumeCommand() *command {
 	return &command{
-		name:    "rollout resume",
-		args:    "DIR ID [--publish [--to DEST]] [--json]",
-		summary: "resume a halted rollout where it stopped",
-		help: `Lifts a halt. The schedule moves later by the time the rollout stood
+		Name:    "rollout resume",
+		Args:    "DIR ID [--publish [--to DEST]] [--json]",
+		Summary: "resume a halted rollout where it stopped",
+		Help: `Lifts a halt. The schedule moves later by the time the rollout stood
 halted, so it resumes at the stage, and with the hold left, where it
 stopped.
 
@@ -275,7 +275,7 @@ Flags:
 
 Example:
   bsi rollout resume ws webkit-26.3-b --publish`,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("rollout resume")
 			rf := addRolloutFlags(fs)
 			pos, err := parseFlags(fs, args)
@@ -369,17 +369,17 @@ func describeRollout(st *repo.RolloutState) string {
 
 func rolloutStatusCommand() *command {
 	return &command{
-		name:    "rollout status",
-		args:    "DIR [ID] [--json]",
-		summary: "show the rollouts of a workspace",
-		help: `Shows every rollout of the workspace (or the one of improvement ID): its
+		Name:    "rollout status",
+		Args:    "DIR [ID] [--json]",
+		Summary: "show the rollouts of a workspace",
+		Help: `Shows every rollout of the workspace (or the one of improvement ID): its
 current stage and share at this time, when the next stage begins, whether
 it is halted, and whether the change is published yet.
 
 Examples:
   bsi rollout status ws
   bsi rollout status ws webkit-26.3-b --json`,
-		run: func(ctx context.Context, e *env, args []string) error {
+		Run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags("rollout status")
 			asJSON := fs.Bool("json", false, "")
 			pos, err := parseFlags(fs, args)

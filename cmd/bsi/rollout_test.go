@@ -193,9 +193,9 @@ func TestRolloutWithoutRole(t *testing.T) {
 func TestRolloutCommandsHelp(t *testing.T) {
 	c := newRepoCLI(t)
 	for _, cmd := range rolloutCommands() {
-		out := c.ok(append(strings.Fields(cmd.name), "-h")...)
+		out := c.ok(append(strings.Fields(cmd.Name), "-h")...)
 		if !strings.Contains(out, "Example") {
-			t.Errorf("%s: help has no example", cmd.name)
+			t.Errorf("%s: help has no example", cmd.Name)
 		}
 	}
 	if out := c.ok("help"); !strings.Contains(out, "Publishers: staged rollout") || !strings.Contains(out, "bsi rollout halt") {

@@ -14,10 +14,10 @@ import (
 
 func rolloutWatchCommand() *command {
 	return &command{
-		name:    "rollout watch",
-		args:    "DIR --fleet URL --max-failure-rate P% --min-devices N [--interval D] [--once] [--publish [--to DEST]]",
-		summary: "halt rollouts whose fleet reports fail too often",
-		help: `Polls the fleet collector at URL (bsi fleet serve; GET URL/v1/stats) every
+		Name:    "rollout watch",
+		Args:    "DIR --fleet URL --max-failure-rate P% --min-devices N [--interval D] [--once] [--publish [--to DEST]]",
+		Summary: "halt rollouts whose fleet reports fail too often",
+		Help: `Polls the fleet collector at URL (bsi fleet serve; GET URL/v1/stats) every
 --interval (default 1m) until SIGINT or SIGTERM, and halts each rollout
 whose failure rate passes the threshold: more than --max-failure-rate of
 the distinct devices that attempted the improvement reported a failed
@@ -36,7 +36,7 @@ retried at the next one; with --once the command exits 1 after it.
 Examples:
   bsi rollout watch ws --fleet http://127.0.0.1:8090 --max-failure-rate 2% --min-devices 50 --publish
   bsi rollout watch ws --fleet https://fleet.example.com --max-failure-rate 5% --min-devices 200 --once`,
-		run: runRolloutWatch,
+		Run: runRolloutWatch,
 	}
 }
 

@@ -10,10 +10,10 @@ import (
 
 func serveCommands() []*command {
 	return []*command{{
-		name:    "serve",
-		args:    "DIR [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE] [--quiet]",
-		summary: "serve a published repository over HTTP (read-only)",
-		help: `Serves the published tree DIR (what "bsi repo publish" writes) to clients.
+		Name:    "serve",
+		Args:    "DIR [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE] [--quiet]",
+		Summary: "serve a published repository over HTTP (read-only)",
+		Help: `Serves the published tree DIR (what "bsi repo publish" writes) to clients.
 Only files are served: no listings, no dot-files, nothing outside DIR (links
 that leave it are refused). timestamp.json and other unversioned names are
 sent with "Cache-Control: no-cache"; versioned metadata and hashed payloads
@@ -31,7 +31,7 @@ Flags:
 Examples:
   bsi serve repo/public
   bsi serve repo/public --addr 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem`,
-		run: runServe,
+		Run: runServe,
 	}}
 }
 

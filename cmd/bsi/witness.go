@@ -15,10 +15,10 @@ import (
 
 func witnessCommands() []*command {
 	return []*command{{
-		name:    "witness serve",
-		args:    "--key KEY --name NAME --state DIR --log VKEY... [--listen HOST:PORT]",
-		summary: "run a C2SP tlog-witness that cosigns the checkpoints of logs it follows",
-		help: `Runs a transparency log witness (c2sp.org/tlog-witness): POST /add-checkpoint
+		Name:    "witness serve",
+		Args:    "--key KEY --name NAME --state DIR --log VKEY... [--listen HOST:PORT]",
+		Summary: "run a C2SP tlog-witness that cosigns the checkpoints of logs it follows",
+		Help: `Runs a transparency log witness (c2sp.org/tlog-witness): POST /add-checkpoint
 checks that the checkpoint is signed by a log it follows (--log, the log's
 vkey, as "bsi repo tlog-enable" prints it; repeat for several logs) and that
 it extends the last checkpoint it cosigned for that log (consistency proof),
@@ -42,7 +42,7 @@ Flags:
 Example:
   bsi witness serve --key w1.key --name w1.example --state w1-state \
     --log 'bsi.example/log+1a2b3c4d+AQ...' --listen 127.0.0.1:8091`,
-		run: runWitnessServe,
+		Run: runWitnessServe,
 	}}
 }
 

@@ -400,6 +400,21 @@ func openAgent(ctx context.Context, e *Env, state, release string, nw client.Net
 	return a, nil
 }
 
+// openReporting is openAgent for the commands that may queue device
+// reports (check, install, rollback). The caller defers done, which makes
+// the one short attempt to send the queued reports (flushReports) and then
+// closes the agent.
+func openReporting(ctx context.Context, e *Env, state, release string, nw client.Network, health ...string) (a *agent.Agent, done func(), err error) {
+	a, err = openAgent(ctx, e, state, release, nw, health...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, func() {
+		flushReports(ctx, e, a)
+		a.Close()
+	}, nil
+}
+
 func runClientCheck(ctx context.Context, e *Env, args []string) error {
 	fs := NewFlags("client check")
 	asJSON := fs.Bool("json", false, "machine-readable report")
@@ -409,12 +424,11 @@ func runClientCheck(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := openAgent(ctx, e, pos[0], *release, nw)
+	a, done, err := openReporting(ctx, e, pos[0], *release, nw)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	defer flushReports(ctx, e, a)
+	defer done()
 	rep, err := a.Check(ctx)
 	if rep != nil {
 		if perr := printReport(e, a, pos[0], rep, *asJSON); perr != nil {
@@ -445,12 +459,11 @@ func runClientInstall(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := openAgent(ctx, e, pos[0], "", nw, *health)
+	a, done, err := openReporting(ctx, e, pos[0], "", nw, *health)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	defer flushReports(ctx, e, a)
+	defer done()
 	rep, err := a.Check(ctx)
 	if rep == nil {
 		return fmt.Errorf("nothing installed: %w", err)
@@ -507,12 +520,11 @@ func runClientRollback(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := openAgent(ctx, e, pos[0], "", nw, *health)
+	a, done, err := openReporting(ctx, e, pos[0], "", nw, *health)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	defer flushReports(ctx, e, a)
+	defer done()
 	act, err := a.Rollback(ctx, pos[1], *baseline)
 	if err = requestUsage(err); err != nil {
 		if !*baseline && !errors.As(err, new(*agent.RequestError)) && !errors.As(err, new(*UsageError)) {
