@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"syscall"
 	"time"
 )
@@ -102,11 +101,7 @@ func (b *bench) measure(f func() error) (Measure, []string, error) {
 	// does not sync what it stores and bsi does, and an fsync on ext4 can
 	// wait for other files' dirty data. Flushed before the clock starts.
 	syscall.Sync()
-	// Nor for another's garbage: the heap an earlier run left (go-tuf's
-	// warm refresh of 100,000 targets allocates gigabytes) is collected
-	// and returned to the system now, not by the background scavenger
-	// while this run is timed.
-	debug.FreeOSMemory()
+	runtime.GC()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	w0, mark := b.srv.counts(), b.srv.mark()
