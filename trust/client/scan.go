@@ -154,6 +154,22 @@ func (s *scanner) members(f func(key []byte) (stop bool, err error)) error {
 	}
 }
 
+// pairs walks the object at s.i, calling f with each key, unescaped, and
+// the raw JSON of its value.
+func (s *scanner) pairs(f func(key, value []byte) error) error {
+	return s.members(func(key []byte) (bool, error) {
+		k := unquoteKey(key)
+		if k == nil {
+			return false, errScan
+		}
+		v, err := s.value()
+		if err != nil {
+			return false, err
+		}
+		return false, f(k, v)
+	})
+}
+
 // keyIs reports whether the JSON string bytes key (escapes included)
 // denote want.
 func keyIs(key []byte, want string) bool {
@@ -251,14 +267,9 @@ func scanEntries(raw []byte) (entries map[string][]byte, delegs []byte, err erro
 			delegs, err = s.value()
 			return err
 		}
-		return s.members(func(key []byte) (bool, error) {
-			k := unquoteKey(key)
-			if k == nil {
-				return false, errScan
-			}
-			v, err := s.value()
+		return s.pairs(func(k, v []byte) error {
 			entries[string(k)] = v
-			return false, err
+			return nil
 		})
 	})
 	if err != nil {

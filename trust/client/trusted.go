@@ -494,32 +494,9 @@ func (s *trustedSet) updateTargets(role, delegator string, rk *roleKeys, raw []b
 		// (find, paths), as for a role trusted through the record. The
 		// decoded copy would be twice the file, held at once (a device
 		// enumerating 256 hash bins would hold every bin twice).
-		t := targetsChecked{Targets: checkedEntries{role: role}}
-		env, err := decode(role, roleTargets, raw, &t)
-		if err != nil {
+		if err := f.decodeChecked(rk, raw); err != nil {
 			return nil, err
 		}
-		if !t.Targets.merged {
-			if t.Targets.err != nil {
-				return nil, t.Targets.err
-			}
-			if err := checkDelegations(role, t.Delegations); err != nil {
-				return nil, err
-			}
-			// 5.6.3: signed by a threshold of the delegator's keys for role.
-			if err := rk.verify(role, t.Version, env); err != nil {
-				return nil, err
-			}
-			f.version, f.expires = t.Version, t.Expires
-			f.delegations, f.scanned = t.Delegations, true
-			break
-		}
-		if err := f.decodeFull(rk, raw); err != nil {
-			return nil, err
-		}
-		// Read from its bytes when asked, as the branch above; the
-		// scanner gives up on such a file and decodes it in full.
-		f.delegations, f.scanned, f.signed = f.signed.Delegations, true, nil
 	default:
 		if err := f.decodeFull(rk, raw); err != nil {
 			return nil, err
@@ -544,6 +521,39 @@ func (s *trustedSet) updateTargets(role, delegator string, rk *roleKeys, raw []b
 // entry instead of decoding into a map: below it, a map costs little and
 // answers look-ups without a scan.
 const checkedMin = 16 << 10
+
+// decodeChecked is decodeFull for a role of checkedMin bytes or more:
+// its entries are checked one by one and not kept, and are read from
+// its bytes when asked (find, paths).
+func (f *targetsFile) decodeChecked(rk *roleKeys, raw []byte) error {
+	t := targetsChecked{Targets: checkedEntries{role: f.role}}
+	env, err := decode(f.role, roleTargets, raw, &t)
+	if err != nil {
+		return err
+	}
+	if t.Targets.merged() {
+		// encoding/json merged two "targets": decoded in full as it
+		// merges them (the scanner gives up on such a file too).
+		if err := f.decodeFull(rk, raw); err != nil {
+			return err
+		}
+		f.delegations, f.scanned, f.signed = f.signed.Delegations, true, nil
+		return nil
+	}
+	if t.Targets.err != nil {
+		return t.Targets.err
+	}
+	if err := checkDelegations(f.role, t.Delegations); err != nil {
+		return err
+	}
+	// 5.6.3: signed by a threshold of the delegator's keys for role.
+	if err := rk.verify(f.role, t.Version, env); err != nil {
+		return err
+	}
+	f.version, f.expires = t.Version, t.Expires
+	f.delegations, f.scanned = t.Delegations, true
+	return nil
+}
 
 // decodeFull decodes raw as f's role into a map of every entry, checks it
 // (checkTargets) and verifies it (5.6.3: signed by a threshold of the

@@ -150,17 +150,18 @@ type targetsChecked struct {
 // replacing an earlier one of the same path: merged then says to decode
 // it that way instead.
 type checkedEntries struct {
-	role   string
-	calls  int
-	err    error // the first entry refused
-	merged bool
+	role  string
+	calls int   // values encoding/json handed over
+	err   error // the first entry refused
 }
+
+// merged reports whether encoding/json found "targets" more than once.
+func (c *checkedEntries) merged() bool { return c.calls > 1 }
 
 // UnmarshalJSON is called by encoding/json with the value of "targets",
 // a slice of a document it has already found valid.
 func (c *checkedEntries) UnmarshalJSON(b []byte) error {
-	if c.calls++; c.calls > 1 {
-		c.merged = true
+	if c.calls++; c.merged() {
 		return nil
 	}
 	s := &scanner{b: b}
@@ -172,15 +173,7 @@ func (c *checkedEntries) UnmarshalJSON(b []byte) error {
 	default:
 		return &json.UnmarshalTypeError{Value: "targets", Type: reflect.TypeFor[map[string]*targetEntry](), Field: "targets"}
 	}
-	return s.members(func(key []byte) (bool, error) {
-		k := unquoteKey(key)
-		if k == nil {
-			return false, errScan
-		}
-		v, err := s.value()
-		if err != nil {
-			return false, err
-		}
+	return s.pairs(func(k, v []byte) error {
 		e, err := decodeEntry(v)
 		if err != nil {
 			err = &FormatError{Role: c.role, Err: fmt.Errorf("target %q: %w", k, err)}
@@ -190,7 +183,7 @@ func (c *checkedEntries) UnmarshalJSON(b []byte) error {
 		if err != nil && c.err == nil {
 			c.err = err // kept for after the decode: a second "targets" may replace this entry
 		}
-		return false, nil
+		return nil
 	})
 }
 
