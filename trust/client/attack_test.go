@@ -2,9 +2,13 @@ package client
 
 import (
 	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -326,4 +330,83 @@ func TestForgedSignatures(t *testing.T) {
 	s.set("timestamp.json", b)
 	wantErr[*SignatureError](t, c.Refresh(ctx), trust.ErrSecurity)
 	unchanged(t, dir, "timestamp", trusted)
+}
+
+// TestAttackSignatureOverNonCanonicalBytes: a holder of a valid signature
+// by the timestamp key over bytes that are not canonical JSON (whitespace,
+// keys out of order: what a key reused by another tool might sign)
+// cannot pass them off as metadata. The signature must cover the
+// canonical form, which the client rebuilds; verifying the bytes as
+// received (the fast path for canonical input) must never apply to
+// them. The control signs the canonical form of the same bytes and is
+// accepted.
+func TestAttackSignatureOverNonCanonicalBytes(t *testing.T) {
+	forge := func(t *testing.T, s *sim, variant func([]byte) []byte, signCanonical bool) []byte {
+		t.Helper()
+		s.timestamp.Signed.Version++
+		canonical := sign(t, s.timestamp, s.signers["timestamp"])
+		var env struct{ Signed json.RawMessage }
+		if err := json.Unmarshal(canonical, &env); err != nil {
+			t.Fatal(err)
+		}
+		raw := variant(env.Signed)
+		msg := raw
+		if signCanonical {
+			var err error
+			if msg, err = canonicalize(nil, raw); err != nil {
+				t.Fatal(err)
+			}
+		}
+		k := s.signers["timestamp"][0]
+		sig, err := k.signer.SignMessage(bytes.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []byte(`{"signatures":[{"keyid":"` + k.id + `","sig":"` + hex.EncodeToString(sig) + `"}],"signed":` + string(raw) + `}`)
+	}
+	variants := map[string]func([]byte) []byte{
+		"indented": func(b []byte) []byte {
+			var out bytes.Buffer
+			if err := json.Indent(&out, b, "", "  "); err != nil {
+				t.Fatal(err)
+			}
+			return out.Bytes()
+		},
+		"keys-reversed": func(b []byte) []byte {
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			keys := slices.Sorted(maps.Keys(m))
+			slices.Reverse(keys)
+			out := []byte("{")
+			for i, k := range keys {
+				if i > 0 {
+					out = append(out, ',')
+				}
+				out = append(append(strconv.AppendQuote(out, k), ':'), m[k]...)
+			}
+			return append(out, '}')
+		},
+	}
+	for name, variant := range variants {
+		t.Run(name, func(t *testing.T) {
+			s := newSim(t)
+			c, dir := s.client(t, false)
+			mustRefresh(t, c)
+			trusted := stored(t, dir, "timestamp")
+			if isCanonical(variant([]byte(`{"b":1,"a":{"d":2,"c":3}}`))) {
+				t.Fatal("the variant is canonical: the test proves nothing")
+			}
+			s.set("timestamp.json", forge(t, s, variant, false))
+			e := wantErr[*SignatureError](t, c.Refresh(ctx), trust.ErrSecurity)
+			if e.Role != "timestamp" || e.Have != 0 {
+				t.Errorf("error %v", e)
+			}
+			unchanged(t, dir, "timestamp", trusted)
+			// Control: the same bytes, signed over their canonical form.
+			s.set("timestamp.json", forge(t, s, variant, true))
+			mustRefresh(t, c)
+		})
+	}
 }

@@ -138,6 +138,34 @@ func FuzzCanonicalize(f *testing.F) {
 	})
 }
 
+// FuzzIsCanonical: isCanonical never vouches for bytes that are not
+// exactly what canonicalize makes of them (a signature is then checked
+// over the bytes as received), and it recognises every canonical input
+// without a backslash, so that verification copies nothing.
+func FuzzIsCanonical(f *testing.F) {
+	_, seeds := fuzzSeeds(f)
+	for _, b := range seeds {
+		f.Add(b)
+		if out, err := canonicalize(nil, b); err == nil {
+			f.Add(out)
+		}
+	}
+	for _, s := range []string{`{"a":"x\"\\y","b":[1,-2,0,true,false,null],"c":{}}`, `{"b":1,"a":2}`, `{"a":1,"a":2}`,
+		`{"a\"":1}`, `"\u0041"`, `-0`, `01`, `1.5`, `{"a" :1}`, `[1,]`, `"\/"`, "\"\x80\"", `{"":[[[]]]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out, err := canonicalize(nil, data)
+		same := err == nil && bytes.Equal(out, data)
+		switch ok := isCanonical(data); {
+		case ok && !same:
+			t.Fatalf("isCanonical(%q) but canonicalize gives %q, %v", data, out, err)
+		case !ok && same && !bytes.Contains(data, []byte(`\`)):
+			t.Fatalf("canonical input %q not recognised", data)
+		}
+	})
+}
+
 func errorsIsAny(err error, targets ...error) bool {
 	for _, t := range targets {
 		if errors.Is(err, t) {

@@ -147,9 +147,16 @@ func newRoleKeys(signer, role string, keyIDs []string, threshold int, keys map[s
 // 5.4.2, 5.5.3, 5.6.3). Two key ids for the same public key, or two
 // signatures by one key, count once.
 func (rk *roleKeys) verify(role string, version int64, env *envelope) error {
-	msg, err := canonicalize(make([]byte, 0, len(env.Signed)), env.Signed)
-	if err != nil {
-		return &FormatError{Role: role, Err: err}
+	// The signature covers the canonical form of the signed part: the
+	// bytes received when they are canonical already (as every signer
+	// writes them), a canonical copy of them otherwise.
+	msg := []byte(env.Signed)
+	if !isCanonical(msg) {
+		var err error
+		msg, err = canonicalize(make([]byte, 0, len(env.Signed)), env.Signed)
+		if err != nil {
+			return &FormatError{Role: role, Err: err}
+		}
 	}
 	sigs := map[string][][]byte{}
 	for _, s := range env.Signatures {
