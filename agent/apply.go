@@ -270,15 +270,15 @@ func (a *Agent) apply(ctx context.Context, act Action, payload string, dec *Decl
 // stage; a halted rollout is refused with a *rollout.HaltedError (see
 // InstallRequestOverridingHalt). The error names the first ref that cannot
 // be installed and why.
-func (a *Agent) InstallRequest(rep *Report, refs []string) (func(Action) bool, error) {
-	return a.installRequest(rep, refs, false)
+func (a *Agent) InstallRequest(ctx context.Context, rep *Report, refs []string) (func(Action) bool, error) {
+	return a.installRequest(ctx, rep, refs, false)
 }
 
-func (a *Agent) installRequest(rep *Report, refs []string, overrideHalt bool) (func(Action) bool, error) {
+func (a *Agent) installRequest(ctx context.Context, rep *Report, refs []string, overrideHalt bool) (func(Action) bool, error) {
 	chosen := map[string]bool{}
 	byComp := map[string]string{}
 	for _, ref := range refs {
-		act, err := a.requestOne(rep, ref)
+		act, err := a.requestOne(ctx, rep, ref)
 		if err != nil {
 			return nil, err
 		}
@@ -357,13 +357,11 @@ func (e *AmbiguousError) Error() string {
 
 // requestOne finds (or makes) the action installing ref; its Kind is None
 // when ref is installed already.
-func (a *Agent) requestOne(rep *Report, ref string) (*Action, error) {
+func (a *Agent) requestOne(ctx context.Context, rep *Report, ref string) (*Action, error) {
 	var comps []string
 	_, bare, _ := splitRef(ref)
-	for _, v := range rep.Available {
-		if v.Manifest.ID == bare {
-			comps = append(comps, v.Role)
-		}
+	for _, o := range rep.offers.find("", bare) {
+		comps = append(comps, o.role)
 	}
 	slices.Sort(comps)
 	comp, id, err := resolve(ref, comps, "not listed by the verified metadata")
@@ -378,12 +376,18 @@ func (a *Agent) requestOne(rep *Report, ref string) (*Action, error) {
 			return &act, nil
 		}
 	}
-	var cand *Available
-	for i := range rep.Available {
-		if v := &rep.Available[i]; v.Role == comp && v.Manifest.ID == id {
-			cand = v
-		}
+	// The last one listed, as the search of the check saw them.
+	found := rep.offers.find(comp, id)
+	o := found[len(found)-1]
+	c, err := a.client()
+	if err != nil {
+		return nil, err
 	}
+	if err := rep.offers.materialize(ctx, c.Lookup, o); err != nil {
+		return nil, err
+	}
+	v := o.available()
+	cand := &v
 	if err := cand.Verify(); err != nil {
 		return nil, err
 	}
@@ -444,9 +448,13 @@ func (a *Agent) Rollback(ctx context.Context, ref string, baselineOnly bool) (*A
 		if err := rep.componentErr(comp); err != nil {
 			return nil, fmt.Errorf("nothing changed: %w", err)
 		}
-		act.To = lowerAlternative(a.cfg.Device(), in, slices.DeleteFunc(slices.Clone(rep.Available), func(v Available) bool {
-			return a.j.declined(v.Manifest.Component, v.Manifest.ID)
-		}))
+		c, err := a.client()
+		if err != nil {
+			return nil, fmt.Errorf("nothing changed: %w", err)
+		}
+		if act.To, err = rep.offers.lower(ctx, c.Lookup, in.Component, in.Sequence); err != nil {
+			return nil, fmt.Errorf("nothing changed: %w", err)
+		}
 		if act.To != nil {
 			ps, failed, err := a.download(ctx, rep, []Action{act})
 			if err == nil && len(failed) > 0 {
@@ -465,23 +473,6 @@ func (a *Agent) Rollback(ctx context.Context, ref string, baselineOnly bool) (*A
 	a.queueReports(ctx, nil, []event{doneEvent(act, "user")})
 	a.pruneCache()
 	return &act, nil
-}
-
-// lowerAlternative is the best improvement below in for the user's
-// rollback.
-func lowerAlternative(d manifest.Device, in *Installed, avail []Available) *Available {
-	var ms []*manifest.Manifest
-	var as []*Available
-	for i := range avail {
-		v := &avail[i]
-		if v.Manifest.Component == in.Component && v.Manifest.Sequence < in.Sequence && v.Verify() == nil {
-			ms, as = append(ms, v.Manifest), append(as, v)
-		}
-	}
-	if m := manifest.Select(d, ms); m != nil {
-		return as[slices.Index(ms, m)]
-	}
-	return nil
 }
 
 func orNone(names []string) string {

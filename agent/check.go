@@ -21,30 +21,15 @@ import (
 // first delegated role of the signing chain (Target.Roles[1]), or the
 // top-level "targets" when it listed the target itself.
 func Collect(targets []*client.Target) (avail []Available, notes []Action) {
-	var c improvements
+	c := newImprovements(manifest.Device{}, nil, nil)
+	c.keepAll = true
 	for _, t := range targets {
 		c.add(t)
 	}
-	return c.avail, c.notes
-}
-
-// improvements is Collect one target at a time.
-type improvements struct {
-	avail []Available
-	notes []Action
-}
-
-func (c *improvements) add(t *client.Target) {
-	role := roleOf(t)
-	m, err := manifest.FromCustom(t.Custom)
-	switch {
-	case errors.Is(err, manifest.ErrNoManifest):
-	case err != nil:
-		c.notes = append(c.notes, Action{Kind: Ignore, Component: role, Target: &Available{Path: t.Path, Role: role},
-			Reason: "invalid manifest: " + err.Error()})
-	default:
-		c.avail = append(c.avail, Available{Path: t.Path, Role: role, Manifest: m})
+	for i := range c.offers {
+		avail = append(avail, c.offers[i].available())
 	}
+	return avail, c.notes
 }
 
 // roleOf is the component role of a target: the first delegated role of
@@ -68,8 +53,11 @@ type Report struct {
 	// component whose metadata failed, or whose role signed a rejected
 	// target, has a Blocked action and no other.
 	Plan []Action
-	// Available lists every improvement the verified metadata lists
-	// (including those the device declined, which Plan did not see).
+	// Available lists the improvements Plan decided from, in full: the
+	// rejected and ignored targets, and per component the installed
+	// improvement when it is listed and the best one that applies and is
+	// neither held back nor declined. The check keeps the others in brief
+	// (InstallRequest and Rollback read them again when they name one).
 	Available []Available
 	// Rollouts lists the improvements a rollout gates for this device (or
 	// holds back because the rollout role failed), in component order.
@@ -80,6 +68,9 @@ type Report struct {
 	// policy is the repository's transparency policy; nil when it has
 	// none: then no proof is required.
 	policy *transparency.Policy
+	// offers are every improvement the verified metadata lists, declined
+	// ones included.
+	offers *improvements
 }
 
 // Err joins the security errors of rejected targets and the errors of
@@ -161,12 +152,14 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 	if err := c.Refresh(ctx); err != nil {
 		return nil, a.failCheck(fmt.Errorf("refresh: %w", err))
 	}
-	// Each improvement's manifest is read as its target is found, and the
-	// target itself is not kept (a device with 10,000 improvements listed
-	// does not hold 10,000 targets): Apply looks up the few it installs.
-	// Kept are the rollout role's schedules, read by gate, and the
-	// top-level role's own targets, among them the transparency policy.
-	var col improvements
+	// Each improvement's manifest is read as its target is found, and
+	// neither the target nor, mostly, the manifest is kept (a device with
+	// 10,000 improvements listed holds neither 10,000 targets nor 10,000
+	// manifests; see offers): Apply looks up the few it installs. Kept
+	// are the rollout role's schedules, read by gate, and the top-level
+	// role's own targets, among them the transparency policy.
+	installed := a.j.Installed
+	col := newImprovements(a.cfg.Device(), installed, a.j.declined)
 	comps, err := c.ComponentsFunc(ctx, func(role string, t *client.Target) bool {
 		if role == rollout.Role {
 			return true
@@ -193,7 +186,6 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 			failed[comp.Role] = comp.Err
 		}
 	}
-	all, notes := col.avail, col.notes
 	seed, err := a.seed()
 	if err != nil {
 		return nil, a.failCheck(err)
@@ -201,18 +193,20 @@ func (a *Agent) Check(ctx context.Context) (*Report, error) {
 	now := a.opts.Now()
 	// The gate's clock is the expiry clock: a device set back in time
 	// does not hold back a stage its witnesses vouch has come.
-	g := gate(rc, all, a.j.Installed, a.cfg.Device(), rollout.Device{Seed: seed, Ring: a.cfg.Ring}, a.j.Rollout, a.trustedNow())
+	g := gate(rc, col, rollout.Device{Seed: seed, Ring: a.cfg.Ring}, a.j.Rollout, a.trustedNow())
 	if g.record != nil {
 		a.j.Rollout = g.record
 	}
-	avail := slices.DeleteFunc(slices.Clone(all), func(v Available) bool {
-		in := a.j.Installed[v.Manifest.Component]
-		return g.held[v.Path] || a.j.declined(v.Manifest.Component, v.Manifest.ID) && (in == nil || in.ID != v.Manifest.ID)
-	})
-	plan := append(Plan(a.cfg.Device(), a.j.installedList(), avail, failed), notes...)
+	// Plan decides from what can matter: the same decisions as from every
+	// improvement not held back nor declined (TestPlanFromOffers).
+	avail, err := col.forPlan(ctx, c.Lookup, g.held)
+	if err != nil {
+		return nil, a.failCheck(err)
+	}
+	plan := append(Plan(a.cfg.Device(), a.j.installedList(), avail, failed), col.notes...)
 	plan = append(plan, g.ignored...)
 	rep := &Report{Device: a.cfg.Device(), Ring: a.cfg.Ring, At: now, Freshness: freshnessOf(c.Freshness()),
-		Plan: plan, Available: all, Rollouts: g.states, RolloutErr: g.err, policy: pol}
+		Plan: plan, Available: avail, Rollouts: g.states, RolloutErr: g.err, policy: pol, offers: col}
 	rec := &CheckRecord{At: rep.At, Freshness: &rep.Freshness, Rollouts: rep.Rollouts}
 	for _, act := range plan {
 		switch {

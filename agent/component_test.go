@@ -102,7 +102,7 @@ func TestInstallTwoIDsOfOneComponent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = a.InstallRequest(rep, ids)
+		_, err = a.InstallRequest(t.Context(), rep, ids)
 		var ce *ConflictError
 		if !errors.As(err, &ce) || ce.Component != "webkit" || !slices.Contains(ce.IDs, w1.ID) || !slices.Contains(ce.IDs, w2.ID) {
 			t.Errorf("InstallRequest(%q) = %v, want a ConflictError naming webkit and both ids", ids, err)
@@ -135,17 +135,17 @@ func TestInstallComponentSlashID(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ae *AmbiguousError
-	if _, err := a.InstallRequest(rep, []string{"fix-1"}); !errors.As(err, &ae) ||
+	if _, err := a.InstallRequest(t.Context(), rep, []string{"fix-1"}); !errors.As(err, &ae) ||
 		!slices.Equal(ae.Candidates, []string{"safari/fix-1", "webkit/fix-1"}) {
 		t.Errorf("InstallRequest(fix-1) = %v, want an AmbiguousError listing safari/fix-1 and webkit/fix-1", err)
 	}
 	for _, bad := range []string{"webkit/", "/fix-1", "webkit/fix-1/x", "safari/nope", "nope/fix-1"} {
 		var re *RequestError
-		if _, err := a.InstallRequest(rep, []string{bad}); !errors.As(err, &re) {
+		if _, err := a.InstallRequest(t.Context(), rep, []string{bad}); !errors.As(err, &re) {
 			t.Errorf("InstallRequest(%q) = %v, want a RequestError", bad, err)
 		}
 	}
-	want, err := a.InstallRequest(rep, []string{"webkit/fix-1"})
+	want, err := a.InstallRequest(t.Context(), rep, []string{"webkit/fix-1"})
 	if err != nil {
 		t.Fatal(err)
 	}

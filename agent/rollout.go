@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/bsiframework/bsi/internal/atomicfile"
-	"github.com/bsiframework/bsi/manifest"
 	"github.com/bsiframework/bsi/rollout"
 	"github.com/bsiframework/bsi/trust/client"
 )
@@ -118,30 +118,19 @@ type rolloutGate struct {
 }
 
 // gate applies the rollout role rc (nil when the repository has none) to
-// the verified improvements all, following DESIGN.md "Staged rollout":
+// the verified improvements col, following DESIGN.md "Staged rollout":
 // only active, applicable candidates can be held; installed ones never
 // are; withdrawals are never gated. When the role failed, new installs of
 // the components named in the last verified copy (known; all components
 // when none is known) are held back, and err carries the failure.
-func gate(rc *client.Component, all []Available, inst map[string]*Installed, d manifest.Device,
-	dev rollout.Device, known *RolloutRecord, now time.Time) rolloutGate {
+func gate(rc *client.Component, col *improvements, dev rollout.Device, known *RolloutRecord, now time.Time) rolloutGate {
 	g := rolloutGate{held: map[string]bool{}}
 	if rc == nil {
 		return g
 	}
-	var cands []rollout.Candidate
-	for _, v := range all {
-		if v.Role == "targets" || v.Verify() != nil {
-			continue
-		}
-		m := v.Manifest
-		installed := inst[m.Component] != nil && inst[m.Component].ID == m.ID
-		cands = append(cands, rollout.Candidate{Target: v.Path, Component: m.Component, ID: m.ID,
-			Active: m.Status == manifest.StatusActive, Applicable: m.Check(d).Applies, Installed: installed})
-	}
 	if rc.Err != nil {
 		g.err = &ComponentError{Component: rollout.Role, Err: rc.Err}
-		g.heldByFailure(cands, known, rc.Err)
+		g.heldByFailure(col.candidates(nil), known, rc.Err)
 		return g
 	}
 	var entries []rollout.Entry
@@ -163,6 +152,14 @@ func gate(rc *client.Component, all []Available, inst map[string]*Installed, d m
 	slices.Sort(rec.Components)
 	rec.Components = slices.Compact(rec.Components)
 	g.record = rec
+	// Only the improvements the schedules name can be gated: Gate decides
+	// the same from those as from every candidate (its Allowed list, the
+	// one difference, is not used).
+	named := map[string]bool{}
+	for _, s := range scheds {
+		named[s.Improvement] = true
+	}
+	cands := col.candidates(named)
 	res := rollout.Gate(cands, entries, dev, now)
 	for _, ig := range res.Ignored {
 		g.ignore(ig.Path, ig.Reason)
@@ -295,6 +292,6 @@ func (e *HeldError) Unwrap() error { return e.Err }
 // who explicitly overrides a halted rollout (bsi client install
 // --override-halt): it installs a halted improvement, or one whose
 // rollout role failed.
-func (a *Agent) InstallRequestOverridingHalt(rep *Report, refs []string) (func(Action) bool, error) {
-	return a.installRequest(rep, refs, true)
+func (a *Agent) InstallRequestOverridingHalt(ctx context.Context, rep *Report, refs []string) (func(Action) bool, error) {
+	return a.installRequest(ctx, rep, refs, true)
 }

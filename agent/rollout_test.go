@@ -194,10 +194,10 @@ func TestRolloutHaltAndWithdrawal(t *testing.T) {
 		t.Fatal(err)
 	}
 	var he *rollout.HaltedError
-	if _, err := a.InstallRequest(rep, []string{"webkit/" + wb.ID}); !errors.As(err, &he) {
+	if _, err := a.InstallRequest(t.Context(), rep, []string{"webkit/" + wb.ID}); !errors.As(err, &he) {
 		t.Fatalf("manual install of a halted improvement: %v, want a *rollout.HaltedError", err)
 	}
-	want, err := a.InstallRequestOverridingHalt(rep, []string{"webkit/" + wb.ID})
+	want, err := a.InstallRequestOverridingHalt(t.Context(), rep, []string{"webkit/" + wb.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestRolloutManualInstallBeforeStage(t *testing.T) {
 	if st := rep.RolloutOf("webkit", wb.ID); st == nil || !strings.Contains(st.Text, "waiting: starts at 2026-11-27T13:00:00Z") {
 		t.Fatalf("rollout state %+v: want waiting for the start", st)
 	}
-	want, err := a.InstallRequest(rep, []string{wb.ID})
+	want, err := a.InstallRequest(t.Context(), rep, []string{wb.ID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func TestSequenceNeverGoesDownWithoutWithdrawal(t *testing.T) {
 		t.Fatal(err)
 	}
 	var re *RequestError
-	if _, err := a.InstallRequest(rep, []string{a2.ID}); !errors.As(err, &re) || !strings.Contains(err.Error(), "lower") {
+	if _, err := a.InstallRequest(t.Context(), rep, []string{a2.ID}); !errors.As(err, &re) || !strings.Contains(err.Error(), "lower") {
 		t.Errorf("InstallRequest(%s) = %v, want a RequestError about the lower sequence", a2.ID, err)
 	}
 }
@@ -270,7 +270,7 @@ func TestHealthCheckFailureUndoes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := a.InstallRequest(rep, []string{a2.ID})
+	want, err := a.InstallRequest(t.Context(), rep, []string{a2.ID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -476,7 +476,7 @@ func runClientInstall(ctx context.Context, e *Env, args []string) error {
 		if *overrideHalt {
 			request = a.InstallRequestOverridingHalt
 		}
-		if want, err = request(rep, pos[1:]); err != nil {
+		if want, err = request(ctx, rep, pos[1:]); err != nil {
 			var he *rollout.HaltedError
 			if errors.As(err, &he) || errors.As(err, new(*agent.HeldError)) {
 				return WithHint(fmt.Errorf("nothing installed: %w", err), "--override-halt installs it anyway")
