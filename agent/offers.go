@@ -21,21 +21,23 @@ import (
 // manifest is read again from the verified metadata (materialize), and
 // must be the one the check saw.
 
-// offer is one improvement target with a valid manifest.
+// offer is one improvement target with a valid manifest, in 72 bytes
+// besides its path.
 type offer struct {
 	path string
 	// role is the component role that signed the target (roleOf).
 	role string
-	// released is the manifest's release time, for ties of sequence.
-	released string
-	seq      int
+	// m is the manifest, or nil when it is read again on demand.
+	m   *manifest.Manifest
+	seq int
+	// released is the manifest's release time, for ties of sequence:
+	// an index in improvements.dates.
+	released uint32
 	reason   manifest.Reason // of manifest.Check for the device
 	active   bool            // the manifest's status is active
 	// mismatch is set when the manifest does not belong to the role or
 	// path (Available.Verify fails): such a target is rejected.
 	mismatch bool
-	// m is the manifest, or nil when it is read again on demand.
-	m *manifest.Manifest
 }
 
 // id is the improvement's id: the manifest's, or, for a target whose
@@ -54,12 +56,12 @@ func (o *offer) id() string {
 
 // better is manifest.Select's order: higher sequence, then later
 // release, then greater id.
-func (o *offer) better(b *offer) bool {
+func (c *improvements) better(o, b *offer) bool {
 	if o.seq != b.seq {
 		return o.seq > b.seq
 	}
 	if o.released != b.released {
-		return o.released > b.released
+		return c.dates[o.released] > c.dates[b.released]
 	}
 	return o.id() > b.id()
 }
@@ -93,15 +95,19 @@ type improvements struct {
 	notes     []Action
 	// best is, per component, the index in offers of the best applicable
 	// offer not excluded so far, whose manifest is kept.
-	best     map[string]int
-	released map[string]string // release times, each held once
+	best map[string]int
+	// dates are the release times of the offers, each once, and roles
+	// the component roles.
+	dates  []string
+	dateOf map[string]uint32
+	roles  map[string]string
 	// keepAll keeps every manifest (Collect).
 	keepAll bool
 }
 
 func newImprovements(d manifest.Device, installed map[string]*Installed, excluded func(component, id string) bool) *improvements {
 	return &improvements{device: d, installed: installed, excluded: excluded,
-		best: map[string]int{}, released: map[string]string{}}
+		best: map[string]int{}, dateOf: map[string]uint32{}, roles: map[string]string{}}
 }
 
 func (c *improvements) add(t *client.Target) {
@@ -115,14 +121,21 @@ func (c *improvements) add(t *client.Target) {
 			Reason: "invalid manifest: " + err.Error()})
 		return
 	}
-	o := offer{path: t.Path, role: role, seq: m.Sequence, reason: m.Check(c.device).Reason,
-		active: m.Status == manifest.StatusActive, m: m}
-	if r, ok := c.released[m.Released]; ok {
-		o.released = r
+	if r, ok := c.roles[role]; ok {
+		role = r // one copy of each role name
 	} else {
-		c.released[m.Released], o.released = m.Released, m.Released
+		c.roles[role] = role
 	}
-	o.mismatch = (&Available{Path: t.Path, Role: role, Manifest: m}).Verify() != nil
+	date, ok := c.dateOf[m.Released]
+	if !ok {
+		date = uint32(len(c.dates))
+		c.dates = append(c.dates, m.Released)
+		c.dateOf[m.Released] = date
+	}
+	o := offer{path: t.Path, role: role, seq: m.Sequence, released: date, reason: m.Check(c.device).Reason,
+		active: m.Status == manifest.StatusActive, m: m,
+		// Available.Verify, without making one.
+		mismatch: m.Component != role || m.CheckTargetPath(t.Path) != nil}
 	i := len(c.offers)
 	switch in := c.installed[role]; {
 	case c.keepAll, o.noted(), in != nil && in.ID == m.ID:
@@ -130,7 +143,7 @@ func (c *improvements) add(t *client.Target) {
 		// The best so far keeps its manifest; the one it replaces does
 		// not, unless kept for another reason.
 		if b, ok := c.best[role]; ok {
-			if !o.better(&c.offers[b]) {
+			if !c.better(&o, &c.offers[b]) {
 				o.m = nil
 				break
 			}
@@ -170,7 +183,7 @@ func (c *improvements) forPlan(ctx context.Context, lookup lookupFunc, held map[
 			out = append(out, o.available())
 			has[o.role] = has[o.role] || !o.mismatch
 		case o.reason == manifest.Applies:
-			if b := best[o.role]; b == nil || o.better(b) {
+			if b := best[o.role]; b == nil || c.better(o, b) {
 				best[o.role] = o
 			}
 		default:
@@ -220,7 +233,7 @@ func (c *improvements) lower(ctx context.Context, lookup lookupFunc, component s
 		if o.role != component || o.mismatch || o.seq >= seq || o.reason != manifest.Applies || c.excluded(o.role, o.id()) {
 			continue
 		}
-		if best == nil || o.better(best) {
+		if best == nil || c.better(o, best) {
 			best = o
 		}
 	}
@@ -269,7 +282,7 @@ func (c *improvements) materialize(ctx context.Context, lookup lookupFunc, o *of
 	if t != nil && roleOf(t) == o.role {
 		m, err = manifest.FromCustom(t.Custom)
 	}
-	if t == nil || roleOf(t) != o.role || err != nil || m.Sequence != o.seq || m.Released != o.released ||
+	if t == nil || roleOf(t) != o.role || err != nil || m.Sequence != o.seq || m.Released != c.dates[o.released] ||
 		m.ID != o.id() || m.Check(c.device).Reason != o.reason || (m.Status == manifest.StatusActive) != o.active {
 		return fmt.Errorf("%s: target %s changed during the check; check again", o.role, o.path)
 	}
