@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 )
 
 // A role file trusted through the verified-state record was decoded,
@@ -254,30 +252,6 @@ func scanTargets(raw []byte, target string, find bool) (entry, delegs []byte, er
 	return entry, delegs, nil
 }
 
-// scanEntries returns every entry of signed.targets in the envelope raw,
-// keyed by its unescaped path (unique: verification canonicalized the
-// signed part, which refuses duplicate keys), each the raw JSON of the
-// entry, and the raw JSON of signed.delegations (nil when absent). The
-// values alias raw.
-func scanEntries(raw []byte) (entries map[string][]byte, delegs []byte, err error) {
-	entries = map[string][]byte{}
-	err = scanSigned(raw, []string{"delegations", "targets"}, func(s *scanner, field string) error {
-		if field == "delegations" {
-			var err error
-			delegs, err = s.value()
-			return err
-		}
-		return s.pairs(func(k, v []byte) error {
-			entries[string(k)] = v
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return entries, delegs, nil
-}
-
 // scanMember calls f with each key of the object signed.<field> of the
 // envelope raw, with the scanner at its value, which f must consume.
 func scanMember(raw []byte, field string, f func(s *scanner, key []byte) error) error {
@@ -322,27 +296,9 @@ func (f *targetsFile) find(target string) (*targetEntry, *delegations, error) {
 	return f.scan(target, true)
 }
 
-// paths returns every target path the role lists. A role trusted through
-// the verified-state record is not decoded for it: one scan keeps each
-// entry's bytes (slices of the file, not copies) for find, so that
-// enumerating a role of 10,000 targets decodes each entry once, when it
-// is asked for, and holds no second copy of the role.
-func (f *targetsFile) paths() ([]string, error) {
-	if err := f.readEntries(); err != nil {
-		return nil, err
-	}
-	if f.entries != nil {
-		return slices.Collect(maps.Keys(f.entries)), nil
-	}
-	t, err := f.parsed()
-	if err != nil {
-		return nil, err
-	}
-	return slices.Collect(maps.Keys(t.Targets)), nil
-}
-
-// readEntries reads a role trusted through the verified-state record in
-// full, once, and keeps each entry's bytes for paths and find.
+// readEntries reads a role not decoded whole (trusted through the
+// verified-state record, or checked entry by entry when fetched) in full,
+// once, and keeps where each entry is in its bytes for paths and find.
 func (f *targetsFile) readEntries() error {
 	if f.signed != nil || f.entries != nil {
 		return nil
@@ -366,10 +322,10 @@ func (f *targetsFile) readEntries() error {
 	return nil
 }
 
-// entry decodes and checks the entry of target kept by paths.
+// entry decodes and checks the entry of target in the entry table.
 func (f *targetsFile) entry(target string) (*targetEntry, *delegations, error) {
 	d := f.delegations
-	raw := f.entries[target]
+	raw := f.entries.find(target)
 	if raw == nil {
 		return nil, d, nil
 	}

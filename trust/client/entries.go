@@ -1,0 +1,228 @@
+package client
+
+import (
+	"bytes"
+	"container/heap"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"sort"
+)
+
+// entryTable holds the target entries of a role file that is not decoded
+// whole (trusted through the verified-state record, or checked entry by
+// entry when fetched): for each entry, where its key and its value are in
+// the file's bytes, sorted by decoded key. It costs 20 bytes per entry and
+// no allocation per entry (a map of the entries cost about 110 bytes and a
+// string each), and finds an entry by binary search.
+type entryTable struct {
+	raw   []byte
+	spans []entrySpan
+	// dec holds the decoded keys of the entries whose key has escapes
+	// (a path with "<" written as \u003c): their span's key is in dec.
+	dec []byte
+}
+
+// entrySpan is one entry: its key is raw[k0:k1] (dec[k0:k1] when inDec),
+// decoded, and its value, the raw JSON of the entry, raw[v0:v1].
+type entrySpan struct {
+	k0, k1, v0, v1 uint32
+	inDec          bool
+}
+
+// key returns the decoded key of entry i.
+func (t *entryTable) key(i int) []byte {
+	sp := &t.spans[i]
+	if sp.inDec {
+		return t.dec[sp.k0:sp.k1:sp.k1]
+	}
+	return t.raw[sp.k0:sp.k1:sp.k1]
+}
+
+// value returns the raw JSON of entry i (a slice of the file's bytes).
+func (t *entryTable) value(i int) []byte {
+	sp := &t.spans[i]
+	return t.raw[sp.v0:sp.v1]
+}
+
+// len returns the number of entries (distinct keys).
+func (t *entryTable) len() int { return len(t.spans) }
+
+// find returns the raw JSON of the entry of target, or nil.
+func (t *entryTable) find(target string) []byte {
+	i := sort.Search(len(t.spans), func(i int) bool { return string(t.key(i)) >= target })
+	if i < len(t.spans) && string(t.key(i)) == target {
+		return t.value(i)
+	}
+	return nil
+}
+
+// scanEntries reads signed.targets of the envelope raw into a table, and
+// returns the raw JSON of signed.delegations (nil when absent). Keys are
+// matched unescaped; of two entries with the same key (which verification
+// refuses: it canonicalizes the signed part) the later one is kept, as
+// encoding/json keeps it.
+func scanEntries(raw []byte) (t *entryTable, delegs []byte, err error) {
+	if len(raw) > math.MaxUint32 {
+		return nil, nil, fmt.Errorf("%d bytes is too large to enumerate", len(raw))
+	}
+	t = &entryTable{raw: raw}
+	off := func(b []byte) uint32 { return uint32(cap(raw) - cap(b)) }
+	err = scanSigned(raw, []string{"delegations", "targets"}, func(s *scanner, field string) error {
+		if field == "delegations" {
+			var err error
+			delegs, err = s.value()
+			return err
+		}
+		// A second "targets" (which verification refuses) adds to the
+		// first, as it did to the map encoding/json decodes into.
+		return s.members(func(key []byte) (bool, error) {
+			k := unquoteKey(key)
+			if k == nil {
+				return false, errScan
+			}
+			v, err := s.value()
+			if err != nil {
+				return false, err
+			}
+			sp := entrySpan{v0: off(v), v1: off(v) + uint32(len(v))}
+			if bytes.IndexByte(key, '\\') >= 0 {
+				// Decoded into a new slice: the key had escapes.
+				sp.inDec = true
+				sp.k0 = uint32(len(t.dec))
+				t.dec = append(t.dec, k...)
+				sp.k1 = uint32(len(t.dec))
+			} else {
+				sp.k0 = off(key)
+				sp.k1 = sp.k0 + uint32(len(key))
+			}
+			t.spans = append(t.spans, sp)
+			return false, nil
+		})
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	t.sort()
+	t.spans = slices.Clip(t.spans)
+	return t, delegs, nil
+}
+
+// sort orders the spans by key, keeping of equal keys the last in the
+// file only. Canonical JSON has its keys sorted already: then it only
+// checks.
+func (t *entryTable) sort() {
+	for i := 1; i < len(t.spans); i++ {
+		if bytes.Compare(t.key(i-1), t.key(i)) >= 0 {
+			slices.SortStableFunc(t.spans, func(a, b entrySpan) int {
+				return bytes.Compare(t.spanKey(&a), t.spanKey(&b))
+			})
+			break
+		}
+	}
+	out := t.spans[:0]
+	for i := range t.spans {
+		if i+1 < len(t.spans) && bytes.Equal(t.key(i), t.key(i+1)) {
+			continue // a later entry has the same key
+		}
+		out = append(out, t.spans[i])
+	}
+	t.spans = out
+}
+
+func (t *entryTable) spanKey(sp *entrySpan) []byte {
+	if sp.inDec {
+		return t.dec[sp.k0:sp.k1]
+	}
+	return t.raw[sp.k0:sp.k1]
+}
+
+// pathStream is the target paths of one role, in increasing order.
+type pathStream struct {
+	table *entryTable // the role's entries; or else
+	paths []string    // its decoded targets' paths, sorted
+	i     int
+	head  string // the current path, once next returned true
+}
+
+// next moves to the next path and reports whether there is one.
+func (p *pathStream) next() bool {
+	if p.table != nil {
+		if p.i >= p.table.len() {
+			return false
+		}
+		p.head = string(p.table.key(p.i))
+	} else {
+		if p.i >= len(p.paths) {
+			return false
+		}
+		p.head = p.paths[p.i]
+	}
+	p.i++
+	return true
+}
+
+// paths returns the target paths the role lists, in increasing order. A
+// role trusted through the verified-state record, or checked entry by
+// entry when fetched, is not decoded for it: the paths are read from its
+// entry table, one at a time.
+func (f *targetsFile) paths() (*pathStream, error) {
+	if err := f.readEntries(); err != nil {
+		return nil, err
+	}
+	if f.entries != nil {
+		return &pathStream{table: f.entries}, nil
+	}
+	t, err := f.parsed()
+	if err != nil {
+		return nil, err
+	}
+	return &pathStream{paths: slices.Sorted(maps.Keys(t.Targets))}, nil
+}
+
+// mergePaths calls fn with every path of the streams once, in increasing
+// order: a k-way merge of sorted streams, which holds one path per stream
+// (the paths of a component's roles need not be gathered in a set).
+// It stops at the first error fn returns.
+func mergePaths(streams []*pathStream, fn func(path string) error) error {
+	h := pathHeap{}
+	for _, s := range streams {
+		if s.next() {
+			h = append(h, s)
+		}
+	}
+	heap.Init(&h)
+	prev, any := "", false
+	for len(h) > 0 {
+		s := h[0]
+		p := s.head
+		if s.next() {
+			heap.Fix(&h, 0)
+		} else {
+			heap.Pop(&h)
+		}
+		if any && p == prev {
+			continue // listed by another role of the component too
+		}
+		prev, any = p, true
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pathHeap orders streams by their current path.
+type pathHeap []*pathStream
+
+func (h pathHeap) Len() int           { return len(h) }
+func (h pathHeap) Less(i, j int) bool { return h[i].head < h[j].head }
+func (h pathHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *pathHeap) Push(x any)        { *h = append(*h, x.(*pathStream)) }
+func (h *pathHeap) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return s
+}

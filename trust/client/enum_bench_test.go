@@ -1,0 +1,84 @@
+package client
+
+import (
+	"fmt"
+	"runtime"
+	"strconv"
+	"testing"
+)
+
+// enumSim is a repository of n improvements in one component, "webkit":
+// listed by webkit itself (flat), or by 2^bits succinct hash bins below it.
+func enumSim(b *testing.B, n, bits int) *sim {
+	s := newSim(b)
+	s.delegate("targets", "webkit", []string{"webkit/*"}, false)
+	roles := []string{"targets", "webkit"}
+	if bits > 0 {
+		roles = append(roles, s.delegateBins("webkit", "webkit-bin", bits)...)
+	}
+	sr := s.targets["webkit"].Signed.Delegations
+	for i := range n {
+		p := fmt.Sprintf("webkit/improvement-%06d.tar.gz", i)
+		role := "webkit"
+		if bits > 0 {
+			role = sr.SuccinctRoles.GetRolesForTarget(p)[0].Name
+		}
+		s.addTarget(role, p, []byte(strconv.Itoa(i)), `{"bsi":{"sequence":1,"component":"webkit","min_os":"26.0"}}`)
+	}
+	s.publish(roles...)
+	return s
+}
+
+// BenchmarkComponentsFunc: a device's enumeration of 10,000 improvements,
+// cold (every role fetched) and warm (every role trusted through the
+// record). live-B is the heap in use, after a collection, halfway through
+// the enumeration (where every role of the component is held), less the
+// heap in use before it.
+func BenchmarkComponentsFunc(b *testing.B) {
+	const n = 10000
+	for _, layout := range []struct {
+		name string
+		bits int
+	}{{"flat", 0}, {"bins", 8}} {
+		s := enumSim(b, n, layout.bits)
+		for _, warm := range []bool{false, true} {
+			name := layout.name + "/cold"
+			if warm {
+				name = layout.name + "/warm"
+			}
+			b.Run(name, func(b *testing.B) {
+				c0, dir := s.client(b, true)
+				if _, err := c0.Components(ctx); err != nil {
+					b.Fatal(err)
+				}
+				var live uint64
+				for b.Loop() {
+					b.StopTimer()
+					c := s.clientAt(b, dir)
+					if !warm {
+						c, _ = s.client(b, true)
+					}
+					mustRefresh(b, c)
+					var ms runtime.MemStats
+					runtime.GC()
+					runtime.ReadMemStats(&ms)
+					base := ms.HeapAlloc
+					b.StartTimer()
+					seen := 0
+					comps, err := c.ComponentsFunc(ctx, func(role string, t *Target) bool {
+						if seen++; seen == n/2 {
+							runtime.GC()
+							runtime.ReadMemStats(&ms)
+							live = max(live, ms.HeapAlloc-base)
+						}
+						return false
+					})
+					if err != nil || seen != n || len(comps) != 1 || comps[0].Err != nil {
+						b.Fatalf("%d targets, %v, %v", seen, comps, err)
+					}
+				}
+				b.ReportMetric(float64(live), "live-B")
+			})
+		}
+	}
+}
