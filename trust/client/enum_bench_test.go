@@ -23,7 +23,12 @@ func enumSim(b *testing.B, n, bits int) *sim {
 		if bits > 0 {
 			role = sr.SuccinctRoles.GetRolesForTarget(p)[0].Name
 		}
-		s.addTarget(role, p, []byte(strconv.Itoa(i)), `{"bsi":{"sequence":1,"component":"webkit","min_os":"26.0"}}`)
+		// A manifest the size of the bench repository's (about 370 bytes):
+		// 256 bins are then 18 KiB each, above checkedMin, as there.
+		s.addTarget(role, p, []byte(strconv.Itoa(i)), fmt.Sprintf(`{"bsi":{"advisories":["CVE-2026-%05d"],`+
+			`"applies_to":{"releases":["26.3"]},"component":"webkit","id":"webkit-%07d","platform":"macos",`+
+			`"released":"2026-01-02T03:04:05Z","requires_restart":false,"schema":"bsi.improvement/v1","sequence":%d,`+
+			`"severity":"high","status":"active","title":"security improvement webkit-%07d"}}`, i, i, i+1, i))
 	}
 	s.publish(roles...)
 	return s

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -318,6 +319,8 @@ type indexedFile struct {
 	path  string
 	ix    *roleIndex
 	valid map[int64][]byte // segment number -> verified bytes
+	// checked is set once the whole file hashed to the index (check).
+	checked bool
 }
 
 // read returns the verified bytes of [sp.start, sp.end), reading the
@@ -394,6 +397,83 @@ func (f *indexedFile) all() ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s", errStoredChanged, filepath.Base(f.path))
 	}
 	return raw, nil
+}
+
+// check reads the whole file, without keeping it, and checks it against
+// the full SHA-256: enumeration finds a file changed on disk before it
+// passes any target on, while it can still start again.
+func (f *indexedFile) check() error {
+	if f.checked {
+		return nil
+	}
+	fh, err := os.Open(f.path)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errStoredChanged, err)
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return fmt.Errorf("%w: %s: %v", errStoredChanged, filepath.Base(f.path), err)
+	}
+	if [32]byte(h.Sum(nil)) != f.ix.sum {
+		return fmt.Errorf("%w: %s", errStoredChanged, filepath.Base(f.path))
+	}
+	f.checked = true
+	return nil
+}
+
+// run returns the entries of run i (from anchor i to the next, or to the
+// end of signed.targets), read and hashed against the index, as a table
+// bounded by the anchors' keys; the segments of the run before it are
+// let go. Enumerating the runs in order holds one run at a time, not the
+// whole file. A run that does not start with its anchor's key, or whose
+// keys are not increasing within the anchors' bounds, means the index and
+// the file disagree: errStoredChanged.
+func (f *indexedFile) run(i int) (*entryTable, error) {
+	a := f.ix.anchors
+	if i > 0 {
+		for seg := a[i-1].seg; seg < a[i].seg; seg++ {
+			delete(f.valid, int64(seg))
+		}
+	}
+	end := f.ix.targets.end
+	t := &entryTable{bounded: true, lo: a[i].key}
+	if i+1 < len(a) {
+		end, t.hi = a[i+1].start, a[i+1].key
+	}
+	b, err := f.read(span{a[i].start, end})
+	if err != nil {
+		return nil, err
+	}
+	t.raw = b
+	bad := func(why string) error {
+		return fmt.Errorf("%w: %s, run of anchor %d at byte %d: %s", errStoredChanged, filepath.Base(f.path), i, a[i].start, why)
+	}
+	err = walkRun(b, func(key, value []byte) error {
+		if err := t.add(key, value); err != nil {
+			return err
+		}
+		k := t.key(len(t.spans) - 1)
+		switch n := len(t.spans); {
+		case n == 1 && !bytes.Equal(k, t.lo):
+			return bad("the first key is not the anchor's")
+		case n > 1 && bytes.Compare(t.key(n-2), k) >= 0:
+			return bad("keys out of order")
+		case t.hi != nil && bytes.Compare(k, t.hi) >= 0:
+			return bad("a key past the next anchor's")
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, errStoredChanged) {
+			return nil, err
+		}
+		return nil, bad(err.Error())
+	}
+	if len(t.spans) == 0 {
+		return nil, bad("no entries")
+	}
+	return t, nil
 }
 
 // find returns the raw entry of target in signed.targets (nil when
@@ -476,6 +556,40 @@ func scanRun(b, want []byte) ([]byte, error) {
 		}
 		if err := s.skip(); err != nil {
 			return nil, err
+		}
+		s.ws()
+		if s.peek() == ',' {
+			s.i++
+		}
+	}
+}
+
+// walkRun walks `"key": value, "key": value ...` (up to the end of b or
+// a closing brace), calling f with each key (escapes included) and the
+// raw JSON of its value, until f returns an error.
+func walkRun(b []byte, f func(key, value []byte) error) error {
+	s := &scanner{b: b}
+	for {
+		s.ws()
+		if s.i == len(b) || s.peek() == '}' {
+			return nil
+		}
+		key, err := s.str()
+		if err != nil {
+			return err
+		}
+		s.ws()
+		if s.peek() != ':' {
+			return errScan
+		}
+		s.i++
+		s.ws()
+		v, err := s.value()
+		if err != nil {
+			return err
+		}
+		if err := f(key, v); err != nil {
+			return err
 		}
 		s.ws()
 		if s.peek() == ',' {

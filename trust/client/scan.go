@@ -291,7 +291,9 @@ func (f *targetsFile) find(target string) (*targetEntry, *delegations, error) {
 		return f.signed.Targets[target], f.signed.Delegations, nil
 	}
 	if f.entries != nil {
-		return f.entry(target)
+		if e, d, covered, err := f.entry(target); covered || err != nil {
+			return e, d, err
+		}
 	}
 	return f.scan(target, true)
 }
@@ -299,9 +301,19 @@ func (f *targetsFile) find(target string) (*targetEntry, *delegations, error) {
 // readEntries reads a role not decoded whole (trusted through the
 // verified-state record, or checked entry by entry when fetched) in full,
 // once, and keeps where each entry is in its bytes for paths and find.
+//
+// A file read through its look-up index is only checked whole here,
+// without being kept: paths reads it again one run at a time.
 func (f *targetsFile) readEntries() error {
-	if f.signed != nil || f.entries != nil {
+	if f.signed != nil || f.entries != nil && !f.entries.bounded {
 		return nil
+	}
+	if f.raw == nil && f.lazy != nil {
+		if err := f.lazy.check(); err != nil {
+			return err
+		}
+		_, err := f.delegs()
+		return err
 	}
 	raw, err := f.bytes()
 	if err != nil {
@@ -322,21 +334,23 @@ func (f *targetsFile) readEntries() error {
 	return nil
 }
 
-// entry decodes and checks the entry of target in the entry table.
-func (f *targetsFile) entry(target string) (*targetEntry, *delegations, error) {
-	d := f.delegations
-	raw := f.entries.find(target)
+// entry decodes and checks the entry of target in the entry table;
+// covered is false when the table (one run of an indexed file) cannot
+// tell whether the role lists target.
+func (f *targetsFile) entry(target string) (e *targetEntry, d *delegations, covered bool, err error) {
+	d = f.delegations
+	raw, covered := f.entries.find(target)
 	if raw == nil {
-		return nil, d, nil
+		return nil, d, covered, nil
 	}
-	e, err := decodeEntry(raw)
+	e, err = decodeEntry(raw)
 	if err != nil {
-		return nil, nil, &FormatError{Role: f.role, Err: err}
+		return nil, nil, true, &FormatError{Role: f.role, Err: err}
 	}
 	if err := checkEntry(f.role, target, e); err != nil {
-		return nil, nil, err
+		return nil, nil, true, err
 	}
-	return e, d, nil
+	return e, d, true, nil
 }
 
 // decodeEntry decodes the raw JSON of a target entry of a verified file as
