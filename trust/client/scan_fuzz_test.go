@@ -28,6 +28,7 @@ func FuzzScanMatchesDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Add(bigTargets(3))
+	f.Add(bigTargets(60)) // padded, an index of several runs
 	// Keys encoding/json takes for a field, unlike an exact comparison:
 	// other case, escapes, Unicode folding ("\u017f" is a long s).
 	for _, k := range [][2]string{{"siGned", "delegations"}, {`\u0073igned`, "delegations"}, {"\u017figned", "targets"},
@@ -80,6 +81,31 @@ func FuzzScanMatchesDecode(f *testing.F) {
 		}
 		lazy := &targetsFile{role: "r", sum: sum, lazy: &indexedFile{path: p, ix: again, valid: map[int64][]byte{}}}
 		compareFind(t, "index", lazy, &full, names)
+		// Enumeration through the index, one run at a time: every path
+		// once, in order, each found from the run it is in; then finds
+		// outside the last run.
+		runs := &targetsFile{role: "r", sum: sum, lazy: &indexedFile{path: p, ix: again, valid: map[int64][]byte{}}}
+		ps, err = runs.paths()
+		if err != nil {
+			t.Fatalf("runs: paths: %v on a file the full path accepts", err)
+		}
+		var got []string
+		for ps.next() {
+			got = append(got, ps.head)
+			compareFind(t, "run", runs, &full, []string{ps.head})
+		}
+		if ps.err != nil {
+			t.Fatalf("runs: %v on a file the full path accepts", ps.err)
+		}
+		if want := slices.Sorted(maps.Keys(full.Targets)); !slices.Equal(got, want) {
+			t.Fatalf("paths through the runs %q, decoded %q", got, want)
+		}
+		// Only the last run is held.
+		if a := again.anchors; runs.raw != nil || len(a) > 1 && slices.ContainsFunc(slices.Collect(maps.Keys(runs.lazy.valid)),
+			func(seg int64) bool { return seg >= int64(a[0].seg) && seg < int64(a[len(a)-1].seg) }) {
+			t.Fatalf("runs: the file is held whole, or runs before the last (segments %v)", slices.Sorted(maps.Keys(runs.lazy.valid)))
+		}
+		compareFind(t, "after the runs", runs, &full, names)
 	})
 }
 
