@@ -37,8 +37,8 @@ func enumSim(b *testing.B, n, bits int) *sim {
 // BenchmarkComponentsFunc: a device's enumeration of 10,000 improvements,
 // cold (every role fetched) and warm (every role trusted through the
 // record). live-B is the heap in use, after a collection, halfway through
-// the enumeration (where every role of the component is held), less the
-// heap in use before it.
+// the enumeration (where, before roles were read run by run, every role
+// of the component was held), less the heap in use before it.
 func BenchmarkComponentsFunc(b *testing.B) {
 	const n = 10000
 	for _, layout := range []struct {
@@ -56,7 +56,7 @@ func BenchmarkComponentsFunc(b *testing.B) {
 				if _, err := c0.Components(ctx); err != nil {
 					b.Fatal(err)
 				}
-				var live uint64
+				var live int64
 				for b.Loop() {
 					b.StopTimer()
 					c := s.clientAt(b, dir)
@@ -74,7 +74,7 @@ func BenchmarkComponentsFunc(b *testing.B) {
 						if seen++; seen == n/2 {
 							runtime.GC()
 							runtime.ReadMemStats(&ms)
-							live = max(live, ms.HeapAlloc-base)
+							live = max(live, int64(ms.HeapAlloc)-int64(base))
 						}
 						return false
 					})

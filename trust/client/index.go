@@ -120,6 +120,11 @@ func buildIndex(raw []byte, sum [32]byte) *roleIndex {
 	if len(raw) < indexMin {
 		return nil
 	}
+	return indexOf(raw, sum)
+}
+
+// indexOf is buildIndex for a file of any size.
+func indexOf(raw []byte, sum [32]byte) *roleIndex {
 	ix := &roleIndex{sum: sum, size: int64(len(raw))}
 	run := int64(runBytes(len(raw)))
 	s := &scanner{b: raw}
@@ -667,6 +672,35 @@ func (c *Client) indexRole(role string, raw []byte, sum [32]byte) {
 	b := ix.marshal()
 	c.pending = append(c.pending, namedData{name: indexName(role), data: b})
 	e.Index, c.recDirty = indexSum(b), true
+}
+
+// lazyMin is the smallest role file that enumeration reads one run at a
+// time (through an index built in memory when it has none on disk): the
+// size from which a role is checked entry by entry, not decoded whole.
+const lazyMin = checkedMin
+
+// readLazily makes f, just loaded from its stored bytes raw and not
+// decoded whole, read from the stored file through an index built in
+// memory from raw, and lets raw go: a device enumerating 256 hash bins
+// of 18 KiB then holds one run of each (4 KiB), not every bin whole.
+// Every byte read again is hashed against the index, as for an index
+// stored beside the record; a file changed on disk since is found so
+// (errStoredChanged).
+func (c *Client) readLazily(f *targetsFile, raw []byte) {
+	if f.signed != nil || f.lazy != nil || len(raw) < lazyMin {
+		return
+	}
+	ix := indexOf(raw, f.sum)
+	if ix == nil {
+		return // keys not sorted, or odd: the entries are read from raw
+	}
+	for i := range ix.anchors {
+		// Not slices of raw, which would keep it whole.
+		ix.anchors[i].key = bytes.Clone(ix.anchors[i].key)
+	}
+	// checked: raw was read from the file and hashed just now.
+	f.lazy = &indexedFile{path: filepath.Join(c.store.dir, fileName(f.role)), ix: ix, valid: map[int64][]byte{}, checked: true}
+	f.raw, f.entries = nil, nil
 }
 
 // dropIndexed forgets every role of ts read through an index, and the
