@@ -144,6 +144,9 @@ func indexOf(raw []byte, sum [32]byte) *roleIndex {
 			switch {
 			case oddKey(key, "delegations") || oddKey(key, "targets"):
 				return false, errOddKey
+			case keyIs(key, "delegations") && ix.delegs.end != 0, keyIs(key, "targets") && ix.targets.end != 0:
+				// Twice (which verification refuses): no index.
+				return false, errOddKey
 			case keyIs(key, "delegations"):
 				start := s.i
 				err := s.skip()

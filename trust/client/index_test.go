@@ -222,6 +222,13 @@ func TestBuildIndexDeclines(t *testing.T) {
 	if build(sorted, `,"Targets":{}`) != nil {
 		t.Error("role with an odd key got an index")
 	}
+	// Keys sorted across both objects: the index would cover the second.
+	if build(sorted, `,"targets":{`+entry("a")+`}`) != nil {
+		t.Error(`role with two "targets" got an index`)
+	}
+	if build(sorted, `,"delegations":{},"delegations":{}`) != nil {
+		t.Error(`role with two "delegations" got an index`)
+	}
 }
 
 func TestIndexRoundTrip(t *testing.T) {
