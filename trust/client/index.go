@@ -50,6 +50,13 @@ import (
 // from the role file) does not parse; the role is then loaded the usual
 // way, which writes a new index.
 //
+// Enumeration (Components) reads such a role one run at a time, in key
+// order, letting each run go before it reads the next, after hashing the
+// whole file once without keeping it. A role of checkedMin bytes or more
+// loaded from its stored bytes without a stored index (256 hash bins of
+// 18 KiB, say) gets an index built in memory from those bytes, which are
+// then let go: enumerating every bin holds one run of each.
+//
 // A segment that no longer hashes to the index (the file changed on disk),
 // or a run whose first key is not its anchor's, fails the look-up with
 // errStoredChanged; Lookup then drops the role and searches again the
