@@ -196,6 +196,36 @@ func FuzzIndexTamper(f *testing.F) {
 				t.Fatalf("byte %d ^ %#x: entry %q (-genuine +indexed):\n%s", int(off)%len(b), x, target, diff)
 			}
 		}
+		// Enumeration run by run (the whole-file check skipped, as for
+		// an index built in memory): every path it gives, with its entry,
+		// is the genuine file's, in order, until errStoredChanged.
+		runs := &targetsFile{role: "webkit", sum: sum, lazy: &indexedFile{path: p, ix: ix, valid: map[int64][]byte{}, checked: true}}
+		ps, err := runs.paths()
+		if err != nil {
+			if !errors.Is(err, errStoredChanged) {
+				t.Fatalf("byte %d ^ %#x: paths: %v, not errStoredChanged", int(off)%len(b), x, err)
+			}
+			return
+		}
+		i := 0
+		for ; ps.next(); i++ {
+			if want := bigTargetName(i); ps.head != want {
+				t.Fatalf("byte %d ^ %#x: path %d is %q, genuine %q", int(off)%len(b), x, i, ps.head, want)
+			}
+			e, _, err := runs.find(ps.head)
+			if err != nil && !errors.Is(err, errStoredChanged) {
+				t.Fatalf("byte %d ^ %#x: find(%q): %v, not errStoredChanged", int(off)%len(b), x, ps.head, err)
+			}
+			if diff := cmp.Diff(full.Targets[ps.head], e); err == nil && diff != "" {
+				t.Fatalf("byte %d ^ %#x: entry %q (-genuine +run):\n%s", int(off)%len(b), x, ps.head, diff)
+			}
+		}
+		if ps.err != nil && !errors.Is(ps.err, errStoredChanged) {
+			t.Fatalf("byte %d ^ %#x: runs: %v, not errStoredChanged", int(off)%len(b), x, ps.err)
+		}
+		if ps.err == nil && i != len(full.Targets) {
+			t.Fatalf("byte %d ^ %#x: %d paths without an error, genuine %d", int(off)%len(b), x, i, len(full.Targets))
+		}
 	})
 }
 
