@@ -75,6 +75,15 @@ func (c *Client) Components(ctx context.Context) ([]Component, error) {
 // targets were passed (they verified all the same, as in Components). fn
 // runs with the client locked: it must not call the client. When the
 // error is non-nil, fn may have been called for some targets already.
+//
+// A large role trusted through the verified-state record is not held
+// whole while it is enumerated: it is read from the metadata directory
+// again one run of entries at a time, each hashed against what was
+// verified. A stored role that changes on disk once fn has seen targets
+// (another process writing the directory) makes the error say to check
+// again (an operational error, neither trust.ErrSecurity nor
+// trust.ErrFreshness); before that, the enumeration starts again by
+// itself.
 func (c *Client) ComponentsFunc(ctx context.Context, fn func(role string, t *Target) (keep bool)) ([]Component, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
