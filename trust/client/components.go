@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/bsiframework/bsi/trust"
@@ -76,6 +75,15 @@ func (c *Client) Components(ctx context.Context) ([]Component, error) {
 // targets were passed (they verified all the same, as in Components). fn
 // runs with the client locked: it must not call the client. When the
 // error is non-nil, fn may have been called for some targets already.
+//
+// A large role trusted through the verified-state record is not held
+// whole while it is enumerated: it is read from the metadata directory
+// again one run of entries at a time, each hashed against what was
+// verified. A stored role that changes on disk once fn has seen targets
+// (another process writing the directory) makes the error say to check
+// again (an operational error, neither trust.ErrSecurity nor
+// trust.ErrFreshness); before that, the enumeration starts again by
+// itself.
 func (c *Client) ComponentsFunc(ctx context.Context, fn func(role string, t *Target) (keep bool)) ([]Component, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -347,7 +355,7 @@ func (c *Client) walk(ctx context.Context, cs *component, nroles int, forged map
 // collect sets the component's targets: every path its roles list that
 // the search of Lookup (5.6.7) returns through the component.
 func (c *Client) collect(ctx context.Context, cs *component, top *targetsFile, load loader) error {
-	paths := map[string]bool{}
+	var streams []*pathStream
 	for _, f := range cs.files {
 		ps, err := f.paths()
 		if errors.Is(err, errStoredChanged) {
@@ -357,15 +365,14 @@ func (c *Client) collect(ctx context.Context, cs *component, top *targetsFile, l
 			cs.fail(err)
 			continue
 		}
-		for _, p := range ps {
-			paths[p] = true
-		}
+		streams = append(streams, ps)
 	}
 	topDelegs, err := top.delegs()
 	if err != nil {
 		return err
 	}
-	for _, p := range slices.Sorted(maps.Keys(paths)) {
+	// The paths of the component's roles in order, each once.
+	return mergePaths(streams, func(p string) error {
 		f, failed, err := searchChain(ctx, p, c.limits.MaxDelegations, load)
 		if errors.Is(err, errStoredChanged) {
 			return err
@@ -387,14 +394,14 @@ func (c *Client) collect(ctx context.Context, cs *component, top *targetsFile, l
 			default:
 				c.log.Debug("target not delegated to the component listing it", "path", p, "component", cs.Role)
 			}
-			continue
+			return nil
 		}
 		if f == nil || !inComponent(f.roles, cs.Role) {
-			continue // listed here, but the search returns another role's entry or none
+			return nil // listed here, but the search returns another role's entry or none
 		}
 		cs.add(f.target())
-	}
-	return nil
+		return nil
+	})
 }
 
 // inComponent reports whether a search result's chain belongs to role's

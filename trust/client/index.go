@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -48,6 +49,13 @@ import (
 // index in another format (bsi-lookup-index/1: 8 KiB chunks, anchors read
 // from the role file) does not parse; the role is then loaded the usual
 // way, which writes a new index.
+//
+// Enumeration (Components) reads such a role one run at a time, in key
+// order, letting each run go before it reads the next, after hashing the
+// whole file once without keeping it. A role of checkedMin bytes or more
+// loaded from its stored bytes without a stored index (256 hash bins of
+// 18 KiB, say) gets an index built in memory from those bytes, which are
+// then let go: enumerating every bin holds one run of each.
 //
 // A segment that no longer hashes to the index (the file changed on disk),
 // or a run whose first key is not its anchor's, fails the look-up with
@@ -119,6 +127,11 @@ func buildIndex(raw []byte, sum [32]byte) *roleIndex {
 	if len(raw) < indexMin {
 		return nil
 	}
+	return indexOf(raw, sum)
+}
+
+// indexOf is buildIndex for a file of any size.
+func indexOf(raw []byte, sum [32]byte) *roleIndex {
 	ix := &roleIndex{sum: sum, size: int64(len(raw))}
 	run := int64(runBytes(len(raw)))
 	s := &scanner{b: raw}
@@ -137,6 +150,9 @@ func buildIndex(raw []byte, sum [32]byte) *roleIndex {
 		return false, s.members(func(key []byte) (bool, error) {
 			switch {
 			case oddKey(key, "delegations") || oddKey(key, "targets"):
+				return false, errOddKey
+			case keyIs(key, "delegations") && ix.delegs.end != 0, keyIs(key, "targets") && ix.targets.end != 0:
+				// Twice (which verification refuses): no index.
 				return false, errOddKey
 			case keyIs(key, "delegations"):
 				start := s.i
@@ -318,6 +334,8 @@ type indexedFile struct {
 	path  string
 	ix    *roleIndex
 	valid map[int64][]byte // segment number -> verified bytes
+	// checked is set once the whole file hashed to the index (check).
+	checked bool
 }
 
 // read returns the verified bytes of [sp.start, sp.end), reading the
@@ -394,6 +412,83 @@ func (f *indexedFile) all() ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s", errStoredChanged, filepath.Base(f.path))
 	}
 	return raw, nil
+}
+
+// check reads the whole file, without keeping it, and checks it against
+// the full SHA-256: enumeration finds a file changed on disk before it
+// passes any target on, while it can still start again.
+func (f *indexedFile) check() error {
+	if f.checked {
+		return nil
+	}
+	fh, err := os.Open(f.path)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errStoredChanged, err)
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return fmt.Errorf("%w: %s: %v", errStoredChanged, filepath.Base(f.path), err)
+	}
+	if [32]byte(h.Sum(nil)) != f.ix.sum {
+		return fmt.Errorf("%w: %s", errStoredChanged, filepath.Base(f.path))
+	}
+	f.checked = true
+	return nil
+}
+
+// run returns the entries of run i (from anchor i to the next, or to the
+// end of signed.targets), read and hashed against the index, as a table
+// bounded by the anchors' keys; the segments of the run before it are
+// let go. Enumerating the runs in order holds one run at a time, not the
+// whole file. A run that does not start with its anchor's key, or whose
+// keys are not increasing within the anchors' bounds, means the index and
+// the file disagree: errStoredChanged.
+func (f *indexedFile) run(i int) (*entryTable, error) {
+	a := f.ix.anchors
+	if i > 0 {
+		for seg := a[i-1].seg; seg < a[i].seg; seg++ {
+			delete(f.valid, int64(seg))
+		}
+	}
+	end := f.ix.targets.end
+	t := &entryTable{bounded: true, lo: a[i].key}
+	if i+1 < len(a) {
+		end, t.hi = a[i+1].start, a[i+1].key
+	}
+	b, err := f.read(span{a[i].start, end})
+	if err != nil {
+		return nil, err
+	}
+	t.raw = b
+	bad := func(why string) error {
+		return fmt.Errorf("%w: %s, run of anchor %d at byte %d: %s", errStoredChanged, filepath.Base(f.path), i, a[i].start, why)
+	}
+	err = walkRun(b, func(key, value []byte) error {
+		if err := t.add(key, value); err != nil {
+			return err
+		}
+		k := t.key(len(t.spans) - 1)
+		switch n := len(t.spans); {
+		case n == 1 && !bytes.Equal(k, t.lo):
+			return bad("the first key is not the anchor's")
+		case n > 1 && bytes.Compare(t.key(n-2), k) >= 0:
+			return bad("keys out of order")
+		case t.hi != nil && bytes.Compare(k, t.hi) >= 0:
+			return bad("a key past the next anchor's")
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, errStoredChanged) {
+			return nil, err
+		}
+		return nil, bad(err.Error())
+	}
+	if len(t.spans) == 0 {
+		return nil, bad("no entries")
+	}
+	return t, nil
 }
 
 // find returns the raw entry of target in signed.targets (nil when
@@ -484,6 +579,40 @@ func scanRun(b, want []byte) ([]byte, error) {
 	}
 }
 
+// walkRun walks `"key": value, "key": value ...` (up to the end of b or
+// a closing brace), calling f with each key (escapes included) and the
+// raw JSON of its value, until f returns an error.
+func walkRun(b []byte, f func(key, value []byte) error) error {
+	s := &scanner{b: b}
+	for {
+		s.ws()
+		if s.i == len(b) || s.peek() == '}' {
+			return nil
+		}
+		key, err := s.str()
+		if err != nil {
+			return err
+		}
+		s.ws()
+		if s.peek() != ':' {
+			return errScan
+		}
+		s.i++
+		s.ws()
+		v, err := s.value()
+		if err != nil {
+			return err
+		}
+		if err := f(key, v); err != nil {
+			return err
+		}
+		s.ws()
+		if s.peek() == ',' {
+			s.i++
+		}
+	}
+}
+
 // indexName is the sidecar of role's index in the metadata directory.
 func indexName(role string) string { return recordFile + "." + fileName(role) }
 
@@ -553,6 +682,35 @@ func (c *Client) indexRole(role string, raw []byte, sum [32]byte) {
 	b := ix.marshal()
 	c.pending = append(c.pending, namedData{name: indexName(role), data: b})
 	e.Index, c.recDirty = indexSum(b), true
+}
+
+// lazyMin is the smallest role file that enumeration reads one run at a
+// time (through an index built in memory when it has none on disk): the
+// size from which a role is checked entry by entry, not decoded whole.
+const lazyMin = checkedMin
+
+// readLazily makes f, just loaded from its stored bytes raw and not
+// decoded whole, read from the stored file through an index built in
+// memory from raw, and lets raw go: a device enumerating 256 hash bins
+// of 18 KiB then holds one run of each (4 KiB), not every bin whole.
+// Every byte read again is hashed against the index, as for an index
+// stored beside the record; a file changed on disk since is found so
+// (errStoredChanged).
+func (c *Client) readLazily(f *targetsFile, raw []byte) {
+	if f.signed != nil || f.lazy != nil || len(raw) < lazyMin {
+		return
+	}
+	ix := indexOf(raw, f.sum)
+	if ix == nil {
+		return // keys not sorted, or odd: the entries are read from raw
+	}
+	for i := range ix.anchors {
+		// Not slices of raw, which would keep it whole.
+		ix.anchors[i].key = bytes.Clone(ix.anchors[i].key)
+	}
+	// checked: raw was read from the file and hashed just now.
+	f.lazy = &indexedFile{path: filepath.Join(c.store.dir, fileName(f.role)), ix: ix, valid: map[int64][]byte{}, checked: true}
+	f.raw, f.entries = nil, nil
 }
 
 // dropIndexed forgets every role of ts read through an index, and the

@@ -222,6 +222,13 @@ func TestBuildIndexDeclines(t *testing.T) {
 	if build(sorted, `,"Targets":{}`) != nil {
 		t.Error("role with an odd key got an index")
 	}
+	// Keys sorted across both objects: the index would cover the second.
+	if build(sorted, `,"targets":{`+entry("a")+`}`) != nil {
+		t.Error(`role with two "targets" got an index`)
+	}
+	if build(sorted, `,"delegations":{},"delegations":{}`) != nil {
+		t.Error(`role with two "delegations" got an index`)
+	}
 }
 
 func TestIndexRoundTrip(t *testing.T) {
@@ -348,4 +355,85 @@ func TestAttackLargeRoleSignsMalformedEntry(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestComponentsFuncStoredFileChanged: enumeration reads a role through
+// its look-up index one run at a time, so the stored file is read again
+// after the pre-pass checked it whole. A file changed on disk before the
+// pre-pass makes the enumeration start again the usual way, fn seeing
+// every target once; one changed after fn saw targets gives the "check
+// again" error (not a security error: nothing was attacked but the
+// device's own disk), and fn never sees a target the change made.
+func TestComponentsFuncStoredFileChanged(t *testing.T) {
+	sorted := func(paths []string) []string { return slices.Sorted(slices.Values(paths)) }
+	checkTarget := func(t *testing.T, tg *Target) {
+		t.Helper()
+		if sum := sha256.Sum256([]byte(tg.Path)); tg.Hashes["sha256"] != hex.EncodeToString(sum[:]) {
+			t.Errorf("fn saw %s with hashes %v", tg.Path, tg.Hashes)
+		}
+	}
+	t.Run("before the pre-pass", func(t *testing.T) {
+		s, dir, paths := indexSim(t)
+		c := s.clientAt(t, dir)
+		mustRefresh(t, c)
+		flipByte(t, filepath.Join(dir, fileName("webkit")), func(b []byte) int {
+			return slices.Index(b, 'i') + len(b)/2
+		})
+		var seen []string
+		comps, err := c.ComponentsFunc(ctx, func(role string, tg *Target) bool {
+			checkTarget(t, tg)
+			seen = append(seen, tg.Path)
+			return false
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := sorted(paths); !slices.Equal(seen, want) {
+			t.Errorf("fn saw %d targets, want each of %d once, in order", len(seen), len(want))
+		}
+		if len(comps) != 1 || comps[0].Err != nil {
+			t.Errorf("components %+v", comps)
+		}
+		if c.used["webkit"] == fromIndex {
+			t.Errorf("webkit still read through the index")
+		}
+	})
+	t.Run("during enumeration", func(t *testing.T) {
+		s, dir, paths := indexSim(t)
+		c := s.clientAt(t, dir)
+		mustRefresh(t, c)
+		n := 0
+		_, err := c.ComponentsFunc(ctx, func(role string, tg *Target) bool {
+			checkTarget(t, tg)
+			if n++; n == 1 {
+				// Past the first run, which is read already.
+				flipByte(t, filepath.Join(dir, fileName("webkit")), func(b []byte) int {
+					return bytes.LastIndex(b, []byte(`"length"`)) + 3
+				})
+			}
+			return false
+		})
+		if err == nil || !errors.Is(err, errStoredChanged) || !strings.Contains(err.Error(), "check again") {
+			t.Fatalf("got %v after %d targets, want the check again error", err, n)
+		}
+		if errors.Is(err, trust.ErrSecurity) || errors.Is(err, trust.ErrFreshness) {
+			t.Errorf("%v is a security or freshness error", err)
+		}
+		if n >= len(paths) {
+			t.Errorf("fn saw all %d targets before the error", n)
+		}
+		// Checking again, the role is verified again the usual way.
+		c = s.clientAt(t, dir)
+		mustRefresh(t, c)
+		got, err := c.Targets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(paths) {
+			t.Errorf("checking again: %d targets, want %d", len(got), len(paths))
+		}
+		for _, tg := range got {
+			checkTarget(t, tg)
+		}
+	})
 }

@@ -181,6 +181,7 @@ func (c *Client) loadRole(ctx context.Context, ts *trustedSet, role, delegator s
 				c.remember(role, delegator, signerSum, sum, f.version, f.expires)
 			}
 			c.indexRole(role, local, sum)
+			c.readLazily(f, local)
 			return f, nil
 		}
 		c.log.Debug("stored role does not serve", "role", role, "err", err)

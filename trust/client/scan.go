@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 )
 
 // A role file trusted through the verified-state record was decoded,
@@ -254,30 +252,6 @@ func scanTargets(raw []byte, target string, find bool) (entry, delegs []byte, er
 	return entry, delegs, nil
 }
 
-// scanEntries returns every entry of signed.targets in the envelope raw,
-// keyed by its unescaped path (unique: verification canonicalized the
-// signed part, which refuses duplicate keys), each the raw JSON of the
-// entry, and the raw JSON of signed.delegations (nil when absent). The
-// values alias raw.
-func scanEntries(raw []byte) (entries map[string][]byte, delegs []byte, err error) {
-	entries = map[string][]byte{}
-	err = scanSigned(raw, []string{"delegations", "targets"}, func(s *scanner, field string) error {
-		if field == "delegations" {
-			var err error
-			delegs, err = s.value()
-			return err
-		}
-		return s.pairs(func(k, v []byte) error {
-			entries[string(k)] = v
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return entries, delegs, nil
-}
-
 // scanMember calls f with each key of the object signed.<field> of the
 // envelope raw, with the scanner at its value, which f must consume.
 func scanMember(raw []byte, field string, f func(s *scanner, key []byte) error) error {
@@ -317,35 +291,29 @@ func (f *targetsFile) find(target string) (*targetEntry, *delegations, error) {
 		return f.signed.Targets[target], f.signed.Delegations, nil
 	}
 	if f.entries != nil {
-		return f.entry(target)
+		if e, d, covered, err := f.entry(target); covered || err != nil {
+			return e, d, err
+		}
 	}
 	return f.scan(target, true)
 }
 
-// paths returns every target path the role lists. A role trusted through
-// the verified-state record is not decoded for it: one scan keeps each
-// entry's bytes (slices of the file, not copies) for find, so that
-// enumerating a role of 10,000 targets decodes each entry once, when it
-// is asked for, and holds no second copy of the role.
-func (f *targetsFile) paths() ([]string, error) {
-	if err := f.readEntries(); err != nil {
-		return nil, err
-	}
-	if f.entries != nil {
-		return slices.Collect(maps.Keys(f.entries)), nil
-	}
-	t, err := f.parsed()
-	if err != nil {
-		return nil, err
-	}
-	return slices.Collect(maps.Keys(t.Targets)), nil
-}
-
-// readEntries reads a role trusted through the verified-state record in
-// full, once, and keeps each entry's bytes for paths and find.
+// readEntries reads a role not decoded whole (trusted through the
+// verified-state record, or checked entry by entry when fetched) in full,
+// once, and keeps where each entry is in its bytes for paths and find.
+//
+// A file read through its look-up index is only checked whole here,
+// without being kept: paths reads it again one run at a time.
 func (f *targetsFile) readEntries() error {
-	if f.signed != nil || f.entries != nil {
+	if f.signed != nil || f.entries != nil && !f.entries.bounded {
 		return nil
+	}
+	if f.raw == nil && f.lazy != nil {
+		if err := f.lazy.check(); err != nil {
+			return err
+		}
+		_, err := f.delegs()
+		return err
 	}
 	raw, err := f.bytes()
 	if err != nil {
@@ -366,21 +334,23 @@ func (f *targetsFile) readEntries() error {
 	return nil
 }
 
-// entry decodes and checks the entry of target kept by paths.
-func (f *targetsFile) entry(target string) (*targetEntry, *delegations, error) {
-	d := f.delegations
-	raw := f.entries[target]
+// entry decodes and checks the entry of target in the entry table;
+// covered is false when the table (one run of an indexed file) cannot
+// tell whether the role lists target.
+func (f *targetsFile) entry(target string) (e *targetEntry, d *delegations, covered bool, err error) {
+	d = f.delegations
+	raw, covered := f.entries.find(target)
 	if raw == nil {
-		return nil, d, nil
+		return nil, d, covered, nil
 	}
-	e, err := decodeEntry(raw)
+	e, err = decodeEntry(raw)
 	if err != nil {
-		return nil, nil, &FormatError{Role: f.role, Err: err}
+		return nil, nil, true, &FormatError{Role: f.role, Err: err}
 	}
 	if err := checkEntry(f.role, target, e); err != nil {
-		return nil, nil, err
+		return nil, nil, true, err
 	}
-	return e, d, nil
+	return e, d, true, nil
 }
 
 // decodeEntry decodes the raw JSON of a target entry of a verified file as

@@ -28,6 +28,7 @@ func FuzzScanMatchesDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Add(bigTargets(3))
+	f.Add(bigTargets(60)) // padded, an index of several runs
 	// Keys encoding/json takes for a field, unlike an exact comparison:
 	// other case, escapes, Unicode folding ("\u017f" is a long s).
 	for _, k := range [][2]string{{"siGned", "delegations"}, {`\u0073igned`, "delegations"}, {"\u017figned", "targets"},
@@ -56,8 +57,9 @@ func FuzzScanMatchesDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("paths: %v on a file the full path accepts", err)
 		}
-		if want := slices.Sorted(maps.Keys(full.Targets)); !slices.Equal(slices.Sorted(slices.Values(ps)), want) {
-			t.Fatalf("paths %q, decoded %q", ps, want)
+		// In increasing order, as collect's merge needs them.
+		if got, want := drain(ps), slices.Sorted(maps.Keys(full.Targets)); !slices.Equal(got, want) {
+			t.Fatalf("paths %q, decoded %q", got, want)
 		}
 		compareFind(t, "entries", ef, &full, names)
 		if len(raw) == 0 || raw[0] != '{' {
@@ -79,7 +81,41 @@ func FuzzScanMatchesDecode(f *testing.F) {
 		}
 		lazy := &targetsFile{role: "r", sum: sum, lazy: &indexedFile{path: p, ix: again, valid: map[int64][]byte{}}}
 		compareFind(t, "index", lazy, &full, names)
+		// Enumeration through the index, one run at a time: every path
+		// once, in order, each found from the run it is in; then finds
+		// outside the last run.
+		runs := &targetsFile{role: "r", sum: sum, lazy: &indexedFile{path: p, ix: again, valid: map[int64][]byte{}}}
+		ps, err = runs.paths()
+		if err != nil {
+			t.Fatalf("runs: paths: %v on a file the full path accepts", err)
+		}
+		var got []string
+		for ps.next() {
+			got = append(got, ps.head)
+			compareFind(t, "run", runs, &full, []string{ps.head})
+		}
+		if ps.err != nil {
+			t.Fatalf("runs: %v on a file the full path accepts", ps.err)
+		}
+		if want := slices.Sorted(maps.Keys(full.Targets)); !slices.Equal(got, want) {
+			t.Fatalf("paths through the runs %q, decoded %q", got, want)
+		}
+		// Only the last run is held.
+		if a := again.anchors; runs.raw != nil || len(a) > 1 && slices.ContainsFunc(slices.Collect(maps.Keys(runs.lazy.valid)),
+			func(seg int64) bool { return seg >= int64(a[0].seg) && seg < int64(a[len(a)-1].seg) }) {
+			t.Fatalf("runs: the file is held whole, or runs before the last (segments %v)", slices.Sorted(maps.Keys(runs.lazy.valid)))
+		}
+		compareFind(t, "after the runs", runs, &full, names)
 	})
+}
+
+// drain returns the paths of ps, in the order it gives them.
+func drain(ps *pathStream) []string {
+	var out []string
+	for ps.next() {
+		out = append(out, ps.head)
+	}
+	return out
 }
 
 // compareFind requires f.find to agree with the decoded full on names.
@@ -159,6 +195,36 @@ func FuzzIndexTamper(f *testing.F) {
 			if diff := cmp.Diff(full.Targets[target], e); diff != "" {
 				t.Fatalf("byte %d ^ %#x: entry %q (-genuine +indexed):\n%s", int(off)%len(b), x, target, diff)
 			}
+		}
+		// Enumeration run by run (the whole-file check skipped, as for
+		// an index built in memory): every path it gives, with its entry,
+		// is the genuine file's, in order, until errStoredChanged.
+		runs := &targetsFile{role: "webkit", sum: sum, lazy: &indexedFile{path: p, ix: ix, valid: map[int64][]byte{}, checked: true}}
+		ps, err := runs.paths()
+		if err != nil {
+			if !errors.Is(err, errStoredChanged) {
+				t.Fatalf("byte %d ^ %#x: paths: %v, not errStoredChanged", int(off)%len(b), x, err)
+			}
+			return
+		}
+		i := 0
+		for ; ps.next(); i++ {
+			if want := bigTargetName(i); ps.head != want {
+				t.Fatalf("byte %d ^ %#x: path %d is %q, genuine %q", int(off)%len(b), x, i, ps.head, want)
+			}
+			e, _, err := runs.find(ps.head)
+			if err != nil && !errors.Is(err, errStoredChanged) {
+				t.Fatalf("byte %d ^ %#x: find(%q): %v, not errStoredChanged", int(off)%len(b), x, ps.head, err)
+			}
+			if diff := cmp.Diff(full.Targets[ps.head], e); err == nil && diff != "" {
+				t.Fatalf("byte %d ^ %#x: entry %q (-genuine +run):\n%s", int(off)%len(b), x, ps.head, diff)
+			}
+		}
+		if ps.err != nil && !errors.Is(ps.err, errStoredChanged) {
+			t.Fatalf("byte %d ^ %#x: runs: %v, not errStoredChanged", int(off)%len(b), x, ps.err)
+		}
+		if ps.err == nil && i != len(full.Targets) {
+			t.Fatalf("byte %d ^ %#x: %d paths without an error, genuine %d", int(off)%len(b), x, i, len(full.Targets))
 		}
 	})
 }

@@ -158,9 +158,9 @@ type targetsFile struct {
 	// through the record and not decoded (see find).
 	delegations *delegations
 	scanned     bool
-	// entries, when set, are the raw entries of a file trusted through
-	// the record, by path (see paths).
-	entries map[string][]byte
+	// entries, when set, locate the entries of a file not decoded whole,
+	// sorted by path (see readEntries).
+	entries *entryTable
 	// lazy, when set, reads the stored file through its look-up index;
 	// raw stays nil until something needs the whole file (bytes).
 	lazy *indexedFile
