@@ -380,6 +380,28 @@ func (c *Client) persist(role string, raw []byte) {
 	c.pending = append(c.pending, namedData{name: fileName(role), data: raw})
 }
 
+// persistRole is persist for a targets-family role just fetched and
+// verified (5.6.6). A role not decoded whole (checkedMin bytes or more)
+// is written at once to its temporary file, which the batch syncs and
+// renames with the others, and f reads it from there through an index
+// built in memory: a cold check enumerating a role of 10,000 targets, or
+// 256 hash bins, does not hold them whole (as a warm one does not; see
+// readLazily). When the temporary file cannot be written, f keeps its
+// bytes and the batch writes them as usual.
+func (c *Client) persistRole(f *targetsFile, raw []byte) {
+	nd := namedData{name: fileName(f.role), data: raw}
+	if f.signed == nil && f.lazy == nil && len(raw) >= lazyMin {
+		if tmp, err := writeTemp(c.store.dir, nd.name, raw, 0o644, false); err == nil {
+			if lz := readFrom(f, raw, tmp); lz != nil {
+				nd.data, nd.temp, nd.sum, nd.moved = nil, tmp, f.sum, func(path string) { lz.path = path }
+			} else {
+				os.Remove(tmp)
+			}
+		}
+	}
+	c.pending = append(c.pending, nd)
+}
+
 // saveRecord writes the queued role files and the verified-state record
 // (when it changed) in one atomic batch: each file is replaced whole, and
 // all are synced together.

@@ -697,20 +697,30 @@ const lazyMin = checkedMin
 // stored beside the record; a file changed on disk since is found so
 // (errStoredChanged).
 func (c *Client) readLazily(f *targetsFile, raw []byte) {
+	readFrom(f, raw, filepath.Join(c.store.dir, fileName(f.role)))
+}
+
+// readFrom makes f, not decoded whole, read its bytes raw from the file
+// at path (which holds them: read and hashed, or written, just now)
+// through an index built in memory from raw, and lets raw go. It returns
+// the indexed file, or nil when f keeps raw (small, decoded whole, or a
+// role whose keys are not sorted).
+func readFrom(f *targetsFile, raw []byte, path string) *indexedFile {
 	if f.signed != nil || f.lazy != nil || len(raw) < lazyMin {
-		return
+		return nil
 	}
 	ix := indexOf(raw, f.sum)
 	if ix == nil {
-		return // keys not sorted, or odd: the entries are read from raw
+		return nil // keys not sorted, or odd: the entries are read from raw
 	}
 	for i := range ix.anchors {
 		// Not slices of raw, which would keep it whole.
 		ix.anchors[i].key = bytes.Clone(ix.anchors[i].key)
 	}
-	// checked: raw was read from the file and hashed just now.
-	f.lazy = &indexedFile{path: filepath.Join(c.store.dir, fileName(f.role)), ix: ix, valid: map[int64][]byte{}, checked: true}
+	// checked: the file holds raw, hashed to f.sum.
+	f.lazy = &indexedFile{path: path, ix: ix, valid: map[int64][]byte{}, checked: true}
 	f.raw, f.entries = nil, nil
+	return f.lazy
 }
 
 // dropIndexed forgets every role of ts read through an index, and the

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,7 +15,7 @@ import (
 )
 
 // binsSim is a repository whose "webkit" lists its 600 targets in 16
-// succinct hash bins of 16 KiB or more each (readLazily's lazyMin), and
+// succinct hash bins of lazyMin bytes or more each (readLazily's), and
 // the directory of a client that enumerated them once (cold), so that a
 // client there is warm.
 func binsSim(t *testing.T) (*sim, string, []string) {
@@ -152,6 +153,97 @@ func TestWarmBinChangedOnDisk(t *testing.T) {
 		}
 		if errors.Is(err, trust.ErrSecurity) {
 			t.Errorf("%v is a security error", err)
+		}
+	})
+}
+
+// TestColdEnumerationReadsRunByRun: a cold client holds no fetched bin
+// whole while it enumerates: each is written to its temporary file as it
+// verifies and read back one run at a time, hashed against an index
+// built from the verified bytes. After the batch renames them, look-ups
+// read the stored files, and a warm client trusts them through the record.
+// A temporary file changed before it is read back gives the "check
+// again" error, never a target from the changed bytes.
+func TestColdEnumerationReadsRunByRun(t *testing.T) {
+	s, _, paths := binsSim(t)
+	c, dir := s.client(t, false)
+	var seen []string
+	_, err := c.ComponentsFunc(ctx, func(role string, tg *Target) bool {
+		wantHashes(t, tg)
+		seen = append(seen, tg.Path)
+		if len(seen) == len(paths)/2 {
+			for name, f := range c.trusted.roles {
+				if !strings.HasPrefix(name, "webkit-bin") {
+					continue
+				}
+				if f.raw != nil || f.lazy == nil {
+					t.Errorf("%s is held whole", name)
+				} else if !strings.HasPrefix(filepath.Base(f.lazy.path), ".tmp-") {
+					t.Errorf("%s is read from %s, not its temporary file", name, f.lazy.path)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, fileName("webkit-bin-3"))); err == nil {
+				t.Error("a bin is stored under its name before the batch")
+			}
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(seen, paths) {
+		t.Errorf("fn saw %d targets, want %d, each once, in order", len(seen), len(paths))
+	}
+	for name, f := range c.trusted.roles {
+		if f.lazy != nil && f.lazy.path != filepath.Join(dir, fileName(name)) {
+			t.Errorf("%s is read from %s after the batch", name, f.lazy.path)
+		}
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(dir, ".tmp-*")); len(tmps) > 0 {
+		t.Errorf("temporary files left: %v", tmps)
+	}
+	for _, p := range []string{paths[0], paths[len(paths)-1], paths[7]} {
+		tg, err := c.Lookup(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantHashes(t, tg)
+	}
+	warm := s.clientAt(t, dir)
+	got, err := warm.Targets(ctx)
+	if err != nil || len(got) != len(paths) {
+		t.Fatalf("warm: %d targets, %v", len(got), err)
+	}
+	if src := warm.used["webkit-bin-3"]; src != fromRecord {
+		t.Errorf("webkit-bin-3 came from source %d, not the record", src)
+	}
+
+	t.Run("temporary file changed", func(t *testing.T) {
+		c, _ := s.client(t, false)
+		n := 0
+		_, err := c.ComponentsFunc(ctx, func(role string, tg *Target) bool {
+			wantHashes(t, tg)
+			if n++; n == 1 {
+				for name, f := range c.trusted.roles {
+					if strings.HasPrefix(name, "webkit-bin") && f.lazy != nil {
+						flipByte(t, f.lazy.path, func(b []byte) int { return strings.LastIndex(string(b), `"length"`) + 3 })
+					}
+				}
+			}
+			return false
+		})
+		if !errors.Is(err, errStoredChanged) || !strings.Contains(fmt.Sprint(err), "check again") {
+			t.Fatalf("got %v after %d targets, want the check again error", err, n)
+		}
+		if errors.Is(err, trust.ErrSecurity) {
+			t.Errorf("%v is a security error", err)
+		}
+		// The changed bytes are not stored: the batch found them changed.
+		if _, err := os.Stat(filepath.Join(c.cfg.MetadataDir, fileName("webkit-bin-3"))); err == nil {
+			t.Error("a changed bin was stored")
+		}
+		if tmps, _ := filepath.Glob(filepath.Join(c.cfg.MetadataDir, ".tmp-*")); len(tmps) > 0 {
+			t.Errorf("temporary files left: %v", tmps)
 		}
 	})
 }

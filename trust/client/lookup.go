@@ -203,10 +203,10 @@ func (c *Client) loadRole(ctx context.Context, ts *trustedSet, role, delegator s
 	if err != nil {
 		return nil, err
 	}
-	c.persist(role, raw) // 5.6.6
 	c.used[role] = fromRemote
 	c.remember(role, delegator, signerSum, sum, f.version, f.expires)
 	c.indexRole(role, raw, sum)
+	c.persistRole(f, raw) // 5.6.6
 	return f, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -85,10 +86,16 @@ func (s store) remove(role string) error {
 	return err
 }
 
-// namedData is a file of a batch: its name in the directory and content.
+// namedData is a file of a batch: its name in the directory and content,
+// or the temporary file in the directory that holds the content already
+// (written, not yet synced) and its SHA-256; moved, when set, is told the
+// file's path once it is renamed.
 type namedData struct {
-	name string
-	data []byte
+	name  string
+	data  []byte
+	temp  string
+	sum   [32]byte
+	moved func(path string)
 }
 
 // writeBatch replaces each file in dir as writeAtomic does, but syncs the
@@ -96,15 +103,32 @@ type namedData struct {
 // and the directory once, after every rename. A crash leaves each file
 // old or new, never a mix; a failure before the renames leaves all old.
 func writeBatch(dir string, files []namedData, perm fs.FileMode) error {
-	if len(files) == 1 {
+	if len(files) == 1 && files[0].temp == "" {
 		return atomicfile.WriteFile(filepath.Join(dir, files[0].name), files[0].data, perm)
 	}
 	temps := make([]string, len(files))
 	errs := make([]error, len(files))
+	// A few workers: more syncs at once gain nothing, and a device
+	// writing 256 hash bins need not hold 256 buffers.
+	next := make(chan int)
 	var wg sync.WaitGroup
-	for i, f := range files {
-		wg.Go(func() { temps[i], errs[i] = writeTemp(dir, f.name, f.data, perm) })
+	for range min(len(files), batchWorkers) {
+		wg.Go(func() {
+			buf := make([]byte, 16<<10)
+			for i := range next {
+				f := files[i]
+				if f.temp != "" {
+					temps[i], errs[i] = f.temp, syncFile(f.temp, f.sum, buf)
+				} else {
+					temps[i], errs[i] = writeTemp(dir, f.name, f.data, perm, true)
+				}
+			}
+		})
 	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		for _, t := range temps {
@@ -122,13 +146,48 @@ func writeBatch(dir string, files []namedData, perm fs.FileMode) error {
 			}
 			return err
 		}
+		if f.moved != nil {
+			f.moved(filepath.Join(dir, f.name))
+		}
 	}
 	return atomicfile.SyncDir(dir)
 }
 
-// writeTemp writes data to a synced temporary file for name in dir and
-// returns its path.
-func writeTemp(dir, name string, data []byte, perm fs.FileMode) (string, error) {
+// onlyReader hides a file's WriteTo, so that io.CopyBuffer uses the
+// buffer it is given.
+type onlyReader struct{ io.Reader }
+
+// batchWorkers is how many files of a batch are written and synced at
+// once.
+const batchWorkers = 8
+
+// syncFile checks that the file at path still hashes to sum (what was
+// verified and written there), reading it through buf, and syncs it to
+// disk.
+func syncFile(path string, sum [32]byte, buf []byte) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	if _, err = io.CopyBuffer(h, onlyReader{f}, buf); err == nil && [32]byte(h.Sum(nil)) != sum {
+		err = fmt.Errorf("%w: %s", errStoredChanged, filepath.Base(path))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = fault.CheckPath("client.store.batch.fsync", path)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// writeTemp writes data to a temporary file for name in dir, synced when
+// sync is set, and returns its path.
+func writeTemp(dir, name string, data []byte, perm fs.FileMode, sync bool) (string, error) {
 	if err := fault.CheckPath("client.store.batch.create", filepath.Join(dir, name)); err != nil {
 		return "", err
 	}
@@ -143,11 +202,11 @@ func writeTemp(dir, name string, data []byte, perm fs.FileMode) (string, error) 
 	if err == nil {
 		err = f.Chmod(perm)
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
-	}
-	if err == nil {
-		err = fault.CheckPath("client.store.batch.fsync", f.Name())
+		if err == nil {
+			err = fault.CheckPath("client.store.batch.fsync", f.Name())
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
