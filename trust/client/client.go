@@ -105,8 +105,11 @@ type Client struct {
 	recDirty bool
 	// pending are verified role files not yet persisted: an operation
 	// writes them, with the record, in one batch before it returns.
-	pending  []namedData
-	verified time.Time
+	pending []namedData
+	// open are the indexed role files an operation keeps open; it
+	// closes them when it ends (saveRecord).
+	openFiles openFiles
+	verified  time.Time
 	// used records where each role came from in the last refresh or
 	// lookup: tests check that the warm path decodes nothing.
 	used map[string]source
@@ -392,7 +395,7 @@ func (c *Client) persistRole(f *targetsFile, raw []byte) {
 	nd := namedData{name: fileName(f.role), data: raw}
 	if f.signed == nil && f.lazy == nil && len(raw) >= lazyMin {
 		if tmp, err := writeTemp(c.store.dir, nd.name, raw, 0o644, false); err == nil {
-			if lz := readFrom(f, raw, tmp); lz != nil {
+			if lz := readFrom(f, raw, tmp, &c.openFiles); lz != nil {
 				nd.data, nd.temp, nd.sum, nd.moved = nil, tmp, f.sum, func(path string) { lz.path = path }
 			} else {
 				os.Remove(tmp)
@@ -406,6 +409,7 @@ func (c *Client) persistRole(f *targetsFile, raw []byte) {
 // (when it changed) in one atomic batch: each file is replaced whole, and
 // all are synced together.
 func (c *Client) saveRecord() error {
+	c.openFiles.closeAll()
 	batch := c.pending
 	c.pending = nil
 	if c.recDirty {

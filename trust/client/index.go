@@ -334,6 +334,11 @@ type indexedFile struct {
 	path  string
 	ix    *roleIndex
 	valid map[int64][]byte // segment number -> verified bytes
+	// fh, when set, is the file, open until the operation ends (files);
+	// enumerating 256 hash bins run by run opens each once, not once per
+	// run.
+	fh    *os.File
+	files *openFiles
 	// checked is set once the whole file hashed to the index (check).
 	checked bool
 }
@@ -376,14 +381,57 @@ func (f *indexedFile) read(sp span) ([]byte, error) {
 	return out, nil
 }
 
+// open returns the open file: fh, or the file opened now, which is kept
+// in fh while files has room.
+func (f *indexedFile) open() (*os.File, error) {
+	if f.fh != nil {
+		return f.fh, nil
+	}
+	fh, err := os.Open(f.path)
+	if err == nil && f.files.keep(f) {
+		f.fh = fh
+	}
+	return fh, err
+}
+
+// openFiles are the indexed files kept open during one operation of a
+// client, at most maxOpen (a client may have 2^16 hash bins).
+type openFiles struct {
+	files []*indexedFile
+}
+
+const maxOpen = 512
+
+// keep reports whether f may keep its file open, and then records it.
+func (o *openFiles) keep(f *indexedFile) bool {
+	if o == nil || len(o.files) >= maxOpen {
+		return false
+	}
+	o.files = append(o.files, f)
+	return true
+}
+
+// closeAll closes the files kept open.
+func (o *openFiles) closeAll() {
+	for _, f := range o.files {
+		if f.fh != nil {
+			f.fh.Close()
+			f.fh = nil
+		}
+	}
+	o.files = o.files[:0]
+}
+
 // load reads segments lo to hi with one read and keeps each that hashes
 // to the index in f.valid.
 func (f *indexedFile) load(lo, hi int) error {
-	fh, err := os.Open(f.path)
+	fh, err := f.open()
 	if err != nil {
 		return fmt.Errorf("%w: %v", errStoredChanged, err)
 	}
-	defer fh.Close()
+	if fh != f.fh {
+		defer fh.Close()
+	}
 	from := f.ix.segStart(lo)
 	buf := make([]byte, f.ix.ends[hi]-from)
 	if n, err := fh.ReadAt(buf, from); n < len(buf) {
@@ -652,7 +700,7 @@ func (c *Client) loadIndexed(role, delegator string, signerSum [32]byte, meta *m
 	}
 	return &targetsFile{role: role, sum: ix.sum, version: e.Version, expires: e.Expires,
 		verifiedBy: map[string]bool{delegator: true},
-		lazy:       &indexedFile{path: path, ix: ix, valid: map[int64][]byte{}}}
+		lazy:       &indexedFile{path: path, ix: ix, valid: map[int64][]byte{}, files: &c.openFiles}}
 }
 
 // indexRole gives role, just loaded from raw the usual way and remembered
@@ -697,7 +745,7 @@ const lazyMin = checkedMin
 // stored beside the record; a file changed on disk since is found so
 // (errStoredChanged).
 func (c *Client) readLazily(f *targetsFile, raw []byte) {
-	readFrom(f, raw, filepath.Join(c.store.dir, fileName(f.role)))
+	readFrom(f, raw, filepath.Join(c.store.dir, fileName(f.role)), &c.openFiles)
 }
 
 // readFrom makes f, not decoded whole, read its bytes raw from the file
@@ -705,7 +753,7 @@ func (c *Client) readLazily(f *targetsFile, raw []byte) {
 // through an index built in memory from raw, and lets raw go. It returns
 // the indexed file, or nil when f keeps raw (small, decoded whole, or a
 // role whose keys are not sorted).
-func readFrom(f *targetsFile, raw []byte, path string) *indexedFile {
+func readFrom(f *targetsFile, raw []byte, path string, files *openFiles) *indexedFile {
 	if f.signed != nil || f.lazy != nil || len(raw) < lazyMin {
 		return nil
 	}
@@ -718,7 +766,7 @@ func readFrom(f *targetsFile, raw []byte, path string) *indexedFile {
 		ix.anchors[i].key = bytes.Clone(ix.anchors[i].key)
 	}
 	// checked: the file holds raw, hashed to f.sum.
-	f.lazy = &indexedFile{path: path, ix: ix, valid: map[int64][]byte{}, checked: true}
+	f.lazy = &indexedFile{path: path, ix: ix, valid: map[int64][]byte{}, checked: true, files: files}
 	f.raw, f.entries = nil, nil
 	return f.lazy
 }

@@ -247,3 +247,45 @@ func TestColdEnumerationReadsRunByRun(t *testing.T) {
 		}
 	})
 }
+
+// TestEnumerationClosesFiles: the role files an enumeration keeps open
+// (one per hash bin, read run by run) are closed when it ends, cold or
+// warm, and at most maxOpen are open at once.
+func TestEnumerationClosesFiles(t *testing.T) {
+	s, dir, paths := binsSim(t)
+	for _, tc := range []struct {
+		name string
+		c    func() *Client
+	}{
+		{"warm", func() *Client { return s.clientAt(t, dir) }},
+		{"cold", func() *Client { c, _ := s.client(t, false); return c }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.c()
+			open := map[*os.File]bool{}
+			got, err := c.ComponentsFunc(ctx, func(role string, tg *Target) bool {
+				if n := len(c.openFiles.files); n > maxOpen {
+					t.Fatalf("%d files open", n)
+				}
+				for _, f := range c.openFiles.files {
+					open[f.fh] = true
+				}
+				return true
+			})
+			if err != nil || len(got) != 1 || len(got[0].Targets) != len(paths) {
+				t.Fatalf("components: %v", err)
+			}
+			if len(open) == 0 {
+				t.Fatal("no file was kept open")
+			}
+			for fh := range open {
+				if _, err := fh.Stat(); !errors.Is(err, os.ErrClosed) {
+					t.Errorf("%s is still open after the enumeration", fh.Name())
+				}
+			}
+			if len(c.openFiles.files) != 0 {
+				t.Errorf("%d files recorded open", len(c.openFiles.files))
+			}
+		})
+	}
+}
