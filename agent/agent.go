@@ -179,6 +179,10 @@ func (a *Agent) recover(ctx context.Context) error {
 	}
 	removeTemps(a.state)
 	removeTemps(a.path(cacheDir))
+	// The metadata client's: a role written as it verified, before the
+	// batch that would have renamed it (the agent's lock keeps any other
+	// writer out).
+	removeTemps(a.path(metadataDir))
 	p := a.j.Pending
 	if p == nil {
 		return nil

@@ -2,8 +2,12 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -286,5 +290,27 @@ func TestMaterializeRefusesChangedTarget(t *testing.T) {
 	_, err = col.forPlan(t.Context(), c.lookup, c.held)
 	if err == nil || !strings.Contains(err.Error(), "webkit-26.3-b.tar.gz changed during the check; check again") {
 		t.Fatalf("forPlan = %v, want a changed-target error", err)
+	}
+}
+
+// TestOpenRemovesMetadataTemps: a role written to its temporary file as
+// it verified, by a check killed before the batch renamed it, is removed
+// when the agent next opens its state; the check then verifies as usual.
+func TestOpenRemovesMetadataTemps(t *testing.T) {
+	f := newFixture(t)
+	f.publish(mf("webkit", 1))
+	if _, _, err := f.converge(); err != nil {
+		t.Fatal(err)
+	}
+	left := filepath.Join(f.state, metadataDir, ".tmp-webkit.json-1234")
+	if err := os.WriteFile(left, []byte("half a role"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := f.open()
+	if _, err := os.Stat(left); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("temporary file left after Open: %v", err)
+	}
+	if _, err := a.Check(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 }
