@@ -389,19 +389,27 @@ func (c *canonCheck) array(depth int) bool {
 		if !c.value(depth + 1) {
 			return false
 		}
-		if c.pos >= len(c.src) {
-			return false
-		}
-		switch c.src[c.pos] {
-		case ',':
-			c.pos++
-		case ']':
-			c.pos++
-			return true
-		default:
-			return false
+		if more, ok := c.sep(']'); !more {
+			return ok
 		}
 	}
+}
+
+// sep reads what follows an element or member: a comma (more follow)
+// or close; ok is false for anything else.
+func (c *canonCheck) sep(close byte) (more, ok bool) {
+	if c.pos >= len(c.src) {
+		return false, false
+	}
+	switch c.src[c.pos] {
+	case ',':
+		c.pos++
+		return true, true
+	case close:
+		c.pos++
+		return false, true
+	}
+	return false, false
 }
 
 // object checks that the keys come in strictly increasing byte order (so
@@ -435,17 +443,8 @@ func (c *canonCheck) object(depth int) bool {
 		if !c.value(depth + 1) {
 			return false
 		}
-		if c.pos >= len(c.src) {
-			return false
-		}
-		switch c.src[c.pos] {
-		case ',':
-			c.pos++
-		case '}':
-			c.pos++
-			return true
-		default:
-			return false
+		if more, ok := c.sep('}'); !more {
+			return ok
 		}
 	}
 }
