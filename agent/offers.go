@@ -213,8 +213,12 @@ func (c *improvements) isInstalled(o *offer) bool {
 	return in != nil && in.ID == o.id()
 }
 
-// find returns the offers of component (every component: "") with id.
+// find returns the offers of component (every component: "") with id;
+// none for a report not made by Check.
 func (c *improvements) find(component, id string) []*offer {
+	if c == nil {
+		return nil
+	}
 	var out []*offer
 	for i := range c.offers {
 		if o := &c.offers[i]; (component == "" || o.role == component) && o.id() == id {
@@ -227,6 +231,9 @@ func (c *improvements) find(component, id string) []*offer {
 // lower returns the best offer of component below sequence seq that
 // applies and is not excluded, read in full; nil when there is none.
 func (c *improvements) lower(ctx context.Context, lookup lookupFunc, component string, seq int) (*Available, error) {
+	if c == nil {
+		return nil, nil
+	}
 	var best *offer
 	for i := range c.offers {
 		o := &c.offers[i]
