@@ -183,12 +183,21 @@ func (c *Client) refresh(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("client: trusted root: %w (run init first)", err)
 	}
-	ts, err := newTrustedSet(rootRaw, now) // 5.2
+	c.rec = c.store.readRecord()
+	c.used = map[string]source{}
+	// 5.2: the trusted root, signed by a threshold of its own keys;
+	// checked again unless its bytes are those the record says verified.
+	rootSum := sha256.Sum256(rootRaw)
+	e := c.rec.Files[roleRoot]
+	recorded := e != nil && e.Signer == roleRoot && e.SHA256 == hex.EncodeToString(rootSum[:]) && e.SignerSHA256 == e.SHA256
+	ts, err := loadRoot(rootRaw, now, !recorded)
 	if err != nil {
 		return fmt.Errorf("trusted root in %s: %w", c.cfg.MetadataDir, err)
 	}
-	c.rec = c.store.readRecord()
-	c.used = map[string]source{}
+	c.used[roleRoot] = fromCache
+	if recorded {
+		c.used[roleRoot] = fromRecord
+	}
 	c.pending = c.pending[:0]
 	defer func() {
 		if serr := c.saveRecord(); err == nil {
@@ -237,6 +246,10 @@ func (c *Client) updateRoot(ctx context.Context, ts *trustedSet) error {
 	if err := ts.checkRoot(); err != nil { // 5.3.10
 		return err
 	}
+	// The root in force verified (by its own keys): recorded as such.
+	if e := c.rec.Files[roleRoot]; e == nil || e.SHA256 != hex.EncodeToString(ts.root.sum[:]) || e.SignerSHA256 != e.SHA256 {
+		c.remember(roleRoot, roleRoot, ts.root.sum, ts.root.sum, ts.root.signed.Version, ts.root.signed.Expires)
+	}
 	// 5.3.11: after a rotation of timestamp or snapshot keys, forget the
 	// trusted timestamp and snapshot: their versions may have been pushed
 	// up by the compromised keys (fast-forward attack recovery).
@@ -252,23 +265,55 @@ func (c *Client) updateRoot(ctx context.Context, ts *trustedSet) error {
 	return nil
 }
 
-// updateTimestamp is 5.4.
+// updateTimestamp is 5.4. The stored timestamp, the reference for the
+// rollback checks, is trusted through the record when its bytes are those
+// the current root's timestamp keys verified (no signature checked again);
+// a downloaded timestamp byte for byte equal to it is not verified again
+// either (trustedSet.updateTimestamp), so a refresh when nothing changed
+// checks no timestamp signature.
 func (c *Client) updateTimestamp(ctx context.Context, ts *trustedSet) error {
+	stored := fromRemote // none
 	if local, err := c.store.read(roleTimestamp); err == nil {
-		if _, err := ts.updateTimestamp(local, fromCache); err != nil {
+		sum := sha256.Sum256(local)
+		src := fromCache
+		if e := c.rec.Files[roleTimestamp]; e != nil && e.Signer == roleRoot &&
+			e.SignerSHA256 == hex.EncodeToString(ts.root.sum[:]) && e.SHA256 == hex.EncodeToString(sum[:]) {
+			src = fromRecord
+		}
+		if _, err := ts.updateTimestamp(local, sum, src); err != nil {
 			c.log.Warn("ignoring stored timestamp", "err", err)
+		} else {
+			stored = src
+			if src == fromCache {
+				c.rememberTimestamp(ts)
+			}
 		}
 	}
 	raw, err := c.fetch(ctx, "timestamp", joinURL(c.cfg.MetadataURL, "timestamp.json"), c.limits.TimestampMax) // 5.4.1
 	if err != nil {
 		return err
 	}
-	kept, err := ts.updateTimestamp(raw, fromRemote) // 5.4.2 to 5.4.4
+	sum := sha256.Sum256(raw)
+	// The source of the timestamp in force: the stored one when the
+	// download is the same bytes, which then verify no signature.
+	c.used[roleTimestamp] = fromRemote
+	if ts.timestamp != nil && ts.timestamp.sum == sum {
+		c.used[roleTimestamp] = stored
+	}
+	kept, err := ts.updateTimestamp(raw, sum, fromRemote) // 5.4.2 to 5.4.4
 	if err != nil || kept {
 		return err
 	}
 	c.persist(roleTimestamp, raw) // 5.4.5
+	c.rememberTimestamp(ts)
 	return nil
+}
+
+// rememberTimestamp records the trusted timestamp as verified by the
+// root's timestamp keys.
+func (c *Client) rememberTimestamp(ts *trustedSet) {
+	t := ts.timestamp
+	c.remember(roleTimestamp, roleRoot, ts.root.sum, t.sum, t.signed.Version, t.signed.Expires)
 }
 
 // updateSnapshot is 5.5: the stored snapshot serves when the timestamp

@@ -78,15 +78,18 @@
 // exactly one "/".
 //
 // Besides the role files, the directory holds .verified-state, the
-// verified-state record: for each targets-family file verified in full,
-// the SHA-256 of its stored bytes, its version and expiry, and the
-// SHA-256 of the file whose keys verified it. A refresh always fetches and
-// verifies a new timestamp and checks every expiry, but when the chain it
-// just verified lists the same version of a stored file whose bytes still
-// hash to the record, under an unchanged signer, it trusts that file
-// without decoding or verifying it again: a refresh when nothing changed
-// costs one timestamp download and one signature check, whatever the
-// size of targets.json. Such a file is not decoded whole either: the
+// verified-state record: for the timestamp and each snapshot or
+// targets-family file verified in full, the SHA-256 of its stored bytes,
+// its version and expiry, and the SHA-256 of the file whose keys verified
+// it. A refresh always fetches a timestamp, verifies it unless it is byte
+// for byte the stored one that the current root's timestamp keys verified
+// (the same bytes under the same keys verify the same way), and checks
+// every expiry; when the chain it just verified lists the same version of
+// a stored file whose bytes still hash to the record, under an unchanged
+// signer, it trusts that file without decoding or verifying it again: a
+// refresh when nothing changed costs one timestamp download and one
+// signature check (the trusted root's), whatever the size of
+// targets.json. Such a file is not decoded whole either: the
 // snapshot is read one meta entry at a time (the ones a look-up needs),
 // and a targets role one target entry at a time, its bytes scanned where
 // they lie (a file with a key encoding/json would fold onto a field is

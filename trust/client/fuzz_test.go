@@ -37,7 +37,7 @@ func fuzzSet(t *testing.T, s *sim, seeds map[string][]byte, upTo string) *truste
 		}
 		switch stage {
 		case "timestamp":
-			_, err = ts.updateTimestamp(seeds["timestamp"], fromRemote)
+			_, err = ts.updateTimestamp(seeds["timestamp"], sha256.Sum256(seeds["timestamp"]), fromRemote)
 		case "snapshot":
 			err = ts.updateSnapshot(seeds["snapshot"], sha256.Sum256(seeds["snapshot"]), fromRemote)
 		}
@@ -78,7 +78,7 @@ func FuzzVerifyTimestamp(f *testing.F) {
 	f.Add(seeds["timestamp"])
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ts := fuzzSet(t, s, seeds, "timestamp")
-		_, err := ts.updateTimestamp(data, fromRemote)
+		_, err := ts.updateTimestamp(data, sha256.Sum256(data), fromRemote)
 		mustFailSecurely(t, data, seeds["timestamp"], err)
 	})
 }
@@ -186,7 +186,7 @@ func TestMangledMetadataRejected(t *testing.T) {
 	check := map[string]func(ts *trustedSet, b []byte) error{
 		"root": func(_ *trustedSet, b []byte) error { _, err := newTrustedSet(b, s.now); return err },
 		"timestamp": func(ts *trustedSet, b []byte) error {
-			_, err := ts.updateTimestamp(b, fromRemote)
+			_, err := ts.updateTimestamp(b, sha256.Sum256(b), fromRemote)
 			return err
 		},
 		"snapshot": func(ts *trustedSet, b []byte) error { return ts.updateSnapshot(b, sha256.Sum256(b), fromCache) },

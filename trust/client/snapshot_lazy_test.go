@@ -24,7 +24,7 @@ func recordedSnapshot(t *testing.T) (*trustedSet, *snapshotFile) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := full.updateTimestamp(tsRaw, fromRemote); err != nil {
+	if _, err := full.updateTimestamp(tsRaw, sha256.Sum256(tsRaw), fromRemote); err != nil {
 		t.Fatal(err)
 	}
 	if err := full.updateSnapshot(snap, sha256.Sum256(snap), fromRemote); err != nil {
@@ -34,7 +34,7 @@ func recordedSnapshot(t *testing.T) (*trustedSet, *snapshotFile) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lazy.updateTimestamp(tsRaw, fromRemote); err != nil {
+	if _, err := lazy.updateTimestamp(tsRaw, sha256.Sum256(tsRaw), fromRemote); err != nil {
 		t.Fatal(err)
 	}
 	rec := &cachedFile{version: full.snapshot.signed.Version, expires: full.snapshot.signed.Expires}

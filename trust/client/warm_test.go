@@ -1,6 +1,9 @@
 package client
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,18 +40,56 @@ func TestWarmRefreshUsesRecord(t *testing.T) {
 	if got, want := s.reqs(), []string{"2.root.json", "timestamp.json"}; !slices.Equal(got, want) {
 		t.Errorf("requests %q, want %q", got, want)
 	}
-	for _, role := range []string{"snapshot", "targets", "webkit"} {
+	for _, role := range []string{"root", "timestamp", "snapshot", "targets", "webkit"} {
 		if c.used[role] != fromRecord {
 			t.Errorf("%s came from source %d, not the record", role, c.used[role])
 		}
 	}
-	// A new timestamp that lists the same snapshot: still nothing else.
+	// A new timestamp that lists the same snapshot: still nothing else,
+	// and the new timestamp is verified.
 	s.timestamp.Signed.Version++
 	s.set("timestamp.json", sign(t, s.timestamp, s.signers["timestamp"]))
 	c = s.clientAt(t, dir)
 	mustRefresh(t, c)
 	if got, want := s.reqs(), []string{"2.root.json", "timestamp.json"}; !slices.Equal(got, want) {
 		t.Errorf("requests %q, want %q", got, want)
+	}
+	if c.used["timestamp"] != fromRemote {
+		t.Errorf("new timestamp came from source %d", c.used["timestamp"])
+	}
+	// Then it is the recorded one.
+	c = s.clientAt(t, dir)
+	mustRefresh(t, c)
+	if c.used["timestamp"] != fromRecord {
+		t.Errorf("stored timestamp came from source %d, not the record", c.used["timestamp"])
+	}
+}
+
+// TestAttackTimestampSameVersionOtherBytes: a mirror serving a timestamp of
+// the version the device holds, changed (a later expiry, so a frozen
+// repository looks fresh) under signatures that do not verify, is refused:
+// only bytes identical to the verified timestamp skip the signature check.
+func TestAttackTimestampSameVersionOtherBytes(t *testing.T) {
+	for _, how := range []string{"wrong key", "signature kept"} {
+		t.Run(how, func(t *testing.T) {
+			s, dir := warmSim(t)
+			good := s.get("timestamp.json")
+			s.timestamp.Signed.Expires = s.timestamp.Signed.Expires.AddDate(1, 0, 0)
+			var bad []byte
+			if how == "wrong key" {
+				bad = sign(t, s.timestamp, s.signers["snapshot"])
+			} else {
+				bad = sign(t, s.timestamp, s.signers["timestamp"])
+				bad = spliceSignatures(t, bad, good)
+			}
+			s.set("timestamp.json", bad)
+			c := s.clientAt(t, dir)
+			err := c.Refresh(ctx)
+			var se *SignatureError
+			if !errors.As(err, &se) || se.Role != "timestamp" {
+				t.Fatalf("refresh: %v, want a timestamp *SignatureError", err)
+			}
+		})
 	}
 }
 
@@ -124,5 +165,49 @@ func TestWarmRecordNeedsChain(t *testing.T) {
 	}
 	if _, err := c.Lookup(ctx, "b"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// spliceSignatures returns the envelope bad with the signatures of good.
+func spliceSignatures(t *testing.T, bad, good []byte) []byte {
+	var b, g map[string]json.RawMessage
+	if err := json.Unmarshal(bad, &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(good, &g); err != nil {
+		t.Fatal(err)
+	}
+	b["signatures"] = g["signatures"]
+	out, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestWarmDamagedRootVerified: a stored root whose bytes are not those the
+// record says verified (one signature byte changed on disk) has its
+// signatures checked again, and is refused.
+func TestWarmDamagedRootVerified(t *testing.T) {
+	s, dir := warmSim(t)
+	name := filepath.Join(dir, "root.json")
+	raw, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.LastIndex(raw, []byte(`"sig"`))
+	j := i + bytes.IndexByte(raw[i+6:], '"') + 7 // first hex digit of the signature
+	if raw[j] == '0' {
+		raw[j] = '1'
+	} else {
+		raw[j] = '0'
+	}
+	if err := os.WriteFile(name, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := s.clientAt(t, dir)
+	var se *SignatureError
+	if err := c.Refresh(ctx); !errors.As(err, &se) || se.Role != "root" {
+		t.Fatalf("refresh with a damaged root: %v, want a root *SignatureError", err)
 	}
 }
