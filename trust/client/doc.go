@@ -86,10 +86,11 @@
 // (the same bytes under the same keys verify the same way), and checks
 // every expiry; when the chain it just verified lists the same version of
 // a stored file whose bytes still hash to the record, under an unchanged
-// signer, it trusts that file without decoding or verifying it again: a
-// refresh when nothing changed costs one timestamp download and one
-// signature check (the trusted root's), whatever the size of
-// targets.json. Such a file is not decoded whole either: the
+// signer, it trusts that file without decoding or verifying it again. The
+// stored root.json too is trusted through the record when its bytes are
+// those that verified (by its own keys). A refresh when nothing changed
+// costs one timestamp download and no signature check, whatever the size
+// of targets.json. Such a file is not decoded whole either: the
 // snapshot is read one meta entry at a time (the ones a look-up needs),
 // and a targets role one target entry at a time, its bytes scanned where
 // they lie (a file with a key encoding/json would fold onto a field is
