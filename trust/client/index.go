@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -93,32 +94,68 @@ var errStoredChanged = errors.New("stored role file changed since it was verifie
 
 type span struct{ start, end int64 }
 
-// anchor is a target entry that starts segment seg, at byte start (its
-// key's opening quote); key is the decoded key.
+// anchor is a target entry that starts segment seg, at that segment's
+// first byte (its key's opening quote); its decoded key ends at keyEnd in
+// the index's keys (and starts where the anchor before's ends).
 type anchor struct {
-	seg   int
-	start int64
-	key   []byte
+	seg    int32
+	keyEnd int32
 }
+
+// segRec is the size of a segment's record: its end (big-endian 64 bits)
+// and its SHA-256.
+const segRec = 8 + 32
 
 type roleIndex struct {
 	sum     [32]byte
 	size    int64
 	targets span // the object signed.targets, braces included
 	delegs  span // the value of signed.delegations; end 0: none
-	// ends[i] is the end of segment i, which starts at ends[i-1] (0 for
-	// the first); the last ends at size.
-	ends    []int64
-	hashes  [][32]byte
+	// segs holds a segRec per segment: segment i ends at end(i) and
+	// starts where segment i-1 ends (0 for the first); the last ends at
+	// size. A parsed index's segs and keys are slices of the bytes it was
+	// parsed from (not copies): a warm look-up allocates the index once.
+	segs    []byte
 	anchors []anchor
+	keys    []byte
 }
+
+// nSegs returns the number of segments.
+func (ix *roleIndex) nSegs() int { return len(ix.segs) / segRec }
+
+// end returns the end of segment i.
+func (ix *roleIndex) end(i int) int64 {
+	return int64(binary.BigEndian.Uint64(ix.segs[i*segRec:]))
+}
+
+// hash returns the SHA-256 of segment i.
+func (ix *roleIndex) hash(i int) []byte { return ix.segs[i*segRec+8 : (i+1)*segRec] }
 
 // segStart returns the offset of segment i.
 func (ix *roleIndex) segStart(i int) int64 {
 	if i == 0 {
 		return 0
 	}
-	return ix.ends[i-1]
+	return ix.end(i - 1)
+}
+
+// key returns the decoded key of anchor a.
+func (ix *roleIndex) key(a int) []byte {
+	lo, hi := int32(0), ix.anchors[a].keyEnd
+	if a > 0 {
+		lo = ix.anchors[a-1].keyEnd
+	}
+	return ix.keys[lo:hi:hi]
+}
+
+// start returns the offset of anchor a: its segment's start.
+func (ix *roleIndex) start(a int) int64 { return ix.segStart(int(ix.anchors[a].seg)) }
+
+// addSeg appends a segment ending at end with the SHA-256 of seg.
+func (ix *roleIndex) addSeg(end int64, seg []byte) {
+	ix.segs = binary.BigEndian.AppendUint64(ix.segs, uint64(end))
+	h := sha256.Sum256(seg)
+	ix.segs = append(ix.segs, h[:]...)
 }
 
 // buildIndex indexes raw, the verified bytes of a role. It returns nil
@@ -130,13 +167,15 @@ func buildIndex(raw []byte, sum [32]byte) *roleIndex {
 	return indexOf(raw, sum)
 }
 
-// indexOf is buildIndex for a file of any size.
+// indexOf is buildIndex for a file of any size. The anchor keys are
+// copied, so the index does not hold raw.
 func indexOf(raw []byte, sum [32]byte) *roleIndex {
 	ix := &roleIndex{sum: sum, size: int64(len(raw))}
 	run := int64(runBytes(len(raw)))
 	s := &scanner{b: raw}
 	s.ws()
 	var prev []byte
+	var starts []int64 // of the anchors
 	sorted := true
 	signed := false
 	err := s.members(func(key []byte) (bool, error) {
@@ -169,8 +208,10 @@ func indexOf(raw []byte, sum [32]byte) *roleIndex {
 					prev = k
 					// From the key's opening quote.
 					ks := keyStart(raw, key)
-					if n := len(ix.anchors); n == 0 || ks-ix.anchors[n-1].start >= run {
-						ix.anchors = append(ix.anchors, anchor{start: ks, key: k})
+					if n := len(starts); n == 0 || ks-starts[n-1] >= run {
+						starts = append(starts, ks)
+						ix.keys = append(ix.keys, k...)
+						ix.anchors = append(ix.anchors, anchor{keyEnd: int32(len(ix.keys))})
 					}
 					return false, s.skip()
 				})
@@ -181,25 +222,20 @@ func indexOf(raw []byte, sum [32]byte) *roleIndex {
 			}
 		})
 	})
-	if err != nil || !sorted || ix.targets.end == 0 {
+	if err != nil || !sorted || ix.targets.end == 0 || len(ix.keys) > math.MaxInt32 {
 		return nil
 	}
 	// Segment boundaries: every anchor, the end of signed.targets, and
 	// every segMax bytes in between where nothing else cuts.
-	cuts := make([]int64, 0, len(ix.anchors)+2)
-	for _, a := range ix.anchors {
-		cuts = append(cuts, a.start)
-	}
-	cuts = append(cuts, ix.targets.end, ix.size)
+	cuts := append(starts[:len(starts):len(starts)], ix.targets.end, ix.size)
 	from, a := int64(0), 0
 	for _, cut := range cuts {
 		for ; from < cut; from = min(from+segMax, cut) {
-			if a < len(ix.anchors) && ix.anchors[a].start == from {
-				ix.anchors[a].seg, a = len(ix.ends), a+1
+			if a < len(starts) && starts[a] == from {
+				ix.anchors[a].seg, a = int32(ix.nSegs()), a+1
 			}
 			end := min(from+segMax, cut)
-			ix.ends = append(ix.ends, end)
-			ix.hashes = append(ix.hashes, sha256.Sum256(raw[from:end]))
+			ix.addSeg(end, raw[from:end])
 		}
 	}
 	if a != len(ix.anchors) {
@@ -230,35 +266,25 @@ func unquoteKey(key []byte) []byte {
 // big-endian 64-bit integers, then each segment's end and SHA-256, each
 // anchor's segment and key length (32 bits each), and the anchor keys.
 func (ix *roleIndex) marshal() []byte {
-	keys := 0
-	for _, a := range ix.anchors {
-		keys += len(a.key)
-	}
-	b := make([]byte, 0, indexHeader+40*len(ix.ends)+8*len(ix.anchors)+keys)
+	b := make([]byte, 0, indexHeader+len(ix.segs)+8*len(ix.anchors)+len(ix.keys))
 	b = append(b, indexMagic...)
 	b = append(b, ix.sum[:]...)
 	for _, v := range []int64{ix.size, ix.targets.start, ix.targets.end, ix.delegs.start, ix.delegs.end,
-		int64(len(ix.ends)), int64(len(ix.anchors))} {
+		int64(ix.nSegs()), int64(len(ix.anchors))} {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))
 	}
-	for i, end := range ix.ends {
-		b = binary.BigEndian.AppendUint64(b, uint64(end))
-		b = append(b, ix.hashes[i][:]...)
-	}
-	for _, a := range ix.anchors {
+	b = append(b, ix.segs...)
+	for i, a := range ix.anchors {
 		b = binary.BigEndian.AppendUint32(b, uint32(a.seg))
-		b = binary.BigEndian.AppendUint32(b, uint32(len(a.key)))
+		b = binary.BigEndian.AppendUint32(b, uint32(len(ix.key(i))))
 	}
-	for _, a := range ix.anchors {
-		b = append(b, a.key...)
-	}
-	return b
+	return append(b, ix.keys...)
 }
 
 // parseIndex decodes an index written by marshal and checks that its
 // spans lie inside the file, its segments cover it exactly, and its
 // anchors start segments inside signed.targets, with keys in strictly
-// increasing order. The anchor keys alias b.
+// increasing order. The segments and anchor keys alias b.
 func parseIndex(b []byte) (*roleIndex, error) {
 	bad := func(what string) (*roleIndex, error) { return nil, fmt.Errorf("look-up index: %s", what) }
 	if !bytes.HasPrefix(b, []byte(indexMagic)) || len(b) < indexHeader {
@@ -278,53 +304,54 @@ func parseIndex(b []byte) (*roleIndex, error) {
 	}
 	ix.size, ix.targets, ix.delegs = v[0], span{v[1], v[2]}, span{v[3], v[4]}
 	nSegs, nAnchors := v[5], v[6]
-	if nSegs < 1 || nSegs > ix.size || nAnchors > nSegs || int64(len(b)) < 40*nSegs+8*nAnchors {
+	if nSegs < 1 || nSegs > ix.size || nAnchors > nSegs || int64(len(b)) < segRec*nSegs+8*nAnchors ||
+		int64(len(b)) > math.MaxInt32+segRec*nSegs+8*nAnchors {
 		return bad("wrong length")
 	}
 	okSpan := func(s span) bool { return 0 <= s.start && s.start < s.end && s.end <= ix.size }
 	if !okSpan(ix.targets) || ix.delegs != (span{}) && !okSpan(ix.delegs) {
 		return bad("span outside the file")
 	}
-	ix.ends = make([]int64, nSegs)
-	ix.hashes = make([][32]byte, nSegs)
+	ix.segs, b = b[:segRec*nSegs:segRec*nSegs], b[segRec*nSegs:]
 	prev := int64(0)
-	for i := range ix.ends {
-		end := int64(binary.BigEndian.Uint64(b))
+	for i := range int(nSegs) {
+		end := ix.end(i)
 		if end <= prev || end > ix.size {
 			return bad(fmt.Sprintf("segment %d ends at %d, after %d", i, end, prev))
 		}
-		ix.ends[i], prev = end, end
-		copy(ix.hashes[i][:], b[8:40])
-		b = b[40:]
+		prev = end
 	}
 	if prev != ix.size {
 		return bad("segments do not cover the file")
 	}
 	ix.anchors = make([]anchor, nAnchors)
-	keys := b[8*nAnchors:]
+	ix.keys = b[8*nAnchors:]
 	var prevKey []byte
+	keyEnd := int64(0)
 	for i := range ix.anchors {
 		seg, n := int64(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint32(b[4:]))
 		b = b[8:]
 		if seg >= nSegs || i > 0 && seg <= int64(ix.anchors[i-1].seg) {
 			return bad(fmt.Sprintf("anchor %d: segment %d out of order", i, seg))
 		}
-		a := anchor{seg: int(seg), start: ix.segStart(int(seg))}
-		if a.start < ix.targets.start || a.start >= ix.targets.end {
+		if start := ix.segStart(int(seg)); start < ix.targets.start || start >= ix.targets.end {
 			return bad(fmt.Sprintf("anchor %d outside signed.targets", i))
 		}
-		if n > int64(len(keys)) {
+		if n > int64(len(ix.keys))-keyEnd {
 			return bad("wrong length")
 		}
-		a.key, keys = keys[:n:n], keys[n:]
-		if i > 0 && bytes.Compare(prevKey, a.key) >= 0 {
+		keyEnd += n
+		ix.anchors[i] = anchor{seg: int32(seg), keyEnd: int32(keyEnd)}
+		key := ix.key(i)
+		if i > 0 && bytes.Compare(prevKey, key) >= 0 {
 			return bad(fmt.Sprintf("anchor %d: keys out of order", i))
 		}
-		ix.anchors[i], prevKey = a, a.key
+		prevKey = key
 	}
-	if len(keys) != 0 {
+	if keyEnd != int64(len(ix.keys)) {
 		return bad("wrong length")
 	}
+	ix.keys = ix.keys[:keyEnd:keyEnd]
 	return ix, nil
 }
 
@@ -347,10 +374,11 @@ type indexedFile struct {
 // segments it touches that are not verified yet with one read. The bytes
 // may alias f's: callers only read them.
 func (f *indexedFile) read(sp span) ([]byte, error) {
-	ends := f.ix.ends
-	first := sort.Search(len(ends), func(i int) bool { return ends[i] > sp.start })
-	last := sort.Search(len(ends), func(i int) bool { return ends[i] >= sp.end })
-	if sp.start < 0 || sp.end > f.ix.size || sp.start >= sp.end || last >= len(ends) {
+	ix := f.ix
+	n := ix.nSegs()
+	first := sort.Search(n, func(i int) bool { return ix.end(i) > sp.start })
+	last := sort.Search(n, func(i int) bool { return ix.end(i) >= sp.end })
+	if sp.start < 0 || sp.end > ix.size || sp.start >= sp.end || last >= n {
 		return nil, fmt.Errorf("%w: %s, span %d to %d outside the index", errStoredChanged, filepath.Base(f.path), sp.start, sp.end)
 	}
 	// Unverified segments, from the first to the last not in f.valid.
@@ -433,17 +461,17 @@ func (f *indexedFile) load(lo, hi int) error {
 		defer fh.Close()
 	}
 	from := f.ix.segStart(lo)
-	buf := make([]byte, f.ix.ends[hi]-from)
+	buf := make([]byte, f.ix.end(hi)-from)
 	if n, err := fh.ReadAt(buf, from); n < len(buf) {
-		return fmt.Errorf("%w: %s, bytes %d to %d: %v", errStoredChanged, filepath.Base(f.path), from, f.ix.ends[hi], err)
+		return fmt.Errorf("%w: %s, bytes %d to %d: %v", errStoredChanged, filepath.Base(f.path), from, f.ix.end(hi), err)
 	}
 	for i := lo; i <= hi; i++ {
-		b := buf[f.ix.segStart(i)-from : f.ix.ends[i]-from]
+		b := buf[f.ix.segStart(i)-from : f.ix.end(i)-from]
 		if _, ok := f.valid[int64(i)]; ok {
 			continue
 		}
-		if sha256.Sum256(b) != f.ix.hashes[i] {
-			return fmt.Errorf("%w: %s, bytes %d to %d", errStoredChanged, filepath.Base(f.path), f.ix.segStart(i), f.ix.ends[i])
+		if h := sha256.Sum256(b); !bytes.Equal(h[:], f.ix.hash(i)) {
+			return fmt.Errorf("%w: %s, bytes %d to %d", errStoredChanged, filepath.Base(f.path), f.ix.segStart(i), f.ix.end(i))
 		}
 		f.valid[int64(i)] = b
 	}
@@ -493,24 +521,25 @@ func (f *indexedFile) check() error {
 // keys are not increasing within the anchors' bounds, means the index and
 // the file disagree: errStoredChanged.
 func (f *indexedFile) run(i int) (*entryTable, error) {
-	a := f.ix.anchors
+	ix := f.ix
+	a := ix.anchors
 	if i > 0 {
 		for seg := a[i-1].seg; seg < a[i].seg; seg++ {
 			delete(f.valid, int64(seg))
 		}
 	}
-	end := f.ix.targets.end
-	t := &entryTable{bounded: true, lo: a[i].key}
+	end := ix.targets.end
+	t := &entryTable{bounded: true, lo: ix.key(i)}
 	if i+1 < len(a) {
-		end, t.hi = a[i+1].start, a[i+1].key
+		end, t.hi = ix.start(i+1), ix.key(i+1)
 	}
-	b, err := f.read(span{a[i].start, end})
+	b, err := f.read(span{ix.start(i), end})
 	if err != nil {
 		return nil, err
 	}
 	t.raw = b
 	bad := func(why string) error {
-		return fmt.Errorf("%w: %s, run of anchor %d at byte %d: %s", errStoredChanged, filepath.Base(f.path), i, a[i].start, why)
+		return fmt.Errorf("%w: %s, run of anchor %d at byte %d: %s", errStoredChanged, filepath.Base(f.path), i, ix.start(i), why)
 	}
 	err = walkRun(b, func(key, value []byte) error {
 		if err := t.add(key, value); err != nil {
@@ -550,40 +579,41 @@ func (f *indexedFile) find(target string, find bool) (entry, delegs []byte, err 
 	if !find {
 		return nil, delegs, nil
 	}
-	anchors := f.ix.anchors
+	ix := f.ix
+	n := len(ix.anchors)
 	want := []byte(target)
 	// The last anchor whose key is <= target.
-	i := sort.Search(len(anchors), func(i int) bool { return bytes.Compare(anchors[i].key, want) > 0 }) - 1
+	i := sort.Search(n, func(i int) bool { return bytes.Compare(ix.key(i), want) > 0 }) - 1
 	if i < 0 {
 		// Before the first anchor, which must be the first entry: the
 		// file holds nothing but the object's opening brace (and its
 		// closing one when there are no entries) before it.
-		end := f.ix.targets.end
-		if len(anchors) > 0 {
-			end = anchors[0].start
+		end := ix.targets.end
+		if n > 0 {
+			end = ix.start(0)
 		}
-		b, err := f.read(span{f.ix.targets.start, end})
+		b, err := f.read(span{ix.targets.start, end})
 		if err != nil {
 			return nil, nil, err
 		}
 		if b = bytes.TrimSpace(b); len(b) == 0 || b[0] != '{' ||
-			len(anchors) == 0 && string(bytes.TrimSpace(b[1:])) != "}" || len(anchors) > 0 && len(b) != 1 {
+			n == 0 && string(bytes.TrimSpace(b[1:])) != "}" || n > 0 && len(b) != 1 {
 			return nil, nil, fmt.Errorf("%w: %s, entries before the first anchor at byte %d", errStoredChanged, filepath.Base(f.path), end)
 		}
 		return nil, delegs, nil
 	}
-	end := f.ix.targets.end
-	if i+1 < len(anchors) {
-		end = anchors[i+1].start
+	end := ix.targets.end
+	if i+1 < n {
+		end = ix.start(i + 1)
 	}
-	b, err := f.read(span{anchors[i].start, end})
+	b, err := f.read(span{ix.start(i), end})
 	if err != nil {
 		return nil, nil, err
 	}
 	// The run starts with its anchor's key: the index and the file agree.
 	s := &scanner{b: b}
-	if key, err := s.str(); err != nil || !bytes.Equal(unquoteKey(key), anchors[i].key) {
-		return nil, nil, fmt.Errorf("%w: %s, anchor %d is not the key at byte %d", errStoredChanged, filepath.Base(f.path), i, anchors[i].start)
+	if key, err := s.str(); err != nil || !bytes.Equal(unquoteKey(key), ix.key(i)) {
+		return nil, nil, fmt.Errorf("%w: %s, anchor %d is not the key at byte %d", errStoredChanged, filepath.Base(f.path), i, ix.start(i))
 	}
 	entry, err = scanRun(b, want)
 	if err != nil {
@@ -760,10 +790,6 @@ func readFrom(f *targetsFile, raw []byte, path string, files *openFiles) *indexe
 	ix := indexOf(raw, f.sum)
 	if ix == nil {
 		return nil // keys not sorted, or odd: the entries are read from raw
-	}
-	for i := range ix.anchors {
-		// Not slices of raw, which would keep it whole.
-		ix.anchors[i].key = bytes.Clone(ix.anchors[i].key)
 	}
 	// checked: the file holds raw, hashed to f.sum.
 	f.lazy = &indexedFile{path: path, ix: ix, valid: map[int64][]byte{}, checked: true, files: files}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -117,11 +118,12 @@ func TestIndexAnchorDisagreesWithFile(t *testing.T) {
 	if err := os.WriteFile(p, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a := &ix.anchors[5]
-	target := string(a.key)
+	as := anchorsOf(ix)
+	target := string(as[5].key)
 	// Still between its neighbours, so the index parses; but not the key
 	// at the start of its segment.
-	a.key = append([]byte(target), '0')
+	as[5].key = append([]byte(target), '0')
+	setAnchors(ix, as)
 	ix, err := parseIndex(ix.marshal())
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +133,7 @@ func TestIndexAnchorDisagreesWithFile(t *testing.T) {
 		t.Fatalf("find through a wrong anchor: %q, %v; want errStoredChanged", e, err)
 	}
 	// The other runs still read.
-	if e, _, err := f.find(string(ix.anchors[2].key), true); err != nil || e == nil {
+	if e, _, err := f.find(string(ix.key(2)), true); err != nil || e == nil {
 		t.Fatalf("find through a good anchor: %q, %v", e, err)
 	}
 }
@@ -164,8 +166,8 @@ func TestIndexFirstAnchorNotFirstEntry(t *testing.T) {
 	for _, drop := range []int{1, -1} {
 		ix := buildIndex(raw, sha256.Sum256(raw))
 		first := bigTargetName(0)
-		if string(ix.anchors[0].key) != first {
-			t.Fatalf("first anchor %q, want %q", ix.anchors[0].key, first)
+		if string(ix.key(0)) != first {
+			t.Fatalf("first anchor %q, want %q", ix.key(0), first)
 		}
 		good := &indexedFile{path: p, ix: ix, valid: map[int64][]byte{}}
 		if e, _, err := good.find(first, true); err != nil || e == nil {
@@ -175,9 +177,9 @@ func TestIndexFirstAnchorNotFirstEntry(t *testing.T) {
 			t.Fatalf("genuine index: find(webkit/a): %q, %v; want absent", e, err)
 		}
 		if drop < 0 {
-			ix.anchors = nil
+			setAnchors(ix, nil)
 		} else {
-			ix.anchors = ix.anchors[drop:]
+			setAnchors(ix, anchorsOf(ix)[drop:])
 		}
 		ix, err := parseIndex(ix.marshal())
 		if err != nil {
@@ -189,5 +191,29 @@ func TestIndexFirstAnchorNotFirstEntry(t *testing.T) {
 				t.Errorf("%d anchors: find(%q): %q, %v; want errStoredChanged", len(ix.anchors), target, e, err)
 			}
 		}
+	}
+}
+
+// testAnchor is an anchor as tests read and change it.
+type testAnchor struct {
+	seg   int
+	start int64
+	key   []byte
+}
+
+func anchorsOf(ix *roleIndex) []testAnchor {
+	var as []testAnchor
+	for i, a := range ix.anchors {
+		as = append(as, testAnchor{seg: int(a.seg), start: ix.start(i), key: bytes.Clone(ix.key(i))})
+	}
+	return as
+}
+
+// setAnchors replaces the anchors of ix (segments and keys as given).
+func setAnchors(ix *roleIndex, as []testAnchor) {
+	ix.anchors, ix.keys = nil, nil
+	for _, a := range as {
+		ix.keys = append(ix.keys, a.key...)
+		ix.anchors = append(ix.anchors, anchor{seg: int32(a.seg), keyEnd: int32(len(ix.keys))})
 	}
 }

@@ -256,13 +256,13 @@ func TestIndexRoundTrip(t *testing.T) {
 	if n := int64(len(got.anchors)); n < int64(len(b))/(2*run) || n > int64(len(b))/run+1 {
 		t.Errorf("%d anchors in %d bytes, runs of %d", n, len(b), run)
 	}
-	for i, a := range got.anchors {
+	for i, a := range anchorsOf(got) {
 		if b[a.start] != '"' || got.segStart(a.seg) != a.start || !bytes.HasPrefix(b[a.start+1:], append(a.key, '"')) {
 			t.Errorf("anchor %d at %d, segment %d: %q", i, a.start, a.seg, b[a.start:a.start+20])
 		}
 	}
-	for i, end := range got.ends {
-		if sha256.Sum256(b[got.segStart(i):end]) != got.hashes[i] {
+	for i := range got.nSegs() {
+		if h := sha256.Sum256(b[got.segStart(i):got.end(i)]); !bytes.Equal(h[:], got.hash(i)) {
 			t.Errorf("segment %d: wrong hash", i)
 		}
 	}
@@ -295,12 +295,13 @@ func FuzzParseIndex(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if ix.targets.end > ix.size || len(ix.ends) == 0 || ix.ends[len(ix.ends)-1] != ix.size {
+		if ix.targets.end > ix.size || ix.nSegs() == 0 || ix.end(ix.nSegs()-1) != ix.size {
 			t.Fatalf("accepted index with spans outside the file: %+v", ix.targets)
 		}
-		for i, a := range ix.anchors {
+		as := anchorsOf(ix)
+		for i, a := range as {
 			if a.start < ix.targets.start || a.start >= ix.targets.end || ix.segStart(a.seg) != a.start ||
-				i > 0 && bytes.Compare(ix.anchors[i-1].key, a.key) >= 0 {
+				i > 0 && bytes.Compare(as[i-1].key, a.key) >= 0 {
 				t.Fatalf("accepted anchor %d: %+v", i, a)
 			}
 		}

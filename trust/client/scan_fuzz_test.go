@@ -171,7 +171,7 @@ func FuzzIndexTamper(f *testing.F) {
 	if _, err := decode("webkit", roleTargets, raw, &full); err != nil {
 		f.Fatal(err)
 	}
-	f.Add(uint32(ix.anchors[3].start), byte('1'), uint16(100))
+	f.Add(uint32(ix.start(3)), byte('1'), uint16(100))
 	f.Add(uint32(len(raw)/2), byte(0x20), uint16(750))
 	f.Add(uint32(ix.targets.end-1), byte('}'), uint16(1499))
 	f.Fuzz(func(t *testing.T, off uint32, x byte, n uint16) {
