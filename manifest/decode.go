@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -88,7 +89,9 @@ type field struct {
 	shape    *shape
 }
 
-var manifestShape = shapeOf(reflect.TypeFor[Manifest]())
+// manifestShape is built on first use, not at start-up: a process that
+// decodes no manifest ("bsi-agent version") does not pay for it.
+var manifestShape = sync.OnceValue(func() *shape { return shapeOf(reflect.TypeFor[Manifest]()) })
 
 func shapeOf(t reflect.Type) *shape {
 	switch t.Kind() {
@@ -176,7 +179,7 @@ func (dc *decoder) path() string {
 }
 
 func (dc *decoder) document(v reflect.Value) *fatal {
-	if err := dc.value(manifestShape, v); err != nil {
+	if err := dc.value(manifestShape(), v); err != nil {
 		return err
 	}
 	if dc.l.peek(); dc.l.pos < len(dc.l.data) {
