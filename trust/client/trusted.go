@@ -259,15 +259,23 @@ func (s *trustedSet) fresh(role string, version int64, expires time.Time) error 
 // serves as the trusted version for the rollback checks of the downloaded
 // one. A cached copy whose bytes the record says the current root's
 // timestamp keys verified (fromRecord) is not checked for signatures
-// again, and neither is a download identical to the trusted timestamp:
-// the same bytes under the same keys verify the same way. It reports
-// whether the set keeps the timestamp it had (same version).
+// again, and a download identical to the trusted timestamp is kept
+// without being decoded or verified again: the same bytes under the same
+// keys verify the same way. It reports whether the set keeps the
+// timestamp it had (same version).
 func (s *trustedSet) updateTimestamp(raw []byte, sum [32]byte, src source) (kept bool, err error) {
 	if s.snapshot != nil {
 		return false, fmt.Errorf("client: timestamp update after snapshot")
 	}
 	if err := s.checkRoot(); err != nil {
 		return false, err
+	}
+	if old := s.timestamp; old != nil && old.sum == sum {
+		// Byte for byte the trusted timestamp, which passed the checks
+		// below under this same root (no root update follows a
+		// timestamp): the same bytes under the same keys give the same
+		// result, so it is kept (5.4.3.1: same version) if still fresh.
+		return true, s.fresh(roleTimestamp, old.signed.Version, old.signed.Expires)
 	}
 	t := &timestampFile{raw: raw, sum: sum}
 	env, err := decode(roleTimestamp, roleTimestamp, raw, &t.signed)
@@ -278,11 +286,8 @@ func (s *trustedSet) updateTimestamp(raw []byte, sum [32]byte, src source) (kept
 	if err := checkMeta(roleTimestamp, "snapshot.json", t.snapshot); err != nil {
 		return false, err
 	}
-	// 5.4.2: signed by a threshold of the root's timestamp keys. The
-	// trusted timestamp verified under this root (no root update follows
-	// a timestamp), so bytes equal to its bytes need no second check.
-	same := s.timestamp != nil && s.timestamp.sum == sum
-	if src != fromRecord && !same {
+	// 5.4.2: signed by a threshold of the root's timestamp keys.
+	if src != fromRecord {
 		if err := s.root.keys[roleTimestamp].verify(roleTimestamp, t.signed.Version, env); err != nil {
 			return false, err
 		}

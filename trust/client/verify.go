@@ -27,6 +27,7 @@ type pubKey struct {
 // schemes are those of the TUF specification: ed25519, ecdsa-sha2-nistp256
 // and -nistp384 (keytype "ecdsa" or the scheme name), rsassa-pss-sha256.
 func parseKey(id string, k *wireKey) (*pubKey, error) {
+	var err error
 	if k == nil {
 		return nil, errors.New("not defined by the delegator")
 	}
@@ -73,12 +74,22 @@ func parseKey(id string, k *wireKey) (*pubKey, error) {
 	default:
 		return nil, fmt.Errorf("scheme %s (key type %s) not supported", k.Scheme, k.KeyType)
 	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
+	var der []byte
+	if edk, ok := pub.(ed25519.PublicKey); ok {
+		// What x509.MarshalPKIXPublicKey returns for it, without the
+		// reflection of encoding/asn1 (a refresh parses every key of
+		// the root).
+		der = append([]byte(ed25519PKIX), edk...)
+	} else if der, err = x509.MarshalPKIXPublicKey(pub); err != nil {
 		return nil, err
 	}
 	return &pubKey{id: id, fingerprint: sha256.Sum256(der), verify: verify}, nil
 }
+
+// ed25519PKIX is the DER SubjectPublicKeyInfo of an ed25519 key up to the
+// key's 32 bytes (RFC 8410): SEQUENCE, SEQUENCE { OID 1.3.101.112 },
+// BIT STRING of 33 bytes, no unused bits.
+const ed25519PKIX = "\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00"
 
 func parsePEM[K any](s string) (K, error) {
 	var zero K
