@@ -89,25 +89,38 @@ func (c *canon) value(depth int) error {
 
 func (c *canon) integer() error {
 	start := c.pos
-	if c.src[c.pos] == '-' {
-		c.pos++
+	end, why := integerEnd(c.src, c.pos)
+	if why != "" {
+		c.pos = end
+		return c.errf("%s", why)
 	}
-	digits := c.pos
-	for c.pos < len(c.src) && c.src[c.pos] >= '0' && c.src[c.pos] <= '9' {
-		c.pos++
+	c.pos = end
+	c.out = append(c.out, c.src[start:end]...)
+	return nil
+}
+
+// integerEnd reads the integer at pos in src (an optional minus, digits
+// without a leading zero, no fraction or exponent) and returns where it
+// ends, or where it went wrong and why.
+func integerEnd(src []byte, pos int) (end int, why string) {
+	if src[pos] == '-' {
+		pos++
 	}
-	n := c.src[digits:c.pos]
+	digits := pos
+	for pos < len(src) && src[pos] >= '0' && src[pos] <= '9' {
+		pos++
+	}
+	n := src[digits:pos]
 	if len(n) == 0 || (len(n) > 1 && n[0] == '0') {
-		return c.errf("malformed number")
+		return pos, "malformed number"
 	}
-	if c.pos < len(c.src) {
-		switch c.src[c.pos] {
+	if pos < len(src) {
+		switch src[pos] {
 		case '.', 'e', 'E':
-			return c.errf("floats are not allowed")
+			return pos, "floats are not allowed"
 		}
 	}
-	c.out = append(c.out, c.src[start:c.pos]...)
-	return nil
+	return pos, ""
 }
 
 // str reads a JSON string at pos and returns its decoded value. A string
@@ -329,24 +342,9 @@ func (c *canonCheck) value(depth int) bool {
 // integer is canon.integer: an optional minus, digits without a leading
 // zero, and no fraction or exponent.
 func (c *canonCheck) integer() bool {
-	if c.src[c.pos] == '-' {
-		c.pos++
-	}
-	digits := c.pos
-	for c.pos < len(c.src) && c.src[c.pos] >= '0' && c.src[c.pos] <= '9' {
-		c.pos++
-	}
-	n := c.src[digits:c.pos]
-	if len(n) == 0 || (len(n) > 1 && n[0] == '0') {
-		return false
-	}
-	if c.pos < len(c.src) {
-		switch c.src[c.pos] {
-		case '.', 'e', 'E':
-			return false
-		}
-	}
-	return true
+	end, why := integerEnd(c.src, c.pos)
+	c.pos = end
+	return why == ""
 }
 
 // str checks a string at pos that canon would write back unchanged: valid
