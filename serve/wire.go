@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -53,14 +52,31 @@ type wireServer struct {
 // wireConn is one connection the fast path holds.
 type wireConn struct {
 	c        net.Conn
-	rw       io.ReadWriter // c, or its raw socket (rawsock_linux.go)
-	br       *bufio.Reader
+	rw       io.Writer // c, or its raw socket (rawsock_linux.go)
+	buf      []byte    // wireBufSize; the bytes read and not yet answered are buf[r:w]
+	r, w     int
+	idle     bool // registered with the server as waiting for a request
+	headSet  bool // the read deadline of the head being read is set
+	answered bool // a request was answered (the first head's deadline is the connection's)
 	out      []byte
 	dateSec  int64
 	date     []byte    // "Date: ...\r\n" of dateSec
 	wrSetAt  time.Time // when the write deadline was last moved
 	handedOn bool
 }
+
+// errWouldBlock is what a raw socket's read returns when the socket holds
+// no bytes: the caller waits until the poller says it does.
+var errWouldBlock = errors.New("serve: no bytes to read yet")
+
+// verdict is what serveBuffered tells its caller to do.
+type verdict int
+
+const (
+	waitBytes  verdict = iota // wait until the socket holds bytes, then call it again
+	endConn                   // close the connection
+	handOnConn                // give the connection to net/http
+)
 
 // serve accepts connections on ln until it is closed. Like net/http, it
 // waits (5 ms, doubling to 1 s) after an accept error other than a
@@ -130,11 +146,7 @@ func (s *wireServer) shutdown(ctx context.Context) error {
 
 func (s *wireServer) serveConn(c net.Conn) {
 	defer s.wg.Done()
-	wc := &wireConn{c: c, rw: c}
-	if rs := newRawSock(c); rs != nil {
-		wc.rw = rs
-	}
-	wc.br = bufio.NewReaderSize(wc.rw, wireBufSize)
+	wc := &wireConn{c: c, rw: c, buf: make([]byte, wireBufSize), headSet: true}
 	if !s.setIdle(wc, false) {
 		c.Close()
 		return
@@ -148,59 +160,98 @@ func (s *wireServer) serveConn(c net.Conn) {
 		}
 	}()
 	c.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
-	for first := true; ; first = false {
-		if !first && wc.br.Buffered() == 0 {
-			if !s.setIdle(wc, true) {
-				return
-			}
-			c.SetReadDeadline(time.Now().Add(s.idleTimeout))
-			_, err := wc.br.Peek(1)
-			if !s.setIdle(wc, false) || err != nil {
-				return
-			}
-		}
-		head, n, err := s.readHead(wc, !first)
-		switch {
-		case err != nil:
+	var v verdict
+	if rs := newRawSock(c); rs != nil {
+		// The connection's whole life in one raw read loop (see
+		// rawSock.serve): a wait ends when bytes arrive, and a read
+		// that emptied the socket is not followed by one bound to fail.
+		wc.rw = rs
+		if err := rs.serve(func(read func([]byte) (int, error)) bool {
+			v = s.serveBuffered(wc, read)
+			return v != waitBytes
+		}); err != nil {
 			return // a timeout or a closed connection, as net/http
-		case n < 0 || !s.answer(wc, &head):
-			s.handOn(wc)
-			return
 		}
-		wc.br.Discard(n)
-		if head.close {
-			return
+	} else {
+		for v = waitBytes; v == waitBytes; {
+			v = s.serveBuffered(wc, c.Read) // a blocking read: waits itself
 		}
+	}
+	if v == handOnConn {
+		s.handOn(wc)
 	}
 }
 
-// readHead reads until wc's buffer holds a whole request head and parses
-// it. n is the length of the head, or -1 when the fast path does not
-// answer it (not understood, or larger than the buffer). The read deadline
-// of the head is set when more than the first read is needed (setDeadline)
-// or was set by the caller.
-func (s *wireServer) readHead(wc *wireConn, setDeadline bool) (requestHead, int, error) {
+// serveBuffered answers the requests in wc's buffer, reading more with
+// read when it needs them, until it must wait for bytes (waitBytes), or
+// the connection ends or goes to net/http. read returns errWouldBlock when
+// the socket holds no bytes (a raw socket, which never blocks). A read
+// that did not fill the space it was given emptied the socket: rather
+// than make another read, bound to fail, serveBuffered then reports
+// waitBytes, and its caller calls it again once bytes arrive.
+//
+// It keeps the timeouts: the first request's head has ReadHeaderTimeout
+// from the connection's start, the next ones IdleTimeout to begin and,
+// when their head needs more than the bytes at hand, ReadHeaderTimeout from
+// then; and it tells the server whether the connection waits for a
+// request (setIdle), which shutdown needs.
+func (s *wireServer) serveBuffered(wc *wireConn, read func([]byte) (int, error)) verdict {
+	emptied := false
 	for {
-		buf, _ := wc.br.Peek(wc.br.Buffered())
-		if bareLF(buf) {
-			return requestHead{}, -1, nil // net/http's to read
-		}
-		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
-			head, ok := parseHead(buf[:i+4])
-			if !ok {
-				return head, -1, nil
+		if data := wc.buf[wc.r:wc.w]; len(data) > 0 {
+			if wc.idle { // a request begins
+				if !s.setIdle(wc, false) {
+					return endConn
+				}
+				wc.idle, wc.headSet = false, false
 			}
-			return head, i + 4, nil
+			if bareLF(data) {
+				return handOnConn // net/http's to read
+			}
+			if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+				head, ok := parseHead(data[:i+4])
+				if !ok || !s.answer(wc, &head) {
+					return handOnConn
+				}
+				wc.r += i + 4
+				if head.close {
+					return endConn
+				}
+				wc.answered, wc.headSet = true, false
+				continue
+			}
+			if len(data) == len(wc.buf) {
+				return handOnConn // larger than the buffer: net/http allows more
+			}
+			if wc.r > 0 {
+				wc.r, wc.w = 0, copy(wc.buf, data)
+			}
+			if !wc.headSet {
+				wc.c.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
+				wc.headSet = true
+			}
+		} else {
+			wc.r, wc.w = 0, 0
+			if wc.answered && !wc.idle {
+				if !s.setIdle(wc, true) {
+					return endConn
+				}
+				wc.idle = true
+				wc.c.SetReadDeadline(time.Now().Add(s.idleTimeout))
+			}
 		}
-		if len(buf) == wc.br.Size() {
-			return requestHead{}, -1, nil
+		if emptied {
+			return waitBytes
 		}
-		if setDeadline {
-			wc.c.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
-			setDeadline = false
-		}
-		if _, err := wc.br.Peek(len(buf) + 1); err != nil {
-			return requestHead{}, 0, err
+		n, err := read(wc.buf[wc.w:])
+		switch {
+		case n > 0:
+			emptied = wc.w+n < len(wc.buf)
+			wc.w += n
+		case err == errWouldBlock:
+			return waitBytes
+		case err != nil:
+			return endConn // a timeout or a closed connection, as net/http
 		}
 	}
 }
@@ -226,9 +277,8 @@ func bareLF(b []byte) bool {
 
 // handOn gives wc, with the bytes it read and did not answer, to net/http.
 func (s *wireServer) handOn(wc *wireConn) {
-	buf, _ := wc.br.Peek(wc.br.Buffered())
 	wc.c.SetReadDeadline(time.Time{}) // net/http sets its own
-	pc := &prefixConn{Conn: wc.c, prefix: bytes.Clone(buf)}
+	pc := &prefixConn{Conn: wc.c, prefix: bytes.Clone(wc.buf[wc.r:wc.w])}
 	wc.handedOn = s.handoff.give(pc)
 }
 
