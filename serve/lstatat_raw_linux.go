@@ -27,3 +27,30 @@ func lstatAt(dirfd int, name string, st *unix.Stat_t) error {
 	}
 	return nil
 }
+
+// statBeneath stats the file name leads to from dirfd, refusing every
+// symbolic link on the way (ELOOP) and a final one (it stats the link):
+// openat2(O_PATH, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), fstat, close,
+// raw system calls as lstatAt's. An O_PATH descriptor opens nothing for
+// reading: a named pipe does not block it.
+func statBeneath(dirfd int, name string, st *unix.Stat_t) error {
+	p, err := unix.BytePtrFromString(name)
+	if err != nil {
+		return err
+	}
+	how := unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS,
+	}
+	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT2, uintptr(dirfd), uintptr(unsafe.Pointer(p)),
+		uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
+	if e != 0 {
+		return e
+	}
+	_, _, e = unix.RawSyscall(unix.SYS_FSTAT, fd, uintptr(unsafe.Pointer(st)), 0)
+	unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}

@@ -15,6 +15,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -141,8 +142,10 @@ type Handler struct {
 	root  *os.Root
 	top   *os.File // the tree's directory, for statTop; nil where unused
 	topFD int      // its descriptor, taken once (File.Fd may make a system call)
-	log   *slog.Logger
-	cache contentCache // files up to maxCachedFile, by name and identity
+	// noOpenat2: the kernel has no openat2 (statTop).
+	noOpenat2 atomic.Bool
+	log       *slog.Logger
+	cache     contentCache // files up to maxCachedFile, by name and identity
 
 	mu    sync.Mutex
 	etags map[etagKey]string // content hashes of larger files, by identity
