@@ -75,7 +75,7 @@ func ListenAndServe(ctx context.Context, opts Options) error {
 		ws = &wireServer{
 			h: h, fallback: srv, handoff: newHandoffListener(ln.Addr()),
 			readHeaderTimeout: srv.ReadHeaderTimeout, idleTimeout: srv.IdleTimeout, writeTimeout: srv.WriteTimeout,
-			conns: make(map[*wireConn]bool),
+			conns: make(map[*wireConn]struct{}),
 		}
 	}
 	done := make(chan error, 2)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,8 +45,8 @@ type wireServer struct {
 	readHeaderTimeout, idleTimeout, writeTimeout time.Duration
 
 	mu      sync.Mutex
-	conns   map[*wireConn]bool // true while waiting for a request
-	closing bool
+	conns   map[*wireConn]struct{} // the connections held, under mu
+	closing atomic.Bool            // set once, under mu, by shutdown
 	wg      sync.WaitGroup
 }
 
@@ -55,14 +56,18 @@ type wireConn struct {
 	rw       io.Writer // c, or its raw socket (rawsock_linux.go)
 	buf      []byte    // wireBufSize; the bytes read and not yet answered are buf[r:w]
 	r, w     int
-	idle     bool // registered with the server as waiting for a request
-	headSet  bool // the read deadline of the head being read is set
-	answered bool // a request was answered (the first head's deadline is the connection's)
+	idle     atomic.Bool // waits for a request (setIdle)
+	headSet  bool        // the read deadline of the head being read is set
+	answered bool        // a request was answered (the first head's deadline is the connection's)
 	out      []byte
 	dateSec  int64
 	date     []byte    // "Date: ...\r\n" of dateSec
 	wrSetAt  time.Time // when the write deadline was last moved
 	handedOn bool
+
+	// The last target answered and its name in the tree: a device polls
+	// the same name, and the string need not be made again.
+	lastTarget, lastName string
 }
 
 // errWouldBlock is what a raw socket's read returns when the socket holds
@@ -103,24 +108,24 @@ func (s *wireServer) serve(ln net.Listener) error {
 }
 
 // setIdle records whether wc waits for a request; it reports false when
-// the server is shutting down and the connection must end.
+// the server is shutting down and the connection must end. It takes no
+// lock, once per request: wc.idle is stored before s.closing is loaded,
+// and shutdown stores s.closing before it loads each wc.idle (atomics are
+// sequentially consistent), so either the connection sees the shutdown or
+// the shutdown sees the connection busy; a connection shutdown closes as
+// idle never begins an answer.
 func (s *wireServer) setIdle(wc *wireConn, idle bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	s.conns[wc] = idle
-	return true
+	wc.idle.Store(idle)
+	return !s.closing.Load()
 }
 
 // shutdown ends the fast path's connections: idle ones at once, the others
 // after their answer, all of them when ctx is done; then net/http's.
 func (s *wireServer) shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	s.closing = true
-	for wc, idle := range s.conns {
-		if idle {
+	s.closing.Store(true)
+	for wc := range s.conns {
+		if wc.idle.Load() {
 			wc.c.Close()
 		}
 	}
@@ -147,10 +152,14 @@ func (s *wireServer) shutdown(ctx context.Context) error {
 func (s *wireServer) serveConn(c net.Conn) {
 	defer s.wg.Done()
 	wc := &wireConn{c: c, rw: c, buf: make([]byte, wireBufSize), headSet: true}
-	if !s.setIdle(wc, false) {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
 		c.Close()
 		return
 	}
+	s.conns[wc] = struct{}{}
+	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, wc)
@@ -199,11 +208,11 @@ func (s *wireServer) serveBuffered(wc *wireConn, read func([]byte) (int, error))
 	emptied := false
 	for {
 		if data := wc.buf[wc.r:wc.w]; len(data) > 0 {
-			if wc.idle { // a request begins
+			if wc.idle.Load() { // a request begins
 				if !s.setIdle(wc, false) {
 					return endConn
 				}
-				wc.idle, wc.headSet = false, false
+				wc.headSet = false
 			}
 			if bareLF(data) {
 				return handOnConn // net/http's to read
@@ -232,11 +241,10 @@ func (s *wireServer) serveBuffered(wc *wireConn, read func([]byte) (int, error))
 			}
 		} else {
 			wc.r, wc.w = 0, 0
-			if wc.answered && !wc.idle {
+			if wc.answered && !wc.idle.Load() {
 				if !s.setIdle(wc, true) {
 					return endConn
 				}
-				wc.idle = true
 				wc.c.SetReadDeadline(time.Now().Add(s.idleTimeout))
 			}
 		}
@@ -295,7 +303,7 @@ func (s *wireServer) answer(wc *wireConn, head *requestHead) bool {
 	if string(head.target) == "/healthz" {
 		status, block, body = http.StatusOK, healthzHeaders, healthzBody
 	} else {
-		name, ok := cleanName(string(head.target))
+		name, ok := wc.name(head.target)
 		if !ok {
 			return false
 		}
@@ -357,6 +365,20 @@ func (s *wireServer) answer(wc *wireConn, head *requestHead) bool {
 		)
 	}
 	return true
+}
+
+// name is cleanName of a request's target, without allocating when the
+// target is the connection's last one.
+func (wc *wireConn) name(target []byte) (string, bool) {
+	if wc.lastTarget != "" && string(target) == wc.lastTarget {
+		return wc.lastName, true
+	}
+	t := string(target)
+	name, ok := cleanName(t)
+	if ok {
+		wc.lastTarget, wc.lastName = t, name
+	}
+	return name, ok
 }
 
 // dateHeader is the Date header line of now, formatted once a second.
