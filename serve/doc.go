@@ -72,32 +72,39 @@
 //
 // # The fast path
 //
-// Nearly every request of a fleet is a plain HTTP/1.1 GET of a small file
-// on a keep-alive connection, most with the If-None-Match of the last
-// answer, and net/http's own work per request (a goroutine watching the
-// connection, a context, header maps, sorting and formatting the answer's
-// header) costs more than the answer. So ListenAndServe, without TLS,
-// reads requests itself and answers those it fully understands from
-// memory, with header bytes built once per file and one write per answer:
-// a GET or HEAD in HTTP/1.1 of a plain path (no escapes, no query) with
-// exactly one Host, no body and no header it would have to interpret
-// besides If-None-Match (one ETag, or none) and Connection, for a file kept
-// in memory or /healthz. The file is resolved in the tree on every request
-// with the same checks as above, in the same order (a name at the top of
-// the tree with one fstatat on the tree's directory that follows no link,
-// the others through the [os.Root]). Everything else (another method or
-// version, a body, a range, a date condition, an ETag list, a header
-// net/http would refuse, a missing, refused or large file) hands the
-// connection, with the bytes it read, to net/http, which serves it from
-// then on, so those keep net/http's behaviour, errors included: the tests
-// compare both answers, header by header, over real connections, and fuzz
-// the request parser against net/http's. The timeouts are the same
+// Nearly every request of a fleet is a plain HTTP/1.1 GET of a small file on
+// a keep-alive connection, most with the If-None-Match of the last answer,
+// and net/http's own work per request (a goroutine watching the connection,
+// a context, header maps, sorting and formatting the answer's header) costs
+// more than the answer. So ListenAndServe, without TLS, reads requests
+// itself and answers those it fully understands from memory, with header
+// bytes built once per file and one write per answer: a GET or HEAD in
+// HTTP/1.1 of a plain path (no escapes, no query) with exactly one Host, no
+// body and no header it would have to interpret besides If-None-Match (one
+// ETag, or none) and Connection, for a file kept in memory or /healthz. The
+// file is resolved in the tree on every request with the same checks as
+// above, in the same order: a name at the top of the tree with one fstatat
+// on the tree's directory that follows no link, a deeper one (a payload)
+// with openat2 beneath that directory refusing every link
+// (RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, O_PATH: nothing is opened for
+// reading), fstat and close, and a name with a link on its way through the
+// [os.Root], which follows links inside the tree. Everything else (another
+// method or version, a body, a range, a date condition, an ETag list, a
+// header net/http would refuse, a missing, refused or large file) hands the
+// connection, with the bytes it read, to net/http, which serves it from then
+// on, so those keep net/http's behaviour, errors included: the tests compare
+// both answers, header by header, over real connections, and fuzz the
+// request parser against net/http's. The timeouts are the same
 // (ReadHeaderTimeout for a request's head, IdleTimeout between requests,
 // WriteTimeout for an answer), and so is the access log. Its sockets (and
-// the stat) are read and written with raw system calls through the
-// runtime's poller, on Linux: they never block, and the scheduler
-// bookkeeping of a system call costs more than the call itself on a small
-// busy machine. With TLS, net/http serves everything (and HTTP/2).
+// the stat) are read and written with raw system calls through the runtime's
+// poller, on Linux: they never block, and the scheduler bookkeeping of a
+// system call costs more than the call itself on a small busy machine (it
+// wakes the runtime's monitor thread). A connection is served inside one raw
+// read loop for its whole life, so a read that emptied the socket is
+// followed by a wait for bytes, not by a read bound to fail: one read, one
+// stat and one write per request. With TLS, net/http serves everything (and
+// HTTP/2).
 //
 // The tests prove these with real connections on 127.0.0.1: 200 slow-header
 // clients beside a working one, oversized headers, an idle connection, a

@@ -15,6 +15,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -74,7 +75,7 @@ func ListenAndServe(ctx context.Context, opts Options) error {
 		ws = &wireServer{
 			h: h, fallback: srv, handoff: newHandoffListener(ln.Addr()),
 			readHeaderTimeout: srv.ReadHeaderTimeout, idleTimeout: srv.IdleTimeout, writeTimeout: srv.WriteTimeout,
-			conns: make(map[*wireConn]bool),
+			conns: make(map[*wireConn]struct{}),
 		}
 	}
 	done := make(chan error, 2)
@@ -141,8 +142,10 @@ type Handler struct {
 	root  *os.Root
 	top   *os.File // the tree's directory, for statTop; nil where unused
 	topFD int      // its descriptor, taken once (File.Fd may make a system call)
-	log   *slog.Logger
-	cache contentCache // files up to maxCachedFile, by name and identity
+	// noOpenat2: the kernel has no openat2 (statTop).
+	noOpenat2 atomic.Bool
+	log       *slog.Logger
+	cache     contentCache // files up to maxCachedFile, by name and identity
 
 	mu    sync.Mutex
 	etags map[etagKey]string // content hashes of larger files, by identity

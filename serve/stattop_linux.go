@@ -15,20 +15,34 @@ func openTop(root *os.Root) *os.File {
 	return f
 }
 
-// statTop resolves a name at the top of the tree (no '/'), as the fast
-// path does for every metadata file, with one fstatat on the tree's
-// directory that does not follow a link: it costs less than Root.Stat,
-// which it gives the same answer as. known is false when the caller must
-// ask Root.Stat: no directory handle, a name with a '/', a link (which
-// Root.Stat follows inside the tree) or an error other than a missing
+// statTop resolves name in the tree, as the fast path does on every
+// request, with raw system calls that follow no symbolic link: a name at
+// the top of the tree (every metadata file) with one fstatat on the
+// tree's directory, a deeper one (a payload) with statBeneath (openat2,
+// fstat, close). Either costs less than Root.Stat, which it gives the
+// same answer as, and tells the scheduler nothing (see lstatAt). known is
+// false when the caller must ask Root.Stat: no directory handle, a link
+// anywhere on the way (which Root.Stat follows inside the tree), a kernel
+// without openat2 (before Linux 5.6) or an error other than a missing
 // name. regular is false for a missing name and for anything but a
 // regular file.
 func (h *Handler) statTop(name string) (id fileIdentity, regular, known bool) {
-	if h.top == nil || len(name) == 0 || containsSlash(name) {
+	if h.top == nil || len(name) == 0 {
 		return id, false, false
 	}
 	var st unix.Stat_t
-	switch err := lstatAt(h.topFD, name, &st); {
+	var err error
+	switch {
+	case !containsSlash(name):
+		err = lstatAt(h.topFD, name, &st)
+	case h.noOpenat2.Load():
+		return id, false, false
+	default:
+		if err = statBeneath(h.topFD, name, &st); err == unix.ENOSYS {
+			h.noOpenat2.Store(true)
+		}
+	}
+	switch {
 	case err == unix.ENOENT:
 		return id, false, true
 	case err != nil:

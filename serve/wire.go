@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,22 +45,43 @@ type wireServer struct {
 	readHeaderTimeout, idleTimeout, writeTimeout time.Duration
 
 	mu      sync.Mutex
-	conns   map[*wireConn]bool // true while waiting for a request
-	closing bool
+	conns   map[*wireConn]struct{} // the connections held, under mu
+	closing atomic.Bool            // set once, under mu, by shutdown
 	wg      sync.WaitGroup
 }
 
 // wireConn is one connection the fast path holds.
 type wireConn struct {
 	c        net.Conn
-	rw       io.ReadWriter // c, or its raw socket (rawsock_linux.go)
-	br       *bufio.Reader
+	rw       io.Writer // c, or its raw socket (rawsock_linux.go)
+	buf      []byte    // wireBufSize; the bytes read and not yet answered are buf[r:w]
+	r, w     int
+	idle     atomic.Bool // waits for a request (setIdle)
+	headSet  bool        // the read deadline of the head being read is set
+	answered bool        // a request was answered (the first head's deadline is the connection's)
 	out      []byte
 	dateSec  int64
 	date     []byte    // "Date: ...\r\n" of dateSec
 	wrSetAt  time.Time // when the write deadline was last moved
 	handedOn bool
+
+	// The last target answered and its name in the tree: a device polls
+	// the same name, and the string need not be made again.
+	lastTarget, lastName string
 }
+
+// errWouldBlock is what a raw socket's read returns when the socket holds
+// no bytes: the caller waits until the poller says it does.
+var errWouldBlock = errors.New("serve: no bytes to read yet")
+
+// verdict is what serveBuffered tells its caller to do.
+type verdict int
+
+const (
+	waitBytes  verdict = iota // wait until the socket holds bytes, then call it again
+	endConn                   // close the connection
+	handOnConn                // give the connection to net/http
+)
 
 // serve accepts connections on ln until it is closed. Like net/http, it
 // waits (5 ms, doubling to 1 s) after an accept error other than a
@@ -87,24 +108,24 @@ func (s *wireServer) serve(ln net.Listener) error {
 }
 
 // setIdle records whether wc waits for a request; it reports false when
-// the server is shutting down and the connection must end.
+// the server is shutting down and the connection must end. It takes no
+// lock, once per request: wc.idle is stored before s.closing is loaded,
+// and shutdown stores s.closing before it loads each wc.idle (atomics are
+// sequentially consistent), so either the connection sees the shutdown or
+// the shutdown sees the connection busy; a connection shutdown closes as
+// idle never begins an answer.
 func (s *wireServer) setIdle(wc *wireConn, idle bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	s.conns[wc] = idle
-	return true
+	wc.idle.Store(idle)
+	return !s.closing.Load()
 }
 
 // shutdown ends the fast path's connections: idle ones at once, the others
 // after their answer, all of them when ctx is done; then net/http's.
 func (s *wireServer) shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	s.closing = true
-	for wc, idle := range s.conns {
-		if idle {
+	s.closing.Store(true)
+	for wc := range s.conns {
+		if wc.idle.Load() {
 			wc.c.Close()
 		}
 	}
@@ -130,15 +151,15 @@ func (s *wireServer) shutdown(ctx context.Context) error {
 
 func (s *wireServer) serveConn(c net.Conn) {
 	defer s.wg.Done()
-	wc := &wireConn{c: c, rw: c}
-	if rs := newRawSock(c); rs != nil {
-		wc.rw = rs
-	}
-	wc.br = bufio.NewReaderSize(wc.rw, wireBufSize)
-	if !s.setIdle(wc, false) {
+	wc := &wireConn{c: c, rw: c, buf: make([]byte, wireBufSize), headSet: true}
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
 		c.Close()
 		return
 	}
+	s.conns[wc] = struct{}{}
+	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, wc)
@@ -148,59 +169,97 @@ func (s *wireServer) serveConn(c net.Conn) {
 		}
 	}()
 	c.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
-	for first := true; ; first = false {
-		if !first && wc.br.Buffered() == 0 {
-			if !s.setIdle(wc, true) {
-				return
-			}
-			c.SetReadDeadline(time.Now().Add(s.idleTimeout))
-			_, err := wc.br.Peek(1)
-			if !s.setIdle(wc, false) || err != nil {
-				return
-			}
-		}
-		head, n, err := s.readHead(wc, !first)
-		switch {
-		case err != nil:
+	var v verdict
+	if rs := newRawSock(c); rs != nil {
+		// The connection's whole life in one raw read loop (see
+		// rawSock.serve): a wait ends when bytes arrive, and a read
+		// that emptied the socket is not followed by one bound to fail.
+		wc.rw = rs
+		if err := rs.serve(func(read func([]byte) (int, error)) bool {
+			v = s.serveBuffered(wc, read)
+			return v != waitBytes
+		}); err != nil {
 			return // a timeout or a closed connection, as net/http
-		case n < 0 || !s.answer(wc, &head):
-			s.handOn(wc)
-			return
 		}
-		wc.br.Discard(n)
-		if head.close {
-			return
+	} else {
+		for v = waitBytes; v == waitBytes; {
+			v = s.serveBuffered(wc, c.Read) // a blocking read: waits itself
 		}
+	}
+	if v == handOnConn {
+		s.handOn(wc)
 	}
 }
 
-// readHead reads until wc's buffer holds a whole request head and parses
-// it. n is the length of the head, or -1 when the fast path does not
-// answer it (not understood, or larger than the buffer). The read deadline
-// of the head is set when more than the first read is needed (setDeadline)
-// or was set by the caller.
-func (s *wireServer) readHead(wc *wireConn, setDeadline bool) (requestHead, int, error) {
+// serveBuffered answers the requests in wc's buffer, reading more with
+// read when it needs them, until it must wait for bytes (waitBytes), or
+// the connection ends or goes to net/http. read returns errWouldBlock when
+// the socket holds no bytes (a raw socket, which never blocks). A read
+// that did not fill the space it was given emptied the socket: rather
+// than make another read, bound to fail, serveBuffered then reports
+// waitBytes, and its caller calls it again once bytes arrive.
+//
+// It keeps the timeouts: the first request's head has ReadHeaderTimeout
+// from the connection's start, the next ones IdleTimeout to begin and,
+// when their head needs more than the bytes at hand, ReadHeaderTimeout from
+// then; and it tells the server whether the connection waits for a
+// request (setIdle), which shutdown needs.
+func (s *wireServer) serveBuffered(wc *wireConn, read func([]byte) (int, error)) verdict {
+	emptied := false
 	for {
-		buf, _ := wc.br.Peek(wc.br.Buffered())
-		if bareLF(buf) {
-			return requestHead{}, -1, nil // net/http's to read
-		}
-		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
-			head, ok := parseHead(buf[:i+4])
-			if !ok {
-				return head, -1, nil
+		if data := wc.buf[wc.r:wc.w]; len(data) > 0 {
+			if wc.idle.Load() { // a request begins
+				if !s.setIdle(wc, false) {
+					return endConn
+				}
+				wc.headSet = false
 			}
-			return head, i + 4, nil
+			if bareLF(data) {
+				return handOnConn // net/http's to read
+			}
+			if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+				head, ok := parseHead(data[:i+4])
+				if !ok || !s.answer(wc, &head) {
+					return handOnConn
+				}
+				wc.r += i + 4
+				if head.close {
+					return endConn
+				}
+				wc.answered, wc.headSet = true, false
+				continue
+			}
+			if len(data) == len(wc.buf) {
+				return handOnConn // larger than the buffer: net/http allows more
+			}
+			if wc.r > 0 {
+				wc.r, wc.w = 0, copy(wc.buf, data)
+			}
+			if !wc.headSet {
+				wc.c.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
+				wc.headSet = true
+			}
+		} else {
+			wc.r, wc.w = 0, 0
+			if wc.answered && !wc.idle.Load() {
+				if !s.setIdle(wc, true) {
+					return endConn
+				}
+				wc.c.SetReadDeadline(time.Now().Add(s.idleTimeout))
+			}
 		}
-		if len(buf) == wc.br.Size() {
-			return requestHead{}, -1, nil
+		if emptied {
+			return waitBytes
 		}
-		if setDeadline {
-			wc.c.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
-			setDeadline = false
-		}
-		if _, err := wc.br.Peek(len(buf) + 1); err != nil {
-			return requestHead{}, 0, err
+		n, err := read(wc.buf[wc.w:])
+		switch {
+		case n > 0:
+			emptied = wc.w+n < len(wc.buf)
+			wc.w += n
+		case err == errWouldBlock:
+			return waitBytes
+		case err != nil:
+			return endConn // a timeout or a closed connection, as net/http
 		}
 	}
 }
@@ -226,9 +285,8 @@ func bareLF(b []byte) bool {
 
 // handOn gives wc, with the bytes it read and did not answer, to net/http.
 func (s *wireServer) handOn(wc *wireConn) {
-	buf, _ := wc.br.Peek(wc.br.Buffered())
 	wc.c.SetReadDeadline(time.Time{}) // net/http sets its own
-	pc := &prefixConn{Conn: wc.c, prefix: bytes.Clone(buf)}
+	pc := &prefixConn{Conn: wc.c, prefix: bytes.Clone(wc.buf[wc.r:wc.w])}
 	wc.handedOn = s.handoff.give(pc)
 }
 
@@ -245,7 +303,7 @@ func (s *wireServer) answer(wc *wireConn, head *requestHead) bool {
 	if string(head.target) == "/healthz" {
 		status, block, body = http.StatusOK, healthzHeaders, healthzBody
 	} else {
-		name, ok := cleanName(string(head.target))
+		name, ok := wc.name(head.target)
 		if !ok {
 			return false
 		}
@@ -307,6 +365,20 @@ func (s *wireServer) answer(wc *wireConn, head *requestHead) bool {
 		)
 	}
 	return true
+}
+
+// name is cleanName of a request's target, without allocating when the
+// target is the connection's last one.
+func (wc *wireConn) name(target []byte) (string, bool) {
+	if wc.lastTarget != "" && string(target) == wc.lastTarget {
+		return wc.lastName, true
+	}
+	t := string(target)
+	name, ok := cleanName(t)
+	if ok {
+		wc.lastTarget, wc.lastName = t, name
+	}
+	return name, ok
 }
 
 // dateHeader is the Date header line of now, formatted once a second.

@@ -253,3 +253,69 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestWireRequestsInPieces: the fast path waits for bytes after a read
+// that emptied the socket instead of trying another read (rawSock.serve),
+// so a wake-up lost between the two would leave a request unanswered
+// until a timeout. Requests on one keep-alive connection arriving every
+// way a client can send them (whole, in pieces with pauses, the next one
+// sent before the answer to the last is read, a pause between requests)
+// are all answered at once.
+func TestWireRequestsInPieces(t *testing.T) {
+	addr := listen(t, Options{Dir: tree(t), IdleTimeout: 10 * time.Second, ReadHeaderTimeout: 10 * time.Second})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetNoDelay(true)
+	br := bufio.NewReader(c)
+	req := "GET /timestamp.json HTTP/1.1\r\nHost: x\r\n\r\n"
+	send := func(parts ...string) {
+		for i, p := range parts {
+			if i > 0 {
+				time.Sleep(2 * time.Millisecond)
+			}
+			if _, err := io.WriteString(c, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	read := func(n int) {
+		for range n {
+			c.SetReadDeadline(time.Now().Add(2 * time.Second)) // far below the server's timeouts
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("answer: %v", err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 || string(b) != `{"signed":{"_type":"timestamp"}}` {
+				t.Fatalf("answer: %d %q %v", resp.StatusCode, b, err)
+			}
+		}
+	}
+	for i := range 50 {
+		switch i % 5 {
+		case 0:
+			send(req)
+			read(1)
+		case 1:
+			send(req[:5], req[5:20], req[20:])
+			read(1)
+		case 2:
+			send(req + req[:10])
+			time.Sleep(2 * time.Millisecond)
+			send(req[10:])
+			read(2)
+		case 3:
+			send(req)
+			time.Sleep(2 * time.Millisecond) // answered and waiting before the next one
+			send(req)
+			read(2)
+		case 4:
+			send(req + req + req)
+			read(3)
+		}
+	}
+}
