@@ -188,8 +188,7 @@ func (c *Client) refresh(ctx context.Context) (err error) {
 	// 5.2: the trusted root, signed by a threshold of its own keys;
 	// checked again unless its bytes are those the record says verified.
 	rootSum := sha256.Sum256(rootRaw)
-	e := c.rec.Files[roleRoot]
-	recorded := e != nil && e.Signer == roleRoot && e.SHA256 == hex.EncodeToString(rootSum[:]) && e.SignerSHA256 == e.SHA256
+	recorded := c.verifiedBytes(roleRoot, rootSum, rootSum) != nil
 	ts, err := loadRoot(rootRaw, now, !recorded)
 	if err != nil {
 		return fmt.Errorf("trusted root in %s: %w", c.cfg.MetadataDir, err)
@@ -276,8 +275,7 @@ func (c *Client) updateTimestamp(ctx context.Context, ts *trustedSet) error {
 	if local, err := c.store.read(roleTimestamp); err == nil {
 		sum := sha256.Sum256(local)
 		src := fromCache
-		if e := c.rec.Files[roleTimestamp]; e != nil && e.Signer == roleRoot &&
-			e.SignerSHA256 == hex.EncodeToString(ts.root.sum[:]) && e.SHA256 == hex.EncodeToString(sum[:]) {
+		if c.verifiedBytes(roleTimestamp, ts.root.sum, sum) != nil {
 			src = fromRecord
 		}
 		if _, err := ts.updateTimestamp(local, sum, src); err != nil {
@@ -402,6 +400,18 @@ func (c *Client) recorded(role, signer string, signerSum [32]byte, version int64
 	e := c.rec.Files[role]
 	if e == nil || e.Version != version || e.Signer != signer ||
 		e.SignerSHA256 != hex.EncodeToString(signerSum[:]) || e.SHA256 != hex.EncodeToString(sum[:]) {
+		return nil
+	}
+	return e
+}
+
+// verifiedBytes returns the record's entry for role (root or timestamp,
+// which the root's keys verify) when it says the bytes with SHA-256 sum
+// verified under the root with SHA-256 rootSum, whatever their version.
+func (c *Client) verifiedBytes(role string, rootSum, sum [32]byte) *recordEntry {
+	e := c.rec.Files[role]
+	if e == nil || e.Signer != roleRoot || e.SignerSHA256 != hex.EncodeToString(rootSum[:]) ||
+		e.SHA256 != hex.EncodeToString(sum[:]) {
 		return nil
 	}
 	return e
