@@ -2,7 +2,6 @@ package bench
 
 import (
 	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/hex"
 	"fmt"
 	"time"
@@ -58,10 +57,12 @@ func measureTransparency(runs int, size int64, now time.Time) (*Transparency, er
 		return nil, err
 	}
 	payload := []byte("payload of webkit-26.3-b")
-	// Both hashes, as the publisher lists every payload.
-	sum, sum512 := sha256.Sum256(payload), sha512.Sum512(payload)
+	// The hashes the publisher lists by default: sha256 alone (a workspace
+	// that asks for sha512 too adds 140 bytes to the entry, 188 to the
+	// proof, where the entry is in base64).
+	sum := sha256.Sum256(payload)
 	tg := transparency.Target{Component: "webkit", Path: "webkit/webkit-26.3-b.tar.gz", Length: int64(len(payload)),
-		Hashes: map[string]string{"sha256": hex.EncodeToString(sum[:]), "sha512": hex.EncodeToString(sum512[:])}, Custom: custom}
+		Hashes: map[string]string{"sha256": hex.EncodeToString(sum[:])}, Custom: custom}
 	idx := size / 3
 	for i := range size {
 		if i == idx {

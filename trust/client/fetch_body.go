@@ -108,6 +108,7 @@ func (b *body) attempt() error {
 	}
 	wd.alive() // headers came
 	if resp.StatusCode != http.StatusOK {
+		drainShort(resp, wd)
 		wd.stop()
 		resp.Body.Close()
 		cancel(nil)
@@ -121,6 +122,25 @@ func (b *body) attempt() error {
 		return b.reread()
 	}
 	return nil
+}
+
+// drainMax is the longest answer body drainShort reads.
+const drainMax = 4 << 10
+
+// drainShort reads to its end the body of an answer other than 200 whose
+// declared length is at most drainMax (a 404's "not found" page), so that
+// the connection is kept for the next request: every refresh asks for the
+// next root version and gets a 404 before the timestamp, which would
+// otherwise pay a new connection (a new TLS handshake on a real mirror).
+// The watchdog still runs, bounding a body that stalls; a body longer
+// than declared, or of unknown length, is not read and its connection
+// closes. What the body holds is never used.
+func drainShort(resp *http.Response, wd *watchdog) {
+	if resp.ContentLength < 0 || resp.ContentLength > drainMax {
+		return
+	}
+	// The transport ends the body at the declared length.
+	_, _ = io.Copy(io.Discard, &countingReader{resp.Body, wd})
 }
 
 // reread reads the first b.n bytes of a new attempt and checks that they

@@ -1,10 +1,12 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,6 +31,7 @@ type faultServer struct {
 	mu     sync.Mutex
 	faults map[string][]misbehaviour
 	hits   map[string]int
+	conns  int // connections accepted
 }
 
 // misbehaviour answers one request; next is the sim's answer.
@@ -36,9 +39,24 @@ type misbehaviour func(w http.ResponseWriter, r *http.Request, next http.Handler
 
 func newFaultServer(t *testing.T, s *sim) *faultServer {
 	f := &faultServer{s: s, faults: map[string][]misbehaviour{}, hits: map[string]int{}}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	f.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			f.mu.Lock()
+			f.conns++
+			f.mu.Unlock()
+		}
+	}
+	f.srv.Start()
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// connections returns the number of connections the server accepted.
+func (f *faultServer) connections() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.conns
 }
 
 func (f *faultServer) serve(w http.ResponseWriter, r *http.Request) {
@@ -379,6 +397,62 @@ func TestNetRootWalkEndsAt404(t *testing.T) {
 	}
 	if got := sl.got(); len(got) != 0 {
 		t.Errorf("waited %v", got)
+	}
+}
+
+// TestNetConnectionKeptAfter404 checks that the 404 ending the root walk
+// does not cost a connection: its short body is read, so the timestamp and
+// the rest of a refresh come over the same connection (on a real mirror,
+// one TLS handshake per refresh, not two). A 404 whose body is long or of
+// unknown length is not read (its connection closes) and one whose body
+// stalls is cut by the stall timeout; the refresh succeeds in every case.
+func TestNetConnectionKeptAfter404(t *testing.T) {
+	long := func(n int, chunked bool) misbehaviour {
+		return func(w http.ResponseWriter, r *http.Request, _ http.Handler) {
+			if !chunked {
+				w.Header().Set("Content-Length", fmt.Sprint(n))
+			}
+			w.WriteHeader(http.StatusNotFound)
+			w.(http.Flusher).Flush() // no length computed from the body
+			w.Write(bytes.Repeat([]byte("x"), n))
+		}
+	}
+	stall := func(w http.ResponseWriter, r *http.Request, _ http.Handler) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte("not"))
+		w.(http.Flusher).Flush()
+		hold(r)
+	}
+	for _, tc := range []struct {
+		name  string
+		fault misbehaviour
+		conns int
+	}{
+		{"the sim's 404", nil, 1},
+		{"4 KiB body", long(drainMax, false), 1},
+		{"longer body", long(drainMax+1, false), 2},
+		{"unknown length", long(10, true), 2},
+		{"stalled body", stall, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFaultServer(t, newSim(t))
+			if tc.fault != nil {
+				f.on("2.root.json", 1, tc.fault)
+			}
+			c, _ := f.netClient(t, Network{StallTimeout: 300 * time.Millisecond})
+			start := time.Now()
+			mustRefresh(t, c)
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("refresh took %v", d)
+			}
+			if got := f.count("2.root.json"); got != 1 {
+				t.Errorf("2.root.json asked for %d times, want 1", got)
+			}
+			if got := f.connections(); got != tc.conns {
+				t.Errorf("%d connections for a refresh, want %d", got, tc.conns)
+			}
+		})
 	}
 }
 

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"runtime"
+	"runtime/debug"
+	"testing"
+)
+
+// The agent's runtime defaults apply only where the environment sets
+// nothing: GOGC=50 and one processor by default, the user's values
+// otherwise.
+func TestDeviceRuntimeDefaults(t *testing.T) {
+	procs, gc := runtime.GOMAXPROCS(0), debug.SetGCPercent(100)
+	t.Cleanup(func() { runtime.GOMAXPROCS(procs); debug.SetGCPercent(gc) })
+
+	tests := []struct {
+		name      string
+		env       map[string]string
+		wantProcs int
+		wantGC    int
+	}{
+		{"nothing set", nil, deviceProcs, deviceGCPercent},
+		{"GOGC set", map[string]string{"GOGC": "200"}, deviceProcs, 77},
+		{"GOMAXPROCS set", map[string]string{"GOMAXPROCS": "3"}, 3, deviceGCPercent},
+		{"both set", map[string]string{"GOGC": "off", "GOMAXPROCS": "3"}, 3, 77},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// What the environment would have set, as the runtime reads
+			// it at start-up.
+			runtime.GOMAXPROCS(3)
+			debug.SetGCPercent(77)
+			deviceRuntime(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			if got := runtime.GOMAXPROCS(0); got != tt.wantProcs {
+				t.Errorf("GOMAXPROCS %d, want %d", got, tt.wantProcs)
+			}
+			if got := debug.SetGCPercent(77); got != tt.wantGC {
+				t.Errorf("GC percent %d, want %d", got, tt.wantGC)
+			}
+		})
+	}
+}
