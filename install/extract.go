@@ -29,10 +29,11 @@ func extract(ctx context.Context, r io.Reader, dir string, want []Entry, lim Lim
 			err = cerr
 		}
 	}()
-	tr, drain, err := openArchive(r, lim.withDefaults())
+	tr, drain, release, err := openArchive(r, lim.withDefaults())
 	if err != nil {
 		return err
 	}
+	defer release()
 	c := newChecker(lim.withDefaults())
 	dirs := []string{"."}
 	for i := 0; ; {

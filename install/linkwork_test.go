@@ -34,10 +34,11 @@ func deepLinkArchive(t testing.TB, links int) []byte {
 // so that tests can see how many resolution steps it took.
 func validateCounting(t testing.TB, data []byte) (*checker, error) {
 	t.Helper()
-	tr, drain, err := openArchive(bytes.NewReader(data), Limits{}.withDefaults())
+	tr, drain, release, err := openArchive(bytes.NewReader(data), Limits{}.withDefaults())
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	c := newChecker(Limits{}.withDefaults())
 	for {
 		hdr, err := tr.Next()
