@@ -97,7 +97,7 @@
 // decoded in full instead). Anything that does not match falls back to
 // full verification, and a stored file that fails it is fetched again.
 //
-// A role file of 256 KiB or more whose target paths are sorted (canonical
+// A role file of 64 KiB or more whose target paths are sorted (canonical
 // JSON sorts them) also gets a look-up index, .verified-state.<file>,
 // whose SHA-256 the record holds: the file cut into segments, each with
 // its SHA-256, and the keys of anchor entries that start a segment, about

@@ -68,8 +68,11 @@ const (
 	// segMax bounds the segments outside the runs of target entries.
 	segMax = 64 << 10
 	// indexMin is the smallest role file worth an index: below it the
-	// whole file is read and hashed in well under a millisecond.
-	indexMin   = 256 << 10
+	// whole file is read and hashed in a few tens of microseconds. A hash
+	// bin of 100,000 improvements in 256 bins (183 KB) has one: a warm
+	// look-up reads about 8 KB of it instead of the whole, which took a
+	// warm check from 1.7 to 1.1 ms and from 304 to 118 KB allocated.
+	indexMin   = 64 << 10
 	indexMagic = "bsi-lookup-index/2\n"
 	// indexHeader is the length of the magic, the SHA-256 and the seven
 	// 64-bit fields that follow it.
