@@ -114,10 +114,13 @@ func writeBatch(dir string, files []namedData, perm fs.FileMode) error {
 	var wg sync.WaitGroup
 	for range min(len(files), batchWorkers) {
 		wg.Go(func() {
-			buf := make([]byte, 16<<10)
+			var buf []byte // for syncFile, made on a worker's first temp file
 			for i := range next {
 				f := files[i]
 				if f.temp != "" {
+					if buf == nil {
+						buf = make([]byte, 16<<10)
+					}
 					temps[i], errs[i] = f.temp, syncFile(f.temp, f.sum, buf)
 				} else {
 					temps[i], errs[i] = writeTemp(dir, f.name, f.data, perm, true)
