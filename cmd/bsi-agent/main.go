@@ -83,6 +83,9 @@ const helpExit = `Exit codes:
 
 Diagnostics go to stderr as "bsi-agent: error: ..." and "bsi-agent: hint:
 ..."; data goes to stdout; commands that report take --json.
+
+Environment: client and tuf-client run on one processor (GOMAXPROCS=1) and
+every command with GOGC=50, unless GOMAXPROCS or GOGC is set.
 `
 
 func program() *devicecli.Program {
