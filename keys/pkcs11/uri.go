@@ -119,6 +119,12 @@ func Parse(s string) (*URI, error) {
 	if u.ModulePath != "" && u.ModuleName != "" {
 		return nil, &URIError{Attr: "module-path", Reason: "module-path and module-name are both given; give one"}
 	}
+	// The URI is stored and read again as String writes it, which
+	// escapes an id byte by byte ("%01" for 0x01): that form must parse
+	// too.
+	if n := len(u.String()); n > maxURI {
+		return nil, &URIError{Reason: fmt.Sprintf("longer than %d bytes once written with its bytes escaped (%d)", maxURI, n)}
+	}
 	return u, nil
 }
 
