@@ -139,6 +139,65 @@ func TestCanonicalTargetsMatchesCJSON(t *testing.T) {
 	}
 }
 
+// TestCanonicalTargetsCache: encoding a role again with the entry cache
+// of the last encoding gives cjson's bytes after entries are added,
+// replaced (a new custom, a new length, a new entry with the same
+// fields), removed, and after the cache's own bytes are overwritten by
+// nothing: the cache is only used for the very entries it was made from.
+func TestCanonicalTargetsCache(t *testing.T) {
+	s := canonicalTargetsCase("webkit/m.tar", nil, 9, false)
+	entry := func(p string, i int) *metadata.TargetFiles {
+		raw := json.RawMessage(fmt.Sprintf(`{"bsi": {"seq": %d, "id": "m%d"}}`, i, i))
+		return &metadata.TargetFiles{Path: p, Length: int64(i), Hashes: metadata.Hashes{"sha256": []byte(p)}, Custom: &raw}
+	}
+	for i := range entriesPerPart + 10 {
+		p := fmt.Sprintf("webkit/m-%06d.tar", i)
+		s.Targets[p] = entry(p, i)
+	}
+	var cache entryCache
+	check := func(step string) {
+		t.Helper()
+		want, err := cjson.EncodeCanonical(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, next, err := canonicalTargetsCached(s, cache)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: canonicalTargetsCached differs from cjson (%v)", step, err)
+		}
+		if len(next) != len(s.Targets) {
+			t.Fatalf("%s: cache of %d entries for %d targets", step, len(next), len(s.Targets))
+		}
+		cache = next
+	}
+	check("first")
+	check("unchanged")
+	// Added at the start, in the middle and at the end (pieces shift).
+	for _, p := range []string{"a-first.tar", "webkit/m-000100.5.tar", "zz-last.tar"} {
+		s.Targets[p] = entry(p, 7)
+	}
+	check("added")
+	// Replaced: a new custom (a withdrawal), a new length.
+	p := "webkit/m-000005.tar"
+	old := s.Targets[p]
+	tf := *old
+	raw := json.RawMessage(`{"bsi": {"status": "withdrawn"}}`)
+	tf.Custom = &raw
+	s.Targets[p] = &tf
+	check("new custom")
+	tf2 := *s.Targets[p]
+	tf2.Length = 12345
+	s.Targets[p] = &tf2
+	check("new length")
+	// The same entry in place with another custom pointer.
+	raw2 := json.RawMessage(`{"bsi": {"status": "active"}}`)
+	s.Targets[p].Custom = &raw2
+	check("custom pointer changed in place")
+	delete(s.Targets, "webkit/m-000000.tar")
+	delete(s.Targets, "zz-last.tar")
+	check("removed")
+}
+
 // TestCanonicalTargetsManyBadCustom: a custom value that is not canonical
 // JSON (a float) in a late piece of a big role fails the whole role, naming
 // the target.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"slices"
 	"strings"
 
@@ -134,7 +133,7 @@ func (w *Workspace) add(ctx context.Context, req AddRequest) (*Improvement, erro
 }
 
 func readPayload(path string) ([]byte, string, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFileDirect(path)
 	if err != nil {
 		return nil, "", &PayloadError{Path: path, Reason: err.Error()}
 	}

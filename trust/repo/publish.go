@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -507,7 +506,7 @@ func readContent(dir string, tf *metadata.TargetFiles) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("no sha256 hash")
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "content", fmt.Sprintf("%x", []byte(sum))))
+	data, err := readFileDirect(filepath.Join(dir, "content", fmt.Sprintf("%x", []byte(sum))))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("payload missing from the content store: %w", err)
 	}

@@ -246,11 +246,16 @@ func (w *Workspace) signable(role string) ([]byte, *[]metadata.Signature, int64,
 		if c, ok := w.canon[role]; ok && c.m == m {
 			return c.bytes, &m.Signatures, m.Signed.Version, nil
 		}
-		payload, err := canonicalTargets(&m.Signed)
+		payload, entries, err := canonicalTargetsCached(&m.Signed, w.entries[role])
 		if err != nil {
 			return nil, nil, 0, fmt.Errorf("%s: canonical json: %w", role, err)
 		}
 		w.canon[role] = canonical{m: m, bytes: payload}
+		if entries != nil {
+			w.entries[role] = entries
+		} else {
+			delete(w.entries, role)
+		}
 		return payload, &m.Signatures, m.Signed.Version, nil
 	}
 	payload, err := canonicalOf(signed)

@@ -180,8 +180,11 @@ type Workspace struct {
 	newContent  map[string]string // sha256 hex -> source file
 
 	// canon caches the canonical bytes of the signed part of loaded
-	// targets-family roles (see signable).
-	canon map[string]canonical
+	// targets-family roles (see signable), and entries the canonical
+	// member of each of their target entries (kept across edits: an
+	// entry changed is a new *TargetFiles, see entryCache).
+	canon   map[string]canonical
+	entries map[string]entryCache
 	// raw holds the exact bytes of role files as they are on disk (read,
 	// or written by commit), for the roles not dirty.
 	raw   map[string][]byte
@@ -308,6 +311,7 @@ func (w *Workspace) reset() {
 	w.prevRoot, w.prevRootVer = nil, 0
 	w.newContent = map[string]string{}
 	w.canon = map[string]canonical{}
+	w.entries = map[string]entryCache{}
 	w.raw = map[string][]byte{}
 	w.verified, w.verifiedSize = nil, 0
 }
@@ -384,6 +388,7 @@ func (w *Workspace) preload(ctx context.Context, roles []string) error {
 	}
 	type loaded struct {
 		data, canon []byte
+		entries     entryCache
 		m           *targetsMeta
 		st          ioStats
 	}
@@ -399,7 +404,7 @@ func (w *Workspace) preload(ctx context.Context, roles []string) error {
 			return nil
 		}
 		l.data = data
-		l.canon, _ = canonicalTargets(&l.m.Signed)
+		l.canon, l.entries, _ = canonicalTargetsCached(&l.m.Signed, nil)
 		return nil
 	})
 	if err != nil {
@@ -415,6 +420,9 @@ func (w *Workspace) preload(ctx context.Context, roles []string) error {
 		w.targets[role], w.raw[role] = l.m, l.data
 		if l.canon != nil {
 			w.canon[role] = canonical{m: l.m, bytes: l.canon}
+		}
+		if l.entries != nil {
+			w.entries[role] = l.entries
 		}
 	}
 	return nil
