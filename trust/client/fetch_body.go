@@ -132,9 +132,9 @@ const drainMax = 4 << 10
 // the connection is kept for the next request: every refresh asks for the
 // next root version and gets a 404 before the timestamp, which would
 // otherwise pay a new connection (a new TLS handshake on a real mirror).
-// The watchdog still runs, bounding a body that stalls; a body longer
-// than declared, or of unknown length, is not read and its connection
-// closes. What the body holds is never used.
+// The watchdog still runs, bounding a body that stalls; a body declared
+// longer than drainMax, or of unknown length, is not read and its
+// connection closes. What the body holds is never used.
 func drainShort(resp *http.Response, wd *watchdog) {
 	if resp.ContentLength < 0 || resp.ContentLength > drainMax {
 		return
