@@ -27,7 +27,6 @@ type pubKey struct {
 // schemes are those of the TUF specification: ed25519, ecdsa-sha2-nistp256
 // and -nistp384 (keytype "ecdsa" or the scheme name), rsassa-pss-sha256.
 func parseKey(id string, k *wireKey) (*pubKey, error) {
-	var err error
 	if k == nil {
 		return nil, errors.New("not defined by the delegator")
 	}
@@ -74,16 +73,21 @@ func parseKey(id string, k *wireKey) (*pubKey, error) {
 	default:
 		return nil, fmt.Errorf("scheme %s (key type %s) not supported", k.Scheme, k.KeyType)
 	}
-	var der []byte
-	if edk, ok := pub.(ed25519.PublicKey); ok {
-		// What x509.MarshalPKIXPublicKey returns for it, without the
-		// reflection of encoding/asn1 (a refresh parses every key of
-		// the root).
-		der = append([]byte(ed25519PKIX), edk...)
-	} else if der, err = x509.MarshalPKIXPublicKey(pub); err != nil {
+	der, err := pkix(pub)
+	if err != nil {
 		return nil, err
 	}
 	return &pubKey{id: id, fingerprint: sha256.Sum256(der), verify: verify}, nil
+}
+
+// pkix returns what x509.MarshalPKIXPublicKey returns for pub; an ed25519
+// key's is built by hand, without the reflection of encoding/asn1 (a
+// refresh parses every key of the root).
+func pkix(pub crypto.PublicKey) ([]byte, error) {
+	if edk, ok := pub.(ed25519.PublicKey); ok {
+		return append([]byte(ed25519PKIX), edk...), nil
+	}
+	return x509.MarshalPKIXPublicKey(pub)
 }
 
 // ed25519PKIX is the DER SubjectPublicKeyInfo of an ed25519 key up to the

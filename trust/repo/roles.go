@@ -251,11 +251,7 @@ func (w *Workspace) signable(role string) ([]byte, *[]metadata.Signature, int64,
 			return nil, nil, 0, fmt.Errorf("%s: canonical json: %w", role, err)
 		}
 		w.canon[role] = canonical{m: m, bytes: payload}
-		if entries != nil {
-			w.entries[role] = entries
-		} else {
-			delete(w.entries, role)
-		}
+		w.entries[role] = entries
 		return payload, &m.Signatures, m.Signed.Version, nil
 	}
 	payload, err := canonicalOf(signed)

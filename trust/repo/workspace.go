@@ -421,9 +421,7 @@ func (w *Workspace) preload(ctx context.Context, roles []string) error {
 		if l.canon != nil {
 			w.canon[role] = canonical{m: l.m, bytes: l.canon}
 		}
-		if l.entries != nil {
-			w.entries[role] = l.entries
-		}
+		w.entries[role] = l.entries
 	}
 	return nil
 }
