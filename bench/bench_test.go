@@ -37,9 +37,14 @@ func TestRunSmall(t *testing.T) {
 		if c.Warm.BSI.WireBytes >= c.Cold.BSI.WireBytes {
 			t.Errorf("%s: bsi warm %d bytes, cold %d", c.Layout, c.Warm.BSI.WireBytes, c.Cold.BSI.WireBytes)
 		}
-		// Nothing changed: bsi fetches the next-root probe and the timestamp.
-		if c.Warm.BSI.Requests != 2 {
-			t.Errorf("%s: bsi warm made %d requests, want 2", c.Layout, c.Warm.BSI.Requests)
+		// Nothing changed: bsi fetches the next-root probe and the timestamp,
+		// in each check of the loop and in the first alone.
+		if c.Warm.BSI.Requests != 2 || c.WarmFirst.BSI.Requests != 2 {
+			t.Errorf("%s: bsi warm made %d requests a check, %d in the first, want 2", c.Layout, c.Warm.BSI.Requests, c.WarmFirst.BSI.Requests)
+		}
+		// The first check of each warm loop is timed alone too.
+		if c.WarmFirst.BSI.Time <= 0 || c.WarmFirst.GoTUF.Time <= 0 {
+			t.Errorf("%s: single-shot warm not timed: %+v", c.Layout, c.WarmFirst)
 		}
 		// The floors replay what bsi fetched: the cold one includes the
 		// payload, so it has more files than the one-change floor has.

@@ -27,7 +27,14 @@
 //	cold        only the root installed: refresh, look up improvement
 //	            N/2+1, download its payload
 //	warm        nothing changed since the last check: refresh and look up
-//	            again (what a device does on every scheduled check)
+//	            again (what a device does on every scheduled check); the
+//	            time per check over a loop of checks of at least 20 ms
+//	            (at least one check), each with a new client, as
+//	            testing.B measures
+//	warm, one shot  the first check of each such loop alone: a single
+//	            shot after the other client's run in the same process,
+//	            which pays for its garbage (collected, then scavenged
+//	            while this check runs), cold caches and fresh pages
 //	one change  the publisher opened the workspace, added one improvement
 //	            signed by the webkit key, published; each device, up to
 //	            date with the previous version, refreshes and looks the

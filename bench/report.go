@@ -27,7 +27,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 				floor, ratio = fmtDuration(s.floor.Time), fmt.Sprintf("%.1fx", s.floor.Ratio(b))
 			}
 			alloc := []string{"-", "-"}
-			if !s.process {
+			if !s.process && !s.noAlloc {
 				alloc = []string{fmtBytes(b.AllocBytes), fmtBytes(g.AllocBytes)}
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%.2fx\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t\n", c.N, c.Layout, s.name,
@@ -100,12 +100,14 @@ type scenario struct {
 	cmp     Comparison
 	floor   *Floor
 	process bool
+	noAlloc bool // the bytes allocated were not measured
 }
 
 func (c *Case) scenarios() []scenario {
 	return []scenario{
 		{name: "cold", cmp: c.Cold, floor: &c.ColdFloor},
 		{name: "warm", cmp: c.Warm},
+		{name: "warm, one shot", cmp: c.WarmFirst, noAlloc: true},
 		{name: "one change", cmp: c.Change, floor: &c.ChangeFloor},
 		{name: "process cold", cmp: c.ProcessCold, process: true},
 		{name: "process warm", cmp: c.ProcessWarm, process: true},

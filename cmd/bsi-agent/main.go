@@ -22,8 +22,17 @@ import (
 )
 
 func main() {
-	deviceRuntime(os.LookupEnv, os.Args[1:])
-	os.Exit(runMain())
+	args := os.Args[1:]
+	deviceRuntime(os.LookupEnv, args)
+	os.Exit(runMain(args))
+}
+
+// talksToRepository reports whether the command line args runs a command
+// that talks to a repository ("client ...", "tuf-client ..."): those get
+// the device's processors and are cancelled by signals; "version" and
+// "help" start faster without either.
+func talksToRepository(args []string) bool {
+	return len(args) > 0 && (args[0] == "client" || args[0] == "tuf-client")
 }
 
 // Device defaults of the Go runtime, each unless the environment sets it.
@@ -44,25 +53,29 @@ const (
 
 // deviceRuntime sets the runtime's device defaults for what lookup (the
 // environment) does not set. The processors are set for the commands
-// that talk to a repository ("client", "tuf-client") only: changing them
-// stops the world, which costs "version" and "help" 0.6 ms of a 10 ms
-// start.
+// that talk to a repository only: changing them stops the world, which
+// costs "version" and "help" 0.6 ms of their start.
 func deviceRuntime(lookup func(string) (string, bool), args []string) {
 	if _, set := lookup("GOGC"); !set {
 		debug.SetGCPercent(deviceGCPercent)
 	}
-	if _, set := lookup("GOMAXPROCS"); !set && len(args) > 0 && (args[0] == "client" || args[0] == "tuf-client") {
+	if _, set := lookup("GOMAXPROCS"); !set && talksToRepository(args) {
 		runtime.GOMAXPROCS(deviceProcs)
 	}
 }
 
-// runMain runs the command line of the process, cancelled by SIGINT or
-// SIGTERM (client run then stops between steps). The test binary runs it
-// too when tests start it as "bsi-agent".
-func runMain() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return program().Run(ctx, os.Args[1:], devicecli.OSEnv())
+// runMain runs the command line args. A command that talks to a
+// repository is cancelled by SIGINT or SIGTERM ("client run" then stops
+// between steps); the others ("version", "help") install no signal
+// handler, which would start a thread for them to wait on.
+func runMain(args []string) int {
+	ctx := context.Background()
+	if talksToRepository(args) {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+	}
+	return program().Run(ctx, args, devicecli.OSEnv())
 }
 
 const helpIntro = `bsi-agent is the device side of bsi: it checks a repository of background

@@ -27,8 +27,10 @@ in the same process, alternating runs:
 
   cold        a device with only the root refreshes, looks up one
               improvement and downloads its payload
-  warm        nothing changed: a new process refreshes from its metadata
-              directory and looks the improvement up again
+  warm        nothing changed: a new client refreshes from its metadata
+              directory and looks the improvement up again; the time per
+              check over a loop of at least 20 ms (as testing.B measures),
+              and "warm, one shot": the loop's first check alone
   one change  the publisher added one improvement: refresh, look it up
   publisher   add one improvement and publish (bsi only), files written
   transparency  the device's cost per install under a log policy: the

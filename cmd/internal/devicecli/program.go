@@ -11,14 +11,12 @@ import (
 )
 
 // Commands returns every device command of the program named prog: the
-// "client ..." commands, "tuf-client" and "version", their help naming
-// prog ("bsi-agent client check ...").
+// "client ..." commands, "tuf-client" and "version". Their help is
+// written for "bsi"; a Program prints it naming itself ("bsi-agent
+// client check ..."), when it is asked for, so that a start-up that
+// prints no help does not rewrite it.
 func Commands(prog string) []*Command {
-	cmds := slices.Concat(ClientCommands(), TUFClientCommands(), []*Command{VersionCommand(prog)})
-	for _, c := range cmds {
-		c.Help = renameProg(c.Help, prog)
-	}
-	return cmds
+	return slices.Concat(ClientCommands(), TUFClientCommands(), []*Command{VersionCommand(prog)})
 }
 
 // renameProg makes the device commands that text mentions ("bsi client
@@ -188,6 +186,6 @@ func (p *Program) printGroupHelp(w io.Writer, group string) {
 func (p *Program) printCommandHelp(w io.Writer, c *Command) {
 	fmt.Fprintf(w, "Usage: %s %s %s\n\n%s\n", p.Name, c.Name, c.Args, c.Summary)
 	if c.Help != "" {
-		fmt.Fprintf(w, "\n%s\n", strings.TrimRight(c.Help, "\n"))
+		fmt.Fprintf(w, "\n%s\n", strings.TrimRight(renameProg(c.Help, p.Name), "\n"))
 	}
 }

@@ -1,6 +1,10 @@
 package devicecli
 
-import "testing"
+import (
+	"context"
+	"strings"
+	"testing"
+)
 
 func TestRenameProg(t *testing.T) {
 	for _, tt := range []struct{ prog, in, want string }{
@@ -15,6 +19,26 @@ func TestRenameProg(t *testing.T) {
 	} {
 		if got := renameProg(tt.in, tt.prog); got != tt.want {
 			t.Errorf("renameProg(%q, %q) = %q, want %q", tt.in, tt.prog, got, tt.want)
+		}
+	}
+}
+
+// A program prints the device commands' help naming itself, whether the
+// help is asked for with -h or through "help".
+func TestProgramHelpNamesItself(t *testing.T) {
+	for _, prog := range []string{"bsi-agent", "bsi"} {
+		p := &Program{Name: prog, Commands: Commands(prog)}
+		for _, args := range [][]string{{"client", "check", "-h"}, {"help", "client", "check"}} {
+			var out, errOut strings.Builder
+			if code := p.Run(context.Background(), args, &Env{Stdout: &out, Stderr: &errOut}); code != ExitOK {
+				t.Fatalf("%s %v: exit %d: %s", prog, args, code, errOut.String())
+			}
+			if want := "  " + prog + " client check /var/lib/bsi\n"; !strings.Contains(out.String(), want) {
+				t.Errorf("%s %v: the help has no %q:\n%s", prog, args, want, out.String())
+			}
+			if prog != "bsi" && strings.Contains(out.String(), "bsi client check") {
+				t.Errorf("%s %v: the help names bsi's commands:\n%s", prog, args, out.String())
+			}
 		}
 	}
 }
