@@ -179,14 +179,14 @@ func (b *bench) warm(ctx context.Context, tag string, devs []device, target stri
 	return cmp, err
 }
 
-// warmLoop is how long each run of the in-process warm check repeats
-// it: as testing.B does, the figure is the time per check over a loop of
-// checks (at least one), not a single shot.
-const warmLoop = 20 * time.Millisecond
+// warmLoopTime is how long each run of the in-process warm check
+// repeats it: as testing.B does, the figure is the time per check over a
+// loop of checks (at least one), not a single shot.
+const warmLoopTime = 20 * time.Millisecond
 
 // warmLoop: each device checked once (unmeasured); then, nothing having
 // changed, it checks again with a new client from its metadata directory,
-// over and over for warmLoop, in each run. It returns the time per check
+// over and over for warmLoopTime, in each run. It returns the time per check
 // over each loop (loop) and the first check of each loop alone (first),
 // which pays what a single shot after the other client's run in the same
 // process pays: its garbage collected, cold caches, fresh pages.
@@ -210,7 +210,7 @@ func (b *bench) warmLoop(ctx context.Context, devs []device, target string) (loo
 				return err
 			}
 			first = time.Since(start)
-			for time.Since(start) < warmLoop {
+			for time.Since(start) < warmLoopTime {
 				if err := check(); err != nil {
 					return err
 				}
