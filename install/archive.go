@@ -180,15 +180,20 @@ func ValidateArchive(r io.Reader, lim Limits) ([]Entry, error) {
 // call once the archive is no longer read. The decompressed stream is
 // capped at the expanded-size limit plus a header allowance per entry.
 func openArchive(r io.Reader, lim Limits) (tr *tar.Reader, drain func() error, release func(), err error) {
-	br := bufio.NewReader(r)
+	br, _ := bufReaders.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReader(r)
+	} else {
+		br.Reset(r)
+	}
 	var src io.Reader = br
-	release = func() {}
+	release = func() { bufReaders.Put(br) }
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := newGzipReader(br)
 		if err != nil {
 			return nil, nil, nil, readError("", err)
 		}
-		src, release = zr, func() { gzipReaders.Put(zr) }
+		src, release = zr, func() { gzipReaders.Put(zr); bufReaders.Put(br) }
 	}
 	capped := &cappedReader{r: src, n: lim.MaxTotalSize + int64(lim.MaxEntries+2)*headerAllowance}
 	drain = func() error {
@@ -203,8 +208,8 @@ func openArchive(r io.Reader, lim Limits) (tr *tar.Reader, drain func() error, r
 // gzipReaders keeps gzip readers between archives: a new one allocates
 // its decompressor's tables (about 40 KB), which was most of the cost of
 // checking a small payload (a publisher checks 100,000 of them in a
-// fresh publish).
-var gzipReaders sync.Pool
+// fresh publish); bufReaders keeps the 4 KiB buffered readers beneath.
+var gzipReaders, bufReaders sync.Pool
 
 // newGzipReader returns a gzip reader over r, from gzipReaders when one
 // is there.

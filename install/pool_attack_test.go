@@ -11,13 +11,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestAttackHostileArchiveShapesNoOtherCheck: gzip readers are reused
-// between archives (gzipReaders). A publisher or mirror whose payload is
-// hostile (a bomb, a truncated or corrupt stream, a path escape) must not
-// change how any other archive checked after it, or at the same time, is
-// judged: every archive, checked in any order by several goroutines
-// sharing the pool, gets the result it gets alone, with a reader of its
-// own.
+// TestAttackHostileArchiveShapesNoOtherCheck: gzip and buffered readers
+// are reused between archives (gzipReaders, bufReaders). A publisher or
+// mirror whose payload is hostile (a bomb, a truncated or corrupt stream,
+// a path escape) must not change how any other archive checked after it,
+// or at the same time, is judged: every archive, checked in any order by
+// several goroutines sharing the pools, gets the result it gets alone,
+// with readers of its own.
 func TestAttackHostileArchiveShapesNoOtherCheck(t *testing.T) {
 	type archive struct {
 		name string
@@ -38,10 +38,10 @@ func TestAttackHostileArchiveShapesNoOtherCheck(t *testing.T) {
 	// What each archive gets alone, with a fresh reader.
 	alone := make([]string, len(archives))
 	for i, a := range archives {
-		gzipReaders = sync.Pool{}
+		gzipReaders, bufReaders = sync.Pool{}, sync.Pool{}
 		alone[i] = judge(ValidateArchive(bytes.NewReader(a.data), a.lim))
 	}
-	gzipReaders = sync.Pool{}
+	gzipReaders, bufReaders = sync.Pool{}, sync.Pool{}
 
 	var wg sync.WaitGroup
 	errs := make(chan string, 64)

@@ -2,7 +2,6 @@ package repo
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/bsiframework/bsi/install"
 )
@@ -32,17 +32,15 @@ const (
 // (and link targets) are relative, clean of "..", and whose entries are
 // regular files, directories or links; it checks the gzip checksum. The
 // error is a *PayloadError.
-func checkArchive(name string, r io.Reader) (string, error) {
-	br := bufio.NewReader(r)
-	magic, _ := br.Peek(2)
+func checkArchive(name string, data []byte) (string, error) {
 	kind := extTar
-	var src io.Reader = br
-	var gz *gzip.Reader
-	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		var err error
-		if gz, err = gzip.NewReader(br); err != nil {
+	var src io.Reader = bytes.NewReader(data)
+	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
+		gz, err := newGzipReader(src)
+		if err != nil {
 			return "", &PayloadError{Path: name, Reason: "bad gzip header: " + err.Error()}
 		}
+		defer gzipReaders.Put(gz)
 		gz.Multistream(false)
 		kind, src = extTarGz, gz
 	}
@@ -67,12 +65,30 @@ func checkArchive(name string, r io.Reader) (string, error) {
 	if entries == 0 {
 		return "", &PayloadError{Path: name, Reason: "empty archive (no entries)"}
 	}
-	if gz != nil {
-		if _, err := io.Copy(io.Discard, gz); err != nil {
+	if kind == extTarGz {
+		if _, err := io.Copy(io.Discard, src); err != nil {
 			return "", &PayloadError{Path: name, Reason: "gzip stream: " + err.Error()}
 		}
 	}
 	return kind, nil
+}
+
+// gzipReaders keeps gzip readers between payloads: a new one allocates
+// its decompressor's window and tables (about 40 KB), 3.9 GB in all in a
+// fresh publish of 100,000 improvements.
+var gzipReaders sync.Pool
+
+// newGzipReader returns a gzip reader over r, from gzipReaders when one
+// is there. Reset reads multistream again: the caller sets what it needs.
+func newGzipReader(r io.Reader) (*gzip.Reader, error) {
+	if zr, ok := gzipReaders.Get().(*gzip.Reader); ok {
+		if err := zr.Reset(r); err != nil {
+			gzipReaders.Put(zr)
+			return nil, err
+		}
+		return zr, nil
+	}
+	return gzip.NewReader(r)
 }
 
 // checkDeviceRules refuses a payload that devices would refuse to install:

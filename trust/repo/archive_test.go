@@ -61,7 +61,7 @@ func TestCheckArchive(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			kind, err := checkArchive(tt.name, bytes.NewReader(tt.data))
+			kind, err := checkArchive(tt.name, tt.data)
 			var pe *PayloadError
 			switch {
 			case tt.kind == "" && !errors.As(err, &pe):
@@ -81,7 +81,7 @@ func FuzzCheckArchive(f *testing.F) {
 	f.Add(tarBytes(reg("../x")))
 	f.Add([]byte{0x1f, 0x8b})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		kind, err := checkArchive("fuzz", bytes.NewReader(data))
+		kind, err := checkArchive("fuzz", data)
 		if err != nil {
 			var pe *PayloadError
 			if !errors.As(err, &pe) {
@@ -89,7 +89,7 @@ func FuzzCheckArchive(f *testing.F) {
 			}
 			return
 		}
-		again, err := checkArchive("fuzz", bytes.NewReader(data))
+		again, err := checkArchive("fuzz", data)
 		if err != nil || again != kind {
 			t.Fatalf("second read: %q %v", again, err)
 		}

@@ -140,7 +140,7 @@ func readPayload(path string) ([]byte, string, error) {
 	if err := checkDeviceRules(path, data); err != nil {
 		return nil, "", err
 	}
-	kind, err := checkArchive(path, bytes.NewReader(data))
+	kind, err := checkArchive(path, data)
 	return data, kind, err
 }
 
