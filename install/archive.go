@@ -3,13 +3,14 @@ package install
 import (
 	"archive/tar"
 	"bufio"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"strings"
 	"sync"
+
+	"github.com/bsiframework/bsi/internal/gzpool"
 )
 
 // Default limits, used for every zero (or negative) field of Limits.
@@ -189,11 +190,11 @@ func openArchive(r io.Reader, lim Limits) (tr *tar.Reader, drain func() error, r
 	var src io.Reader = br
 	release = func() { bufReaders.Put(br) }
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := newGzipReader(br)
+		zr, err := gzpool.Get(br)
 		if err != nil {
 			return nil, nil, nil, readError("", err)
 		}
-		src, release = zr, func() { gzipReaders.Put(zr); bufReaders.Put(br) }
+		src, release = zr, func() { gzpool.Put(zr); bufReaders.Put(br) }
 	}
 	capped := &cappedReader{r: src, n: lim.MaxTotalSize + int64(lim.MaxEntries+2)*headerAllowance}
 	drain = func() error {
@@ -205,24 +206,9 @@ func openArchive(r io.Reader, lim Limits) (tr *tar.Reader, drain func() error, r
 	return tar.NewReader(capped), drain, release, nil
 }
 
-// gzipReaders keeps gzip readers between archives: a new one allocates
-// its decompressor's tables (about 40 KB), which was most of the cost of
-// checking a small payload (a publisher checks 100,000 of them in a
-// fresh publish); bufReaders keeps the 4 KiB buffered readers beneath.
-var gzipReaders, bufReaders sync.Pool
-
-// newGzipReader returns a gzip reader over r, from gzipReaders when one
-// is there.
-func newGzipReader(r io.Reader) (*gzip.Reader, error) {
-	if zr, ok := gzipReaders.Get().(*gzip.Reader); ok {
-		if err := zr.Reset(r); err != nil {
-			gzipReaders.Put(zr)
-			return nil, err
-		}
-		return zr, nil
-	}
-	return gzip.NewReader(r)
-}
+// bufReaders keeps the 4 KiB buffered readers beneath the archives'
+// readers between archives (gzip readers are kept by gzpool).
+var bufReaders sync.Pool
 
 // errOverCap is returned by cappedReader once its budget is spent.
 var errOverCap = errors.New("decompressed stream over the limit")

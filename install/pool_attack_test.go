@@ -9,10 +9,12 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/bsiframework/bsi/internal/gzpool"
 )
 
 // TestAttackHostileArchiveShapesNoOtherCheck: gzip and buffered readers
-// are reused between archives (gzipReaders, bufReaders). A publisher or
+// are reused between archives (gzpool, bufReaders). A publisher or
 // mirror whose payload is hostile (a bomb, a truncated or corrupt stream,
 // a path escape) must not change how any other archive checked after it,
 // or at the same time, is judged: every archive, checked in any order by
@@ -38,10 +40,12 @@ func TestAttackHostileArchiveShapesNoOtherCheck(t *testing.T) {
 	// What each archive gets alone, with a fresh reader.
 	alone := make([]string, len(archives))
 	for i, a := range archives {
-		gzipReaders, bufReaders = sync.Pool{}, sync.Pool{}
+		gzpool.Drop()
+		bufReaders = sync.Pool{}
 		alone[i] = judge(ValidateArchive(bytes.NewReader(a.data), a.lim))
 	}
-	gzipReaders, bufReaders = sync.Pool{}, sync.Pool{}
+	gzpool.Drop()
+	bufReaders = sync.Pool{}
 
 	var wg sync.WaitGroup
 	errs := make(chan string, 64)

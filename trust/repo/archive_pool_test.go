@@ -6,10 +6,12 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"github.com/bsiframework/bsi/internal/gzpool"
 )
 
 // TestAttackHostilePayloadShapesNoOtherCheck: the publisher's payload
-// check reuses gzip readers (gzipReaders). A payload made to leave a
+// check reuses gzip readers (gzpool). A payload made to leave a
 // reader in some state (a corrupt or truncated stream, a second gzip
 // member after the archive, a path escape) must not change how any other
 // payload, checked after it or at the same time, is judged: each gets,
@@ -32,14 +34,14 @@ func TestAttackHostilePayloadShapesNoOtherCheck(t *testing.T) {
 	}
 	alone := make([]string, len(payloads))
 	for i, p := range payloads {
-		gzipReaders = sync.Pool{}
+		gzpool.Drop()
 		kind, err := checkArchive("p", p)
 		alone[i] = fmt.Sprintf("%s %v", kind, err)
 	}
 	if alone[4] != extTarGz+" <nil>" || alone[5] != extTarGz+" <nil>" {
 		t.Fatalf("a payload followed by another gzip member: %q, %q; want the first member read alone", alone[4], alone[5])
 	}
-	gzipReaders = sync.Pool{}
+	gzpool.Drop()
 
 	var wg sync.WaitGroup
 	errs := make(chan string, 64)
