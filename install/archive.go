@@ -181,12 +181,15 @@ func ValidateArchive(r io.Reader, lim Limits) ([]Entry, error) {
 // call once the archive is no longer read. The decompressed stream is
 // capped at the expanded-size limit plus a header allowance per entry.
 func openArchive(r io.Reader, lim Limits) (tr *tar.Reader, drain func() error, release func(), err error) {
+	// Always a reader of the pool's, never the caller's: bufio.NewReader
+	// would return r itself when it is a large enough *bufio.Reader, and
+	// putting that in the pool would hand the caller's reader to another
+	// archive.
 	br, _ := bufReaders.Get().(*bufio.Reader)
 	if br == nil {
-		br = bufio.NewReader(r)
-	} else {
-		br.Reset(r)
+		br = new(bufio.Reader)
 	}
+	br.Reset(r)
 	var src io.Reader = br
 	release = func() { bufReaders.Put(br) }
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {

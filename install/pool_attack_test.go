@@ -1,10 +1,13 @@
 package install
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 
@@ -82,4 +85,27 @@ func judge(entries []Entry, err error) string {
 		return "error: " + err.Error()
 	}
 	return "accepted: " + cmp.Diff([]Entry(nil), entries)
+}
+
+// A caller's own buffered reader is read, never kept: after it checked an
+// archive read through its *bufio.Reader, a check of another archive must
+// not take that reader over (the caller would then read the other
+// archive's bytes from it).
+func TestPoolKeepsNoCallerReader(t *testing.T) {
+	gzpool.Drop()
+	bufReaders = sync.Pool{}
+	first := tarBytes(t, true, file("a", "first"))
+	own := bufio.NewReader(bytes.NewReader(first))
+	if _, err := ValidateArchive(own, Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	// Refused at its first header: the rest of it stays unread in
+	// whichever reader it was read through.
+	second := tarBytes(t, false, file("../b", strings.Repeat("second", 2000)))
+	if _, err := ValidateArchive(bytes.NewReader(second), Limits{}); err == nil {
+		t.Fatal("an archive with ../b accepted")
+	}
+	if rest, err := io.ReadAll(own); err != nil || len(rest) != 0 {
+		t.Fatalf("the caller's reader, read to its end, then gives %d bytes (%v): another check took it over", len(rest), err)
+	}
 }
