@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bsiframework/bsi/internal/gzpool"
+	"github.com/bsiframework/bsi/internal/gzpool/pooltest"
 )
 
 // TestAttackHostileArchiveShapesNoOtherCheck: gzip and buffered readers
@@ -40,39 +40,10 @@ func TestAttackHostileArchiveShapesNoOtherCheck(t *testing.T) {
 		archives = append(archives, archive{fmt.Sprint("good ", i),
 			tarBytes(t, true, dir("d/"), file("d/f", body), file(fmt.Sprint("g", i), "x")), Limits{}})
 	}
-	// What each archive gets alone, with a fresh reader.
-	alone := make([]string, len(archives))
-	for i, a := range archives {
-		gzpool.Drop()
-		bufReaders = sync.Pool{}
-		alone[i] = judge(ValidateArchive(bytes.NewReader(a.data), a.lim))
-	}
-	gzpool.Drop()
-	bufReaders = sync.Pool{}
-
-	var wg sync.WaitGroup
-	errs := make(chan string, 64)
-	for w := range 8 {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), 1))
-			for range 300 {
-				i := r.IntN(len(archives))
-				a := archives[i]
-				if got := judge(ValidateArchive(bytes.NewReader(a.data), a.lim)); got != alone[i] {
-					select {
-					case errs <- fmt.Sprintf("%s: %s, alone: %s", a.name, got, alone[i]):
-					default:
-					}
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
-	}
+	pooltest.SameAsAlone(t, len(archives), 300,
+		func() { gzpool.Drop(); bufReaders = sync.Pool{} },
+		func(i int) string { return judge(ValidateArchive(bytes.NewReader(archives[i].data), archives[i].lim)) },
+		func(i int) string { return archives[i].name })
 }
 
 // judge renders what ValidateArchive returned: the entries, or the problem

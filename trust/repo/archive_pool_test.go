@@ -3,11 +3,10 @@ package repo
 import (
 	"archive/tar"
 	"fmt"
-	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"github.com/bsiframework/bsi/internal/gzpool"
+	"github.com/bsiframework/bsi/internal/gzpool/pooltest"
 )
 
 // TestAttackHostilePayloadShapesNoOtherCheck: the publisher's payload
@@ -32,38 +31,13 @@ func TestAttackHostilePayloadShapesNoOtherCheck(t *testing.T) {
 		{0x1f, 0x8b},
 		{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 1, 2, 3}, // corrupt deflate
 	}
-	alone := make([]string, len(payloads))
-	for i, p := range payloads {
-		gzpool.Drop()
-		kind, err := checkArchive("p", p)
-		alone[i] = fmt.Sprintf("%s %v", kind, err)
-	}
-	if alone[4] != extTarGz+" <nil>" || alone[5] != extTarGz+" <nil>" {
-		t.Fatalf("a payload followed by another gzip member: %q, %q; want the first member read alone", alone[4], alone[5])
+	check := func(i int) string {
+		kind, err := checkArchive("p", payloads[i])
+		return fmt.Sprintf("%s %v", kind, err)
 	}
 	gzpool.Drop()
-
-	var wg sync.WaitGroup
-	errs := make(chan string, 64)
-	for w := range 8 {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), 2))
-			for range 500 {
-				i := r.IntN(len(payloads))
-				kind, err := checkArchive("p", payloads[i])
-				if got := fmt.Sprintf("%s %v", kind, err); got != alone[i] {
-					select {
-					case errs <- fmt.Sprintf("payload %d: %s, alone: %s", i, got, alone[i]):
-					default:
-					}
-					return
-				}
-			}
-		})
+	if got := check(4) + ", " + check(5); got != extTarGz+" <nil>, "+extTarGz+" <nil>" {
+		t.Fatalf("a payload followed by another gzip member: %s; want the first member read alone", got)
 	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
-	}
+	pooltest.SameAsAlone(t, len(payloads), 500, gzpool.Drop, check, func(i int) string { return fmt.Sprint("payload ", i) })
 }
