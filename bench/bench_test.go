@@ -158,6 +158,9 @@ func TestRunProcess(t *testing.T) {
 	if r.DevicePackage != DevicePackage(src) {
 		t.Errorf("device package %q, want %q", r.DevicePackage, DevicePackage(src))
 	}
+	if r.ProcessRuns != MinProcessRuns {
+		t.Errorf("whole-process figures are medians of %d runs, want %d", r.ProcessRuns, MinProcessRuns)
+	}
 	c := r.Cases[0]
 	for name, cmp := range map[string]Comparison{"cold": c.ProcessCold, "warm": c.ProcessWarm} {
 		for client, m := range map[string]Measure{BSI: cmp.BSI, GoTUF: cmp.GoTUF} {

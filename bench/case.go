@@ -64,10 +64,12 @@ func runCase(ctx context.Context, cfg Config, dir string, n int, layout string, 
 	}
 	if b.procs != nil {
 		cfg.Progress("%d %s: whole-process cold and warm refresh", n, layout)
-		if c.ProcessCold, _, err = b.cold(ctx, "process-", b.procs, target); err != nil {
+		pb := *b // more runs for whole processes (MinProcessRuns)
+		pb.cfg.Runs = max(cfg.Runs, MinProcessRuns)
+		if c.ProcessCold, _, err = pb.cold(ctx, "process-", b.procs, target); err != nil {
 			return nil, err
 		}
-		if c.ProcessWarm, err = b.warm(ctx, "process-", b.procs, target); err != nil {
+		if c.ProcessWarm, err = pb.warm(ctx, "process-", b.procs, target); err != nil {
 			return nil, err
 		}
 		cfg.Progress("%d %s: the device binary's client check, cold and warm", n, layout)

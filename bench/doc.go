@@ -63,7 +63,8 @@
 // of all of it. bsi/floor is bsi's time over the floor's.
 //
 // Within a run the two clients alternate which goes first. Each figure is
-// the median of at least MinRuns runs, taken figure by figure: wall time,
+// the median of at least MinRuns runs (whole-process figures, of at least
+// MinProcessRuns), taken figure by figure: wall time,
 // requests and bytes on the wire, and bytes allocated
 // (runtime.MemStats.TotalAlloc after a GC; the loopback server runs in
 // the same process and its allocations count too, for both clients).

@@ -88,7 +88,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		return err
 	}
 	if r.DevicePackage != "" {
-		_, err := fmt.Fprintf(w, "process: whole processes, start-up included, running \"tuf-client refresh\" (top-level roles only): bsi built from %s, go-tuf's updater in a small client\n", r.DevicePackage)
+		_, err := fmt.Fprintf(w, "process: whole processes, start-up included, running \"tuf-client refresh\" (top-level roles only), medians of %d runs: bsi built from %s, go-tuf's updater in a small client\n", r.ProcessRuns, r.DevicePackage)
 		return err
 	}
 	return nil

@@ -53,6 +53,12 @@ var (
 // MinRuns is the fewest runs a median is taken of.
 const MinRuns = 5
 
+// MinProcessRuns is the fewest runs a whole-process figure is the median
+// of: a process takes about 20 ms, its time varies by 10–20% from run to
+// run on a shared machine, and the ratios that matter are near 1, so more
+// runs (cheap at this size) keep the median from landing on an outlier.
+const MinProcessRuns = 15
+
 // Measure is the median of one figure over the runs: time, requests and
 // response body bytes over the wire, and bytes allocated (the process's
 // runtime.MemStats.TotalAlloc, loopback server included).
@@ -133,9 +139,12 @@ type Case struct {
 
 // Report is the result of Run.
 type Report struct {
-	Runs      int    `json:"runs"`
-	GoVersion string `json:"go_version"`
-	CPUs      int    `json:"cpus"`
+	Runs int `json:"runs"`
+	// ProcessRuns is how many runs the whole-process figures are the
+	// median of: Runs, at least MinProcessRuns.
+	ProcessRuns int    `json:"process_runs,omitempty"`
+	GoVersion   string `json:"go_version"`
+	CPUs        int    `json:"cpus"`
 	// DevicePackage is the package bsi's whole-process client was built
 	// from ("" when none was).
 	DevicePackage string `json:"device_package,omitempty"`
@@ -213,6 +222,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 		bin, r.DevicePackage = &b, b.pkg
+		r.ProcessRuns = max(cfg.Runs, MinProcessRuns)
 		cfg.Progress("device binary: size and start-up (%d runs)", startupRuns)
 		if r.Footprint, err = footprint(ctx, &b, bdir); err != nil {
 			return nil, fmt.Errorf("bench: %w", err)

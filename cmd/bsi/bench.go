@@ -55,7 +55,8 @@ downloaded over loopback, hashed once (SHA-256), one ed25519 signature is
 checked, each metadata file decoded once (encoding/json) and all of it
 written and synced once; bsi/floor is bsi's time over that.
 
-Each figure is the median of --runs runs (at least 5): time, the ratio
+Each figure is the median of --runs runs (at least 5; whole processes, at
+least 15: each takes about 20 ms and varies more): time, the ratio
 go-tuf / bsi (above 1: bsi is faster), requests and bytes over the wire,
 bytes allocated by the process (runtime.MemStats, in process only).
 Progress goes to stderr on a terminal. Generating 100,000 improvements
