@@ -167,16 +167,25 @@ func (b *bench) state(tag string, d device) string {
 	return filepath.Join(b.dir, tag+"device-"+d.name())
 }
 
+// prime installs the root in each device's persistent state (tag) and
+// checks once, unmeasured: the state a warm check starts from.
+func (b *bench) prime(ctx context.Context, tag string, devs []device, target string) error {
+	for _, d := range devs {
+		if err := d.install(b.state(tag, d), b.root); err != nil {
+			return err
+		}
+		if err := d.check(ctx, b.state(tag, d), target, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // warm: each device checked once (unmeasured); then, nothing having
 // changed, it checks again in a new process.
 func (b *bench) warm(ctx context.Context, tag string, devs []device, target string) (Comparison, error) {
-	for _, d := range devs {
-		if err := d.install(b.state(tag, d), b.root); err != nil {
-			return Comparison{}, err
-		}
-		if err := d.check(ctx, b.state(tag, d), target, false); err != nil {
-			return Comparison{}, err
-		}
+	if err := b.prime(ctx, tag, devs, target); err != nil {
+		return Comparison{}, err
 	}
 	cmp, _, err := b.compare(ctx, devs, false, func(_ int, d device) (Measure, []string, error) {
 		return b.measure(func() error { return d.check(ctx, b.state(tag, d), target, false) })
@@ -196,13 +205,8 @@ const warmLoopTime = 20 * time.Millisecond
 // which pays what a single shot after the other client's run in the same
 // process pays: its garbage collected, cold caches, fresh pages.
 func (b *bench) warmLoop(ctx context.Context, devs []device, target string) (loop, first Comparison, err error) {
-	for _, d := range devs {
-		if err := d.install(b.state("", d), b.root); err != nil {
-			return Comparison{}, Comparison{}, err
-		}
-		if err := d.check(ctx, b.state("", d), target, false); err != nil {
-			return Comparison{}, Comparison{}, err
-		}
+	if err := b.prime(ctx, "", devs, target); err != nil {
+		return Comparison{}, Comparison{}, err
 	}
 	firsts := map[string][]Measure{}
 	loop, _, err = b.compare(ctx, devs, false, func(_ int, d device) (Measure, []string, error) {

@@ -275,21 +275,6 @@ func canonicalTargetsCached(s *metadata.TargetsType, cache entryCache) ([]byte, 
 		b, err := canonicalOf(s)
 		return b, nil, err
 	}
-	for p, tf := range s.Targets {
-		if _, ok := cache.member(p, tf); ok {
-			continue // plain when cached
-		}
-		if tf == nil || len(tf.UnrecognizedFields) > 0 || !utf8.ValidString(p) {
-			b, err := canonicalOf(s)
-			return b, nil, err
-		}
-		for alg := range tf.Hashes {
-			if !utf8.ValidString(alg) {
-				b, err := canonicalOf(s)
-				return b, nil, err
-			}
-		}
-	}
 	bare := *s
 	bare.Targets = map[string]*metadata.TargetFiles{}
 	head, err := canonicalOf(&bare)
@@ -305,6 +290,10 @@ func canonicalTargetsCached(s *metadata.TargetsType, cache entryCache) ([]byte, 
 	}
 	paths := slices.Sorted(maps.Keys(s.Targets))
 	parts, ends, err := canonicalEntries(s.Targets, paths, cache)
+	if errors.Is(err, errNotPlain) {
+		b, err := canonicalOf(s)
+		return b, nil, err
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -336,21 +325,51 @@ func canonicalTargetsCached(s *metadata.TargetsType, cache entryCache) ([]byte, 
 // in one piece: a role with more is written by GOMAXPROCS workers.
 const entriesPerPart = 4096
 
+// errNotPlain reports a target entry appendCanonicalTarget does not
+// write: the role goes through canonicalOf instead.
+var errNotPlain = errors.New("target entry not plain")
+
+// writesPlain reports whether appendCanonicalTarget writes the entry tf
+// at path p as canonicalOf would: no field go-tuf keeps unrecognized, a
+// path and algorithms that are valid UTF-8.
+func writesPlain(p string, tf *metadata.TargetFiles) bool {
+	if tf == nil || len(tf.UnrecognizedFields) > 0 || !utf8.ValidString(p) {
+		return false
+	}
+	for alg := range tf.Hashes {
+		if !utf8.ValidString(alg) {
+			return false
+		}
+	}
+	return true
+}
+
 // canonicalEntries returns the canonical "path":{entry} members of the
 // targets at paths (sorted), in order, in pieces of up to entriesPerPart
 // members separated by commas, written concurrently, with the end of each
 // member in its piece. A member cache holds for the same entry is copied
-// from it.
+// from it (a cached entry was plain); an entry not cached and not plain
+// fails it with errNotPlain.
 func canonicalEntries(targets map[string]*metadata.TargetFiles, paths []string, cache entryCache) ([][]byte, [][]int, error) {
 	parts := make([][]byte, (len(paths)+entriesPerPart-1)/entriesPerPart)
 	ends := make([][]int, len(parts))
 	err := parallel(context.Background(), len(parts), func(i int) error {
 		chunk := paths[i*entriesPerPart : min(len(paths), (i+1)*entriesPerPart)]
+		cached := make([][]byte, len(chunk)) // nil: encoded here
 		size := 0
-		for _, p := range chunk {
-			size += len(p) + 64 + 80*len(targets[p].Hashes)
-			if c := targets[p].Custom; c != nil {
-				size += len(*c)
+		for j, p := range chunk {
+			tf := targets[p]
+			if m, ok := cache.member(p, tf); ok {
+				cached[j] = m
+				size += len(m) + 1
+				continue
+			}
+			if !writesPlain(p, tf) {
+				return errNotPlain
+			}
+			size += len(p) + 64 + 80*len(tf.Hashes)
+			if tf.Custom != nil {
+				size += len(*tf.Custom)
 			}
 		}
 		out := make([]byte, 0, size)
@@ -359,12 +378,11 @@ func canonicalEntries(targets map[string]*metadata.TargetFiles, paths []string, 
 			if j > 0 {
 				out = append(out, ',')
 			}
-			tf := targets[p]
-			if m, ok := cache.member(p, tf); ok {
+			if m := cached[j]; m != nil {
 				out = append(out, m...)
 			} else {
 				var err error
-				if out, err = appendCanonicalTarget(out, p, tf); err != nil {
+				if out, err = appendCanonicalTarget(out, p, targets[p]); err != nil {
 					return err
 				}
 			}

@@ -1,10 +1,8 @@
 package repo
 
 import (
-	"errors"
 	"io"
 	"os"
-	"syscall"
 )
 
 // readFileDirect is os.ReadFile without registering the file with the
@@ -14,16 +12,9 @@ import (
 // reads each of its payloads twice (checked on add, read again to
 // publish). The errors are os.ReadFile's.
 func readFileDirect(path string) ([]byte, error) {
-	var fd int
-	var err error
-	for {
-		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
+	fd, err := openRead(path)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, err
 	}
 	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
