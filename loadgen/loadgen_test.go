@@ -87,22 +87,26 @@ func TestRunErrorKinds(t *testing.T) {
 	refused := "http://" + ln.Addr().String() + "/"
 	ln.Close()
 
+	// A request times out after 100 ms only where the server stalls; the
+	// others get 5 s, so that a slow moment of a loaded machine (a race
+	// build on 2 cores) is not counted as a timeout.
 	tests := []struct {
 		url, path string
 		length    int64
 		kind      string
+		timeout   time.Duration
 	}{
-		{srv.URL, "500", -1, "status 500"},
-		{srv.URL, "404", -1, "status 404"},
-		{srv.URL, "long", 3, "length"},
-		{srv.URL, "short", -1, "reset"},
-		{srv.URL, "stall", -1, "timeout"},
-		{refused, "x", -1, "connect"},
+		{srv.URL, "500", -1, "status 500", 5 * time.Second},
+		{srv.URL, "404", -1, "status 404", 5 * time.Second},
+		{srv.URL, "long", 3, "length", 5 * time.Second},
+		{srv.URL, "short", -1, "reset", 5 * time.Second},
+		{srv.URL, "stall", -1, "timeout", 100 * time.Millisecond},
+		{refused, "x", -1, "connect", 5 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.kind, func(t *testing.T) {
 			res, err := Run(context.Background(), Config{
-				URL: tt.url, Conns: 2, Duration: 50 * time.Millisecond, Timeout: 100 * time.Millisecond,
+				URL: tt.url, Conns: 2, Duration: 50 * time.Millisecond, Timeout: tt.timeout,
 				Mix: []Request{{Kind: "k", Path: tt.path, Status: 200, Length: tt.length, Weight: 1}},
 			})
 			if err != nil {
